@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// runCLI runs pacsd with args and env, and returns its exit code and output.
+func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &cli{stdout: &out, stderr: &errOut, getenv: func(k string) string { return env[k] }})
+	return code, out.String(), errOut.String()
+}
+
+// prepareExampleSecrets gives the examples' password files mode 0600, which git does not keep.
+func prepareExampleSecrets(t *testing.T) {
+	t.Helper()
+	files, _ := filepath.Glob("../../examples/secrets/*")
+	for _, f := range files {
+		if err := os.Chmod(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{nil, exitUsage},
+		{[]string{"frobnicate"}, exitUsage},
+		{[]string{"help"}, exitOK},
+		{[]string{"validate", "--no-such-flag"}, exitUsage},
+		{[]string{"validate", "extra-argument"}, exitUsage},
+	} {
+		code, stdout, stderr := runCLI(t, nil, tc.args...)
+		if code != tc.code {
+			t.Errorf("pacsd %v: exit %d, want %d", tc.args, code, tc.code)
+		}
+		if !strings.Contains(stdout+stderr, "Usage: pacsd") {
+			t.Errorf("pacsd %v printed no usage:\n%s%s", tc.args, stdout, stderr)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t, nil, "version")
+	if code != exitOK || !strings.HasPrefix(stdout, "pacsd ") {
+		t.Errorf("version: exit %d, output %q", code, stdout)
+	}
+}
+
+func TestValidateExamples(t *testing.T) {
+	prepareExampleSecrets(t)
+	paths, _ := filepath.Glob("../../examples/*.hcl")
+	for _, p := range paths {
+		for _, args := range [][]string{{"validate", "-f", p}, {"validate", "--file", p, "--json"}} {
+			code, stdout, stderr := runCLI(t, nil, args...)
+			if code != exitOK || stderr != "" {
+				t.Errorf("pacsd %v: exit %d\n%s%s", args, code, stdout, stderr)
+			}
+		}
+	}
+	code, stdout, _ := runCLI(t, map[string]string{"PACSD_FILE": "../../examples/replicated.hcl"}, "validate")
+	if code != exitOK || !strings.Contains(stdout, `node "slave" (standby)`) {
+		t.Errorf("validate with PACSD_FILE: exit %d\n%s", code, stdout)
+	}
+}
+
+const invalidFile = `cluster "pacs" {
+  image    = "postgres:11"
+  database = "pacsdb"
+  superuser {
+    name     = "pacs"
+    password = "do-not-print-me"
+  }
+  nod "db1" {}
+}
+`
+
+func TestValidateInvalid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pacs.hcl")
+	if err := os.WriteFile(path, []byte(invalidFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, nil, "validate", "-f", path)
+	if code != exitProblem {
+		t.Errorf("exit %d, want %d", code, exitProblem)
+	}
+	for _, want := range []string{"Error: Unsupported PostgreSQL Version", "on " + path + " line 2", "Did you mean \"node\"?", "Warning: Password Written in the File", "invalid (3 errors, 1 warning)"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stdout+stderr, "do-not-print-me") {
+		t.Errorf("the password was printed:\n%s", stderr)
+	}
+
+	code, stdout, _ = runCLI(t, nil, "validate", "-f", path, "--json")
+	if code != exitProblem {
+		t.Errorf("--json: exit %d, want %d", code, exitProblem)
+	}
+	if strings.Contains(stdout, "do-not-print-me") {
+		t.Errorf("the password was printed:\n%s", stdout)
+	}
+	var report jsonReport
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, stdout)
+	}
+	var got []string
+	for _, d := range report.Diagnostics {
+		got = append(got, d.Severity+" "+d.Summary)
+	}
+	want := []string{"error Cluster Has No Nodes", "error Unsupported PostgreSQL Version", "warning Password Written in the File", "error Unsupported Block Type"}
+	if diff := cmp.Diff(want, got); diff != "" || report.Valid || report.Spec != nil {
+		t.Errorf("report valid=%v spec=%v, diagnostics differ (-want +got):\n%s", report.Valid, report.Spec != nil, diff)
+	}
+	if d := report.Diagnostics[1]; d.File != path || d.Line != 2 || d.Column != 14 || d.Detail == "" {
+		t.Errorf("diagnostic place: %+v", d)
+	}
+}
+
+func TestValidateMissingFile(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "validate", "-f", filepath.Join(t.TempDir(), "absent.hcl"))
+	if code != exitProblem || !strings.Contains(stderr, "Cannot Read Topology File") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}

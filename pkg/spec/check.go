@@ -1,0 +1,206 @@
+package spec
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// checkCluster checks what spans the blocks of one cluster.
+// primaryWritten says whether the file has a primary attribute, primaryAttr is
+// that attribute when it decoded without error.
+func (d *decoder) checkCluster(block, replicationBlock *hcl.Block, primaryWritten bool, primaryAttr *hcl.Attribute, c *Cluster) {
+	if len(c.Nodes) == 0 {
+		d.errorf(block.DefRange, "Cluster Has No Nodes", "Cluster %q declares no node block. Add at least one node, such as node \"db1\" { data = \"/var/local/mypacs/db\" }.", c.Name)
+		return
+	}
+	names := make([]string, 0, len(c.Nodes))
+	firstNode := map[string]*Node{}
+	unique := c.Nodes[:0]
+	nodeDecls := map[string]hcl.Range{}
+	inCluster := fmt.Sprintf(" in cluster %q", c.Name)
+	for _, n := range c.Nodes {
+		if !d.firstDeclared(nodeDecls, n.Name, n.DeclRange, "Duplicate Node", "node", inCluster) {
+			continue
+		}
+		firstNode[n.Name] = n
+		names = append(names, n.Name)
+		unique = append(unique, n)
+	}
+	c.Nodes = unique // a duplicate is reported once, not again for its container and data
+	switch {
+	case !primaryWritten && c.Primary == "":
+		d.errorf(block.DefRange, "Missing Primary", "Cluster %q has %d nodes and no primary attribute. Add primary = %q (or the name of the node that should accept writes).", c.Name, len(c.Nodes), c.Nodes[0].Name)
+	case primaryAttr != nil && firstNode[c.Primary] == nil:
+		d.errorf(primaryAttr.Expr.Range(), "Unknown Primary Node", "The primary %q is not a node of cluster %q, whose nodes are %s.%s", c.Primary, c.Name, quoteList(names), didYouMean(c.Primary, names))
+	}
+	// A replication block with a password attribute that failed has its own diagnostic.
+	if len(c.Nodes) > 1 && c.Replication.Password.IsZero() && (replicationBlock == nil || !hasSecretAttr(attributesOf(replicationBlock))) {
+		rng := block.DefRange
+		if replicationBlock != nil {
+			rng = replicationBlock.DefRange
+		}
+		d.errorf(rng, "Missing Replication Password", "Cluster %q has standbys, so it needs a replication password. Add a replication block with password_file = \"path\" (a file with mode 0600).", c.Name)
+	}
+	if c.Superuser.Name != "" && c.Replication.User == c.Superuser.Name {
+		d.errorf(block.DefRange, "Replication User Is the Superuser", "Cluster %q uses %q both as superuser and as replication user. Give the replication user its own name, such as %q, so that a standby's credentials cannot write.", c.Name, c.Superuser.Name, DefaultReplicationUser)
+	}
+	roleDecls := map[string]hcl.Range{}
+	for _, r := range c.Roles {
+		if r.Name == c.Superuser.Name || r.Name == c.Replication.User {
+			d.errorf(r.DeclRange, "Role Name Taken", "The role %q is the superuser or replication user of cluster %q, which pacsd keeps itself. Remove this role block.", r.Name, c.Name)
+			continue
+		}
+		d.firstDeclared(roleDecls, r.Name, r.DeclRange, "Duplicate Role", "role", inCluster)
+	}
+	accessDecls := map[string]hcl.Range{}
+	for _, a := range c.Access {
+		d.firstDeclared(accessDecls, a.Name, a.DeclRange, "Duplicate Access Rule", "access rule", inCluster)
+	}
+}
+
+// firstDeclared records the declaration of name in seen, or reports a
+// duplicate that names the first declaration; it reports whether name was new.
+// what is the kind of thing ("node"), where says where names must be unique
+// (" in cluster \"pacs\"", or "" for the whole file).
+func (d *decoder) firstDeclared(seen map[string]hcl.Range, name string, rng hcl.Range, summary, what, where string) bool {
+	if first, dup := seen[name]; dup {
+		d.errorf(rng, summary, "There is already a %s named %q%s, declared at %s. Give each %s its own name, or merge the two blocks.", what, name, where, first, what)
+		return false
+	}
+	seen[name] = rng
+	return true
+}
+
+// attributesOf returns the attributes written in a block, without applying a schema.
+func attributesOf(block *hcl.Block) hcl.Attributes {
+	attrs, _ := block.Body.JustAttributes()
+	return attrs
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// engineKey names the Docker engine a node runs on ("" is the local engine).
+func engineName(host string) string {
+	if host == "" {
+		return "the local Docker engine"
+	}
+	return fmt.Sprintf("host %q", host)
+}
+
+// checkFile checks what spans clusters and hosts: names, references and host
+// resources that must be unique across the whole file.
+func (d *decoder) checkFile(f *File) {
+	hosts := map[string]*Host{}
+	hostDecls := map[string]hcl.Range{}
+	var hostNames []string
+	for _, h := range f.Hosts {
+		if d.firstDeclared(hostDecls, h.Name, h.DeclRange, "Duplicate Host", "host", "") {
+			hosts[h.Name] = h
+			hostNames = append(hostNames, h.Name)
+		}
+	}
+	type claim struct {
+		rng hcl.Range
+		by  string
+	}
+	clusterDecls := map[string]hcl.Range{}
+	networks := map[string]claim{}
+	// Per engine: container names, host ports, data directories, volumes.
+	claims := map[string]claim{}
+	// take claims key for by, or reports that it is taken; it reports whether key was free.
+	take := func(key string, rng hcl.Range, by, summary, format string, args ...any) bool {
+		if first, dup := claims[key]; dup {
+			d.errorf(rng, summary, format+" It is already used by %s, declared at %s.", append(args, first.by, first.rng)...)
+			return false
+		}
+		claims[key] = claim{rng, by}
+		return true
+	}
+	var dataDirs []claimedDir
+	for _, c := range f.Clusters {
+		if !d.firstDeclared(clusterDecls, c.Name, c.DeclRange, "Duplicate Cluster", "cluster", "") {
+			continue
+		}
+		if first, dup := networks[c.Network]; dup {
+			d.errorf(c.DeclRange, "Duplicate Network", "Cluster %q would use the Docker network %q, which %s already uses (declared at %s). pacsd owns one network per cluster: set network to another name.", c.Name, c.Network, first.by, first.rng)
+		} else {
+			networks[c.Network] = claim{c.DeclRange, fmt.Sprintf("cluster %q", c.Name)}
+		}
+		engines := map[string]bool{}
+		for _, n := range c.Nodes {
+			engines[n.Host] = true
+		}
+		for _, n := range c.Nodes {
+			by := fmt.Sprintf("node %q of cluster %q", n.Name, c.Name)
+			if n.Host != "" && hosts[n.Host] == nil {
+				hint := didYouMean(n.Host, hostNames)
+				if hint == "" {
+					hint = " Declare a host block with that name, or leave host out to use the local Docker engine."
+				}
+				d.errorf(n.DeclRange, "Unknown Host", "Node %q of cluster %q names the host %q, which is not declared.%s", n.Name, c.Name, n.Host, hint)
+			}
+			engine := engineName(n.Host)
+			containerFree := take("container\x00"+n.Host+"\x00"+n.Container, n.DeclRange, by, "Duplicate Container Name",
+				"The container name %q on %s is taken.", n.Container, engine)
+			if n.Port != 0 {
+				take(fmt.Sprintf("port\x00%s\x00%d", n.Host, n.Port), n.DeclRange, by, "Duplicate Host Port",
+					"The host port %d on %s is taken.", n.Port, engine)
+			}
+			// A volume named after a taken container name is taken too; that is one mistake, reported once.
+			if n.Volume != "" && (containerFree || n.Volume != n.Container+"-data") {
+				take("volume\x00"+n.Host+"\x00"+n.Volume, n.DataRange, by, "Duplicate Volume",
+					"The volume %q on %s is taken; two nodes never share data.", n.Volume, engine)
+			}
+			if n.Data != "" {
+				dataDirs = append(dataDirs, claimedDir{n, by})
+			}
+			if len(engines) > 1 && (n.Host == "" || n.Port == 0) {
+				d.errorf(n.DeclRange, "Node Unreachable from Other Hosts",
+					"Cluster %q spans several Docker engines, so its nodes replicate through published ports on host addresses. Give node %q a port, and run it on a host block with an address (a host block may name this machine's engine too).", c.Name, n.Name)
+			}
+			for _, alias := range []string{c.Clients.PrimaryAlias, c.Clients.StandbyAlias} {
+				if alias != "" && alias == n.Container {
+					d.errorf(n.DeclRange, "Alias Clashes with Container Name", "The client alias %q of cluster %q is also the name of node %q's container on the same network. Choose another alias or container_name.", alias, c.Name, n.Name)
+				}
+			}
+		}
+	}
+	d.checkDataDirs(dataDirs)
+}
+
+type claimedDir struct {
+	n  *Node
+	by string
+}
+
+// checkDataDirs refuses two nodes on one engine whose data directories are the same or nested.
+func (d *decoder) checkDataDirs(dirs []claimedDir) {
+	for i, a := range dirs {
+		for _, b := range dirs[:i] {
+			if a.n.Host != b.n.Host {
+				continue
+			}
+			switch {
+			case a.n.Data == b.n.Data:
+				d.errorf(a.n.DataRange, "Duplicate Data Directory", "The data directory %q on %s is already used by %s, declared at %s; two nodes never share data. Give each node its own directory.", a.n.Data, engineName(a.n.Host), b.by, b.n.DataRange)
+			case within(a.n.Data, b.n.Data) || within(b.n.Data, a.n.Data):
+				d.errorf(a.n.DataRange, "Nested Data Directories", "The data directory %q on %s and the data directory %q of %s (at %s) lie inside one another. Give each node a directory of its own, side by side.", a.n.Data, engineName(a.n.Host), b.n.Data, b.by, b.n.DataRange)
+			}
+		}
+	}
+}
+
+// within reports whether path lies strictly inside dir.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}

@@ -1,0 +1,566 @@
+package spec
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+var fileSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "cluster", LabelNames: []string{"name"}},
+		{Type: "host", LabelNames: []string{"name"}},
+		{Type: "daemon"},
+	},
+}
+
+var clusterSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "image", Required: true},
+		{Name: "network"},
+		{Name: "primary"},
+		{Name: "database", Required: true},
+		{Name: "settings"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "superuser"},
+		{Type: "replication"},
+		{Type: "access", LabelNames: []string{"name"}},
+		{Type: "role", LabelNames: []string{"name"}},
+		{Type: "clients"},
+		{Type: "failover"},
+		{Type: "node", LabelNames: []string{"name"}},
+	},
+}
+
+var superuserSchema = &hcl.BodySchema{
+	Attributes: append([]hcl.AttributeSchema{{Name: "name", Required: true}}, secretAttrs...),
+}
+
+var replicationSchema = &hcl.BodySchema{
+	Attributes: append([]hcl.AttributeSchema{{Name: "user"}, {Name: "synchronous"}, {Name: "max_slot_wal"}}, secretAttrs...),
+}
+
+var accessSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "database"}, {Name: "user"}, {Name: "address", Required: true}, {Name: "method"}},
+}
+
+var roleSchema = &hcl.BodySchema{
+	Attributes: append([]hcl.AttributeSchema{{Name: "login"}, {Name: "member_of"}, {Name: "ensure"}}, secretAttrs...),
+}
+
+var clientsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "primary_alias"}, {Name: "standby_alias"}},
+}
+
+var failoverSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "automatic"}, {Name: "max_lag"}, {Name: "after"}},
+}
+
+var nodeSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "port"}, {Name: "data"}, {Name: "volume"}, {Name: "host"}, {Name: "container_name"}},
+}
+
+var hostSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "docker", Required: true}, {Name: "address", Required: true}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "tls"}},
+}
+
+var tlsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "ca", Required: true}, {Name: "cert", Required: true}, {Name: "key", Required: true}},
+}
+
+var daemonSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "state_dir"}, {Name: "resync"}},
+}
+
+var (
+	// namePattern is what cluster, node and host names may look like: they become
+	// parts of container names, DNS aliases and replication slot names.
+	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,47}$`)
+	// dockerNamePattern is what Docker accepts for container, volume and network names.
+	dockerNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+	// aliasPattern is a DNS label.
+	aliasPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// checkName reports a diagnostic when a block label is not a valid name.
+func (d *decoder) checkName(block *hcl.Block, what string) bool {
+	name := block.Labels[0]
+	if namePattern.MatchString(name) {
+		return true
+	}
+	d.errorf(block.LabelRanges[0], "Invalid Name",
+		"The %s name %q is not valid. Use 1 to 48 lower-case letters, digits, \"-\" or \"_\", starting with a letter or digit: the name becomes part of container names and DNS aliases.", what, name)
+	return false
+}
+
+// single returns the first block of type typ and reports every further one as a duplicate.
+func (d *decoder) single(blocks hcl.Blocks, typ, where string) *hcl.Block {
+	var first *hcl.Block
+	for _, b := range blocks {
+		if b.Type != typ {
+			continue
+		}
+		if first == nil {
+			first = b
+			continue
+		}
+		d.errorf(b.DefRange, fmt.Sprintf("Duplicate %s Block", titleCase(typ)),
+			"%s may hold only one %s block; the first is at %s. Merge the two blocks into one.", where, typ, first.DefRange)
+	}
+	return first
+}
+
+// decodeFile decodes the top level of the topology file.
+func (d *decoder) decodeFile(body hcl.Body) *File {
+	file := &File{Hosts: []*Host{}, Daemon: Daemon{Listen: DefaultListen, StateDir: DefaultStateDir, Resync: Duration{DefaultResync}}}
+	content := d.content(body, fileSchema)
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "cluster":
+			if c := d.decodeClusterBlock(b); c != nil {
+				file.Clusters = append(file.Clusters, c)
+			}
+		case "host":
+			if h := d.decodeHostBlock(b); h != nil {
+				file.Hosts = append(file.Hosts, h)
+			}
+		}
+	}
+	if b := d.single(content.Blocks, "daemon", "The topology file"); b != nil {
+		d.decodeDaemonBlock(b, &file.Daemon)
+	}
+	return file
+}
+
+// decodeClusterBlock decodes a cluster block and the blocks inside it.
+func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
+	c := &Cluster{
+		Name:        block.Labels[0],
+		Network:     block.Labels[0],
+		Replication: Replication{User: DefaultReplicationUser, MaxSlotWAL: DefaultMaxSlotWAL},
+		Settings:    map[string]string{},
+		Roles:       []*Role{},
+		Clients:     Clients{PrimaryAlias: DefaultPrimaryAlias, StandbyAlias: DefaultStandbyAlias},
+		Failover:    Failover{MaxLag: DefaultMaxLag, After: Duration{DefaultFailoverAfter}},
+		DeclRange:   block.DefRange,
+	}
+	d.checkName(block, "cluster")
+	where := fmt.Sprintf("Cluster %q", c.Name)
+	content := d.content(block.Body, clusterSchema)
+
+	if attr := d.str(content.Attributes, "image", &c.Image); attr != nil {
+		d.checkImage(attr, c)
+	}
+	if attr := d.str(content.Attributes, "network", &c.Network); attr != nil && !dockerNamePattern.MatchString(c.Network) {
+		d.errorf(attr.Expr.Range(), "Invalid Network Name", "The network name %q is not valid for Docker. Use letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", c.Network)
+	}
+	primaryAttr := d.str(content.Attributes, "primary", &c.Primary)
+	_, primaryWritten := content.Attributes["primary"]
+	if attr := d.str(content.Attributes, "database", &c.Database); attr != nil {
+		d.checkIdentifier(attr.Expr.Range(), c.Database, "database")
+	}
+	if attr, ok := content.Attributes["settings"]; ok {
+		d.decodeSettings(attr, c)
+	}
+
+	if b := d.single(content.Blocks, "superuser", where); b != nil {
+		d.decodeSuperuserBlock(b, c)
+	} else {
+		d.errorf(block.DefRange, "Missing Superuser Block",
+			"Cluster %q has no superuser block. Add one with the name and password_file of the superuser (POSTGRES_USER and POSTGRES_PASSWORD_FILE of the image).", c.Name)
+	}
+	replicationBlock := d.single(content.Blocks, "replication", where)
+	if replicationBlock != nil {
+		d.decodeReplicationBlock(replicationBlock, c)
+	}
+	if b := d.single(content.Blocks, "clients", where); b != nil {
+		d.decodeClientsBlock(b, c)
+	}
+	if b := d.single(content.Blocks, "failover", where); b != nil {
+		d.decodeFailoverBlock(b, c)
+	}
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "access":
+			if a := d.decodeAccessBlock(b); a != nil {
+				c.Access = append(c.Access, a)
+			}
+		case "role":
+			if r := d.decodeRoleBlock(b, c); r != nil {
+				c.Roles = append(c.Roles, r)
+			}
+		case "node":
+			if n := d.decodeNodeBlock(b, c); n != nil {
+				c.Nodes = append(c.Nodes, n)
+			}
+		}
+	}
+	if len(c.Access) == 0 {
+		c.Access = []*Access{{Name: "default", Database: "all", User: "all", Address: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange}}
+	}
+	if !primaryWritten && len(c.Nodes) == 1 {
+		c.Primary = c.Nodes[0].Name
+	}
+	if primaryWritten && primaryAttr == nil {
+		c.Primary = "" // its own diagnostic says what is wrong
+	}
+	d.checkCluster(block, replicationBlock, primaryWritten, primaryAttr, c)
+	return c
+}
+
+// checkImage refuses an image whose tag names a PostgreSQL major version pacsd does not support.
+func (d *decoder) checkImage(attr *hcl.Attribute, c *Cluster) {
+	if strings.TrimSpace(c.Image) == "" {
+		d.errorf(attr.Expr.Range(), "Empty Image", "The image of cluster %q is empty. Name a PostgreSQL image, such as \"dcm4che/postgres-dcm4chee:17.4-34\".", c.Name)
+		return
+	}
+	if major, ok := ImageMajor(c.Image); ok {
+		c.ImageMajor = major
+		if major < MinMajorVersion {
+			d.errorf(attr.Expr.Range(), "Unsupported PostgreSQL Version",
+				"The image %q runs PostgreSQL %d; pacsd supports PostgreSQL %d and newer (recovery.conf, wal_keep_segments and pg_basebackup -x of older versions are gone). Use a newer image, and upgrade existing data with pg_upgrade first.", c.Image, major, MinMajorVersion)
+		}
+	}
+}
+
+// checkIdentifier refuses a PostgreSQL user or database name that cannot work.
+func (d *decoder) checkIdentifier(rng hcl.Range, name, what string) bool {
+	switch {
+	case name == "":
+		d.errorf(rng, "Empty Name", "The %s name is empty. Give a name.", what)
+	case len(name) > 63:
+		d.errorf(rng, "Name Too Long", "The %s name %q is longer than 63 bytes, which PostgreSQL would cut short. Use a shorter name.", what, name)
+	case strings.ContainsAny(name, "\x00\n\r\t ,\"'"):
+		d.errorf(rng, "Invalid Name", "The %s name %q contains a space, quote, comma or control character. Use letters, digits and \"_\".", what, name)
+	default:
+		return true
+	}
+	return false
+}
+
+// decodeSuperuserBlock decodes the superuser block (POSTGRES_USER and its password).
+func (d *decoder) decodeSuperuserBlock(block *hcl.Block, c *Cluster) {
+	content := d.content(block.Body, superuserSchema)
+	if attr := d.str(content.Attributes, "name", &c.Superuser.Name); attr != nil {
+		d.checkIdentifier(attr.Expr.Range(), c.Superuser.Name, "superuser")
+	}
+	owner := fmt.Sprintf("the superuser of cluster %q", c.Name)
+	pw, ok := d.decodeSecret(content.Attributes, owner)
+	c.Superuser.Password = pw
+	if !ok && !hasSecretAttr(content.Attributes) {
+		d.errorf(block.DefRange, "Missing Password", "The superuser block of cluster %q has no password. Add password_file = \"path\" (a file with mode 0600), or password = env(\"NAME\").", c.Name)
+	}
+}
+
+func hasSecretAttr(attrs hcl.Attributes) bool {
+	_, pw := attrs["password"]
+	_, pf := attrs["password_file"]
+	return pw || pf
+}
+
+// decodeReplicationBlock decodes the replication block.
+func (d *decoder) decodeReplicationBlock(block *hcl.Block, c *Cluster) {
+	content := d.content(block.Body, replicationSchema)
+	if attr := d.str(content.Attributes, "user", &c.Replication.User); attr != nil {
+		d.checkIdentifier(attr.Expr.Range(), c.Replication.User, "replication user")
+	}
+	d.boolean(content.Attributes, "synchronous", &c.Replication.Synchronous)
+	d.size(content.Attributes, "max_slot_wal", &c.Replication.MaxSlotWAL)
+	c.Replication.Password, _ = d.decodeSecret(content.Attributes, fmt.Sprintf("the replication user of cluster %q", c.Name))
+}
+
+// decodeSettings decodes the settings map through the parameter catalogue.
+func (d *decoder) decodeSettings(attr *hcl.Attribute, c *Cluster) {
+	pairs, diags := hcl.ExprMap(attr.Expr)
+	d.diags = append(d.diags, diags...)
+	seen := map[string]hcl.Range{}
+	for _, pair := range pairs {
+		kv, diags := pair.Key.Value(d.ctx)
+		d.diags = append(d.diags, diags...)
+		if diags.HasErrors() {
+			continue
+		}
+		if kv.IsNull() || kv.Type() != cty.String {
+			d.errorf(pair.Key.Range(), "Invalid Parameter Name", "A settings key must be a parameter name, such as shared_buffers.")
+			continue
+		}
+		name, keyRange := kv.AsString(), pair.Key.Range()
+		if first, dup := seen[strings.ToLower(name)]; dup {
+			d.errorf(keyRange, "Duplicate Setting", "The parameter %q is already set at %s. Keep one of the two.", name, first)
+			continue
+		}
+		seen[strings.ToLower(name)] = keyRange
+		if controlledBy, managed := ManagedParam(name); managed {
+			if controlledBy != "" {
+				d.errorf(keyRange, "Parameter Managed by pacsd", "pacsd sets %s itself from %s. Remove it from settings and set %s instead.", name, controlledBy, controlledBy)
+			} else {
+				d.errorf(keyRange, "Parameter Managed by pacsd", "pacsd sets %s itself, because replication, failover or the container layout depend on it. Remove it from settings.", name)
+			}
+			continue
+		}
+		p, ok := LookupParam(name)
+		if !ok {
+			hint := " Check the spelling against the PostgreSQL documentation (Server Configuration)."
+			if s := SuggestParam(name); s != "" {
+				hint = fmt.Sprintf(" Did you mean %q?", s)
+			}
+			d.errorf(keyRange, "Unknown Parameter", "PostgreSQL has no parameter named %q.%s", name, hint)
+			continue
+		}
+		if p.Removed != "" {
+			d.errorf(keyRange, "Removed Parameter", "The parameter %s %s. Remove it from settings.", p.Name, p.Removed)
+			continue
+		}
+		v, diags := pair.Value.Value(d.ctx)
+		d.diags = append(d.diags, diags...)
+		if diags.HasErrors() || !v.IsWhollyKnown() {
+			continue
+		}
+		if v.IsNull() || !(v.Type() == cty.String || v.Type() == cty.Number || v.Type() == cty.Bool) {
+			d.errorf(pair.Value.Range(), "Invalid Parameter Value", "The value of %s must be a string, a number or true/false.", p.Name)
+			continue
+		}
+		normalized, problem := CheckParamValue(p, v)
+		if problem != "" {
+			d.errorf(pair.Value.Range(), "Invalid Parameter Value", "%s", problem)
+			continue
+		}
+		c.Settings[p.Name] = normalized
+	}
+}
+
+// allowedMethods are the pg_hba methods an access rule may use.
+var allowedMethods = []string{"scram-sha-256", "md5", "cert", "reject"}
+
+// decodeAccessBlock decodes one client pg_hba rule.
+func (d *decoder) decodeAccessBlock(block *hcl.Block) *Access {
+	a := &Access{Name: block.Labels[0], Database: "all", User: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange}
+	content := d.content(block.Body, accessSchema)
+	if attr := d.str(content.Attributes, "database", &a.Database); attr != nil && d.checkIdentifier(attr.Expr.Range(), a.Database, "database") && a.Database == "replication" {
+		d.errorf(attr.Expr.Range(), "Replication Access Is Managed by pacsd",
+			"pacsd writes the replication rules of pg_hba.conf itself, for the replication user and the addresses of the cluster's nodes only. Remove this access rule.")
+	}
+	if attr := d.str(content.Attributes, "user", &a.User); attr != nil {
+		d.checkIdentifier(attr.Expr.Range(), a.User, "user")
+	}
+	if attr := d.str(content.Attributes, "address", &a.Address); attr != nil {
+		d.checkAddress(attr.Expr.Range(), a)
+	}
+	if attr := d.str(content.Attributes, "method", &a.Method); attr != nil && !slices.Contains(allowedMethods, a.Method) {
+		rng := attr.Expr.Range()
+		switch a.Method {
+		case "trust":
+			d.errorf(rng, "Trust Authentication Refused", "The method trust lets every client from %q connect without a password. Use scram-sha-256.", a.Address)
+		case "password":
+			d.errorf(rng, "Clear-Text Password Authentication Refused", "The method password sends passwords in clear text over the network. Use scram-sha-256.")
+		default:
+			d.errorf(rng, "Unsupported Authentication Method", "The method %q is not accepted on an access rule. Use one of %s.%s", a.Method, strings.Join(allowedMethods, ", "), didYouMean(a.Method, allowedMethods))
+		}
+	}
+	return a
+}
+
+// checkAddress checks the address of an access rule: a CIDR, all, samehost or samenet.
+func (d *decoder) checkAddress(rng hcl.Range, a *Access) {
+	switch a.Address {
+	case "all":
+		return
+	case "samehost", "samenet":
+		return
+	}
+	if ip := net.ParseIP(a.Address); ip != nil {
+		bits := 32
+		if ip.To4() == nil {
+			bits = 128
+		}
+		d.errorf(rng, "Invalid CIDR Address", "The address %q has no prefix length. Write %s/%d for this one address, or give the network, such as \"10.1.0.0/16\".", a.Address, a.Address, bits)
+		return
+	}
+	ip, network, err := net.ParseCIDR(a.Address)
+	if err != nil {
+		d.errorf(rng, "Invalid CIDR Address", "The address %q is not a CIDR such as \"10.1.0.0/16\" or \"fd00::/8\". Write a CIDR, or one of all, samehost and samenet.", a.Address)
+		return
+	}
+	if !ip.Equal(network.IP) {
+		d.errorf(rng, "Invalid CIDR Address", "The address %q has bits set after its prefix length. Write the network %q, or %s/%d for the one address.", a.Address, network.String(), ip, 8*len(network.Mask))
+		return
+	}
+	if ones, _ := network.Mask.Size(); ones == 0 {
+		d.warnf(rng, "Access Open to Every Address", "The access rule %q admits clients from every address. Limit it to the networks the archive connects from, such as \"10.1.0.0/16\".", a.Name)
+	}
+}
+
+// decodeRoleBlock decodes an extra role.
+func (d *decoder) decodeRoleBlock(block *hcl.Block, c *Cluster) *Role {
+	r := &Role{Name: block.Labels[0], Ensure: "present", MemberOf: []string{}, DeclRange: block.DefRange}
+	d.checkIdentifier(block.LabelRanges[0], r.Name, "role")
+	if strings.HasPrefix(r.Name, "pg_") {
+		d.errorf(block.LabelRanges[0], "Reserved Role Name", "Role names starting with \"pg_\" are reserved by PostgreSQL. Choose another name.")
+	}
+	content := d.content(block.Body, roleSchema)
+	d.boolean(content.Attributes, "login", &r.Login)
+	if attr := d.stringList(content.Attributes, "member_of", &r.MemberOf); attr != nil {
+		for _, m := range r.MemberOf {
+			d.checkIdentifier(attr.Expr.Range(), m, "member_of role")
+		}
+	}
+	if attr := d.str(content.Attributes, "ensure", &r.Ensure); attr != nil && r.Ensure != "present" && r.Ensure != "absent" {
+		d.errorf(attr.Expr.Range(), "Invalid Ensure Value", "The ensure attribute must be \"present\" or \"absent\", not %q.%s", r.Ensure, didYouMean(r.Ensure, []string{"present", "absent"}))
+	}
+	r.Password, _ = d.decodeSecret(content.Attributes, fmt.Sprintf("role %q of cluster %q", r.Name, c.Name))
+	return r
+}
+
+// decodeClientsBlock decodes the Docker DNS aliases for the archive.
+func (d *decoder) decodeClientsBlock(block *hcl.Block, c *Cluster) {
+	content := d.content(block.Body, clientsSchema)
+	for name, dst := range map[string]*string{"primary_alias": &c.Clients.PrimaryAlias, "standby_alias": &c.Clients.StandbyAlias} {
+		if attr := d.str(content.Attributes, name, dst); attr != nil && *dst != "" && !aliasPattern.MatchString(*dst) {
+			d.errorf(attr.Expr.Range(), "Invalid Alias", "The alias %q is not a DNS name. Use lower-case letters, digits and \"-\", such as \"db\"; an empty string means no alias.", *dst)
+		}
+	}
+	if p, s := c.Clients.PrimaryAlias, c.Clients.StandbyAlias; p != "" && p == s {
+		d.errorf(content.Attributes["standby_alias"].Expr.Range(), "Duplicate Client Alias", "The aliases primary_alias and standby_alias are both %q. Give the standbys another alias, such as %q.", p, p+"-ro")
+	}
+}
+
+// decodeFailoverBlock decodes the failover policy.
+func (d *decoder) decodeFailoverBlock(block *hcl.Block, c *Cluster) {
+	content := d.content(block.Body, failoverSchema)
+	d.boolean(content.Attributes, "automatic", &c.Failover.Automatic)
+	d.size(content.Attributes, "max_lag", &c.Failover.MaxLag)
+	d.duration(content.Attributes, "after", &c.Failover.After)
+}
+
+// decodeNodeBlock decodes one node.
+func (d *decoder) decodeNodeBlock(block *hcl.Block, c *Cluster) *Node {
+	n := &Node{Name: block.Labels[0], DeclRange: block.DefRange, DataRange: block.DefRange}
+	d.checkName(block, "node")
+	n.Container = c.Name + "-" + n.Name
+	content := d.content(block.Body, nodeSchema)
+	attrs := content.Attributes
+	if attr := d.str(attrs, "container_name", &n.Container); attr != nil && !dockerNamePattern.MatchString(n.Container) {
+		d.errorf(attr.Expr.Range(), "Invalid Container Name", "The container name %q is not valid for Docker. Use letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Container)
+	}
+	if attr := d.integer(attrs, "port", &n.Port); attr != nil && (n.Port < 1 || n.Port > 65535) {
+		d.errorf(attr.Expr.Range(), "Invalid Port", "The port %d is outside 1-65535. Give the host port to publish PostgreSQL on, such as 15432, or leave port out.", n.Port)
+	}
+	d.str(attrs, "host", &n.Host)
+	dataAttr := d.str(attrs, "data", &n.Data)
+	volumeAttr := d.str(attrs, "volume", &n.Volume)
+	switch {
+	case dataAttr != nil && volumeAttr != nil:
+		d.errorf(volumeAttr.NameRange, "Conflicting Data Location", "Node %q sets both data (a host directory) and volume (a named volume). Keep one: the node keeps its data in one place.", n.Name)
+	case dataAttr != nil:
+		n.DataRange = dataAttr.Expr.Range()
+		d.checkDataPath(dataAttr, n)
+	case volumeAttr != nil:
+		n.DataRange = volumeAttr.Expr.Range()
+		if !dockerNamePattern.MatchString(n.Volume) {
+			d.errorf(volumeAttr.Expr.Range(), "Invalid Volume Name", "The volume name %q is not valid for Docker. Use letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Volume)
+		}
+	default:
+		n.Volume = n.Container + "-data"
+	}
+	return n
+}
+
+// checkDataPath resolves a node's data directory against the topology file.
+func (d *decoder) checkDataPath(attr *hcl.Attribute, n *Node) {
+	switch {
+	case strings.TrimSpace(n.Data) == "":
+		d.errorf(attr.Expr.Range(), "Empty Data Directory", "The data directory of node %q is empty. Give a host directory, such as \"/var/local/mypacs/db\", or use volume.", n.Name)
+	case !filepath.IsAbs(n.Data) && n.Host != "":
+		d.errorf(attr.Expr.Range(), "Relative Data Directory on Remote Host", "Node %q runs on host %q, where a path relative to this file means nothing. Give an absolute directory on that host, such as \"/var/local/mypacs/db\".", n.Name, n.Host)
+	case filepath.Clean(d.resolve(n.Data)) == "/":
+		d.errorf(attr.Expr.Range(), "Invalid Data Directory", "The data directory of node %q is the root directory. Give a directory of its own, such as \"/var/local/mypacs/db\".", n.Name)
+	default:
+		n.Data = d.resolve(n.Data)
+	}
+}
+
+// decodeHostBlock decodes a remote Docker engine.
+func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
+	h := &Host{Name: block.Labels[0], DeclRange: block.DefRange}
+	d.checkName(block, "host")
+	content := d.content(block.Body, hostSchema)
+	dockerAttr := d.str(content.Attributes, "docker", &h.Docker)
+	scheme, _, _ := strings.Cut(h.Docker, "://")
+	if dockerAttr != nil && (!strings.Contains(h.Docker, "://") || !slices.Contains([]string{"unix", "tcp", "ssh"}, scheme)) {
+		d.errorf(dockerAttr.Expr.Range(), "Invalid Docker Endpoint", "The Docker endpoint %q is not understood. Write unix:///path, tcp://address:port (with a tls block) or ssh://user@address.", h.Docker)
+		dockerAttr = nil
+	}
+	if attr := d.str(content.Attributes, "address", &h.Address); attr != nil && !validHostAddress(h.Address) {
+		d.errorf(attr.Expr.Range(), "Invalid Host Address", "The address %q is not an IP address or host name. Give where other hosts reach this host's published ports, such as \"10.0.0.12\", without a port.", h.Address)
+	}
+	if b := d.single(content.Blocks, "tls", fmt.Sprintf("Host %q", h.Name)); b != nil {
+		h.TLS = d.decodeTLSBlock(b)
+		if dockerAttr != nil && scheme != "tcp" {
+			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q has a tls block but its Docker endpoint %q is not tcp://. Remove the tls block, or use a tcp:// endpoint.", h.Name, h.Docker)
+		}
+	} else if dockerAttr != nil && scheme == "tcp" {
+		d.warnf(dockerAttr.Expr.Range(), "Unencrypted Docker Endpoint", "Host %q is reached over tcp:// without TLS, so anyone on the network can control its Docker engine. Add a tls block, or use ssh://.", h.Name)
+	}
+	return h
+}
+
+var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+
+func validHostAddress(a string) bool {
+	return net.ParseIP(a) != nil || hostnamePattern.MatchString(a)
+}
+
+// decodeTLSBlock decodes the client certificate material of a host.
+func (d *decoder) decodeTLSBlock(block *hcl.Block) *TLS {
+	t := &TLS{}
+	content := d.content(block.Body, tlsSchema)
+	for _, f := range []struct {
+		name string
+		dst  *string
+		kind string
+	}{{"ca", &t.CA, "TLS CA File"}, {"cert", &t.Cert, "TLS Certificate"}, {"key", &t.Key, "TLS Key"}} {
+		attr := d.str(content.Attributes, f.name, f.dst)
+		if attr == nil {
+			continue
+		}
+		if f.name == "key" {
+			d.readPrivateFile(attr.Expr.Range(), *f.dst, f.kind)
+		} else {
+			d.checkFileExists(attr.Expr.Range(), *f.dst, f.kind)
+		}
+		*f.dst = d.resolve(*f.dst)
+	}
+	return t
+}
+
+// decodeDaemonBlock decodes pacsd's own settings.
+func (d *decoder) decodeDaemonBlock(block *hcl.Block, dm *Daemon) {
+	content := d.content(block.Body, daemonSchema)
+	if attr := d.str(content.Attributes, "listen", &dm.Listen); attr != nil {
+		host, port, err := net.SplitHostPort(dm.Listen)
+		p, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || p < 1 || p > 65535 || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
+			d.errorf(attr.Expr.Range(), "Invalid Listen Address", "The listen address %q is not an IP address and port, such as \"127.0.0.1:9187\".", dm.Listen)
+		}
+	}
+	if attr := d.str(content.Attributes, "state_dir", &dm.StateDir); attr != nil {
+		if strings.TrimSpace(dm.StateDir) == "" {
+			d.errorf(attr.Expr.Range(), "Empty State Directory", "state_dir is empty. Give the directory where pacsd keeps its state, such as %q.", DefaultStateDir)
+		} else {
+			dm.StateDir = d.resolve(dm.StateDir)
+		}
+	}
+	d.duration(content.Attributes, "resync", &dm.Resync)
+	if dm.Resync.Duration > 0 && dm.Resync.Duration < 1e9 {
+		d.errorf(content.Attributes["resync"].Expr.Range(), "Invalid Duration", "The resync interval %s is too short: a full pass more often than every second only loads the Docker engine. Use \"1s\" or more.", dm.Resync)
+	}
+}

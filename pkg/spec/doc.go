@@ -1,0 +1,20 @@
+// Package spec turns a pacsd topology file (HCL) into a *File and hcl.Diagnostics.
+//
+// The language is described in the design document, section 2: any number of
+// cluster blocks (image, network, primary, superuser, database, replication,
+// settings, access, role, clients, failover, node), host blocks for remote
+// Docker engines, and at most one daemon block. Paths are relative to the file;
+// env("NAME") and file("path") are available in expressions.
+//
+// Parse and ParseFile are pure apart from reading the files a topology names
+// (password files, TLS material, file()) and the environment (env()). They
+// return every diagnostic at once; a *File is returned only when there is no
+// error, with every default filled in, so that what pacsd will do is visible in
+// the parsed value. CheckAgainstPrevious compares two valid files with the
+// state pacsd observed, for the checks that need more than one file.
+//
+// Passwords are held in Secret values, which never print or marshal their
+// content; Secret.Reveal is the one way to read them.
+//
+// The package imports only hcl/v2, go-cty and the standard library.
+package spec

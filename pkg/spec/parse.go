@@ -1,0 +1,306 @@
+package spec
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// maxReadSize bounds what file(), password files and TLS files may hold.
+const maxReadSize = 1 << 20
+
+// ParseFile reads the topology file at path and parses it like Parse.
+// Diagnostics name the file as path was given; File.Path is absolute and
+// relative paths in the file are resolved against the file's directory.
+func ParseFile(path string) (*File, hcl.Diagnostics) {
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		var src []byte
+		src, err = os.ReadFile(abs)
+		if err == nil {
+			f, diags := parse(src, path, filepath.Dir(abs))
+			if f != nil {
+				f.Path = abs
+			}
+			return f, diags
+		}
+	}
+	return nil, hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Cannot Read Topology File",
+		Detail:   fmt.Sprintf("pacsd could not read the topology file %q (%s). Check the path given with --file or PACSD_FILE, and that pacsd may read the file.", path, err),
+	}}
+}
+
+// Parse parses src, the content of the topology file named filename, and
+// validates it. Relative paths in the file are resolved against filename's
+// directory. It returns every diagnostic at once, sorted by position, and a
+// *File with all defaults filled in only when there is no error; warnings do not
+// prevent a result.
+func Parse(src []byte, filename string) (*File, hcl.Diagnostics) {
+	return parse(src, filename, filepath.Dir(filename))
+}
+
+func parse(src []byte, filename, dir string) (*File, hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, normalize(diags)
+	}
+	d := &decoder{dir: dir, filename: filename}
+	d.ctx = &hcl.EvalContext{Functions: map[string]function.Function{
+		"env":  envFunc,
+		"file": d.fileFunc(),
+	}}
+	file := d.decodeFile(f.Body)
+	file.Path = filename
+	if len(file.Clusters) == 0 && !d.diags.HasErrors() {
+		rng := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+		what := "declares no cluster"
+		if len(bytes.TrimSpace(src)) == 0 {
+			what = "is empty"
+		}
+		d.errorf(rng, "No Cluster Declared",
+			"The topology file %s. pacsd never reads an empty or truncated file as \"nothing is wanted\": declare at least one cluster block, or restore the file from its last good version.", what)
+	}
+	d.checkFile(file)
+	diags = normalize(append(diags, d.diags...))
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return file, diags
+}
+
+// normalize writes every summary in Title Case and sorts diagnostics by position.
+func normalize(diags hcl.Diagnostics) hcl.Diagnostics {
+	for _, d := range diags {
+		d.Summary = titleCase(d.Summary)
+	}
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a != nil && b == nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		case a.Start.Line != b.Start.Line:
+			return a.Start.Line < b.Start.Line
+		default:
+			return a.Start.Column < b.Start.Column
+		}
+	})
+	return diags
+}
+
+// envFunc is env("NAME"): the value of an environment variable, an error when it is not set.
+var envFunc = function.New(&function.Spec{
+	Description: "Returns the value of an environment variable of pacsd's process.",
+	Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		name := args[0].AsString()
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return cty.NilVal, fmt.Errorf("the environment variable %s is not set; set it in pacsd's environment (for the service, in its environment file)", name)
+		}
+		return cty.StringVal(v), nil
+	},
+})
+
+// fileFunc is file("path"): the content of a file, the path relative to the topology file.
+func (d *decoder) fileFunc() function.Function {
+	return function.New(&function.Spec{
+		Description: "Returns the content of a file; a relative path is relative to the topology file.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			b, err := readSmallFile(d.resolve(args[0].AsString()))
+			if err != nil {
+				return cty.NilVal, err
+			}
+			if !utf8.Valid(b) {
+				return cty.NilVal, fmt.Errorf("the file %q is not UTF-8 text", args[0].AsString())
+			}
+			return cty.StringVal(string(b)), nil
+		},
+	})
+}
+
+// readSmallFile reads a regular file of at most maxReadSize bytes.
+func readSmallFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("while opening %q: %w", path, err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("while reading %q: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxReadSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("while reading %q: %w", path, err)
+	}
+	if len(b) > maxReadSize {
+		return nil, fmt.Errorf("%q is larger than %d bytes", path, maxReadSize)
+	}
+	return b, nil
+}
+
+// decoder collects diagnostics while the decodeXBlock functions walk the file.
+type decoder struct {
+	ctx      *hcl.EvalContext
+	dir      string
+	filename string
+	diags    hcl.Diagnostics
+}
+
+func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
+	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()})
+}
+
+func (d *decoder) warnf(rng hcl.Range, summary, format string, args ...any) {
+	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()})
+}
+
+// content applies schema to body and keeps the diagnostics.
+func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema) *hcl.BodyContent {
+	c, diags := body.Content(schema)
+	d.diags = append(d.diags, diags...)
+	return c
+}
+
+// resolve makes path absolute against the topology file's directory.
+func (d *decoder) resolve(path string) string {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(d.dir, path)
+}
+
+// value evaluates the attribute name (when present and not null) and converts it
+// to ty; want describes ty for the diagnostic ("a number, such as 15432").
+func (d *decoder) value(attrs hcl.Attributes, name string, ty cty.Type, want string) (cty.Value, *hcl.Attribute) {
+	attr, ok := attrs[name]
+	if !ok {
+		return cty.NilVal, nil
+	}
+	v, diags := attr.Expr.Value(d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() || v.IsNull() || !v.IsWhollyKnown() {
+		return cty.NilVal, nil
+	}
+	cv, err := convert.Convert(v, ty)
+	if err != nil {
+		d.errorf(attr.Expr.Range(), "Incorrect Attribute Value Type",
+			"The value of %q must be %s; %s.", name, want, err)
+		return cty.NilVal, nil
+	}
+	return cv, attr
+}
+
+// str decodes a string attribute into dst and returns the attribute, or nil when
+// it is absent or wrong (dst then keeps its default).
+func (d *decoder) str(attrs hcl.Attributes, name string, dst *string) *hcl.Attribute {
+	v, attr := d.value(attrs, name, cty.String, "a string")
+	if attr != nil {
+		*dst = v.AsString()
+	}
+	return attr
+}
+
+// boolean decodes a bool attribute into dst.
+func (d *decoder) boolean(attrs hcl.Attributes, name string, dst *bool) *hcl.Attribute {
+	v, attr := d.value(attrs, name, cty.Bool, "true or false")
+	if attr != nil {
+		*dst = v.True()
+	}
+	return attr
+}
+
+// integer decodes a whole-number attribute into dst.
+func (d *decoder) integer(attrs hcl.Attributes, name string, dst *int) *hcl.Attribute {
+	v, attr := d.value(attrs, name, cty.Number, "a whole number")
+	if attr == nil {
+		return nil
+	}
+	n, acc := v.AsBigFloat().Int64()
+	if acc != 0 || n < -1<<31 || n > 1<<31 {
+		d.errorf(attr.Expr.Range(), "Incorrect Attribute Value Type", "The value of %q must be a whole number; %s is not.", name, v.AsBigFloat().Text('g', -1))
+		return nil
+	}
+	*dst = int(n)
+	return attr
+}
+
+// stringList decodes a list of strings into dst.
+func (d *decoder) stringList(attrs hcl.Attributes, name string, dst *[]string) *hcl.Attribute {
+	v, attr := d.value(attrs, name, cty.List(cty.String), `a list of strings, such as ["a", "b"]`)
+	if attr == nil {
+		return nil
+	}
+	*dst = []string{}
+	for _, e := range v.AsValueSlice() {
+		if e.IsNull() {
+			d.errorf(attr.Expr.Range(), "Incorrect Attribute Value Type", "The list %q must not contain null.", name)
+			return nil
+		}
+		*dst = append(*dst, e.AsString())
+	}
+	return attr
+}
+
+// size decodes a size attribute such as "16MB" into dst.
+func (d *decoder) size(attrs hcl.Attributes, name string, dst *Size) {
+	var text string
+	if attr := d.str(attrs, name, &text); attr != nil {
+		s, problem := ParseSize(text)
+		if problem != "" {
+			d.errorf(attr.Expr.Range(), "Invalid Size", "%s", problem)
+			return
+		}
+		*dst = s
+	}
+}
+
+// duration decodes a duration attribute such as "3s" into dst.
+func (d *decoder) duration(attrs hcl.Attributes, name string, dst *Duration) {
+	var text string
+	if attr := d.str(attrs, name, &text); attr != nil {
+		v, problem := ParseDuration(text)
+		if problem != "" {
+			d.errorf(attr.Expr.Range(), "Invalid Duration", "%s", problem)
+			return
+		}
+		*dst = v
+	}
+}
+
+// usesFunction reports whether expr calls a function (env or file), as opposed
+// to a value written out in the file.
+func usesFunction(expr hcl.Expression) bool {
+	node, ok := expr.(hclsyntax.Node)
+	if !ok {
+		return true
+	}
+	found := false
+	_ = hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+		if _, ok := n.(*hclsyntax.FunctionCallExpr); ok {
+			found = true
+		}
+		return nil
+	})
+	return found
+}

@@ -1,0 +1,107 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// secretAttrs are the attributes every block that takes a password accepts.
+var secretAttrs = []hcl.AttributeSchema{{Name: "password"}, {Name: "password_file"}}
+
+// decodeSecret decodes the password or password_file attribute of a block.
+// owner names what the password belongs to, for the diagnostics ("the superuser
+// of cluster \"pacs\""). It reports whether a password was given without error.
+func (d *decoder) decodeSecret(attrs hcl.Attributes, owner string) (Secret, bool) {
+	pw, hasPW := attrs["password"]
+	pf, hasPF := attrs["password_file"]
+	if hasPW && hasPF {
+		second := pf
+		if pf.Range.Start.Byte < pw.Range.Start.Byte {
+			second = pw
+		}
+		d.errorf(second.NameRange, "Conflicting Password Attributes",
+			"The password of %s is given both by password and by password_file. Keep one: password_file (a file readable only by pacsd) is the safer choice.", owner)
+		return Secret{}, false
+	}
+	switch {
+	case hasPW:
+		var text string
+		if d.str(attrs, "password", &text) == nil {
+			return Secret{}, false
+		}
+		if text == "" {
+			d.errorf(pw.Expr.Range(), "Empty Password", "The password of %s is empty. Give a password; PostgreSQL refuses empty passwords for scram-sha-256.", owner)
+			return Secret{}, false
+		}
+		if !usesFunction(pw.Expr) {
+			d.warnf(pw.Expr.Range(), "Password Written in the File",
+				"The password of %s is written in the topology file, where everyone who can read the file or its backups sees it. Put it in a file readable only by pacsd and use password_file, or use password = env(\"NAME\").", owner)
+		}
+		return NewSecret(text, "the password attribute"), true
+	case hasPF:
+		var path string
+		if d.str(attrs, "password_file", &path) == nil {
+			return Secret{}, false
+		}
+		b, ok := d.readPrivateFile(pf.Expr.Range(), path, "Password File")
+		if !ok {
+			return Secret{}, false
+		}
+		text := strings.TrimRight(string(b), "\r\n")
+		if text == "" {
+			d.errorf(pf.Expr.Range(), "Empty Password File", "The password file %q of %s is empty. Write the password into it (a trailing newline is ignored).", path, owner)
+			return Secret{}, false
+		}
+		return NewSecret(text, path), true
+	}
+	return Secret{}, false
+}
+
+// readPrivateFile reads a file that must exist, be a regular file and be
+// readable by its owner only (mode 0600 or 0400). kind names the file in
+// summaries ("Password File", "TLS Key").
+func (d *decoder) readPrivateFile(rng hcl.Range, path, kind string) ([]byte, bool) {
+	full := d.resolve(path)
+	st, err := os.Stat(full)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d.errorf(rng, kind+" Not Found", "The file %q does not exist (looked for %s; relative paths are relative to the topology file). Create it with mode 0600, or correct the path.", path, full)
+		return nil, false
+	case err != nil:
+		d.errorf(rng, "Cannot Read "+kind, "pacsd could not read %q: %s. Check the path and that pacsd may read the file.", path, err)
+		return nil, false
+	case !st.Mode().IsRegular():
+		d.errorf(rng, kind+" Is Not a Regular File", "%q is not a regular file. Point to a plain file that holds only the secret.", path)
+		return nil, false
+	case st.Mode().Perm()&0o077 != 0:
+		d.errorf(rng, kind+" Readable by Others", "The file %q has mode %04o, so other users of this machine can read or change it. Run \"chmod 600 %s\" and validate again.", path, st.Mode().Perm(), full)
+		return nil, false
+	}
+	b, err := readSmallFile(full)
+	if err != nil {
+		d.errorf(rng, "Cannot Read "+kind, "pacsd could not read %q: %s. Check that pacsd may read the file.", path, err)
+		return nil, false
+	}
+	return b, true
+}
+
+// checkFileExists reports a diagnostic when path (relative to the topology file) is not a readable regular file.
+func (d *decoder) checkFileExists(rng hcl.Range, path, kind string) {
+	if _, err := readSmallFile(d.resolve(path)); err != nil {
+		d.errorf(rng, kind+" Not Found", "pacsd cannot use %q: %s. Relative paths are relative to the topology file; correct the path or create the file.", path, unwrapPathError(err))
+	}
+}
+
+// unwrapPathError gives the short reason of a file error ("no such file or directory").
+func unwrapPathError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return fmt.Sprint(err)
+}

@@ -1,0 +1,317 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/valid")
+
+// prepareSecrets gives the password files of dir the modes git does not keep:
+// 0600, or 0644 for the files whose name says "open".
+func prepareSecrets(t testing.TB, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		mode := os.FileMode(0o600)
+		if strings.Contains(filepath.Base(f), "open") {
+			mode = 0o644
+		}
+		if err := os.Chmod(f, mode); err != nil {
+			t.Fatalf("while preparing %s: %v", f, err)
+		}
+	}
+}
+
+func parseFixture(t *testing.T, path string) (*File, hcl.Diagnostics) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(src, path)
+}
+
+func TestExamples(t *testing.T) {
+	prepareSecrets(t, "../../examples/secrets")
+	paths, _ := filepath.Glob("../../examples/*.hcl")
+	if len(paths) < 3 {
+		t.Fatalf("found %d examples, want at least 3", len(paths))
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, diags := parseFixture(t, path)
+			for _, d := range diags {
+				t.Errorf("unexpected diagnostic: %s", d)
+			}
+			if f == nil {
+				t.Fatal("no parsed value")
+			}
+		})
+	}
+}
+
+var expectation = regexp.MustCompile(`#\s*(ERROR|WARNING):\s*(.+?)\s*$`)
+
+// TestErrorFixtures parses each file of testdata/errors and checks that every
+// "# ERROR: <summary>" (or "# WARNING: <summary>") comment is reported on its
+// line, and that nothing else is reported.
+func TestErrorFixtures(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	paths, _ := filepath.Glob("testdata/errors/*.hcl")
+	if len(paths) < 30 {
+		t.Fatalf("found %d error fixtures, want at least 30", len(paths))
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".hcl"), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for i, line := range strings.Split(string(src), "\n") {
+				if m := expectation.FindStringSubmatch(line); m != nil {
+					want = append(want, fmt.Sprintf("%d %s %s", i+1, strings.ToLower(m[1]), m[2]))
+				}
+			}
+			f, diags := Parse(src, path)
+			var got []string
+			for _, d := range diags {
+				sev := "error"
+				if d.Severity == hcl.DiagWarning {
+					sev = "warning"
+				}
+				line := 0
+				if d.Subject != nil {
+					line = d.Subject.Start.Line
+				}
+				got = append(got, fmt.Sprintf("%d %s %s", line, sev, d.Summary))
+				checkDiagnosticText(t, d, true)
+			}
+			sort.Strings(want)
+			sort.Strings(got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("diagnostics (line severity summary) differ (-want +got):\n%s\nall diagnostics:\n%s", diff, diagsText(diags))
+			}
+			if diags.HasErrors() != (f == nil) {
+				t.Errorf("Parse returned a value %v with errors %v; want a value exactly when there is no error", f != nil, diags.HasErrors())
+			}
+		})
+	}
+}
+
+// checkDiagnosticText holds every diagnostic to the house style: a place, a
+// Title-Case summary and a detail that is a full sentence (it may start with a
+// parameter name, so a capital letter is not required). needSubject is false
+// where there is nothing in the file to point at.
+func checkDiagnosticText(t *testing.T, d *hcl.Diagnostic, needSubject bool) {
+	t.Helper()
+	if needSubject && d.Subject == nil {
+		t.Errorf("diagnostic %q has no subject", d.Summary)
+	}
+	if d.Summary != titleCase(d.Summary) {
+		t.Errorf("summary %q is not in Title Case", d.Summary)
+	}
+	if len(d.Detail) < 20 || !strings.ContainsAny(d.Detail[len(d.Detail)-1:], ".?") {
+		t.Errorf("detail of %q is not a full sentence: %q", d.Summary, d.Detail)
+	}
+}
+
+func diagsText(diags hcl.Diagnostics) string {
+	var b strings.Builder
+	for _, d := range diags {
+		fmt.Fprintf(&b, "  %s\n", d)
+	}
+	return b.String()
+}
+
+// TestValidGolden parses each file of testdata/valid and compares the parsed
+// value (as JSON, secrets redacted) with its .golden.json file.
+func TestValidGolden(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	t.Setenv("PACSD_TEST_PASSWORD", "from-the-environment")
+	paths, _ := filepath.Glob("testdata/valid/*.hcl")
+	if len(paths) == 0 {
+		t.Fatal("no valid fixtures")
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, diags := parseFixture(t, path)
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError {
+					t.Errorf("unexpected error: %s", d)
+				}
+			}
+			if f == nil {
+				t.FailNow()
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(f); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.Bytes()
+			golden := strings.TrimSuffix(path, ".hcl") + ".golden.json"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/spec -run TestValidGolden -update)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("parsed value differs from %s (-want +got):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	t.Setenv("PACSD_TEST_REPLICATION_PASSWORD", "env-secret-value")
+	src := []byte(`
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  primary  = "db1"
+  superuser {
+    name     = "pacs"
+    password = "literal-secret-value"
+  }
+  replication {
+    password = env("PACSD_TEST_REPLICATION_PASSWORD")
+  }
+  role "viewer" {
+    login         = true
+    password_file = "secrets/ok.password"
+  }
+  node "db1" {}
+  node "db2" {}
+}
+`)
+	f, diags := Parse(src, "testdata/secrets-test.hcl")
+	if f == nil {
+		t.Fatalf("unexpected errors:\n%s", diagsText(diags))
+	}
+	js, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := []string{
+		fmt.Sprintf("%v %+v %#v %v %+v %x %s %q", f, f, f, f.Clusters[0], f.Clusters[0], f.Clusters[0].Superuser.Password, f.Clusters[0].Replication.Password, f.Clusters[0].Roles[0].Password),
+		fmt.Sprintf("%+v %#v", *f.Clusters[0], f.Clusters[0].Replication),
+		string(js), diagsText(diags), string(RedactSource(src, "x.hcl")),
+	}
+	for _, out := range outputs {
+		for _, secret := range []string{"literal-secret-value", "env-secret-value", "secret-ok"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("output shows the secret %q:\n%s", secret, out)
+			}
+		}
+	}
+	if got := f.Clusters[0].Superuser.Password.Reveal(); got != "literal-secret-value" {
+		t.Errorf("Reveal() = %q", got)
+	}
+	if got := f.Clusters[0].Roles[0].Password.Reveal(); got != "secret-ok" {
+		t.Errorf("Reveal() of the password file = %q, want its content without the newline", got)
+	}
+}
+
+func TestRedactSourceKeepsPositions(t *testing.T) {
+	src := []byte("a {\n  password = \"abc\" # note\n}\n")
+	got := RedactSource(src, "x.hcl")
+	if len(got) != len(src) || bytes.Count(got, []byte("\n")) != bytes.Count(src, []byte("\n")) {
+		t.Fatalf("redaction moved text: %q", got)
+	}
+	if bytes.Contains(got, []byte("abc")) {
+		t.Errorf("password still visible: %q", got)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Size
+		ok   bool
+	}{
+		{"16MB", 16 << 20, true}, {"4GB", 4 << 30, true}, {"512kB", 512 << 10, true}, {"0B", 0, true},
+		{"1TB", 1 << 40, true}, {"16 MB", 16 << 20, true},
+		{"16", 0, false}, {"16mb", 0, false}, {"16MiB", 0, false}, {"-1MB", 0, false}, {"99999999999TB", 0, false}, {"", 0, false},
+	} {
+		got, problem := ParseSize(tc.in)
+		if (problem == "") != tc.ok || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %q; want %d, ok %v", tc.in, got, problem, tc.want, tc.ok)
+		}
+	}
+	if got := Size(16 << 20).String(); got != "16MB" {
+		t.Errorf("Size.String() = %q, want 16MB", got)
+	}
+	if got := Size(1536).String(); got != "1536B" {
+		t.Errorf("Size(1536).String() = %q", got)
+	}
+}
+
+func TestImageMajor(t *testing.T) {
+	for _, tc := range []struct {
+		image string
+		want  int
+		ok    bool
+	}{
+		{"dcm4che/postgres-dcm4chee:17.4-34", 17, true},
+		{"postgres:16-alpine", 16, true},
+		{"postgres:15", 15, true},
+		{"postgres:9.6", 9, true},
+		{"registry.example.org:5000/postgres:11", 11, true},
+		{"registry.example.org:5000/postgres", 0, false},
+		{"postgres:latest", 0, false},
+		{"postgres@sha256:abcd", 0, false},
+		{"postgres:16@sha256:abcd", 16, true},
+		{"dcm4che/postgres-dcm4chee", 0, false},
+	} {
+		got, ok := ImageMajor(tc.image)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ImageMajor(%q) = %d, %v; want %d, %v", tc.image, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestTitleCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"Unsupported argument":                  "Unsupported Argument",
+		"Error in function call":                "Error in Function Call",
+		"Parameter Managed by pacsd":            "Parameter Managed by pacsd",
+		"Argument or block definition required": "Argument or Block Definition Required",
+		`Unexpected "cluster" block`:            `Unexpected "cluster" Block`,
+	} {
+		if got := titleCase(in); got != want {
+			t.Errorf("titleCase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	if got := suggest("db3", []string{"db1", "replica"}); got != "db1" {
+		t.Errorf("suggest = %q, want db1", got)
+	}
+	if got := suggest("completely-different", []string{"db1"}); got != "" {
+		t.Errorf("suggest = %q, want none", got)
+	}
+}

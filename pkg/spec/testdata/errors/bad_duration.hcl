@@ -1,0 +1,14 @@
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  failover {
+    after = "3 seconds" # ERROR: Invalid Duration
+  }
+  node "db1" {
+    port = 15432
+  }
+}

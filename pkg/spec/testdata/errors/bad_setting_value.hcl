@@ -1,0 +1,14 @@
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  settings = {
+    shared_buffers = "lots" # ERROR: Invalid Parameter Value
+  }
+  node "db1" {
+    port = 15432
+  }
+}

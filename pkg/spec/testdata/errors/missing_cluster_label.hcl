@@ -1,0 +1,2 @@
+cluster { # ERROR: Missing Name for Cluster
+}

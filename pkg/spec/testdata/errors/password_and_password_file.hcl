@@ -1,0 +1,12 @@
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+    password      = env("HOME") # ERROR: Conflicting Password Attributes
+  }
+  node "db1" {
+    port = 15432
+  }
+}

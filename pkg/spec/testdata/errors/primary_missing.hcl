@@ -1,0 +1,19 @@
+cluster "pacs" { # ERROR: Missing Primary
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  replication {
+    password_file = "../secrets/ok.password"
+  }
+
+  node "db1" {
+    port = 15432
+  }
+
+  node "db2" {
+    port = 25432
+  }
+}

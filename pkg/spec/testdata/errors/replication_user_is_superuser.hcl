@@ -1,0 +1,15 @@
+cluster "pacs" { # ERROR: Replication User Is the Superuser
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  replication {
+    user          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  node "db1" {
+    port = 15432
+  }
+}

@@ -1,0 +1,2 @@
+cluster "pacs" { # ERROR: Unclosed Configuration Block
+  image = "x"

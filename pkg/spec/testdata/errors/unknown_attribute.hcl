@@ -1,0 +1,12 @@
+cluster "pacs" {
+  imag     = "dcm4che/postgres-dcm4chee:17.4-34" # ERROR: Unsupported Argument
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  node "db1" {
+    port = 15432
+  }
+}

@@ -1,0 +1,13 @@
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  nod "db2" { # ERROR: Unsupported Block Type
+  }
+  node "db1" {
+    port = 15432
+  }
+}

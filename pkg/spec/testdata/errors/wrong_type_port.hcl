@@ -1,0 +1,11 @@
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  node "db1" {
+    port = "fifteen" # ERROR: Incorrect Attribute Value Type
+  }
+}
