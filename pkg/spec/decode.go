@@ -281,7 +281,10 @@ func (d *decoder) decodeReplicationBlock(block *hcl.Block, c *Cluster) {
 // decodeSettings decodes the settings map through the parameter catalogue.
 func (d *decoder) decodeSettings(attr *hcl.Attribute, c *Cluster) {
 	pairs, diags := hcl.ExprMap(attr.Expr)
-	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		d.errorf(attr.Expr.Range(), "Invalid Settings", "settings must be a map of PostgreSQL parameter names to values, written like settings = { shared_buffers = \"256MB\" }.")
+		return
+	}
 	seen := map[string]hcl.Range{}
 	for _, pair := range pairs {
 		kv, diags := pair.Key.Value(d.ctx)

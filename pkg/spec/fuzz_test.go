@@ -1,9 +1,12 @@
 package spec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary text to Parse: it must never panic, and must return
@@ -22,6 +25,13 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
+		// A parse that takes seconds is a bug (a reload must not stall the daemon):
+		// fail with every goroutine's stack, so the loop shows.
+		watchdog := time.AfterFunc(5*time.Second, func() {
+			buf := make([]byte, 1<<20)
+			panic(fmt.Sprintf("Parse ran for 5s on %q:\n%s", src, buf[:runtime.Stack(buf, true)]))
+		})
+		defer watchdog.Stop()
 		file, diags := Parse(src, "testdata/errors/fuzz.hcl")
 		if (file == nil) != diags.HasErrors() {
 			t.Fatalf("Parse returned a value %v with errors %v", file != nil, diags.HasErrors())

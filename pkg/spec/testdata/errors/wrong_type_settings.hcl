@@ -5,7 +5,7 @@ cluster "pacs" {
     name          = "pacs"
     password_file = "../secrets/ok.password"
   }
-  settings = "shared_buffers=1GB" # ERROR: Invalid Expression
+  settings = "shared_buffers=1GB" # ERROR: Invalid Settings
   node "db1" {
     port = 15432
   }
