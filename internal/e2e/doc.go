@@ -1,0 +1,16 @@
+// Package e2e is the end-to-end test bed of pacsd: it talks to a real Docker
+// engine and real PostgreSQL containers built from the local image (see image/).
+//
+// It is imported by tests only. A test calls Require, which skips the test with
+// a message unless PACSD_E2E=1, and fails it (never skips) when PACSD_E2E=1 and
+// the engine or the image is missing. Everything the harness creates carries the
+// label io.pacsd.e2e=<run id> and is removed by label when the test ends, also
+// when it fails.
+//
+// The harness offers: nodes started from the image with the official image's
+// environment contract (passwords through POSTGRES_PASSWORD_FILE, never in the
+// environment), SQL on any node over the cluster network, waits with deadlines
+// (accepts writes, streaming, row visible), fault injection (kill, stop, pause,
+// remove, network disconnect, exec, write a file into PGDATA) and the seed
+// procedure done by hand (SeedProcedure), the baseline pacsd is measured against.
+package e2e

@@ -1,0 +1,319 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// PGDATA is where the image keeps its data directory; volumes mount its parent.
+const (
+	PGDATA     = "/var/lib/postgresql/data"
+	dataMount  = "/var/lib/postgresql"
+	secretsDir = "/run/pacsd"
+)
+
+// File is a file to place into a container through the Docker API, owned by
+// UID:GID with Mode (0600 when zero).
+type File struct {
+	Path     string
+	Content  []byte
+	Mode     int64
+	UID, GID int
+}
+
+// NodeOptions describe one PostgreSQL container started by StartNode.
+type NodeOptions struct {
+	Name     string   // node name; the container is Env.Name(Name)
+	Volume   string   // volume mounted at /var/lib/postgresql (created when empty)
+	User     string   // POSTGRES_USER (default "pacs")
+	Password string   // superuser password, given through POSTGRES_PASSWORD_FILE
+	Database string   // POSTGRES_DB (default "pacsdb")
+	Cmd      []string // command (default: the image's, i.e. postgres)
+	Files    []File   // extra files placed before start
+}
+
+// Node is a PostgreSQL container of the test bed.
+type Node struct {
+	env      *Env
+	Name     string
+	ID       string
+	Volume   string
+	User     string
+	Password string
+	Database string
+}
+
+// StartNode creates and starts a PostgreSQL container on the run's network.
+// The password reaches the entrypoint as a file copied in before start, never
+// through the environment.
+func (e *Env) StartNode(o NodeOptions) *Node {
+	e.T.Helper()
+	if o.User == "" {
+		o.User = "pacs"
+	}
+	if o.Database == "" {
+		o.Database = "pacsdb"
+	}
+	if o.Volume == "" {
+		o.Volume = e.Volume(o.Name + "-data")
+	}
+	uid, gid := e.PostgresIDs()
+	n := &Node{env: e, Name: o.Name, Volume: o.Volume, User: o.User, Password: o.Password, Database: o.Database}
+	ctx := e.Ctx(apiTimeout)
+	cname := e.Name(o.Name)
+	c, err := e.Docker.ContainerCreate(ctx,
+		&container.Config{
+			Image:    e.Image,
+			Hostname: o.Name,
+			Cmd:      o.Cmd,
+			Labels:   e.Labels(),
+			Env: []string{
+				"POSTGRES_USER=" + o.User,
+				"POSTGRES_DB=" + o.Database,
+				"POSTGRES_PASSWORD_FILE=" + secretsDir + "/superuser.password",
+			},
+		},
+		&container.HostConfig{Binds: []string{o.Volume + ":" + dataMount}},
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			e.Network: {Aliases: []string{o.Name}},
+		}},
+		nil, cname)
+	if err != nil {
+		e.T.Fatalf("while creating container %s: %v", cname, err)
+	}
+	n.ID = c.ID
+	files := append([]File{{Path: secretsDir + "/superuser.password", Content: []byte(o.Password), Mode: 0o400, UID: uid, GID: gid}}, o.Files...)
+	for _, f := range files {
+		if err := e.copyFile(ctx, c.ID, f); err != nil {
+			e.T.Fatalf("node %s: %v", o.Name, err)
+		}
+	}
+	n.Start()
+	return n
+}
+
+// copyFile places f into a container (running or only created) as a one-entry
+// tar stream, creating its parent directory owned by the same user.
+func (e *Env) copyFile(ctx context.Context, id string, f File) error {
+	mode := f.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dir := strings.TrimPrefix(path.Dir(f.Path), "/")
+	now := time.Now()
+	hdrs := []*tar.Header{
+		{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: f.UID, Gid: f.GID, ModTime: now},
+		{Name: strings.TrimPrefix(f.Path, "/"), Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(f.Content)), Uid: f.UID, Gid: f.GID, ModTime: now},
+	}
+	for i, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("while packing %s: %w", f.Path, err)
+		}
+		if i == 1 {
+			if _, err := tw.Write(f.Content); err != nil {
+				return fmt.Errorf("while packing %s: %w", f.Path, err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("while packing %s: %w", f.Path, err)
+	}
+	if err := e.Docker.CopyToContainer(ctx, id, "/", &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("while copying %s into container %s: %w", f.Path, id[:12], err)
+	}
+	return nil
+}
+
+func (e *Env) logs(ctx context.Context, id string) (string, error) {
+	rc, err := e.Docker.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return "", fmt.Errorf("while reading logs of %s: %w", id[:12], err)
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
+		return out.String(), fmt.Errorf("while reading logs of %s: %w", id[:12], err)
+	}
+	return out.String(), nil
+}
+
+// Logs returns the container's output so far (for failure messages).
+func (n *Node) Logs() string {
+	out, err := n.env.logs(n.env.Ctx(apiTimeout), n.ID)
+	if err != nil {
+		return err.Error()
+	}
+	return out
+}
+
+func (n *Node) fatal(step string, err error) {
+	n.env.T.Helper()
+	n.env.T.Fatalf("node %s: while %s: %v", n.Name, step, err)
+}
+
+// Start starts the (stopped or created) container.
+func (n *Node) Start() {
+	n.env.T.Helper()
+	if err := n.env.Docker.ContainerStart(n.env.Ctx(apiTimeout), n.ID, container.StartOptions{}); err != nil {
+		n.fatal("starting", err)
+	}
+}
+
+// Restart stops PostgreSQL with a fast shutdown and starts the container again.
+func (n *Node) Restart() {
+	n.env.T.Helper()
+	if err := n.env.Docker.ContainerRestart(n.env.Ctx(2*apiTimeout), n.ID, container.StopOptions{}); err != nil {
+		n.fatal("restarting", err)
+	}
+}
+
+// Kill sends SIGKILL to the container (fault: crash).
+func (n *Node) Kill() {
+	n.env.T.Helper()
+	if err := n.env.Docker.ContainerKill(n.env.Ctx(apiTimeout), n.ID, "KILL"); err != nil {
+		n.fatal("killing", err)
+	}
+}
+
+// Stop stops the container the way `docker stop` does (fault: orderly stop).
+func (n *Node) Stop() {
+	n.env.T.Helper()
+	if err := n.env.Docker.ContainerStop(n.env.Ctx(2*apiTimeout), n.ID, container.StopOptions{}); err != nil {
+		n.fatal("stopping", err)
+	}
+}
+
+// Pause freezes every process of the container (fault: frozen node).
+func (n *Node) Pause() {
+	n.env.T.Helper()
+	if err := n.env.Docker.ContainerPause(n.env.Ctx(apiTimeout), n.ID); err != nil {
+		n.fatal("pausing", err)
+	}
+}
+
+// Unpause thaws a paused container.
+func (n *Node) Unpause() {
+	n.env.T.Helper()
+	if err := n.env.Docker.ContainerUnpause(n.env.Ctx(apiTimeout), n.ID); err != nil {
+		n.fatal("unpausing", err)
+	}
+}
+
+// Remove force-removes the container, keeping its data volume (fault: `docker rm -f`).
+func (n *Node) Remove() {
+	n.env.T.Helper()
+	if err := n.env.Docker.ContainerRemove(n.env.Ctx(apiTimeout), n.ID, container.RemoveOptions{Force: true}); err != nil {
+		n.fatal("removing", err)
+	}
+}
+
+// Disconnect cuts the container off the run's network (fault: network partition).
+func (n *Node) Disconnect() {
+	n.env.T.Helper()
+	if err := n.env.Docker.NetworkDisconnect(n.env.Ctx(apiTimeout), n.env.Network, n.ID, true); err != nil {
+		n.fatal("disconnecting from the network", err)
+	}
+}
+
+// Reconnect attaches the container to the run's network again, with its alias.
+func (n *Node) Reconnect() {
+	n.env.T.Helper()
+	if err := n.env.Docker.NetworkConnect(n.env.Ctx(apiTimeout), n.env.Network, n.ID,
+		&network.EndpointSettings{Aliases: []string{n.Name}}); err != nil {
+		n.fatal("connecting to the network", err)
+	}
+}
+
+// State returns the container's state as Docker reports it (running, exited, paused, ...).
+func (n *Node) State() string {
+	n.env.T.Helper()
+	c, err := n.env.Docker.ContainerInspect(n.env.Ctx(apiTimeout), n.ID)
+	if err != nil {
+		n.fatal("inspecting", err)
+	}
+	return c.State.Status
+}
+
+// IP returns the container's address on the run's network, or "" when it is not attached.
+func (n *Node) IP() string {
+	n.env.T.Helper()
+	c, err := n.env.Docker.ContainerInspect(n.env.Ctx(apiTimeout), n.ID)
+	if err != nil {
+		n.fatal("inspecting", err)
+	}
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	if ep, ok := c.NetworkSettings.Networks[n.env.Network]; ok && ep != nil {
+		return ep.IPAddress
+	}
+	return ""
+}
+
+// Exec runs cmd in the running container as user ("" for the image's default)
+// and returns its combined output and exit code.
+func (n *Node) Exec(user string, cmd ...string) (string, int) {
+	n.env.T.Helper()
+	out, code, err := n.TryExec(user, cmd...)
+	if err != nil {
+		n.fatal("running "+strings.Join(cmd, " "), err)
+	}
+	return out, code
+}
+
+// TryExec is Exec that returns errors of the Docker API instead of failing the test.
+func (n *Node) TryExec(user string, cmd ...string) (string, int, error) {
+	ctx := n.env.Ctx(5 * time.Minute)
+	ex, err := n.env.Docker.ContainerExecCreate(ctx, n.ID, container.ExecOptions{
+		User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return "", -1, err
+	}
+	att, err := n.env.Docker.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return "", -1, err
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		return out.String(), -1, err
+	}
+	insp, err := n.env.Docker.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return out.String(), -1, err
+	}
+	return out.String(), insp.ExitCode, nil
+}
+
+// WriteFile places content at rel (relative to PGDATA) owned by postgres, the
+// way a hand edit or pacsd's own writer would (fault: config edited by hand).
+func (n *Node) WriteFile(rel string, content []byte, mode int64) {
+	n.env.T.Helper()
+	uid, gid := n.env.PostgresIDs()
+	f := File{Path: path.Join(PGDATA, rel), Content: content, Mode: mode, UID: uid, GID: gid}
+	if err := n.env.copyFile(n.env.Ctx(apiTimeout), n.ID, f); err != nil {
+		n.fatal("writing "+rel, err)
+	}
+}
+
+// ReadFile returns the content of rel (relative to PGDATA) in the running container.
+func (n *Node) ReadFile(rel string) string {
+	n.env.T.Helper()
+	out, code := n.Exec("postgres", "cat", path.Join(PGDATA, rel))
+	if code != 0 {
+		n.env.T.Fatalf("node %s: while reading %s: exit %d: %s", n.Name, rel, code, out)
+	}
+	return out
+}
