@@ -29,7 +29,10 @@ log() { printf 'image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 stamp() { # prefix each line of stdin with the time since the start
   local line
-  while IFS= read -r line; do printf 'image: [%3ss]     %s\n' $((SECONDS - START)) "$line"; done >&2
+  while IFS= read -r line; do
+    case $line in Get:* | '') continue ;; esac   # apt's line per downloaded package
+    printf 'image: [%3ss]     %s\n' $((SECONDS - START)) "$line"
+  done >&2
 }
 step() { # step "description": prints the time the previous step took
   local now=$SECONDS
@@ -67,10 +70,25 @@ recipe_hash() {
 }
 HASH=$(recipe_hash)
 
-have=$(docker image inspect -f '{{ index .Config.Labels "io.pacsd.recipe" }}' "$TAG" 2>/dev/null || true)
+label_of() { docker image inspect -f '{{ index .Config.Labels "io.pacsd.recipe" }}' "$1" 2>/dev/null || true; }
+have=$(label_of "$TAG")
 if [ "$have" = "$HASH" ] && [ "${PACSD_IMAGE_FORCE:-0}" != 1 ]; then
   log "$TAG is up to date (recipe ${HASH:0:12}); nothing to build"
   exit 0
+fi
+
+# One build at a time on this machine (parallel `make image` runs): wait for the
+# other one, then look again.
+mkdir -p "$HERE/.cache"
+exec 9>"$HERE/.cache/build.lock"
+if ! flock -n 9; then
+  log "another build is running; waiting for it"
+  flock 9
+  have=$(label_of "$TAG")
+  if [ "$have" = "$HASH" ] && [ "${PACSD_IMAGE_FORCE:-0}" != 1 ]; then
+    log "$TAG is up to date (recipe ${HASH:0:12}), built meanwhile; nothing to build"
+    exit 0
+  fi
 fi
 if [ -n "$have" ]; then
   log "$TAG exists with recipe ${have:0:12}; the recipe is now ${HASH:0:12}: rebuilding"
@@ -172,6 +190,8 @@ DPKG_OPTS=(
 
 
 BASE=pacsd-postgres-base:${TAG##*:}
+id_of() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+OLD_IDS="$(id_of "$TAG") $(id_of "$BASE")"
 # shellcheck disable=SC2016
 mmdebstrap --variant=minbase --mode=root --format=tar \
   --include=postgresql \
@@ -187,7 +207,12 @@ mmdebstrap --variant=minbase --mode=root --format=tar \
   docker import \
     --message "Debian $SUITE minbase + postgresql, by image/build.sh" \
     --change "LABEL io.pacsd.recipe.base=$HASH" \
-    - "$BASE" >/dev/null
+    - >"$WORK/base.id" || {
+  # docker import takes even the empty stream of a failed bootstrap: drop it.
+  [ ! -s "$WORK/base.id" ] || docker rmi "$(cat "$WORK/base.id")" >/dev/null 2>&1 || true
+  die "bootstrapping the root file system failed (see the mmdebstrap messages above)"
+}
+docker tag "$(cat "$WORK/base.id")" "$BASE"
 log "  base image $BASE: $(docker image inspect -f '{{.Size}}' "$BASE" | awk '{printf "%.0f MB", $1/1e6}')"
 
 # --- 3: our layer ---------------------------------------------------------------
@@ -219,4 +244,13 @@ step "checking the image"
 docker run --rm --network none "$TAG" postgres --version >&2
 
 log "  done in $((SECONDS - STEP_START))s"
+
+# The images this build replaced, now untagged: remove them unless a container
+# still uses them (docker rmi without -f refuses then).
+for id in $OLD_IDS; do
+  if [ "$id" != "$(id_of "$TAG")" ] && [ "$id" != "$(id_of "$BASE")" ] &&
+    [ "$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null)" = 0 ]; then
+    docker rmi "$id" >/dev/null 2>&1 && log "  removed the replaced image ${id#sha256:}" || true
+  fi
+done
 log "built $TAG ($(docker image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}'), recipe ${HASH:0:12}) in $((SECONDS - START))s"
