@@ -1,0 +1,218 @@
+package pgconf
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Upstream is where a standby streams from. It is the zero value on the
+// primary.
+type Upstream struct {
+	// Host and Port address the upstream server as the standby reaches it
+	// (a Docker DNS name on the cluster network, or a host's address and
+	// published port). Port 0 leaves libpq's default, 5432.
+	Host string
+	Port int
+	// SlotName is the physical replication slot the upstream keeps for this
+	// standby, normally SlotName(cluster, node).
+	SlotName string
+	// Passfile is the path, inside the container, of the file Passfile
+	// renders; libpq reads the replication password from it.
+	Passfile string
+}
+
+// setting is one line of pacsd.conf.
+type setting struct {
+	name, value string
+	// note is a comment written after the line, or instead of it when skip is set.
+	note string
+	skip bool
+}
+
+// Params renders pacsd.conf for node of cluster c: first every parameter
+// pacsd manages, then the cluster's settings sorted by name. upstream is the
+// zero value when node is the primary.
+//
+// The managed parameters are listen_addresses = '*', port = 5432,
+// wal_level = replica, hot_standby = on, wal_log_hints = on (for pg_rewind),
+// max_wal_senders and max_replication_slots = max(10, 2 × nodes),
+// max_slot_wal_keep_size = replication.max_slot_wal, synchronous_standby_names,
+// password_encryption = scram-sha-256, primary_conninfo and
+// primary_slot_name. wal_level, max_wal_senders, max_replication_slots and
+// password_encryption may be given in settings (the spec refuses the others):
+// the value from settings then takes the managed line's place, so that no
+// parameter is written twice.
+//
+// synchronous_standby_names is 'ANY 1 ("a", "b")' over the application names
+// (node names) of every other node of c when replication is synchronous, on
+// the primary and on standbys alike: the file is already right for a standby
+// that gets promoted. It is ” when replication is asynchronous or c has no
+// other node (a lone primary must not wait for a standby that cannot exist).
+//
+// On a standby, primary_conninfo names the upstream's host and port, the
+// replication user, the passfile, application_name = node and
+// sslmode=prefer; it never holds a password. On the primary, primary_conninfo
+// and primary_slot_name are written as ” so that no value from elsewhere in
+// postgresql.conf can make it stream.
+//
+// When c.ImageMajor is known, a parameter that PostgreSQL version does not
+// have is left out with a comment saying so (PostgreSQL refuses to start on
+// an unknown parameter in its configuration files), such as
+// max_slot_wal_keep_size on PostgreSQL 12.
+//
+// Booleans and plain numbers are written bare; every other value (strings,
+// enums, numbers with a unit such as '256MB') is written with Quote.
+func Params(c *spec.Cluster, node string, upstream Upstream) []byte {
+	slots := strconv.Itoa(max(10, 2*len(c.Nodes)))
+	managed := []setting{
+		{name: "listen_addresses", value: "*"},
+		{name: "port", value: "5432"},
+		{name: "wal_level", value: "replica"},
+		{name: "hot_standby", value: "on"},
+		{name: "wal_log_hints", value: "on", note: "pg_rewind brings a former primary back"},
+		{name: "max_wal_senders", value: slots},
+		{name: "max_replication_slots", value: slots},
+		{name: "max_slot_wal_keep_size", value: c.Replication.MaxSlotWAL.String(), note: "replication.max_slot_wal"},
+		{name: "synchronous_standby_names", value: synchronousNames(c, node), note: "replication.synchronous"},
+		{name: "password_encryption", value: "scram-sha-256"},
+		{name: "primary_conninfo", value: primaryConninfo(c, node, upstream)},
+		{name: "primary_slot_name", value: upstream.SlotName},
+	}
+	written := map[string]bool{}
+	for i := range managed {
+		m := &managed[i]
+		written[strings.ToLower(m.name)] = true
+		if _, fixed := spec.ManagedParam(m.name); fixed {
+			continue
+		}
+		if v, ok := lookupSetting(c.Settings, m.name); ok {
+			m.value, m.note = v, "from settings"
+		}
+	}
+	var settings []setting
+	for _, name := range sortedNames(c.Settings) {
+		lower := strings.ToLower(name)
+		if _, fixed := spec.ManagedParam(name); written[lower] || fixed {
+			continue
+		}
+		settings = append(settings, setting{name: name, value: c.Settings[name]})
+	}
+
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# pacsd.conf of node %s in cluster %s, managed by pacsd.\n", strconv.Quote(node), strconv.Quote(c.Name))
+	b.WriteString("# pacsd writes this whole file and puts back any edit: change the topology\n")
+	b.WriteString("# file instead. postgresql.conf includes it as its last line.\n")
+	b.WriteString("\n# Managed by pacsd: these parameters cannot be set in settings.\n")
+	writeSettings(&b, managed, c.ImageMajor)
+	b.WriteString("\n# The settings of cluster " + strconv.Quote(c.Name) + ".\n")
+	if len(settings) == 0 {
+		b.WriteString("# (none)\n")
+	}
+	writeSettings(&b, settings, c.ImageMajor)
+	return b.Bytes()
+}
+
+// writeSettings writes one line per setting, leaving out what PostgreSQL
+// major (0: unknown) does not have.
+func writeSettings(b *bytes.Buffer, settings []setting, major int) {
+	for _, s := range settings {
+		if p, ok := spec.LookupParam(s.name); ok && major != 0 && (major < p.MinMajor || p.MaxMajor != 0 && major > p.MaxMajor) {
+			fmt.Fprintf(b, "# %s is left out: PostgreSQL %d does not have it.\n", s.name, major)
+			continue
+		}
+		line := s.name + " = " + formatValue(s.name, s.value)
+		if s.note != "" {
+			line += "  # " + s.note
+		}
+		b.WriteString(line + "\n")
+	}
+}
+
+// plainNumber is a number postgresql.conf reads without quotes.
+var plainNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// formatValue writes value of parameter name: bare for on/off of a boolean
+// and a plain number of a numeric parameter, with Quote otherwise.
+func formatValue(name, value string) string {
+	if p, ok := spec.LookupParam(name); ok {
+		switch {
+		case p.Type == spec.Bool && (value == "on" || value == "off"):
+			return value
+		case (p.Type == spec.Integer || p.Type == spec.Real) && plainNumber.MatchString(value):
+			return value
+		}
+	}
+	return Quote(value)
+}
+
+// lookupSetting returns the value settings give for name, compared
+// case-insensitively as PostgreSQL compares parameter names.
+func lookupSetting(settings map[string]string, name string) (string, bool) {
+	for k, v := range settings {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// sortedNames returns the names of settings sorted case-insensitively (then
+// exactly, so that the order never depends on the map).
+func sortedNames(settings map[string]string) []string {
+	names := make([]string, 0, len(settings))
+	for k := range settings {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if c := strings.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return names
+}
+
+// synchronousNames is the value of synchronous_standby_names for node.
+func synchronousNames(c *spec.Cluster, node string) string {
+	if !c.Replication.Synchronous {
+		return ""
+	}
+	var names []string
+	for _, n := range c.Nodes {
+		if n.Name != node {
+			names = append(names, `"`+strings.ReplaceAll(n.Name, `"`, `""`)+`"`)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return "ANY 1 (" + strings.Join(names, ", ") + ")"
+}
+
+// primaryConninfo is the connection string of a standby to its upstream, ""
+// on the primary. It never holds a password: libpq reads it from the passfile.
+func primaryConninfo(c *spec.Cluster, node string, u Upstream) string {
+	if u == (Upstream{}) {
+		return ""
+	}
+	var kv []string
+	add := func(k, v string) { kv = append(kv, k+"="+ConninfoValue(v)) }
+	add("host", u.Host)
+	if u.Port != 0 {
+		add("port", strconv.Itoa(u.Port))
+	}
+	add("user", c.Replication.User)
+	if u.Passfile != "" {
+		add("passfile", u.Passfile)
+	}
+	add("application_name", node)
+	add("sslmode", "prefer")
+	return strings.Join(kv, " ")
+}

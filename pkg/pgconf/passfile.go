@@ -1,0 +1,27 @@
+package pgconf
+
+import (
+	"strings"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Passfile renders the libpq password file of the replication role, to be
+// placed with mode 0600: one line "*:*:*:<user>:<password>" (any host, port
+// and database), with ":" and "\" escaped by a backslash. It is the only
+// rendered file that holds a secret; callers must never print it. It is nil
+// when the cluster has no replication password (a cluster of one node needs
+// none). libpq reads the file line by line, so a password holding a line
+// break cannot be written; such a password does not authenticate.
+func Passfile(c *spec.Cluster) []byte {
+	pw := c.Replication.Password.Reveal()
+	if pw == "" {
+		return nil
+	}
+	return []byte("*:*:*:" + passfileField(c.Replication.User) + ":" + passfileField(pw) + "\n")
+}
+
+// passfileField escapes a field of a libpq password file.
+func passfileField(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `:`, `\:`).Replace(s)
+}
