@@ -1,0 +1,262 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// defaultMode is the mode of a placed file whose FileWrite.Mode is 0.
+const defaultMode = 0o600
+
+// owner is the postgres user of an image.
+type owner struct{ uid, gid int }
+
+func (o owner) String() string { return strconv.Itoa(o.uid) + ":" + strconv.Itoa(o.gid) }
+
+// ReadFiles reads files from a container, running or stopped. A path that
+// does not exist, or is no regular file, is absent from the result.
+func (r *Runtime) ReadFiles(ctx context.Context, id string, paths []string) (map[string][]byte, error) {
+	if _, err := r.inspect(ctx, id); err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("while reading files of container %s: no such container", short(id))
+		}
+		return nil, err
+	}
+	out := make(map[string][]byte, len(paths))
+	for _, p := range paths {
+		b, ok, err := r.readFile(ctx, id, p)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[p] = b
+		}
+	}
+	return out, nil
+}
+
+func (r *Runtime) readFile(ctx context.Context, id, p string) ([]byte, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Copy)
+	defer cancel()
+	rc, _, err := r.cli.CopyFromContainer(ctx, id, p)
+	if isNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("while reading %s from container %s: %w", p, short(id), err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	h, err := tr.Next()
+	if err == io.EOF || (err == nil && h.Typeflag != tar.TypeReg) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("while reading %s from container %s: %w", p, short(id), err)
+	}
+	b, err := io.ReadAll(tr)
+	if err != nil {
+		return nil, false, fmt.Errorf("while reading %s from container %s: %w", p, short(id), err)
+	}
+	return b, true, nil
+}
+
+// WriteFiles places files into a container, owned by the postgres user of
+// its image, with their mode (0600 when 0). On a running container each file
+// is written beside its target under a temporary name and renamed over it, so
+// the change is atomic; on a stopped container it is copied to its target.
+// Missing parent directories are created, owned by postgres, mode 0700.
+func (r *Runtime) WriteFiles(ctx context.Context, id string, files []reconcile.FileWrite) error {
+	c, err := r.inspect(ctx, id)
+	if isNotFound(err) {
+		return fmt.Errorf("while writing files into container %s: no such container", short(id))
+	}
+	if err != nil {
+		return err
+	}
+	running := c.State != nil && c.State.Running && !c.State.Paused
+	return r.placeFiles(ctx, c.ID, c.Image, running, files)
+}
+
+// placeFiles places files into container id made from image (see WriteFiles).
+func (r *Runtime) placeFiles(ctx context.Context, id, image string, running bool, files []reconcile.FileWrite) error {
+	o, err := r.postgresOwner(ctx, image)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := r.placeFile(ctx, id, o, running, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runtime) placeFile(ctx context.Context, id string, o owner, running bool, f reconcile.FileWrite) error {
+	if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path {
+		return fmt.Errorf("while writing %s into container %s: the path must be absolute and clean", f.Path, short(id))
+	}
+	root, missing, err := r.existingDir(ctx, id, path.Dir(f.Path))
+	if err != nil {
+		return err
+	}
+	target := f.Path
+	if running {
+		target = path.Join(path.Dir(f.Path), ".pacsd-tmp-"+randomSuffix()+"-"+path.Base(f.Path))
+	}
+	archive, err := fileTar(root, missing, target, f.Content, f.Mode, o)
+	if err != nil {
+		return fmt.Errorf("while packing %s for container %s: %w", f.Path, short(id), err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.Timeouts.Copy)
+	err = r.cli.CopyToContainer(cctx, id, root, bytes.NewReader(archive), container.CopyToContainerOptions{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("while writing %s into container %s: %w", f.Path, short(id), err)
+	}
+	if !running {
+		return nil
+	}
+	out, code, err := r.exec(ctx, id, o.String(), "mv", "-f", target, f.Path)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("mv exited with %d: %s", code, strings.TrimSpace(out))
+	}
+	if err != nil {
+		_, _, _ = r.exec(ctx, id, "0:0", "rm", "-f", target)
+		return fmt.Errorf("while renaming %s into place in container %s: %w", f.Path, short(id), err)
+	}
+	return nil
+}
+
+// existingDir returns the deepest existing directory of dir (dir itself when
+// it exists) and the directories below it that are missing, top first.
+func (r *Runtime) existingDir(ctx context.Context, id, dir string) (string, []string, error) {
+	var missing []string
+	for {
+		ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+		st, err := r.cli.ContainerStatPath(ctx, id, dir)
+		cancel()
+		switch {
+		case err == nil && st.Mode.IsDir():
+			return dir, missing, nil
+		case err == nil:
+			return "", nil, fmt.Errorf("while writing into %s in container %s: it is no directory", dir, short(id))
+		case !isNotFound(err):
+			return "", nil, fmt.Errorf("while looking at %s in container %s: %w", dir, short(id), err)
+		}
+		missing = append([]string{dir}, missing...)
+		dir = path.Dir(dir)
+	}
+}
+
+// fileTar builds the archive that places one file at target when extracted at
+// root: the directories dirs (missing below root, top first) with mode 0700
+// and the file with mode (0600 when 0), all owned by o. Directories that
+// exist are not in the archive, so their owner and mode stay as they are.
+func fileTar(root string, dirs []string, target string, content []byte, mode int64, o owner) ([]byte, error) {
+	if mode == 0 {
+		mode = defaultMode
+	}
+	rel := func(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, root), "/") }
+	now := time.Now()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range dirs {
+		h := &tar.Header{Name: rel(d) + "/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: o.uid, Gid: o.gid, ModTime: now}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+	}
+	h := &tar.Header{Name: rel(target), Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(content)), Uid: o.uid, Gid: o.gid, ModTime: now}
+	if err := tw.WriteHeader(h); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(content); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// exec runs cmd in a running container as user and returns its combined
+// output and exit code.
+func (r *Runtime) exec(ctx context.Context, id, user string, cmd ...string) (string, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Change)
+	defer cancel()
+	ex, err := r.cli.ContainerExecCreate(ctx, id, container.ExecOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return "", -1, err
+	}
+	att, err := r.cli.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return "", -1, err
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		return out.String(), -1, err
+	}
+	insp, err := r.cli.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return out.String(), -1, err
+	}
+	return out.String(), insp.ExitCode, nil
+}
+
+// postgresOwner returns the uid and gid of the postgres user of image, read
+// once per image ID in a probe container.
+func (r *Runtime) postgresOwner(ctx context.Context, image string) (owner, error) {
+	img, err := r.ImageInspect(ctx, image)
+	if err != nil {
+		return owner{}, err
+	}
+	if img == nil {
+		return owner{}, fmt.Errorf("while looking up the postgres user of image %s: no such image", image)
+	}
+	r.mu.Lock()
+	o, ok := r.owners[img.ID]
+	r.mu.Unlock()
+	if ok {
+		return o, nil
+	}
+	out, err := r.probe(ctx, img.ID, reconcile.Mount{}, "id -u postgres && id -g postgres")
+	if err != nil {
+		return owner{}, fmt.Errorf("while looking up the postgres user of image %s: %w", image, err)
+	}
+	o, err = parseOwner(out)
+	if err != nil {
+		return owner{}, fmt.Errorf("while looking up the postgres user of image %s: %w", image, err)
+	}
+	r.mu.Lock()
+	r.owners[img.ID] = o
+	r.mu.Unlock()
+	return o, nil
+}
+
+// parseOwner reads the output of `id -u postgres && id -g postgres`.
+func parseOwner(out string) (owner, error) {
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		return owner{}, fmt.Errorf("unexpected output %q", out)
+	}
+	uid, err1 := strconv.Atoi(f[0])
+	gid, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return owner{}, fmt.Errorf("unexpected output %q", out)
+	}
+	return owner{uid, gid}, nil
+}

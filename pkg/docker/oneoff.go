@@ -1,0 +1,209 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// buildingMarker is the file in reconcile.PGDATA that says the data directory
+// is being built (a base backup in progress) and must not be started; pacsd
+// removes it when the build is complete.
+const buildingMarker = reconcile.PGDATA + "/.pacsd-building"
+
+// tailLines is how many of the last output lines RunOnce returns.
+const tailLines = 20
+
+// maxLine bounds a line of output; longer runs are cut into several lines.
+const maxLine = 64 << 10
+
+// RunOnce runs the one-off container o describes to completion: it creates
+// it (creating its named volume with o.Labels when missing), places o.Files,
+// starts it, passes each line of output to o.Progress as it comes (lines end
+// at \n or \r, so progress meters yield one line per update), waits for it to
+// exit and removes it, also when ctx is cancelled. code is the exit code,
+// tail the last 20 lines of output.
+func (r *Runtime) RunOnce(ctx context.Context, o reconcile.OneOff) (code int, tail string, err error) {
+	if o.Mount.Volume != "" {
+		if err := r.ensureVolume(ctx, o.Mount.Volume, o.Labels); err != nil {
+			return -1, "", err
+		}
+	}
+	cfg := &container.Config{Image: o.Image, Cmd: o.Cmd, Labels: o.Labels}
+	hc := &container.HostConfig{}
+	hc.Binds, hc.Mounts = dataMounts(o.Mount, false)
+	if o.Network != "" {
+		hc.NetworkMode = container.NetworkMode(o.Network)
+	}
+	return r.run(ctx, o.Name, cfg, hc, nil, o.Files, o.Progress)
+}
+
+// run creates, starts and follows a container to its end, then removes it.
+func (r *Runtime) run(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, files []reconcile.FileWrite, progress func(string)) (int, string, error) {
+	id, err := r.create(ctx, name, cfg, hc, nc, files)
+	if err != nil {
+		return -1, "", err
+	}
+	defer r.removeQuietly(id)
+	what := name
+	if what == "" {
+		what = short(id)
+	}
+
+	// Wait for the next exit, asked before the start so no exit is missed.
+	waitC, errC := r.cli.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	if err := r.ContainerStart(ctx, id); err != nil {
+		return -1, "", err
+	}
+	t := &tail{max: tailLines}
+	sink := func(line string) {
+		t.add(line)
+		if progress != nil {
+			progress(line)
+		}
+	}
+	stdout, stderr := &lineWriter{emit: sink}, &lineWriter{emit: sink}
+	logs, err := r.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		return -1, "", fmt.Errorf("while following the output of container %s: %w", what, err)
+	}
+	_, err = stdcopy.StdCopy(stdout, stderr, logs)
+	logs.Close()
+	stdout.Flush()
+	stderr.Flush()
+	if err != nil {
+		return -1, t.String(), fmt.Errorf("while following the output of container %s: %w", what, err)
+	}
+	select {
+	case w := <-waitC:
+		if w.Error != nil {
+			return -1, t.String(), fmt.Errorf("while waiting for container %s: %s", what, w.Error.Message)
+		}
+		return int(w.StatusCode), t.String(), nil
+	case err := <-errC:
+		return -1, t.String(), fmt.Errorf("while waiting for container %s: %w", what, err)
+	}
+}
+
+// probe runs script with sh in a short-lived container of image with m
+// mounted read-only, and returns its output; a non-zero exit is an error.
+func (r *Runtime) probe(ctx context.Context, image string, m reconcile.Mount, script string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Probe)
+	defer cancel()
+	cfg := &container.Config{Image: image, Entrypoint: []string{"sh", "-c"}, Cmd: []string{script}, Labels: r.Labels}
+	hc := &container.HostConfig{NetworkMode: "none"}
+	hc.Binds, hc.Mounts = dataMounts(m, true)
+	var out strings.Builder
+	code, tail, err := r.run(ctx, "pacsd-probe-"+randomSuffix(), cfg, hc, nil, nil, func(l string) { out.WriteString(l + "\n") })
+	if err != nil {
+		return "", err
+	}
+	if code != 0 {
+		return "", fmt.Errorf("probe exited with %d: %s", code, tail)
+	}
+	return out.String(), nil
+}
+
+// DataInspect reports what the data location m holds. A volume that does not
+// exist is reported without running anything; otherwise a probe container of
+// image mounts m read-only (never creating it) and reads PG_VERSION of
+// reconcile.PGDATA and whether the building marker is there. When the engine
+// fails, the result has Unknown set along with the error.
+func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mount) (reconcile.DataState, error) {
+	what := "host directory " + m.HostDir
+	switch {
+	case m.Volume != "":
+		what = "volume " + m.Volume
+		vctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+		_, err := r.cli.VolumeInspect(vctx, m.Volume)
+		cancel()
+		if isNotFound(err) {
+			return reconcile.DataState{}, nil
+		}
+		if err != nil {
+			return reconcile.DataState{Unknown: true}, fmt.Errorf("while inspecting volume %s: %w", m.Volume, err)
+		}
+	case m.HostDir == "":
+		return reconcile.DataState{}, fmt.Errorf("while inspecting data: the mount names neither a volume nor a host directory")
+	}
+	script := fmt.Sprintf(`v=$(cat %s/PG_VERSION 2>/dev/null || true); echo "major=$v"; if [ -e %s ]; then echo partial=yes; fi`,
+		reconcile.PGDATA, buildingMarker)
+	out, err := r.probe(ctx, image, m, script)
+	if err != nil {
+		if m.HostDir != "" && isMissingBindSource(err) {
+			return reconcile.DataState{}, nil
+		}
+		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
+	}
+	return parseDataProbe(out), nil
+}
+
+// isMissingBindSource reports the engine's refusal to bind a host path that
+// does not exist.
+func isMissingBindSource(err error) bool {
+	return strings.Contains(err.Error(), "bind source path does not exist")
+}
+
+// parseDataProbe reads the output of DataInspect's probe.
+func parseDataProbe(out string) reconcile.DataState {
+	st := reconcile.DataState{Exists: true}
+	for _, l := range strings.Split(out, "\n") {
+		switch k, v, _ := strings.Cut(strings.TrimSpace(l), "="); k {
+		case "major":
+			st.Major = leadingNumber(v)
+		case "partial":
+			st.Partial = v == "yes"
+		}
+	}
+	return st
+}
+
+// lineWriter cuts a byte stream into lines at \n and \r and passes each
+// non-empty line to emit. Flush passes on what is left.
+type lineWriter struct {
+	emit func(string)
+	buf  []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b == '\n' || b == '\r' {
+			w.Flush()
+			continue
+		}
+		w.buf = append(w.buf, b)
+		if len(w.buf) >= maxLine {
+			w.Flush()
+		}
+	}
+	return len(p), nil
+}
+
+// Flush passes on the unterminated rest of the stream, if any.
+func (w *lineWriter) Flush() {
+	if len(w.buf) > 0 {
+		w.emit(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+}
+
+// tail keeps the last max lines.
+type tail struct {
+	max   int
+	lines []string
+}
+
+func (t *tail) add(line string) {
+	t.lines = append(t.lines, line)
+	if len(t.lines) > t.max {
+		t.lines = append(t.lines[:0:0], t.lines[len(t.lines)-t.max:]...)
+	}
+}
+
+func (t *tail) String() string { return strings.Join(t.lines, "\n") }

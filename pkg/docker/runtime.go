@@ -1,0 +1,148 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// TLSFiles names the PEM files that authenticate pacsd to a tcp:// engine and
+// the engine to pacsd.
+type TLSFiles struct {
+	CA   string // the certificate authority that signed the engine's certificate
+	Cert string // pacsd's client certificate
+	Key  string // the client certificate's private key
+}
+
+// Timeouts bound the engine calls of a Runtime, each call on its own. A zero
+// field takes its default.
+type Timeouts struct {
+	// Inspect bounds one inspect, list or stat call (default 15s).
+	Inspect time.Duration
+	// Change bounds one create, start, remove or exec call (default 60s).
+	Change time.Duration
+	// Copy bounds one copy of files to or from a container (default 2m).
+	Copy time.Duration
+	// Pull bounds one image pull (default 30m).
+	Pull time.Duration
+	// Probe bounds a probe container from creation to removal (default 2m).
+	Probe time.Duration
+}
+
+// DefaultTimeouts are the timeouts New gives a Runtime.
+var DefaultTimeouts = Timeouts{
+	Inspect: 15 * time.Second,
+	Change:  60 * time.Second,
+	Copy:    2 * time.Minute,
+	Pull:    30 * time.Minute,
+	Probe:   2 * time.Minute,
+}
+
+// DefaultStopGrace is how long the engine waits for PostgreSQL to finish a
+// fast shutdown before it kills the container, when the container is stopped
+// by anyone but pacsd (docker stop by hand, the engine shutting down).
+const DefaultStopGrace = 60 * time.Second
+
+// Runtime is reconcile.Runtime over one Docker engine. Create it with New; its
+// exported fields may be changed before first use, not after.
+type Runtime struct {
+	// Timeouts bound each engine call.
+	Timeouts Timeouts
+	// StopGrace is the stop timeout given to every container ContainerCreate
+	// creates.
+	StopGrace time.Duration
+	// Labels are put on the probe containers the Runtime creates on its own
+	// (to read an image's postgres uid, to inspect data); such containers are
+	// always removed when they finish.
+	Labels map[string]string
+
+	cli         *client.Client
+	hostAddress string
+
+	mu      sync.Mutex
+	owners  map[string]owner             // image ID -> its postgres user
+	netTags map[string]map[string]string // network ID -> its labels (immutable in Docker)
+}
+
+var _ reconcile.Runtime = (*Runtime)(nil)
+
+// New returns a Runtime for the engine at endpoint: "" means the environment
+// (DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY) or else the local socket;
+// unix:///path is a local socket; tcp://host:port is a remote engine, with TLS
+// when tls is not nil. ssh:// is not supported yet. hostAddress is the address
+// other hosts use to reach the ports the engine publishes; "" means the engine
+// is local and containers are reached on their network addresses.
+//
+// New does not contact the engine.
+func New(endpoint string, tls *TLSFiles, hostAddress string) (*Runtime, error) {
+	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+	switch {
+	case endpoint == "":
+		opts = append(opts, client.FromEnv)
+	case strings.HasPrefix(endpoint, "unix://"), strings.HasPrefix(endpoint, "tcp://"):
+		opts = append(opts, client.WithHost(endpoint))
+	case strings.HasPrefix(endpoint, "ssh://"):
+		return nil, fmt.Errorf("while connecting to the Docker engine at %s: ssh:// endpoints are not supported yet; forward the engine's socket or use tcp:// with TLS", endpoint)
+	default:
+		return nil, fmt.Errorf("while connecting to the Docker engine at %q: unknown endpoint; use unix:///path/to/docker.sock or tcp://host:port", endpoint)
+	}
+	if tls != nil {
+		if !strings.HasPrefix(endpoint, "tcp://") {
+			return nil, fmt.Errorf("while connecting to the Docker engine at %q: TLS files are only used with tcp:// endpoints", endpoint)
+		}
+		opts = append(opts, client.WithTLSClientConfig(tls.CA, tls.Cert, tls.Key))
+	}
+	cli, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("while setting up the Docker client for %q: %w", endpoint, err)
+	}
+	return &Runtime{
+		Timeouts:    DefaultTimeouts,
+		StopGrace:   DefaultStopGrace,
+		cli:         cli,
+		hostAddress: hostAddress,
+		owners:      map[string]owner{},
+		netTags:     map[string]map[string]string{},
+	}, nil
+}
+
+// Close releases the client's connections.
+func (r *Runtime) Close() error { return r.cli.Close() }
+
+// Ping checks that the engine answers.
+func (r *Runtime) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+	defer cancel()
+	if _, err := r.cli.Ping(ctx); err != nil {
+		return fmt.Errorf("while reaching the Docker engine at %s: %w", r.cli.DaemonHost(), err)
+	}
+	return nil
+}
+
+// isNotFound reports whether err says the object asked for does not exist.
+func isNotFound(err error) bool { return err != nil && cerrdefs.IsNotFound(err) }
+
+// short shortens a container or image ID for messages; names pass unchanged.
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) == 64 && !strings.ContainsAny(id, "-_.") {
+		return id[:12]
+	}
+	return id
+}
+
+// randomSuffix returns 8 hex digits for names of temporary objects.
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
