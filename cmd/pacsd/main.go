@@ -39,6 +39,8 @@ var commands []command
 func init() {
 	commands = []command{
 		{"validate", "[-f FILE] [--json]", "check the topology file and explain every problem in it", runValidate},
+		{"plan", "[-f FILE] [--json]", "show what apply would change (exit 2 when changes are pending)", runPlan},
+		{"apply", "[-f FILE]", "converge every cluster of the file once", runApply},
 		{"version", "", "print the version of pacsd", runVersion},
 	}
 }

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/docker"
+	"github.com/pacsd/pacsd/pkg/postgres"
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Exit code of plan when changes are pending.
+const exitPending = 2
+
+// loadSpec parses the topology file and prints its diagnostics; nil when invalid.
+func (c *cli) loadSpec(cmd, path string) *spec.File {
+	file, diags := spec.ParseFile(path)
+	if err := writeDiagnostics(c.stderr, path, diags); err != nil {
+		fmt.Fprintf(c.stderr, "pacsd %s: while writing diagnostics: %v\n", cmd, err)
+	}
+	if diags.HasErrors() {
+		fmt.Fprintf(c.stderr, "pacsd %s: %s is invalid (%s); nothing was changed\n", cmd, path, countDiags(diags))
+		return nil
+	}
+	return file
+}
+
+// deps wires the adapters: one Docker engine per host block plus the local one.
+func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error) {
+	d := reconcile.Deps{
+		Runtimes: map[string]reconcile.Runtime{},
+		DB:       postgres.New(),
+		Matches:  postgres.VerifierMatches,
+		Verifier: postgres.Verifier,
+		Progress: progress,
+	}
+	local, err := docker.New("", nil, "")
+	if err != nil {
+		return d, fmt.Errorf("while connecting to the local Docker engine: %w", err)
+	}
+	d.Runtimes[""] = local
+	for _, h := range f.Hosts {
+		var tls *docker.TLSFiles
+		if h.TLS != nil {
+			tls = &docker.TLSFiles{CA: h.TLS.CA, Cert: h.TLS.Cert, Key: h.TLS.Key}
+		}
+		rt, err := docker.New(h.Docker, tls, h.Address)
+		if err != nil {
+			return d, fmt.Errorf("while connecting to the Docker engine of host %q (%s): %w", h.Name, h.Docker, err)
+		}
+		d.Runtimes[h.Name] = rt
+	}
+	return d, nil
+}
+
+// jsonAction is one action of plan --json; it never holds a secret.
+type jsonAction struct {
+	Cluster string `json:"cluster"`
+	Node    string `json:"node,omitempty"`
+	Kind    string `json:"kind"`
+	Class   string `json:"class,omitempty"`
+	Target  string `json:"target"`
+	Reason  string `json:"reason"`
+}
+
+// runPlan prints what apply would do: exit 0 when in sync, 2 when changes are
+// pending, 1 on error.
+func runPlan(c *cli, args []string) int {
+	fs := c.newFlags("plan", "[-f FILE] [--json]")
+	path := c.fileFlag(fs)
+	asJSON := fs.Bool("json", false, "print the actions as JSON")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	f := c.loadSpec("plan", *path)
+	if f == nil {
+		return exitProblem
+	}
+	d, err := deps(f, nil)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd plan: %v\n", err)
+		return exitProblem
+	}
+	ctx, cancel := signalContext(5 * time.Minute)
+	defer cancel()
+	var all []jsonAction
+	failed := false
+	for _, cl := range f.Clusters {
+		obs, err := reconcile.Observe(ctx, cl, d)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "pacsd plan: cluster %q: %v\n", cl.Name, err)
+			failed = true
+			continue
+		}
+		actions, problems := reconcile.Plan(cl, obs, d.Matches)
+		for _, p := range problems {
+			fmt.Fprintf(c.stderr, "pacsd plan: %v\n", p)
+			failed = true
+		}
+		for _, a := range actions {
+			all = append(all, jsonAction{a.Cluster, a.Node, string(a.Kind), string(a.Class), a.Target, a.Reason})
+			if !*asJSON {
+				fmt.Fprintln(c.stdout, a.String())
+			}
+		}
+	}
+	if *asJSON {
+		if all == nil {
+			all = []jsonAction{}
+		}
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(all)
+	} else if len(all) == 0 && !failed {
+		fmt.Fprintln(c.stdout, "in sync: nothing to do")
+	}
+	switch {
+	case failed:
+		return exitProblem
+	case len(all) > 0:
+		return exitPending
+	}
+	return exitOK
+}
+
+// runApply converges every cluster of the file and reports what it did.
+func runApply(c *cli, args []string) int {
+	fs := c.newFlags("apply", "[-f FILE]")
+	path := c.fileFlag(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	f := c.loadSpec("apply", *path)
+	if f == nil {
+		return exitProblem
+	}
+	log := newLogger(c.stderr)
+	bar := newProgress(c.stderr)
+	d, err := deps(f, bar.line)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd apply: %v\n", err)
+		return exitProblem
+	}
+	ctx, cancel := signalContext(30 * time.Minute)
+	defer cancel()
+	code := exitOK
+	for _, cl := range f.Clusters {
+		res, err := reconcile.Apply(ctx, cl, d, log)
+		bar.done()
+		if err != nil {
+			fmt.Fprintf(c.stderr, "pacsd apply: %v\n", err)
+			code = exitProblem
+			continue
+		}
+		fmt.Fprintf(c.stdout, "cluster %q: converged (%d actions)\n", cl.Name, len(res.Done))
+	}
+	return code
+}
+
+// signalContext is cancelled by SIGINT/SIGTERM or after d.
+func signalContext(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, func() { cancel(); stop() }
+}
+
+// newLogger logs text on a terminal, JSON otherwise.
+func newLogger(w io.Writer) *slog.Logger {
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress shows progress lines (pg_basebackup -P, image pulls) on one
+// rewritten line on a terminal, and as plain lines otherwise.
+type progress struct {
+	w    io.Writer
+	tty  bool
+	open bool
+	last time.Time
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w, tty: isTerminal(w)} }
+
+func (p *progress) line(node, line string) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s: %s", node, line)
+		p.open = true
+		return
+	}
+	// Not a terminal: at most one progress line a second.
+	if time.Since(p.last) < time.Second {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "progress node=%s %s\n", node, line)
+}
+
+func (p *progress) done() {
+	if p.open {
+		fmt.Fprintln(p.w)
+		p.open = false
+	}
+}

@@ -1,0 +1,142 @@
+package reconcile
+
+import (
+	"context"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// PGDATA is the data directory inside every node's container; the node's
+// volume or host directory is mounted at its parent, DataMount.
+const (
+	PGDATA    = "/var/lib/postgresql/data"
+	DataMount = "/var/lib/postgresql"
+	// SecretsDir is where files holding secrets are placed in containers
+	// (never in the environment): POSTGRES_PASSWORD_FILE points into it.
+	SecretsDir = "/run/pacsd"
+	// BuildingMarker exists beside PGDATA while pacsd builds a node's data
+	// (a base backup); data with the marker is partial and never started.
+	BuildingMarker = DataMount + "/pacsd-building"
+)
+
+// Runtime is the container engine of one host, as Apply and Observe use it.
+// Every method bounds its own API calls with a timeout; "absent" is reported
+// as a nil result with a nil error, never as an error.
+type Runtime interface {
+	// NetworkInspect returns the network named name, nil when absent.
+	NetworkInspect(ctx context.Context, name string, cluster string) (*NetworkState, error)
+	// NetworkCreate creates a bridge network with labels.
+	NetworkCreate(ctx context.Context, name string, labels map[string]string) error
+	// ImageInspect returns the image ref, nil when absent.
+	ImageInspect(ctx context.Context, ref string) (*ImageState, error)
+	// ImagePull pulls ref, reporting progress lines; the error says clearly
+	// when the image cannot be had (no registry, unknown image).
+	ImagePull(ctx context.Context, ref string, progress func(string)) error
+	// ContainerInspect returns the container named name, nil when absent.
+	// Owned is set when its labels name cluster and node.
+	ContainerInspect(ctx context.Context, name, cluster, node string) (*ContainerState, error)
+	// ContainerCreate creates (does not start) a container and places
+	// c.Files into it before returning.
+	ContainerCreate(ctx context.Context, c ContainerSpec) (id string, err error)
+	ContainerStart(ctx context.Context, id string) error
+	// ContainerStop stops with SIGINT (PostgreSQL's fast shutdown), then kills after timeout.
+	ContainerStop(ctx context.Context, id string, timeout time.Duration) error
+	// ContainerRemove removes a container, never its volumes.
+	ContainerRemove(ctx context.Context, id string) error
+	// ReadFiles reads files from a container, running or not; a missing file
+	// is absent from the map, not an error.
+	ReadFiles(ctx context.Context, id string, paths []string) (map[string][]byte, error)
+	// WriteFiles places files into a container, each atomically (written
+	// beside the target, then renamed), owned by the postgres user.
+	WriteFiles(ctx context.Context, id string, files []FileWrite) error
+	// RunOnce runs a one-off container to completion and removes it. Output
+	// lines go to o.Progress as they come; the result is the exit code and the
+	// last lines of output.
+	RunOnce(ctx context.Context, o OneOff) (code int, tail string, err error)
+	// DataInspect reports what a data location holds, with a one-off
+	// container of image when no container of the node runs.
+	DataInspect(ctx context.Context, image string, m Mount) (DataState, error)
+}
+
+// Database connects to PostgreSQL servers.
+type Database interface {
+	// Connect opens a connection to the server at addr ("host:port") as user.
+	Connect(ctx context.Context, addr, user string, password spec.Secret, database string) (DBConn, error)
+}
+
+// DBConn is one connection to one server.
+type DBConn interface {
+	// State reads everything Observe needs about the server.
+	State(ctx context.Context) (*DBState, error)
+	// SetRole creates the role or corrects its attributes and password so that
+	// they match r. The password travels as a SCRAM verifier only.
+	SetRole(ctx context.Context, r RoleSpec) error
+	// DropRole drops the role if it exists.
+	DropRole(ctx context.Context, name string) error
+	// CreateSlot creates a physical replication slot if it does not exist.
+	CreateSlot(ctx context.Context, name string) error
+	// ResetSetting removes an ALTER SYSTEM override of a parameter.
+	ResetSetting(ctx context.Context, name string) error
+	// Reload asks the server to re-read its configuration (pg_reload_conf).
+	Reload(ctx context.Context) error
+	Close()
+}
+
+// RoleSpec is what a role must look like.
+type RoleSpec struct {
+	Name        string
+	Login       bool
+	Replication bool
+	Superuser   bool
+	// Verifier is the SCRAM-SHA-256 verifier to store; "" leaves the password alone.
+	Verifier string
+	// MemberOf lists roles it must be a member of (others are left alone).
+	MemberOf []string
+}
+
+// Mount is a node's data location mounted at DataMount: a named volume or a
+// host directory.
+type Mount struct {
+	Volume  string
+	HostDir string
+}
+
+// FileWrite is a file pacsd places into a container, owned by postgres.
+type FileWrite struct {
+	Path    string // absolute path in the container
+	Content []byte
+	Mode    int64
+	// Secret marks content that must never be printed.
+	Secret bool
+}
+
+// ContainerSpec is everything pacsd decides about a node's container.
+type ContainerSpec struct {
+	Name    string
+	Image   string
+	Labels  map[string]string
+	Env     []string // never holds a secret
+	Cmd     []string // empty: the image's
+	Network string
+	Aliases []string
+	Mount   Mount
+	// Port is the published host port (0: none).
+	Port int
+	// RestartPolicy is "no" or "unless-stopped".
+	RestartPolicy string
+	// Files are placed before the first start (password file, initdb script, ...).
+	Files []FileWrite
+}
+
+// OneOff is a short-lived container, for pg_basebackup and data moves.
+type OneOff struct {
+	Name     string
+	Image    string
+	Network  string
+	Labels   map[string]string
+	Mount    Mount
+	Cmd      []string
+	Files    []FileWrite
+	Progress func(line string)
+}

@@ -1,0 +1,104 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Deps are the adapters Observe and Apply work through.
+type Deps struct {
+	// Runtimes maps host names of the spec to their engine; "" is the local one.
+	Runtimes map[string]Runtime
+	DB       Database
+	// Matches and Verifier handle SCRAM verifiers (pkg/postgres provides both).
+	Matches  PasswordChecker
+	Verifier func(password string) (string, error)
+	// Progress receives progress lines of image pulls and base backups.
+	Progress func(node, line string)
+}
+
+func (d Deps) runtime(c *spec.Cluster, host string) (Runtime, error) {
+	rt, ok := d.Runtimes[host]
+	if !ok || rt == nil {
+		if host == "" {
+			return nil, fmt.Errorf("cluster %q: no local Docker engine is configured", c.Name)
+		}
+		return nil, fmt.Errorf("cluster %q: no Docker engine is configured for host %q", c.Name, host)
+	}
+	return rt, nil
+}
+
+// Observe looks at everything cluster c consists of, again, from nothing:
+// network, image, and for each node its container, data, pacsd's files and
+// the server's state. What cannot be reached is recorded as unknown; only an
+// engine that cannot be asked at all is an error.
+func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
+	primary := c.Node(c.Primary)
+	rt, err := d.runtime(c, primary.Host)
+	if err != nil {
+		return nil, err
+	}
+	obs := &Observed{Nodes: map[string]*NodeState{}}
+	if obs.Network, err = rt.NetworkInspect(ctx, c.Network, c.Name); err != nil {
+		return nil, fmt.Errorf("while inspecting network %q: %w", c.Network, err)
+	}
+	if obs.Image, err = rt.ImageInspect(ctx, c.Image); err != nil {
+		return nil, fmt.Errorf("while inspecting image %q: %w", c.Image, err)
+	}
+	for _, n := range c.Nodes {
+		ns, err := observeNode(ctx, c, n, d)
+		if err != nil {
+			return nil, fmt.Errorf("node %q: %w", n.Name, err)
+		}
+		obs.Nodes[n.Name] = ns
+	}
+	return obs, nil
+}
+
+func observeNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*NodeState, error) {
+	rt, err := d.runtime(c, n.Host)
+	if err != nil {
+		return nil, err
+	}
+	ns := &NodeState{}
+	ct, err := rt.ContainerInspect(ctx, n.Container, c.Name, n.Name)
+	if err != nil {
+		return nil, fmt.Errorf("while inspecting container %q: %w", n.Container, err)
+	}
+	ns.Container = ct
+	mount := Mount{Volume: n.Volume, HostDir: n.Data}
+	if ct == nil || !ct.Owned {
+		if ns.Data, err = rt.DataInspect(ctx, c.Image, mount); err != nil {
+			ns.Data.Unknown = true
+		}
+		return ns, nil
+	}
+	files, err := rt.ReadFiles(ctx, ct.ID, []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker})
+	if err != nil {
+		return nil, fmt.Errorf("while reading pacsd's files from container %q: %w", n.Container, err)
+	}
+	_, partial := files[BuildingMarker]
+	ns.Data = DataState{Exists: true, Partial: partial}
+	if v, ok := files[VersionPath]; ok {
+		ns.Data.Major, _ = strconv.Atoi(strings.TrimSpace(string(v)))
+	}
+	_, signal := files[SignalPath]
+	ns.Files = &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: files[ConfPath], StandbySignal: signal, Passfile: files[PassfilePath]}
+	if !ct.Running || ct.Paused || ct.Addr == "" {
+		return ns, nil
+	}
+	conn, err := d.DB.Connect(ctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+	if err != nil {
+		ns.DBError = err.Error()
+		return ns, nil
+	}
+	defer conn.Close()
+	if ns.DB, err = conn.State(ctx); err != nil {
+		ns.DB, ns.DBError = nil, err.Error()
+	}
+	return ns, nil
+}

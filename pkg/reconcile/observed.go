@@ -1,0 +1,123 @@
+package reconcile
+
+// Labels pacsd puts on every object it owns. An object without LabelCluster is
+// never changed by pacsd.
+const (
+	LabelCluster = "io.pacsd.cluster"
+	LabelNode    = "io.pacsd.node"
+	// LabelConfig carries a digest of the container's desired configuration;
+	// a different digest means the container must be re-created.
+	LabelConfig = "io.pacsd.config"
+	// LabelRole records the role the container was created for (primary or standby).
+	LabelRole = "io.pacsd.role"
+)
+
+// Observed is what one pass saw of one cluster.
+type Observed struct {
+	// Network is the cluster network, nil when absent.
+	Network *NetworkState
+	// Image is the cluster image on the engine, nil when absent.
+	Image *ImageState
+	// Nodes maps node names of the spec (and nodes pacsd owns that the spec
+	// no longer declares) to what was seen of them.
+	Nodes map[string]*NodeState
+}
+
+// NetworkState is a Docker network with the cluster's name.
+type NetworkState struct {
+	ID    string
+	Owned bool // carries LabelCluster with this cluster's name
+}
+
+// ImageState is an image present on an engine.
+type ImageState struct {
+	ID string
+	// Major is the PostgreSQL major version the image declares (label
+	// io.pacsd.pg-major or env PG_MAJOR), 0 when it does not say.
+	Major int
+}
+
+// NodeState is what was seen of one node.
+type NodeState struct {
+	Container *ContainerState // nil when no container has the node's name
+	// Data describes the node's data directory or volume.
+	Data DataState
+	// Files holds pacsd's files read from PGDATA (nil when they could not be read).
+	Files *Files
+	// DB is the server's state, nil when it could not be reached.
+	DB *DBState
+	// DBError says why DB is nil, when the container runs.
+	DBError string
+}
+
+// ContainerState is a container as the engine reports it.
+type ContainerState struct {
+	ID      string
+	Name    string
+	Owned   bool // labelled for this cluster and node
+	Running bool
+	Paused  bool
+	Status  string // created, running, paused, exited, dead, ...
+	Labels  map[string]string
+	// Addr is how pacsd reaches PostgreSQL in it ("host:port"), "" when unknown.
+	Addr string
+}
+
+// DataState describes a node's data location.
+type DataState struct {
+	// Exists reports whether the volume or directory exists.
+	Exists bool
+	// Major is the PG_VERSION of PGDATA, 0 when PGDATA holds no cluster.
+	Major int
+	// Partial reports a PGDATA that pacsd started building but did not finish
+	// (a base backup interrupted): it must never be started.
+	Partial bool
+	// Unknown reports that the data could not be inspected (engine error).
+	Unknown bool
+}
+
+// Files are pacsd's files in a node's PGDATA as read from the container.
+// A file that does not exist is nil.
+type Files struct {
+	HBA           []byte // pg_hba.conf
+	Params        []byte // pacsd.conf
+	PostgresConf  []byte // postgresql.conf (for the include line)
+	StandbySignal bool   // standby.signal exists
+	Passfile      []byte // pacsd.pgpass
+}
+
+// DBState is what the server reports about itself.
+type DBState struct {
+	Version    int // server_version_num
+	InRecovery bool
+	Timeline   int64
+	// Settings maps parameter names to their state as pg_settings reports it.
+	Settings map[string]Setting
+	// Roles maps role names to their state (all roles, declared or not).
+	Roles map[string]RoleState
+	// Slots maps physical replication slot names to whether they are active.
+	Slots map[string]bool
+	// Streaming lists the application names of standbys streaming from this node.
+	Streaming []string
+	// Receiver is the status of this node's WAL receiver ("" when none).
+	Receiver string
+}
+
+// Setting is one row of pg_settings.
+type Setting struct {
+	Value          string // setting with unit as SHOW prints it
+	Context        string // postmaster, sighup, ...
+	SourceFile     string // the file that set it, "" for defaults
+	PendingRestart bool
+}
+
+// RoleState is one row of pg_authid.
+type RoleState struct {
+	Login       bool
+	Replication bool
+	Superuser   bool
+	// Verifier is the stored password (a SCRAM-SHA-256 verifier), "" when none.
+	// It is not the password, but it is still never printed.
+	Verifier string
+	MemberOf []string
+}

@@ -1,0 +1,562 @@
+package reconcile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pacsd/pacsd/pkg/pgconf"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Problem is something Plan refuses to act on, such as a name clash with an
+// object pacsd does not own. It says what is wrong, where, and what to do.
+type Problem struct {
+	Cluster, Node string
+	Summary       string
+	Detail        string
+}
+
+// Error returns the problem as one sentence naming cluster and node.
+func (p Problem) Error() string {
+	where := "cluster " + strconv.Quote(p.Cluster)
+	if p.Node != "" {
+		where += ", node " + strconv.Quote(p.Node)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, p.Summary, p.Detail)
+}
+
+// PasswordChecker reports whether a stored SCRAM verifier was made from
+// password. It must be pure; pkg/postgres provides VerifierMatches.
+type PasswordChecker func(verifier string, password string) bool
+
+// Paths of pacsd's files in PGDATA.
+const (
+	HBAPath      = PGDATA + "/pg_hba.conf"
+	ParamsPath   = PGDATA + "/pacsd.conf"
+	ConfPath     = PGDATA + "/postgresql.conf"
+	SignalPath   = PGDATA + "/standby.signal"
+	PassfilePath = PGDATA + "/pacsd.pgpass"
+	VersionPath  = PGDATA + "/PG_VERSION"
+	// superuserPasswordPath is where POSTGRES_PASSWORD_FILE points.
+	superuserPasswordPath = SecretsDir + "/superuser.password"
+	initScriptPath        = "/docker-entrypoint-initdb.d/00-pacsd.sh"
+	initFilesDir          = SecretsDir + "/init"
+)
+
+// phases orders actions: Apply runs them in this order.
+var phases = map[Kind]int{
+	CreateNetwork: 1, PullImage: 2, MoveAside: 3,
+	// containers of the primary: 4; files: 5; settings: 6; roles: 7; slots: 8
+	WriteFile: 5, ResetSetting: 6, SetRole: 7, DropRole: 7, CreateSlot: 8,
+	BaseBackup: 9,
+	// containers of standbys: 10; reloads and restarts: 11 (standbys first)
+	Reload: 11, Restart: 11,
+}
+
+// Plan returns the ordered actions that bring cluster c from what obs saw to
+// what the spec says, and the problems that keep it from acting on some
+// objects. It has no side effects: same inputs, same plan.
+//
+// Only objects pacsd owns (by label) are ever changed; a clash is a Problem.
+// Roles the spec does not declare are ignored; a role is dropped only when it
+// is declared with ensure = "absent".
+func Plan(c *spec.Cluster, obs *Observed, matches PasswordChecker) ([]Action, []Problem) {
+	p := &planner{c: c, obs: obs, matches: matches}
+	p.plan()
+	sort.SliceStable(p.actions, func(i, j int) bool { return p.actions[i].phase < p.actions[j].phase })
+	return p.actions, p.problems
+}
+
+type planner struct {
+	c        *spec.Cluster
+	obs      *Observed
+	matches  PasswordChecker
+	actions  []Action
+	problems []Problem
+}
+
+func (p *planner) add(a Action) {
+	a.Cluster = p.c.Name
+	if a.phase == 0 {
+		a.phase = phases[a.Kind]
+	}
+	p.actions = append(p.actions, a)
+}
+
+func (p *planner) problem(node, summary, detail string) {
+	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail})
+}
+
+func (p *planner) node(name string) *NodeState {
+	if ns := p.obs.Nodes[name]; ns != nil {
+		return ns
+	}
+	return &NodeState{}
+}
+
+func (p *planner) plan() {
+	c := p.c
+	switch {
+	case p.obs.Network == nil:
+		p.add(Action{Kind: CreateNetwork, Target: c.Network, Reason: "the cluster network does not exist"})
+	case !p.obs.Network.Owned:
+		p.problem("", "Network Not Owned", fmt.Sprintf("a network named %q exists but pacsd did not create it; remove or rename it, or set network in the cluster block", c.Network))
+		return
+	}
+	major := c.ImageMajor
+	if p.obs.Image == nil {
+		p.add(Action{Kind: PullImage, Target: c.Image, Reason: "the image is not on the engine"})
+	} else if p.obs.Image.Major != 0 {
+		major = p.obs.Image.Major
+	}
+
+	primary := c.Node(c.Primary)
+	standbys := []*spec.Node{}
+	for _, n := range c.Nodes {
+		if n.Name != c.Primary {
+			standbys = append(standbys, n)
+		}
+	}
+	blocked := map[string]bool{}
+	for _, n := range c.Nodes {
+		ns := p.node(n.Name)
+		if ns.Container != nil && !ns.Container.Owned {
+			p.problem(n.Name, "Container Not Owned", fmt.Sprintf("a container named %q exists but pacsd did not create it for this node; remove or rename it, or set container_name", n.Container))
+			blocked[n.Name] = true
+			continue
+		}
+		if major != 0 && ns.Data.Major != 0 && ns.Data.Major != major {
+			p.problem(n.Name, "PostgreSQL Version Mismatch", fmt.Sprintf("the data in %s was made by PostgreSQL %d but image %s runs PostgreSQL %d; upgrade the data with pg_upgrade or use an image of version %d", n.Location(), ns.Data.Major, c.Image, major, ns.Data.Major))
+			blocked[n.Name] = true
+		}
+	}
+	if blocked[primary.Name] {
+		return
+	}
+
+	pState := p.node(primary.Name)
+	p.planContainer(primary, pState, true, 4)
+	p.planDatabase(primary, pState, standbys)
+	for _, n := range standbys {
+		if !blocked[n.Name] {
+			p.planStandby(n, p.node(n.Name))
+		}
+	}
+}
+
+// planContainer plans the data, container and files of one node. phase is
+// the phase of its container actions (4 for the primary, 10 for standbys).
+func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase int) {
+	want := ContainerSpecFor(p.c, n, primary)
+	files := NodeFiles(p.c, n.Name, primary)
+	ns = p.planMoveAside(n, ns, want.Mount)
+	ct := ns.Container
+	switch {
+	case ct == nil:
+		if primary && ns.Data.Major == 0 {
+			want.Files = append(want.Files, initFiles(files)...)
+		}
+		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: "the node has no container", phase: phase})
+		if ns.Data.Major != 0 {
+			// Adopted data: put pacsd's files in place before the first start.
+			p.planFiles(n, ns, files, primary, phase, true)
+		}
+		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: phase})
+		return
+	case ct.Labels[LabelConfig] != want.Labels[LabelConfig]:
+		p.add(Action{Kind: RemoveContainer, Class: ClassRecreate, Node: n.Name, Target: ct.Name, Reason: "its configuration differs from the spec (" + configDiff(ct.Labels, want.Labels) + ")", phase: phase})
+		p.add(Action{Kind: CreateContainer, Class: ClassRecreate, Node: n.Name, Target: want.Name, Container: &want, Reason: "re-created with the spec's configuration", phase: phase})
+		p.planFiles(n, ns, files, primary, phase, true)
+		p.add(Action{Kind: StartContainer, Class: ClassRecreate, Node: n.Name, Target: want.Name, Reason: "the container was re-created", phase: phase})
+		return
+	case !ct.Running:
+		p.planFiles(n, ns, files, primary, phase, true)
+		p.add(Action{Kind: StartContainer, Class: ClassRestart, Node: n.Name, Target: ct.Name, Reason: "the container is " + ct.Status, phase: phase})
+		return
+	}
+	p.planFiles(n, ns, files, primary, 5, false)
+}
+
+// planMoveAside moves partial data (an interrupted base backup) aside, never
+// deleting it, and returns the state the rest of the plan must assume.
+func (p *planner) planMoveAside(n *spec.Node, ns *NodeState, m Mount) *NodeState {
+	if !ns.Data.Partial {
+		return ns
+	}
+	if ns.Container != nil {
+		p.add(Action{Kind: RemoveContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "its data is a partial base backup", phase: 3})
+	}
+	p.add(Action{Kind: MoveAside, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: m,
+		Reason: "the data is a partial base backup; it is kept aside, never started"})
+	return &NodeState{}
+}
+
+// planFiles compares pacsd's files with what is in PGDATA and writes those
+// that differ; for a running node it then reloads or restarts.
+func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte, primary bool, phase int, beforeStart bool) {
+	have := ns.Files
+	if have == nil {
+		have = &Files{}
+	}
+	write := func(path string, content []byte, secret bool, reason string) {
+		p.add(Action{Kind: WriteFile, Node: n.Name, Target: path, Reason: reason, phase: phase,
+			File: &FileWrite{Path: path, Content: content, Mode: 0o600, Secret: secret}})
+	}
+	var changed []string
+	if !bytes.Equal(have.HBA, want[HBAPath]) {
+		write(HBAPath, want[HBAPath], false, differs(have.HBA))
+		changed = append(changed, "pg_hba.conf")
+	}
+	if !bytes.Equal(have.Params, want[ParamsPath]) {
+		write(ParamsPath, want[ParamsPath], false, differs(have.Params))
+		changed = append(changed, paramNames(have.Params, want[ParamsPath])...)
+	}
+	if !bytes.Equal(have.Passfile, want[PassfilePath]) {
+		write(PassfilePath, want[PassfilePath], true, differs(have.Passfile))
+		changed = append(changed, "primary_conninfo")
+	}
+	if have.PostgresConf != nil {
+		if conf, ch := pgconf.EnsureInclude(have.PostgresConf); ch {
+			write(ConfPath, conf, false, "the line that includes pacsd.conf is missing or edited")
+			changed = append(changed, "include")
+		}
+	}
+	if !primary && !have.StandbySignal {
+		write(SignalPath, []byte{}, false, "a standby needs standby.signal")
+		changed = append(changed, "standby.signal")
+	}
+	if beforeStart || len(changed) == 0 && !pendingRestart(ns.DB) {
+		return
+	}
+	if needsRestart(changed, ns.DB) {
+		reason := "the server reports settings pending a restart"
+		if len(changed) > 0 {
+			reason = "changes take effect only at start: " + strings.Join(changed, ", ")
+		}
+		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(primary), Reason: reason})
+		return
+	}
+	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", ")})
+}
+
+// restartPhase restarts standbys before the primary.
+func restartPhase(primary bool) int {
+	if primary {
+		return 12
+	}
+	return 11
+}
+
+func differs(have []byte) string {
+	if have == nil {
+		return "missing or not readable without a container"
+	}
+	return "differs from the spec"
+}
+
+// needsRestart reports whether any changed name is a postmaster-context
+// parameter (or a file that only a start reads), or the server says so.
+func needsRestart(changed []string, db *DBState) bool {
+	if pendingRestart(db) {
+		return true
+	}
+	for _, name := range changed {
+		switch name {
+		case "standby.signal", "include":
+			return true
+		}
+		if prm, ok := spec.LookupParam(name); ok && prm.Context == "postmaster" {
+			return true
+		}
+	}
+	return false
+}
+
+func pendingRestart(db *DBState) bool {
+	if db == nil {
+		return false
+	}
+	for _, s := range db.Settings {
+		if s.PendingRestart {
+			return true
+		}
+	}
+	return false
+}
+
+// paramNames returns the names whose lines differ between two pacsd.conf files.
+func paramNames(old, new []byte) []string {
+	a, b := parseConf(old), parseConf(new)
+	var out []string
+	for k, v := range b {
+		if a[k] != v {
+			out = append(out, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// parseConf reads "name = value" lines, ignoring comments and blank lines.
+func parseConf(b []byte) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		m[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	}
+	return m
+}
+
+// planDatabase plans what the primary's server must hold: no ALTER SYSTEM
+// override of a parameter pacsd writes, the roles, and one slot per standby.
+func (p *planner) planDatabase(primary *spec.Node, ns *NodeState, standbys []*spec.Node) {
+	c := p.c
+	db := ns.DB
+	if db != nil && db.InRecovery {
+		p.problem(primary.Name, "Primary In Recovery", "the node the spec names as primary runs as a standby; switchover and failover handle this, plan does not promote")
+		return
+	}
+	if db != nil {
+		managed := parseConf(NodeFiles(c, primary.Name, true)[ParamsPath])
+		var names []string
+		for name, s := range db.Settings {
+			if _, ok := managed[name]; ok && strings.HasSuffix(s.SourceFile, "postgresql.auto.conf") {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			p.add(Action{Kind: ResetSetting, Class: ClassReload, Node: primary.Name, Target: name, Reason: "ALTER SYSTEM overrides a parameter pacsd manages"})
+		}
+		if len(names) > 0 && !slices.ContainsFunc(p.actions, func(a Action) bool { return a.Node == primary.Name && (a.Kind == Reload || a.Kind == Restart) }) {
+			p.add(Action{Kind: Reload, Class: ClassReload, Node: primary.Name, Target: primary.Container, Reason: "ALTER SYSTEM overrides were reset"})
+		}
+	}
+	roles := []struct {
+		r        RoleSpec
+		password spec.Secret
+		absent   bool
+	}{
+		{RoleSpec{Name: c.Superuser.Name, Login: true, Superuser: true}, c.Superuser.Password, false},
+		{RoleSpec{Name: c.Replication.User, Login: true, Replication: true}, c.Replication.Password, false},
+	}
+	if len(c.Nodes) < 2 && c.Replication.Password.IsZero() {
+		roles = roles[:1]
+	}
+	for _, r := range c.Roles {
+		roles = append(roles, struct {
+			r        RoleSpec
+			password spec.Secret
+			absent   bool
+		}{RoleSpec{Name: r.Name, Login: r.Login, MemberOf: r.MemberOf}, r.Password, r.Ensure == "absent"})
+	}
+	for _, want := range roles {
+		reason := p.roleReason(db, want.r, want.password)
+		switch {
+		case want.absent:
+			if db == nil {
+				continue
+			}
+			if _, ok := db.Roles[want.r.Name]; ok {
+				p.add(Action{Kind: DropRole, Node: primary.Name, Target: want.r.Name, Reason: `declared with ensure = "absent"`})
+			}
+		case reason != "":
+			r := want.r
+			p.add(Action{Kind: SetRole, Node: primary.Name, Target: r.Name, Role: &r, Password: want.password, Reason: reason})
+		}
+	}
+	for _, n := range standbys {
+		slot := pgconf.SlotName(c.Name, n.Name)
+		if db == nil {
+			p.add(Action{Kind: CreateSlot, Node: primary.Name, Target: slot, Reason: "standby " + n.Name + " needs a replication slot"})
+			continue
+		}
+		if _, ok := db.Slots[slot]; !ok {
+			p.add(Action{Kind: CreateSlot, Node: primary.Name, Target: slot, Reason: "standby " + n.Name + " has no replication slot"})
+		}
+	}
+}
+
+// roleReason says why role r must be set, "" when it is as the spec says.
+func (p *planner) roleReason(db *DBState, r RoleSpec, password spec.Secret) string {
+	if db == nil {
+		return "the primary is new or not reachable yet"
+	}
+	have, ok := db.Roles[r.Name]
+	if !ok {
+		return "the role does not exist"
+	}
+	var diffs []string
+	if have.Login != r.Login {
+		diffs = append(diffs, "login")
+	}
+	if have.Replication != r.Replication {
+		diffs = append(diffs, "replication")
+	}
+	if have.Superuser != r.Superuser {
+		diffs = append(diffs, "superuser")
+	}
+	for _, m := range r.MemberOf {
+		if !slices.Contains(have.MemberOf, m) {
+			diffs = append(diffs, "member of "+m)
+		}
+	}
+	if !password.IsZero() && (p.matches == nil || !p.matches(have.Verifier, password.Reveal())) {
+		diffs = append(diffs, "password")
+	}
+	if len(diffs) == 0 {
+		return ""
+	}
+	return "differs: " + strings.Join(diffs, ", ")
+}
+
+// planStandby plans a standby: its data (a base backup when empty), its
+// container and its files.
+func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
+	c := p.c
+	want := ContainerSpecFor(c, n, false)
+	ns = p.planMoveAside(n, ns, want.Mount)
+	if ns.Data.Major == 0 {
+		if ns.Container != nil {
+			p.add(Action{Kind: RemoveContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "its data is empty", phase: 3})
+		}
+		files := NodeFiles(c, n.Name, false)
+		var placed []FileWrite
+		for _, path := range []string{HBAPath, ParamsPath, PassfilePath, SignalPath} {
+			placed = append(placed, FileWrite{Path: path, Content: files[path], Mode: 0o600, Secret: path == PassfilePath})
+		}
+		p.add(Action{Kind: BaseBackup, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: want.Mount,
+			Reason: "the standby has no data",
+			Backup: &BackupSpec{Image: c.Image, Network: c.Network, Host: c.Node(c.Primary).Container, Port: 5432,
+				User: c.Replication.User, Slot: pgconf.SlotName(c.Name, n.Name), Files: placed,
+				Passfile: FileWrite{Path: SecretsDir + "/replication.pgpass", Content: files[PassfilePath], Mode: 0o600, Secret: true}}})
+		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: "the node has no container", phase: 10})
+		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: 10})
+		return
+	}
+	p.planContainer(n, ns, false, 10)
+}
+
+// NodeFiles returns the content of pacsd's files in PGDATA for node of c,
+// keyed by path (standby.signal is empty content, present only for standbys).
+func NodeFiles(c *spec.Cluster, node string, primary bool) map[string][]byte {
+	up := pgconf.Upstream{}
+	if !primary {
+		up = pgconf.Upstream{Host: c.Node(c.Primary).Container, Port: 5432, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath}
+	}
+	m := map[string][]byte{
+		HBAPath:      pgconf.HBA(c, node, nil),
+		ParamsPath:   pgconf.Params(c, node, up),
+		PassfilePath: pgconf.Passfile(c),
+	}
+	if !primary {
+		m[SignalPath] = []byte{}
+	}
+	return m
+}
+
+// initFiles are placed into a new primary's container so that its first
+// initialisation installs pacsd's files before the server's first real start:
+// no restart is needed for parameters.
+func initFiles(files map[string][]byte) []FileWrite {
+	script := "#!/bin/sh\n# Placed by pacsd: installs pacsd's files at the first initialisation.\nset -e\n" +
+		"for f in pg_hba.conf pacsd.conf pacsd.pgpass; do\n" +
+		"  install -m 0600 \"" + initFilesDir + "/$f\" \"$PGDATA/$f\"\n" +
+		"done\n" +
+		"grep -qxF \"" + pgconf.IncludeLine + "\" \"$PGDATA/postgresql.conf\" || echo \"" + pgconf.IncludeLine + "\" >> \"$PGDATA/postgresql.conf\"\n"
+	return []FileWrite{
+		{Path: initFilesDir + "/pg_hba.conf", Content: files[HBAPath], Mode: 0o600},
+		{Path: initFilesDir + "/pacsd.conf", Content: files[ParamsPath], Mode: 0o600},
+		{Path: initFilesDir + "/pacsd.pgpass", Content: files[PassfilePath], Mode: 0o600, Secret: true},
+		{Path: initScriptPath, Content: []byte(script), Mode: 0o755},
+	}
+}
+
+// ContainerSpecFor returns the container node n of c must run in. Its
+// LabelConfig digest covers everything but the files placed before start, so
+// a changed digest means the container must be re-created.
+func ContainerSpecFor(c *spec.Cluster, n *spec.Node, primary bool) ContainerSpec {
+	role, alias := "standby", c.Clients.StandbyAlias
+	if primary {
+		role, alias = "primary", c.Clients.PrimaryAlias
+	}
+	aliases := []string{n.Name}
+	if alias != "" {
+		aliases = append(aliases, alias)
+	}
+	restart := "unless-stopped"
+	if c.Failover.Automatic {
+		restart = "no"
+	}
+	cs := ContainerSpec{
+		Name:  n.Container,
+		Image: c.Image,
+		Env: []string{
+			"POSTGRES_USER=" + c.Superuser.Name,
+			"POSTGRES_DB=" + c.Database,
+			"POSTGRES_PASSWORD_FILE=" + superuserPasswordPath,
+			"PGDATA=" + PGDATA,
+		},
+		Network:       c.Network,
+		Aliases:       aliases,
+		Mount:         Mount{Volume: n.Volume, HostDir: n.Data},
+		Port:          n.Port,
+		RestartPolicy: restart,
+		Files:         []FileWrite{{Path: superuserPasswordPath, Content: []byte(c.Superuser.Password.Reveal()), Mode: 0o600, Secret: true}},
+	}
+	cs.Labels = map[string]string{LabelCluster: c.Name, LabelNode: n.Name, LabelRole: role}
+	cs.Labels[LabelConfig] = configDigest(cs)
+	return cs
+}
+
+// configDigest is a short digest of a container's configuration, and its parts
+// in clear so a difference can be named.
+func configDigest(cs ContainerSpec) string {
+	h := sha256.New()
+	for _, part := range configParts(cs) {
+		fmt.Fprintf(h, "%s\x00", part)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func configParts(cs ContainerSpec) []string {
+	return []string{
+		"image=" + cs.Image,
+		"env=" + strings.Join(cs.Env, ","),
+		"cmd=" + strings.Join(cs.Cmd, " "),
+		"network=" + cs.Network,
+		"aliases=" + strings.Join(cs.Aliases, ","),
+		"volume=" + cs.Mount.Volume,
+		"data=" + cs.Mount.HostDir,
+		"port=" + strconv.Itoa(cs.Port),
+		"restart=" + cs.RestartPolicy,
+		"role=" + cs.Labels[LabelRole],
+	}
+}
+
+// configDiff names what differs between the labels of a container and the
+// desired ones, as far as labels tell.
+func configDiff(have, want map[string]string) string {
+	if have[LabelRole] != want[LabelRole] {
+		return "role " + have[LabelRole] + " -> " + want[LabelRole]
+	}
+	return "configuration digest " + have[LabelConfig] + " -> " + want[LabelConfig]
+}

@@ -1,0 +1,214 @@
+package reconcile
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pacsd/pacsd/pkg/pgconf"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/plan")
+
+// testCluster parses a three-node cluster (db1 primary, db2 and db3
+// standbys) with extra HCL inserted into the cluster block.
+func testCluster(t *testing.T, extra string) *spec.Cluster {
+	t.Helper()
+	dir := t.TempDir()
+	for name, pw := range map[string]string{"pacs.pw": "pacs-secret", "repl.pw": "repl-secret", "viewer.pw": "viewer-secret"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(extra, "settings") {
+		extra += "\n  settings = { shared_buffers = \"128MB\", work_mem = \"8MB\" }\n"
+	}
+	src := `
+cluster "pacs" {
+  image    = "pacsd-postgres:15"
+  primary  = "db1"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "pacs.pw"
+  }
+  replication {
+    password_file = "repl.pw"
+  }
+  role "viewer" {
+    login         = true
+    password_file = "viewer.pw"
+  }
+` + extra + `
+  node "db1" { volume = "pacs-db1" }
+  node "db2" { volume = "pacs-db2" }
+  node "db3" { volume = "pacs-db3" }
+}
+`
+	path := filepath.Join(dir, "pacs.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, diags := spec.ParseFile(path)
+	if diags.HasErrors() {
+		t.Fatalf("test spec is invalid: %v", diags)
+	}
+	return f.Clusters[0]
+}
+
+// fakeMatches treats "v:" + password as the verifier of password.
+func fakeMatches(verifier, password string) bool { return verifier == "v:"+password }
+
+// converged returns what a fully converged cluster c looks like.
+func converged(c *spec.Cluster) *Observed {
+	obs := &Observed{
+		Network: &NetworkState{ID: "net", Owned: true},
+		Image:   &ImageState{ID: "img", Major: 15},
+		Nodes:   map[string]*NodeState{},
+	}
+	for _, n := range c.Nodes {
+		primary := n.Name == c.Primary
+		cs := ContainerSpecFor(c, n, primary)
+		files := NodeFiles(c, n.Name, primary)
+		conf, _ := pgconf.EnsureInclude([]byte("# postgresql.conf\n"))
+		_, signal := files[SignalPath]
+		db := &DBState{Version: 150000, InRecovery: !primary, Settings: map[string]Setting{
+			"shared_buffers": {Value: "128MB", Context: "postmaster", SourceFile: ParamsPath},
+		}}
+		if primary {
+			db.Roles = map[string]RoleState{
+				"pacs":       {Login: true, Superuser: true, Verifier: "v:pacs-secret"},
+				"replicator": {Login: true, Replication: true, Verifier: "v:repl-secret"},
+				"viewer":     {Login: true, Verifier: "v:viewer-secret"},
+				"undeclared": {Login: true, Verifier: "v:whatever"},
+			}
+			db.Slots = map[string]bool{}
+			for _, s := range c.Nodes {
+				if s.Name != c.Primary {
+					db.Slots[pgconf.SlotName(c.Name, s.Name)] = true
+				}
+			}
+		} else {
+			db.Receiver = "streaming"
+		}
+		obs.Nodes[n.Name] = &NodeState{
+			Container: &ContainerState{ID: "id-" + n.Name, Name: cs.Name, Owned: true, Running: true, Status: "running", Labels: cs.Labels, Addr: n.Name + ":5432"},
+			Data:      DataState{Exists: true, Major: 15},
+			Files:     &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: conf, StandbySignal: signal, Passfile: files[PassfilePath]},
+			DB:        db,
+		}
+	}
+	return obs
+}
+
+func TestPlanGolden(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra string
+		edit  func(o *Observed)
+	}{
+		{name: "from-nothing", edit: func(o *Observed) {
+			o.Network, o.Image = nil, nil
+			for _, n := range o.Nodes {
+				*n = NodeState{}
+			}
+		}},
+		{name: "converged"},
+		{name: "reloadable-setting", extra: `settings = { shared_buffers = "128MB", work_mem = "16MB" }`},
+		{name: "restart-setting", extra: `settings = { shared_buffers = "256MB", work_mem = "8MB" }`},
+		{name: "hba-edited", edit: func(o *Observed) {
+			o.Nodes["db2"].Files.HBA = append(o.Nodes["db2"].Files.HBA, "host all all 0.0.0.0/0 trust\n"...)
+		}},
+		{name: "include-line-removed", edit: func(o *Observed) {
+			o.Nodes["db1"].Files.PostgresConf = []byte("# postgresql.conf\n")
+		}},
+		{name: "standby-signal-removed", edit: func(o *Observed) { o.Nodes["db3"].Files.StandbySignal = false }},
+		{name: "alter-system", edit: func(o *Observed) {
+			o.Nodes["db1"].DB.Settings["work_mem"] = Setting{Value: "1GB", Context: "user", SourceFile: PGDATA + "/postgresql.auto.conf"}
+			o.Nodes["db1"].DB.Settings["jit"] = Setting{Value: "off", Context: "user", SourceFile: PGDATA + "/postgresql.auto.conf"}
+		}},
+		{name: "pending-restart", edit: func(o *Observed) {
+			o.Nodes["db2"].DB.Settings["shared_buffers"] = Setting{Value: "128MB", Context: "postmaster", PendingRestart: true}
+		}},
+		{name: "roles-drifted", edit: func(o *Observed) {
+			delete(o.Nodes["db1"].DB.Roles, "replicator")
+			o.Nodes["db1"].DB.Roles["viewer"] = RoleState{Login: false, Verifier: "v:other"}
+		}},
+		{name: "role-absent", extra: `role "legacy" { ensure = "absent" }`, edit: func(o *Observed) {
+			o.Nodes["db1"].DB.Roles["legacy"] = RoleState{Login: true}
+		}},
+		{name: "slot-dropped", edit: func(o *Observed) { delete(o.Nodes["db1"].DB.Slots, pgconf.SlotName("pacs", "db3")) }},
+		{name: "standby-stopped", edit: func(o *Observed) {
+			ct := o.Nodes["db2"].Container
+			ct.Running, ct.Status, o.Nodes["db2"].DB = false, "exited", nil
+		}},
+		{name: "standby-removed", edit: func(o *Observed) {
+			o.Nodes["db2"].Container, o.Nodes["db2"].Files, o.Nodes["db2"].DB = nil, nil, nil
+		}},
+		{name: "standby-volume-removed", edit: func(o *Observed) { *o.Nodes["db3"] = NodeState{} }},
+		{name: "standby-partial", edit: func(o *Observed) {
+			o.Nodes["db3"].Data.Partial = true
+			o.Nodes["db3"].Container = nil
+		}},
+		{name: "config-changed", edit: func(o *Observed) {
+			o.Nodes["db2"].Container.Labels = map[string]string{LabelCluster: "pacs", LabelNode: "db2", LabelRole: "standby", LabelConfig: "0000"}
+		}},
+		{name: "not-owned", edit: func(o *Observed) {
+			o.Nodes["db2"].Container.Owned = false
+			o.Network.Owned = true
+		}},
+		{name: "network-not-owned", edit: func(o *Observed) { o.Network.Owned = false }},
+		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},
+		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := testCluster(t, "")
+			obs := converged(base)
+			if tt.edit != nil {
+				tt.edit(obs)
+			}
+			c := base
+			if tt.extra != "" {
+				c = testCluster(t, tt.extra)
+			}
+			actions, problems := Plan(c, obs, fakeMatches)
+			var b strings.Builder
+			for _, a := range actions {
+				b.WriteString(a.String() + "\n")
+			}
+			for _, p := range problems {
+				b.WriteString("! " + p.Error() + "\n")
+			}
+			got := b.String()
+			for _, secret := range []string{"pacs-secret", "repl-secret", "viewer-secret"} {
+				if strings.Contains(got, secret) {
+					t.Fatalf("plan output shows a password:\n%s", got)
+				}
+			}
+			golden := filepath.Join("testdata", "plan", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run 'go test ./pkg/reconcile -update' to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("plan differs from %s (-want +got):\n%s", golden, diff)
+			}
+			// Plan is pure: the same inputs give the same plan.
+			again, _ := Plan(c, obs, fakeMatches)
+			if diff := cmp.Diff(actions, again, cmp.AllowUnexported(Action{}, spec.Secret{})); diff != "" {
+				t.Errorf("a second Plan differs:\n%s", diff)
+			}
+		})
+	}
+}
