@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// duplicateObject is SQLSTATE 42710, raised for a slot that already exists.
+const duplicateObject = "42710"
+
+// CreateSlot creates the physical replication slot name unless it exists. The
+// slot reserves WAL from the moment it is created, so a standby built or
+// re-attached later finds the WAL it needs (max_slot_wal_keep_size bounds
+// what it may hold). A logical slot of that name is an error.
+func (c *Conn) CreateSlot(ctx context.Context, name string) error {
+	doing := "creating replication slot " + name
+	var kind string
+	err := c.conn.QueryRow(ctx, "SELECT slot_type FROM pg_replication_slots WHERE slot_name = $1", name).Scan(&kind)
+	switch {
+	case err == nil && kind == "physical":
+		return nil
+	case err == nil:
+		return c.wrap(doing, fmt.Errorf("a %s slot of that name exists", kind))
+	case !errors.Is(err, pgx.ErrNoRows):
+		return c.wrap(doing, err)
+	}
+	_, err = c.conn.Exec(ctx, "SELECT pg_create_physical_replication_slot($1, true)", name)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == duplicateObject {
+		return nil // created meanwhile by someone else
+	}
+	return c.wrap(doing, err)
+}
+
+// settingName is a parameter name: an identifier, or a dotted custom one
+// such as pg_stat_statements.max.
+var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*$`)
+
+// ResetSetting removes the ALTER SYSTEM override of parameter name from
+// postgresql.auto.conf (ALTER SYSTEM RESET). It takes effect at the next
+// reload, or restart for a parameter of context postmaster. name must be a
+// parameter name; "all" resets nothing but is an unknown parameter.
+func (c *Conn) ResetSetting(ctx context.Context, name string) error {
+	doing := "resetting parameter " + name
+	if !settingName.MatchString(name) {
+		return c.wrap("resetting a parameter", fmt.Errorf("%q is not a parameter name", name))
+	}
+	ident := pgx.Identifier(strings.Split(strings.ToLower(name), "."))
+	return c.exec(ctx, doing, "ALTER SYSTEM RESET "+ident.Sanitize())
+}

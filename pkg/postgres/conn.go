@@ -1,0 +1,154 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// ApplicationName is the application_name of every connection pacsd opens, as
+// pg_stat_activity shows it.
+const ApplicationName = "pacsd"
+
+// DefaultConnectTimeout bounds how long Connect waits for a server to answer
+// and authenticate, unless the context ends first.
+const DefaultConnectTimeout = 10 * time.Second
+
+// closeTimeout bounds the goodbye message of Close.
+const closeTimeout = 5 * time.Second
+
+// Database opens connections to PostgreSQL servers. It implements
+// reconcile.Database. The zero value is not ready for use; call New.
+type Database struct {
+	// ConnectTimeout bounds each connection attempt (DefaultConnectTimeout).
+	ConnectTimeout time.Duration
+}
+
+var _ reconcile.Database = (*Database)(nil)
+
+// New returns a Database with the default connect timeout.
+func New() *Database { return &Database{ConnectTimeout: DefaultConnectTimeout} }
+
+// Connect opens one connection to the server at addr ("host:port") as user
+// to database, without TLS, with application_name "pacsd". The libpq
+// environment (PGHOST, PGOPTIONS, ...) does not change any of these. The
+// error names addr and user, never the password.
+func (d *Database) Connect(ctx context.Context, addr, user string, password spec.Secret, database string) (reconcile.DBConn, error) {
+	return d.connect(ctx, addr, user, password, database)
+}
+
+// connect is Connect returning the concrete type.
+func (d *Database) connect(ctx context.Context, addr, user string, password spec.Secret, database string) (*Conn, error) {
+	fail := func(err error) (*Conn, error) {
+		return nil, fmt.Errorf("while connecting to %s as %s: %w", addr, user, err)
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fail(err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil || port == 0 {
+		return fail(fmt.Errorf("port %q is not a TCP port", portText))
+	}
+	if host == "" || user == "" || database == "" {
+		return fail(fmt.Errorf("host, user and database must all be given"))
+	}
+	cfg, err := pgx.ParseConfig("sslmode=disable")
+	if err != nil {
+		return fail(err)
+	}
+	cfg.Host, cfg.Port = host, uint16(port)
+	cfg.User, cfg.Password, cfg.Database = user, password.Reveal(), database
+	cfg.TLSConfig, cfg.Fallbacks = nil, nil
+	cfg.ConnectTimeout = d.ConnectTimeout
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	cfg.RuntimeParams = map[string]string{"application_name": ApplicationName}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		// pgx's errors name host, user and database; make sure that stays so.
+		return fail(redact(err, password.Reveal()))
+	}
+	return &Conn{conn: conn, addr: addr, user: user}, nil
+}
+
+// redact hides the password should an error ever quote it.
+func redact(err error, password string) error {
+	if password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), password, "[redacted]"))
+}
+
+// Conn is one connection to one server. It implements reconcile.DBConn. It is
+// not safe for concurrent use.
+type Conn struct {
+	conn *pgx.Conn
+	addr string // as given to Connect, for errors
+	user string // the connected role
+}
+
+var _ reconcile.DBConn = (*Conn)(nil)
+
+// Addr returns the address the connection was opened to.
+func (c *Conn) Addr() string { return c.addr }
+
+// Close closes the connection, waiting at most a few seconds for the server.
+func (c *Conn) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = c.conn.Close(ctx)
+}
+
+// wrap says what failed on which server; nil stays nil.
+func (c *Conn) wrap(doing string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("while %s on %s: %w", doing, c.addr, err)
+}
+
+// exec runs one statement; its error says what was being done.
+func (c *Conn) exec(ctx context.Context, doing, sql string, args ...any) error {
+	_, err := c.conn.Exec(ctx, sql, args...)
+	return c.wrap(doing, err)
+}
+
+// Reload asks the server to re-read its configuration files (pg_reload_conf).
+// Settings of context postmaster still need a restart; pg_settings then
+// reports them as pending_restart.
+func (c *Conn) Reload(ctx context.Context) error {
+	var ok bool
+	if err := c.conn.QueryRow(ctx, "SELECT pg_reload_conf()").Scan(&ok); err != nil {
+		return c.wrap("reloading the configuration", err)
+	}
+	if !ok {
+		return c.wrap("reloading the configuration", fmt.Errorf("pg_reload_conf() returned false"))
+	}
+	return nil
+}
+
+// quoteLiteral quotes s as an SQL string literal, correct whatever
+// standard_conforming_strings says: quotes are doubled, and a string with a
+// backslash becomes an E-prefixed literal with its backslashes doubled (as libpq's
+// PQescapeLiteral does). NUL bytes cannot be sent and are refused. It is the
+// one quoting function for values that cannot travel as bind parameters.
+func quoteLiteral(s string) (string, error) {
+	if strings.ContainsRune(s, 0) {
+		return "", fmt.Errorf("a literal cannot hold a NUL byte")
+	}
+	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	if strings.Contains(s, `\`) {
+		q = "E" + strings.ReplaceAll(q, `\`, `\\`)
+	}
+	return q, nil
+}

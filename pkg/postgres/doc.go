@@ -1,0 +1,17 @@
+// Package postgres implements reconcile.Database over pgx: it reads what a
+// PostgreSQL server reports about itself (version, recovery, timeline,
+// settings, roles, slots, replication) and makes the few changes pacsd makes
+// through SQL (roles, physical replication slots, ALTER SYSTEM resets,
+// configuration reloads).
+//
+// Passwords reach the server as SCRAM-SHA-256 verifiers only (see Verifier in
+// scram.go, which depends on the standard library alone), and the statement
+// that carries a verifier runs with statement logging switched off for its
+// transaction, so neither a password nor its verifier lands in the server log.
+// Identifiers are quoted with pgx.Identifier.Sanitize; literals with one
+// quoting function, quoteLiteral.
+//
+// Connections use sslmode=disable: the servers are reached over the cluster's
+// own container network. Errors name the server's address and, for
+// connections, the user, never a password.
+package postgres

@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// quiet switches off, for the rest of a transaction, everything that would
+// write the text of the next statement to the server log or keep it in
+// pg_stat_statements. It runs before a statement that carries a verifier.
+// (The extension's parameter is a harmless placeholder when it is not loaded.)
+var quiet = []string{
+	"SET LOCAL log_statement = 'none'",
+	"SET LOCAL log_min_duration_statement = -1",
+	"SET LOCAL log_min_error_statement = 'panic'",
+	"SET LOCAL pg_stat_statements.track_utility = off",
+}
+
+// SetRole makes role r.Name exist with the attributes of r: it creates the
+// role when it is missing, else alters LOGIN, REPLICATION and SUPERUSER where
+// they differ, sets the password when r.Verifier is given and differs from
+// the stored one, and grants the memberships of r.MemberOf the role lacks
+// (others are left alone). It changes nothing when the role already matches.
+//
+// r.Verifier must be a SCRAM-SHA-256 verifier (see Verifier); anything else,
+// such as a plain password, is refused before it is sent. The verifier is
+// sent as a quoted literal in a transaction that does not log its statements.
+// SetRole refuses to take LOGIN or SUPERUSER from the connected role.
+// All changes happen in one transaction.
+func (c *Conn) SetRole(ctx context.Context, r reconcile.RoleSpec) error {
+	doing := "setting role " + r.Name
+	if r.Name == "" {
+		return c.wrap("setting a role", errors.New("the role has no name"))
+	}
+	if r.Verifier != "" && !IsVerifier(r.Verifier) {
+		return c.wrap(doing, errors.New("the password is not a SCRAM-SHA-256 verifier; it is not sent"))
+	}
+	if r.Name == c.user && (!r.Login || !r.Superuser) {
+		return c.wrap(doing, errors.New("refusing to take LOGIN or SUPERUSER from the connected role"))
+	}
+	have, err := c.roles(ctx, r.Name)
+	if err != nil {
+		return c.wrap(doing, err)
+	}
+	cur, exists := have[r.Name]
+	stmts, secret, err := roleStatements(r, cur, exists)
+	if err != nil {
+		return c.wrap(doing, err)
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	if secret {
+		stmts = append(slices.Clone(quiet), stmts...)
+	}
+	return c.wrap(doing, pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				// The statement may hold a verifier: say which kind failed only.
+				return fmt.Errorf("%s: %w", strings.Join(strings.Fields(s)[:2], " "), err)
+			}
+		}
+		return nil
+	}))
+}
+
+// roleStatements returns the statements that turn cur (exists reports whether
+// the role exists at all) into r, and whether they carry a verifier.
+func roleStatements(r reconcile.RoleSpec, cur reconcile.RoleState, exists bool) (stmts []string, secret bool, err error) {
+	name := pgx.Identifier{r.Name}.Sanitize()
+	attrs := flag(r.Login, "LOGIN") + " " + flag(r.Replication, "REPLICATION") + " " + flag(r.Superuser, "SUPERUSER")
+	password := ""
+	if r.Verifier != "" && r.Verifier != cur.Verifier {
+		lit, err := quoteLiteral(r.Verifier)
+		if err != nil {
+			return nil, false, err
+		}
+		password, secret = " PASSWORD "+lit, true
+	}
+	switch {
+	case !exists:
+		stmts = append(stmts, "CREATE ROLE "+name+" WITH "+attrs+password)
+	case password != "" || cur.Login != r.Login || cur.Replication != r.Replication || cur.Superuser != r.Superuser:
+		stmts = append(stmts, "ALTER ROLE "+name+" WITH "+attrs+password)
+	}
+	for _, m := range r.MemberOf {
+		if !slices.Contains(cur.MemberOf, m) {
+			stmts = append(stmts, "GRANT "+pgx.Identifier{m}.Sanitize()+" TO "+name)
+		}
+	}
+	return stmts, secret, nil
+}
+
+func flag(on bool, word string) string {
+	if on {
+		return word
+	}
+	return "NO" + word
+}
+
+// DropRole drops role name if it exists. It refuses to drop the connected
+// role. A role that still owns objects or holds privileges is not dropped;
+// the server's error says why.
+func (c *Conn) DropRole(ctx context.Context, name string) error {
+	doing := "dropping role " + name
+	if name == c.user {
+		return c.wrap(doing, errors.New("refusing to drop the connected role"))
+	}
+	return c.exec(ctx, doing, "DROP ROLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+}

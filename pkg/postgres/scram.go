@@ -1,0 +1,156 @@
+package postgres
+
+// This file depends on the standard library only, so that its functions can
+// move to wherever the planner needs them without dragging pgx along.
+
+import (
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+const (
+	// scramPrefix starts every SCRAM-SHA-256 verifier PostgreSQL stores.
+	scramPrefix = "SCRAM-SHA-256$"
+	// ScramIterations is the iteration count of the verifiers Verifier makes,
+	// PostgreSQL's default (scram_iterations).
+	ScramIterations = 4096
+	// scramSaltLen is the salt length PostgreSQL uses for its own verifiers.
+	scramSaltLen = 16
+)
+
+// Verifier returns a SCRAM-SHA-256 verifier of password with a random 16-byte
+// salt and 4096 iterations, in the form PostgreSQL stores in
+// pg_authid.rolpassword (RFC 5802, RFC 7677):
+//
+//	SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>
+//
+// with standard, padded base64. Given to CREATE or ALTER ROLE ... PASSWORD, it
+// is stored as is, so the password itself never reaches the server.
+//
+// PostgreSQL and its clients (libpq, pgx, the JDBC driver) pass a password
+// through SASLprep before hashing it. For ASCII, and for bytes that are not
+// valid UTF-8 (where SASLprep fails and both sides fall back to the raw
+// bytes), that is the identity, and Verifier hashes the bytes as they are.
+// SASLprep of other Unicode text needs NFKC normalisation tables that the
+// standard library lacks; a verifier of the raw bytes would then be a
+// password no client could log in with, so Verifier refuses a password that
+// is valid UTF-8 with non-ASCII characters, and returns an error saying so.
+// An empty password is refused too.
+func Verifier(password string) (string, error) {
+	if password == "" {
+		return "", errors.New("while making a SCRAM verifier: the password is empty")
+	}
+	if !isASCII(password) && utf8.ValidString(password) {
+		return "", errors.New("while making a SCRAM verifier: the password holds non-ASCII characters, " +
+			"which PostgreSQL's clients normalise with SASLprep (not implemented here); use an ASCII password")
+	}
+	salt := make([]byte, scramSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("while making a SCRAM salt: %w", err)
+	}
+	stored, server, err := scramKeys(password, salt, ScramIterations)
+	if err != nil {
+		return "", err
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("%s%d:%s$%s:%s", scramPrefix, ScramIterations, b64(salt), b64(stored), b64(server)), nil
+}
+
+// VerifierMatches reports whether verifier is a SCRAM-SHA-256 verifier of
+// password: it recomputes the keys with the verifier's own salt and iteration
+// count and compares them in constant time. It hashes the password's bytes as
+// they are (see Verifier), so it never claims a match that PostgreSQL would
+// deny; for a non-ASCII password that SASLprep changes it reports false. An
+// md5 verifier, a plain-text password or a malformed verifier yields false.
+func VerifierMatches(verifier, password string) bool {
+	v, ok := parseVerifier(verifier)
+	if !ok {
+		return false
+	}
+	stored, server, err := scramKeys(password, v.salt, v.iterations)
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(stored, v.storedKey)&subtle.ConstantTimeCompare(server, v.serverKey) == 1
+}
+
+// IsVerifier reports whether s has the form of a SCRAM-SHA-256 verifier as
+// PostgreSQL stores it (not whether it belongs to any password).
+func IsVerifier(s string) bool {
+	_, ok := parseVerifier(s)
+	return ok
+}
+
+// scramVerifier is a parsed SCRAM-SHA-256 verifier.
+type scramVerifier struct {
+	iterations           int
+	salt                 []byte
+	storedKey, serverKey []byte
+}
+
+// parseVerifier splits "SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>".
+func parseVerifier(s string) (scramVerifier, bool) {
+	rest, ok := strings.CutPrefix(s, scramPrefix)
+	if !ok {
+		return scramVerifier{}, false
+	}
+	params, keys, ok := strings.Cut(rest, "$")
+	if !ok {
+		return scramVerifier{}, false
+	}
+	iter, salt, ok1 := strings.Cut(params, ":")
+	stored, server, ok2 := strings.Cut(keys, ":")
+	if !ok1 || !ok2 {
+		return scramVerifier{}, false
+	}
+	n, err := strconv.ParseInt(iter, 10, 32)
+	if err != nil || n < 1 {
+		return scramVerifier{}, false
+	}
+	v := scramVerifier{iterations: int(n)}
+	dec := base64.StdEncoding.DecodeString
+	var e1, e2, e3 error
+	v.salt, e1 = dec(salt)
+	v.storedKey, e2 = dec(stored)
+	v.serverKey, e3 = dec(server)
+	if e1 != nil || e2 != nil || e3 != nil || len(v.salt) == 0 ||
+		len(v.storedKey) != sha256.Size || len(v.serverKey) != sha256.Size {
+		return scramVerifier{}, false
+	}
+	return v, true
+}
+
+// scramKeys derives StoredKey and ServerKey of RFC 5802 from password.
+func scramKeys(password string, salt []byte, iterations int) (stored, server []byte, err error) {
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("while deriving SCRAM keys: %w", err)
+	}
+	clientKey := hmacSHA256(salted, "Client Key")
+	storedKey := sha256.Sum256(clientKey)
+	return storedKey[:], hmacSHA256(salted, "Server Key"), nil
+}
+
+func hmacSHA256(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,119 @@
+package postgres
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestScramKeysRFC7677 checks the key derivation against the exchange of
+// RFC 7677 section 3 (user "user", password "pencil"): the client proof,
+// undone with StoredKey, must give a ClientKey hashing to StoredKey, and
+// ServerKey must sign the exchange as the server's final message says.
+func TestScramKeysRFC7677(t *testing.T) {
+	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
+	stored, server, err := scramKeys("pencil", salt, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+	auth := "n=user,r=rOprNGfwEbeRWgbNEkqO," +
+		"r=" + nonce + ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096," +
+		"c=biws,r=" + nonce
+	proof, _ := base64.StdEncoding.DecodeString("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+	sig := hmacSHA256(stored, auth)
+	clientKey := make([]byte, len(proof))
+	for i := range proof {
+		clientKey[i] = proof[i] ^ sig[i]
+	}
+	if got := sha256.Sum256(clientKey); !hmac.Equal(got[:], stored) {
+		t.Errorf("StoredKey does not verify the RFC 7677 client proof")
+	}
+	if got := base64.StdEncoding.EncodeToString(hmacSHA256(server, auth)); got != "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=" {
+		t.Errorf("server signature = %s, want RFC 7677's 6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", got)
+	}
+}
+
+var verifierForm = regexp.MustCompile(`^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$`)
+
+func TestVerifierFormat(t *testing.T) {
+	a, err := Verifier("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Verifier("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{a, b} {
+		if !verifierForm.MatchString(v) {
+			t.Errorf("Verifier = %q, not of PostgreSQL's form", v)
+		}
+		if strings.Contains(v, "s3cret") {
+			t.Errorf("Verifier = %q holds the password", v)
+		}
+	}
+	if a == b {
+		t.Errorf("two verifiers of one password are equal (%q): the salt is not random", a)
+	}
+	if !VerifierMatches(a, "s3cret") || !VerifierMatches(b, "s3cret") {
+		t.Errorf("a verifier does not match its own password")
+	}
+	if VerifierMatches(a, "s3cret ") || VerifierMatches(a, "S3cret") || VerifierMatches(a, "") {
+		t.Errorf("a verifier matches another password")
+	}
+}
+
+func TestVerifierRefuses(t *testing.T) {
+	for _, pw := range []string{"", "pässwort", "a\u00a0b"} {
+		if v, err := Verifier(pw); err == nil {
+			t.Errorf("Verifier(%q) = %q, want an error", pw, v)
+		} else if pw != "" && strings.Contains(err.Error(), pw) {
+			t.Errorf("Verifier(%q): the error quotes the password: %v", pw, err)
+		}
+	}
+	// Bytes that are not UTF-8 are hashed as they are, as PostgreSQL and
+	// its clients do when SASLprep fails.
+	raw := "pass\xffword"
+	v, err := Verifier(raw)
+	if err != nil || !VerifierMatches(v, raw) {
+		t.Errorf("Verifier(invalid UTF-8) = %q, %v; want a verifier that matches", v, err)
+	}
+}
+
+func TestVerifierMatchesMalformed(t *testing.T) {
+	good, err := Verifier("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keys, _ := strings.Cut(strings.TrimPrefix(good, scramPrefix), "$")
+	for _, v := range []string{
+		"",
+		"pw",
+		"md5" + strings.Repeat("0", 32),
+		"SCRAM-SHA-256$",
+		"SCRAM-SHA-256$4096:c2FsdA==",
+		"SCRAM-SHA-256$0:c2FsdA==$" + keys,
+		"SCRAM-SHA-256$-1:c2FsdA==$" + keys,
+		"SCRAM-SHA-256$x:c2FsdA==$" + keys,
+		"SCRAM-SHA-256$99999999999:c2FsdA==$" + keys,
+		"SCRAM-SHA-256$4096:$" + keys,
+		"SCRAM-SHA-256$4096:!!$" + keys,
+		"SCRAM-SHA-256$4096:c2FsdA==$c2FsdA==:c2FsdA==",
+		"SCRAM-SHA-1$4096:c2FsdA==$" + keys,
+		good + "x",
+	} {
+		if VerifierMatches(v, "pw") {
+			t.Errorf("VerifierMatches(%q, pw) = true, want false", v)
+		}
+		if IsVerifier(v) {
+			t.Errorf("IsVerifier(%q) = true, want false", v)
+		}
+	}
+	if !IsVerifier(good) {
+		t.Errorf("IsVerifier(%q) = false", good)
+	}
+}
