@@ -74,17 +74,14 @@ func HBA(c *spec.Cluster, node string, peers []string) []byte {
 // writeHBATable writes the rules in aligned columns, under a heading.
 func writeHBATable(b *bytes.Buffer, lines []hbaLine) {
 	heading := hbaLine{typ: "# TYPE", database: "DATABASE", user: "USER", address: "ADDRESS", method: "METHOD"}
-	var w [4]int
+	var w [5]int
 	for _, l := range append([]hbaLine{heading}, lines...) {
-		for i, f := range []string{l.typ, l.database, l.user, l.address} {
+		for i, f := range []string{l.typ, l.database, l.user, l.address, l.method} {
 			w[i] = max(w[i], len(f))
 		}
 	}
 	for _, l := range append([]hbaLine{heading}, lines...) {
-		row := fmt.Sprintf("%-*s  %-*s  %-*s  %-*s  %s", w[0], l.typ, w[1], l.database, w[2], l.user, w[3], l.address, l.method)
-		if l.comment != "" {
-			row += "  " + l.comment
-		}
+		row := fmt.Sprintf("%-*s  %-*s  %-*s  %-*s  %-*s  %s", w[0], l.typ, w[1], l.database, w[2], l.user, w[3], l.address, w[4], l.method, l.comment)
 		b.WriteString(strings.TrimRight(row, " "))
 		b.WriteByte('\n')
 	}

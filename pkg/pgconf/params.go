@@ -52,13 +52,13 @@ type setting struct {
 // synchronous_standby_names is 'ANY 1 ("a", "b")' over the application names
 // (node names) of every other node of c when replication is synchronous, on
 // the primary and on standbys alike: the file is already right for a standby
-// that gets promoted. It is ” when replication is asynchronous or c has no
+// that gets promoted. It is the empty string when replication is asynchronous or c has no
 // other node (a lone primary must not wait for a standby that cannot exist).
 //
 // On a standby, primary_conninfo names the upstream's host and port, the
 // replication user, the passfile, application_name = node and
 // sslmode=prefer; it never holds a password. On the primary, primary_conninfo
-// and primary_slot_name are written as ” so that no value from elsewhere in
+// and primary_slot_name are written as empty strings so that no value from elsewhere in
 // postgresql.conf can make it stream.
 //
 // When c.ImageMajor is known, a parameter that PostgreSQL version does not
@@ -85,12 +85,14 @@ func Params(c *spec.Cluster, node string, upstream Upstream) []byte {
 		{name: "primary_slot_name", value: upstream.SlotName},
 	}
 	written := map[string]bool{}
+	var open []string // managed parameters that settings may give
 	for i := range managed {
 		m := &managed[i]
 		written[strings.ToLower(m.name)] = true
 		if _, fixed := spec.ManagedParam(m.name); fixed {
 			continue
 		}
+		open = append(open, m.name)
 		if v, ok := lookupSetting(c.Settings, m.name); ok {
 			m.value, m.note = v, "from settings"
 		}
@@ -108,7 +110,9 @@ func Params(c *spec.Cluster, node string, upstream Upstream) []byte {
 	fmt.Fprintf(&b, "# pacsd.conf of node %s in cluster %s, managed by pacsd.\n", strconv.Quote(node), strconv.Quote(c.Name))
 	b.WriteString("# pacsd writes this whole file and puts back any edit: change the topology\n")
 	b.WriteString("# file instead. postgresql.conf includes it as its last line.\n")
-	b.WriteString("\n# Managed by pacsd: these parameters cannot be set in settings.\n")
+	b.WriteString("\n")
+	writeComment(&b, "Parameters pacsd manages. settings cannot set them, except "+strings.Join(open, ", ")+
+		", which take the value given in settings (their lines then say \"from settings\").")
 	writeSettings(&b, managed, c.ImageMajor)
 	b.WriteString("\n# The settings of cluster " + strconv.Quote(c.Name) + ".\n")
 	if len(settings) == 0 {
@@ -132,6 +136,19 @@ func writeSettings(b *bytes.Buffer, settings []setting, major int) {
 		}
 		b.WriteString(line + "\n")
 	}
+}
+
+// writeComment writes text as comment lines of at most 78 characters.
+func writeComment(b *bytes.Buffer, text string) {
+	line := "#"
+	for _, word := range strings.Fields(text) {
+		if len(line)+1+len(word) > 78 && line != "#" {
+			b.WriteString(line + "\n")
+			line = "#"
+		}
+		line += " " + word
+	}
+	b.WriteString(line + "\n")
 }
 
 // plainNumber is a number postgresql.conf reads without quotes.

@@ -49,7 +49,7 @@ func Quote(s string) string {
 //
 // It exists beside Quote because libpq's rules differ from postgresql.conf's:
 // libpq ends a quoted value at the first unescaped single quote, so Quote's
-// doubled quote (”) would cut the value short. A connection string that
+// doubled single quote would cut the value short. A connection string that
 // goes into postgresql.conf (primary_conninfo) is escaped twice: each value
 // with ConninfoValue, then the whole string with Quote.
 func ConninfoValue(s string) string {
