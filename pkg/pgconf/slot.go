@@ -20,7 +20,9 @@ const maxSlotName = 63
 // bytes). When the plain form would lose information (a byte was replaced or
 // lower-cased, so that "a-b" and "a_b" would meet) or is too long, it is cut
 // to leave room for "_" and eight hexadecimal digits of a SHA-256 of cluster
-// and node, which keeps distinct inputs apart.
+// and node, which keeps the distinct nodes of one cluster apart (slots live
+// on one cluster's servers only). The names must never change from one pacsd
+// version to the next: existing slots are found by them.
 func SlotName(cluster, node string) string {
 	plain := slotPrefix + cluster + "_" + node
 	var b strings.Builder
