@@ -29,7 +29,8 @@ type hbaLine struct {
 //   - host all for the superuser (pacsd itself, and pg_rewind of a former
 //     primary) from samenet and each peer;
 //   - the cluster's access rules in file order, as "host" or, for the cert
-//     method, "hostssl", each followed by a comment naming the rule.
+//     method, "hostssl", each followed by a comment naming the rule (a
+//     hostssl rule matches only when the server runs with ssl = on).
 //
 // No host rule ever uses trust: pacsd's own rules use scram-sha-256 and the
 // access rules take the methods the spec allows. Names are quoted as pg_hba

@@ -37,7 +37,8 @@ type setting struct {
 
 // Params renders pacsd.conf for node of cluster c: first every parameter
 // pacsd manages, then the cluster's settings sorted by name. upstream is the
-// zero value when node is the primary.
+// zero value when node is the primary. node names a node of c (it is not
+// checked: the name goes into the header and application_name as given).
 //
 // The managed parameters are listen_addresses = '*', port = 5432,
 // wal_level = replica, hot_standby = on, wal_log_hints = on (for pg_rewind),
