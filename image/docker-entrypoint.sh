@@ -88,12 +88,14 @@ EOF
   fi
 
   log "initialising a PostgreSQL $PG_MAJOR cluster in $PGDATA for user '$POSTGRES_USER'"
+  # POSTGRES_INITDB_ARGS is split on blanks (no globbing, no quotes).
+  local initdb_args=()
+  read -r -a initdb_args <<<"$POSTGRES_INITDB_ARGS"
   # The password goes through a pipe (/dev/fd/N), never argv or a file on disk.
-  # shellcheck disable=SC2086
   initdb --username="$POSTGRES_USER" \
     --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
     --auth-local=trust --auth-host="$HOST_AUTH" \
-    $POSTGRES_INITDB_ARGS >&2
+    "${initdb_args[@]}" >&2
 
   cat >"$PGDATA/pg_hba.conf" <<EOF
 # TYPE  DATABASE     USER  ADDRESS  METHOD
@@ -103,9 +105,12 @@ local   replication  all            trust
 host    all          all   all      $HOST_AUTH
 EOF
 
-  # The temporary server: socket only, no TCP address.
+  # The temporary server: the container's postgres options (shared libraries,
+  # settings the init scripts may need), but socket only, no TCP address.
   log "starting a temporary server (socket only) for the initialisation"
-  pg_ctl -D "$PGDATA" -w -t 60 -o "-c listen_addresses='' -p ${PGPORT:-5432}" start >&2
+  local opts=""
+  if [ $# -gt 1 ]; then opts=$(printf '%q ' "${@:2}"); fi
+  pg_ctl -D "$PGDATA" -w -t 60 -o "$opts-c listen_addresses='' -p ${PGPORT:-5432}" start >&2
 
   local psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --no-password --username "$POSTGRES_USER")
   if [ "$POSTGRES_DB" != postgres ]; then
@@ -128,8 +133,14 @@ EOF
           POSTGRES_PASSWORD=$POSTGRES_PASSWORD "$f"
         else
           log "sourcing $f"
+          # Sourced scripts get the shell options of the official image's
+          # entrypoint: no nounset, no nullglob.
+          set +u
+          shopt -u nullglob
           # shellcheck disable=SC1090
           . "$f"
+          shopt -s nullglob
+          set -u
         fi
         ;;
       *.sql) log "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -q -f "$f" ;;
@@ -178,7 +189,7 @@ main() {
     fi
     log "PGDATA '$PGDATA' holds a PostgreSQL $have cluster; skipping initialisation"
   else
-    init_database
+    init_database "$@"
   fi
 
   unset POSTGRES_PASSWORD

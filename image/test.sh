@@ -174,16 +174,51 @@ code=$(run_once trust -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_PASSWORD_FI
 check "POSTGRES_HOST_AUTH_METHOD=trust: refused ($code)" \
   bash -c "test '$code' != 0 && grep -q 'trust is refused' '$TMP/$PREFIX-trust.log'"
 
-# --- defaults: user postgres, database postgres, PGDATA in a subdirectory -----------------------
+# --- defaults, options first, own init scripts, PGDATA in a subdirectory ----------------------
+INITDB=$(volume initdb)
+printf 'CREATE TABLE from_sql_gz (x int);\n' | gzip >"$TMP/20-extra.sql.gz"
+cat >"$TMP/30-sourced.sh" <<'EOF'
+# sourced (not executable): sees the entrypoint's variables
+psql -v ON_ERROR_STOP=1 -X -U "$POSTGRES_USER" -d "$POSTGRES_DB" -qc "CREATE TABLE from_sourced_sh (pw_len int); INSERT INTO from_sourced_sh VALUES (${#POSTGRES_PASSWORD})"
+EOF
+cat >"$TMP/40-executed.sh" <<'EOF'
+#!/bin/bash
+set -eu
+psql -v ON_ERROR_STOP=1 -X -U "$POSTGRES_USER" -d "$POSTGRES_DB" -qc "CREATE TABLE from_executed_sh (setting text); INSERT INTO from_executed_sh SELECT current_setting('shared_buffers')"
+EOF
+chmod 0644 "$TMP/20-extra.sql.gz" "$TMP/30-sourced.sh"
+chmod 0755 "$TMP/40-executed.sh"
+docker create "${LABELS[@]}" --name "$PREFIX-filler2" -v "$INITDB:/i" --entrypoint true "$IMAGE" >/dev/null
+for f in 20-extra.sql.gz 30-sourced.sh 40-executed.sh; do docker cp "$TMP/$f" "$PREFIX-filler2:/i/$f"; done
+docker rm "$PREFIX-filler2" >/dev/null
+
 C3=$PREFIX-defaults
 docker run -d "${LABELS[@]}" --name "$C3" -p 127.0.0.1::5432 -e PGDATA=/var/lib/postgresql/data/pgdata \
-  -e POSTGRES_PASSWORD_FILE=/secrets/pacs.password -v "$SECRETS:/secrets:ro" "$IMAGE" >/dev/null
-if wait_tcp_default() { local i; for i in $(seq 1 120); do sql "$C3" "$PASSWORD" 'SELECT 1' postgres postgres >/dev/null 2>&1 && return 0; sleep 0.5; done; return 1; }; wait_tcp_default; then
-  pass "defaults: user and database postgres, PGDATA in a subdirectory"
-  check "defaults: schema in database postgres" test "$(sql "$C3" "$PASSWORD" "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'" postgres postgres)" = 4
+  -e POSTGRES_PASSWORD_FILE=/secrets/pacs.password -v "$SECRETS:/secrets:ro" \
+  -v "$INITDB:/docker-entrypoint-initdb.d:ro" "$IMAGE" -c shared_buffers=24MB >/dev/null
+wait_default() {
+  local i
+  for i in $(seq 1 120); do
+    sql "$C3" "$PASSWORD" 'SELECT 1' postgres postgres >/dev/null 2>&1 && return 0
+    [ "$(docker inspect -f '{{.State.Running}}' "$C3")" = true ] || break
+    sleep 0.5
+  done
+  docker logs "$C3" 2>&1 | tail -20 >&2
+  return 1
+}
+if wait_default; then
+  pass "defaults: user and database postgres, PGDATA in a subdirectory, options first (-c ...)"
+  check "init scripts: *.sql.gz, sourced *.sh, executed *.sh ran, with the server's options" \
+    test "$(sql "$C3" "$PASSWORD" "SELECT (SELECT count(*) FROM from_sql_gz) || '/' || (SELECT pw_len FROM from_sourced_sh) || '/' || (SELECT setting FROM from_executed_sh) || '/' || current_setting('shared_buffers')" postgres postgres)" = "0/${#PASSWORD}/24MB/24MB"
 else
-  fail "defaults"; docker logs "$C3" 2>&1 | tail -20 >&2
+  fail "defaults"
 fi
+
+# --- started as the postgres user instead of root ---------------------------------------------
+C4=$PREFIX-asuser
+docker run -d "${LABELS[@]}" --name "$C4" -p 127.0.0.1::5432 --user postgres \
+  -e POSTGRES_USER=pacs -e POSTGRES_DB=pacsdb -e POSTGRES_PASSWORD="$PW2" "$IMAGE" >/dev/null
+if wait_tcp "$C4" "$PW2"; then pass "started with --user postgres: initialises and runs"; else fail "started with --user postgres"; fi
 
 log "$PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]
