@@ -156,6 +156,14 @@ func TestE2EStatePrimaryAndStandby(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A promoted standby reports its new timeline at once, before any
+	// checkpoint records it in the control file.
+	seed.Standby().ExecSQL("SELECT pg_promote(wait => true)")
+	s = state(t, standby)
+	if s.InRecovery || s.Timeline != 2 || s.Receiver != "" {
+		t.Errorf("promoted standby: InRecovery %v, Timeline %d, Receiver %q; want false, 2, \"\"", s.InRecovery, s.Timeline, s.Receiver)
+	}
 }
 
 // TestE2ERolesSlotsSettings changes roles, slots and settings on one server
