@@ -44,6 +44,12 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Measurements: each scenario alternates pacsd and its baseline in one run and
+# prints medians, min/max and the ratio. PACSD_BENCH_RUNS sets the repetitions.
+bench: engine
+	$(MAKE) --no-print-directory image
+	set -o pipefail; PACSD_BENCH=1 PACSD_E2E=1 $(GO) test -count=1 -timeout 60m -p 1 -v -run '^TestBench' ./... 2>&1 | grep -vE '^(\{|=== RUN|    --- PASS|=== NAME|=== PAUSE|=== CONT)'
+
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./pkg/spec -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)

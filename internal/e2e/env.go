@@ -40,6 +40,8 @@ type Env struct {
 	Network string // name of the private network created for this test
 
 	pgUID, pgGID int
+	// owned are further label filters ("key=value") whose objects cleanup removes.
+	owned []string
 }
 
 // Require returns an Env for an end-to-end test. Without PACSD_E2E=1 the test
@@ -100,12 +102,26 @@ func (e *Env) filter() filters.Args {
 	return filters.NewArgs(filters.Arg("label", LabelRun+"="+e.RunID))
 }
 
-// cleanup removes, by label, the containers, volumes and networks of this run.
-// It reports what it could not remove but never stops half-way.
+// Own makes cleanup also remove every container, volume and network labelled
+// key=value, such as the objects pacsd creates for a cluster of this run
+// (io.pacsd.cluster=<name>). Name such clusters after the run id.
+func (e *Env) Own(key, value string) { e.owned = append(e.owned, key+"="+value) }
+
+// cleanup removes, by label, the containers, volumes and networks of this run
+// and those it was told to Own.
 func (e *Env) cleanup() {
+	e.cleanupFilter(e.filter())
+	for _, l := range e.owned {
+		e.cleanupFilter(filters.NewArgs(filters.Arg("label", l)))
+	}
+}
+
+// cleanupFilter removes what matches f; it reports what it could not remove
+// but never stops half-way.
+func (e *Env) cleanupFilter(f filters.Args) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*apiTimeout)
 	defer cancel()
-	if cs, err := e.Docker.ContainerList(ctx, container.ListOptions{All: true, Filters: e.filter()}); err == nil {
+	if cs, err := e.Docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f}); err == nil {
 		for _, c := range cs {
 			if c.State == "paused" {
 				_ = e.Docker.ContainerUnpause(ctx, c.ID)
@@ -117,14 +133,14 @@ func (e *Env) cleanup() {
 	} else {
 		e.T.Logf("cleanup: while listing containers: %v", err)
 	}
-	if vs, err := e.Docker.VolumeList(ctx, volume.ListOptions{Filters: e.filter()}); err == nil {
+	if vs, err := e.Docker.VolumeList(ctx, volume.ListOptions{Filters: f}); err == nil {
 		for _, v := range vs.Volumes {
 			if err := e.Docker.VolumeRemove(ctx, v.Name, true); err != nil {
 				e.T.Logf("cleanup: while removing volume %s: %v", v.Name, err)
 			}
 		}
 	}
-	if ns, err := e.Docker.NetworkList(ctx, network.ListOptions{Filters: e.filter()}); err == nil {
+	if ns, err := e.Docker.NetworkList(ctx, network.ListOptions{Filters: f}); err == nil {
 		for _, n := range ns {
 			if err := e.Docker.NetworkRemove(ctx, n.ID); err != nil {
 				e.T.Logf("cleanup: while removing network %s: %v", n.Name, err)

@@ -43,7 +43,9 @@ type NodeOptions struct {
 
 // Node is a PostgreSQL container of the test bed.
 type Node struct {
-	env      *Env
+	env *Env
+	// Network is the network the harness reaches the node on.
+	Network  string
 	Name     string
 	ID       string
 	Volume   string
@@ -67,7 +69,7 @@ func (e *Env) StartNode(o NodeOptions) *Node {
 		o.Volume = e.Volume(o.Name + "-data")
 	}
 	uid, gid := e.PostgresIDs()
-	n := &Node{env: e, Name: o.Name, Volume: o.Volume, User: o.User, Password: o.Password, Database: o.Database}
+	n := &Node{env: e, Network: e.Network, Name: o.Name, Volume: o.Volume, User: o.User, Password: o.Password, Database: o.Database}
 	ctx := e.Ctx(apiTimeout)
 	cname := e.Name(o.Name)
 	c, err := e.Docker.ContainerCreate(ctx,
@@ -99,6 +101,17 @@ func (e *Env) StartNode(o NodeOptions) *Node {
 	}
 	n.Start()
 	return n
+}
+
+// Container returns a Node for a container someone else made (pacsd, say),
+// reached on network with the given superuser credentials.
+func (e *Env) Container(name, network, user, password, database string) *Node {
+	e.T.Helper()
+	c, err := e.Docker.ContainerInspect(e.Ctx(apiTimeout), name)
+	if err != nil {
+		e.T.Fatalf("while inspecting container %s: %v", name, err)
+	}
+	return &Node{env: e, Network: network, Name: name, ID: c.ID, User: user, Password: password, Database: database}
 }
 
 // copyFile places f into a container (running or only created) as a one-entry
@@ -221,7 +234,7 @@ func (n *Node) Remove() {
 // Disconnect cuts the container off the run's network (fault: network partition).
 func (n *Node) Disconnect() {
 	n.env.T.Helper()
-	if err := n.env.Docker.NetworkDisconnect(n.env.Ctx(apiTimeout), n.env.Network, n.ID, true); err != nil {
+	if err := n.env.Docker.NetworkDisconnect(n.env.Ctx(apiTimeout), n.Network, n.ID, true); err != nil {
 		n.fatal("disconnecting from the network", err)
 	}
 }
@@ -229,7 +242,7 @@ func (n *Node) Disconnect() {
 // Reconnect attaches the container to the run's network again, with its alias.
 func (n *Node) Reconnect() {
 	n.env.T.Helper()
-	if err := n.env.Docker.NetworkConnect(n.env.Ctx(apiTimeout), n.env.Network, n.ID,
+	if err := n.env.Docker.NetworkConnect(n.env.Ctx(apiTimeout), n.Network, n.ID,
 		&network.EndpointSettings{Aliases: []string{n.Name}}); err != nil {
 		n.fatal("connecting to the network", err)
 	}
@@ -255,7 +268,7 @@ func (n *Node) IP() string {
 	if c.NetworkSettings == nil {
 		return ""
 	}
-	if ep, ok := c.NetworkSettings.Networks[n.env.Network]; ok && ep != nil {
+	if ep, ok := c.NetworkSettings.Networks[n.Network]; ok && ep != nil {
 		return ep.IPAddress
 	}
 	return ""

@@ -31,7 +31,7 @@ func (n *Node) DSN(user, password string) string {
 func (n *Node) Conn(ctx context.Context) (*pgx.Conn, error) {
 	ip := n.IP()
 	if ip == "" {
-		return nil, fmt.Errorf("node %s is not attached to network %s", n.Name, n.env.Network)
+		return nil, fmt.Errorf("node %s is not attached to network %s", n.Name, n.Network)
 	}
 	return pgx.Connect(ctx, n.DSN("", ""))
 }
