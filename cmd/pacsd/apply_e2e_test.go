@@ -1,0 +1,369 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// topology is a cluster of this run written to a file, with its passwords.
+type topology struct {
+	e       *e2e.Env
+	dir     string
+	path    string
+	name    string // cluster name, unique to the run
+	pacsPW  string
+	replPW  string
+	nodes   []string
+	extra   string // HCL added to the cluster block
+	primary string
+}
+
+func newTopology(t *testing.T, e *e2e.Env, nodes ...string) *topology {
+	t.Helper()
+	tp := &topology{e: e, dir: t.TempDir(), name: "e2e" + e.RunID, pacsPW: "pacs-" + e.RunID, replPW: "repl-" + e.RunID, nodes: nodes, primary: nodes[0]}
+	e.Own(reconcile.LabelCluster, tp.name)
+	tp.path = filepath.Join(tp.dir, "pacs.hcl")
+	tp.secret(t, "pacs.password", tp.pacsPW)
+	tp.secret(t, "replicator.password", tp.replPW)
+	tp.write(t)
+	return tp
+}
+
+func (tp *topology) secret(t *testing.T, name, value string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(tp.dir, name), []byte(value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// write saves the topology file the way an operator saves an edit.
+func (tp *topology) write(t *testing.T) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, `cluster %q {
+  image    = %q
+  primary  = %q
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "pacs.password"
+  }
+  replication {
+    password_file = "replicator.password"
+  }
+%s
+`, tp.name, tp.e.Image, tp.primary, tp.extra)
+	for _, n := range tp.nodes {
+		fmt.Fprintf(&b, "  node %q {}\n", n)
+	}
+	b.WriteString("}\n")
+	if err := os.WriteFile(tp.path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (tp *topology) container(node string) string { return tp.name + "-" + node }
+
+// node returns a harness handle on a node pacsd made.
+func (tp *topology) node(node string) *e2e.Node {
+	return tp.e.Container(tp.container(node), tp.name, "pacs", tp.pacsPW, "pacsdb")
+}
+
+// apply runs pacsd apply and fails the test unless it converges; it returns
+// the number of actions done.
+func (tp *topology) apply(t *testing.T) int {
+	t.Helper()
+	start := time.Now()
+	code, stdout, stderr := runCLI(t, nil, "apply", "-f", tp.path)
+	if code != exitOK {
+		t.Fatalf("pacsd apply: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, secret := range []string{tp.pacsPW, tp.replPW} {
+		if strings.Contains(stdout+stderr, secret) {
+			t.Fatalf("pacsd apply printed a password:\n%s%s", stdout, stderr)
+		}
+	}
+	var n int
+	if _, err := fmt.Sscanf(stdout[strings.Index(stdout, "converged"):], "converged (%d actions)", &n); err != nil {
+		t.Fatalf("pacsd apply: unexpected output %q: %v", stdout, err)
+	}
+	t.Logf("apply: %d actions in %.1fs", n, time.Since(start).Seconds())
+	return n
+}
+
+// plan runs pacsd plan --json and returns its exit code and actions.
+func (tp *topology) plan(t *testing.T) (int, []jsonAction) {
+	t.Helper()
+	code, stdout, stderr := runCLI(t, nil, "plan", "--json", "-f", tp.path)
+	var actions []jsonAction
+	if code != exitProblem {
+		if err := json.Unmarshal([]byte(stdout), &actions); err != nil {
+			t.Fatalf("pacsd plan --json: %v\n%s%s", err, stdout, stderr)
+		}
+	}
+	return code, actions
+}
+
+// wantPlan checks that plan is pending with at least the kinds and classes
+// given as "kind/class" (class may be empty), and nothing of another class.
+func (tp *topology) wantPlan(t *testing.T, want ...string) {
+	t.Helper()
+	code, actions := tp.plan(t)
+	if code != exitPending {
+		t.Fatalf("pacsd plan: exit %d, want %d (changes pending); actions %v", code, exitPending, actions)
+	}
+	have := map[string]bool{}
+	for _, a := range actions {
+		have[a.Kind+"/"+a.Class] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("pacsd plan: no %s action in %+v", w, actions)
+		}
+	}
+}
+
+// converged checks that plan is empty and a second apply does nothing.
+func (tp *topology) converged(t *testing.T) {
+	t.Helper()
+	if code, actions := tp.plan(t); code != exitOK || len(actions) != 0 {
+		t.Fatalf("pacsd plan after apply: exit %d, actions %+v; want 0 and none", code, actions)
+	}
+	if n := tp.apply(t); n != 0 {
+		t.Fatalf("a second apply did %d actions; want none", n)
+	}
+}
+
+// writeAndRead writes a row on the primary and waits for it on every standby.
+func (tp *topology) writeAndRead(t *testing.T, id string) {
+	t.Helper()
+	tp.node(tp.primary).ExecSQL("INSERT INTO patient (pat_id, pat_name) VALUES ($1, 'DOE^JOHN')", id)
+	for _, n := range tp.nodes {
+		if n != tp.primary {
+			tp.node(n).WaitRow(30*time.Second, "SELECT EXISTS (SELECT 1 FROM patient WHERE pat_id = $1)", id)
+		}
+	}
+}
+
+func (tp *topology) checkStreaming(t *testing.T) {
+	t.Helper()
+	p := tp.node(tp.primary)
+	for _, n := range tp.nodes {
+		if n == tp.primary {
+			continue
+		}
+		tp.node(n).WaitStreaming(30 * time.Second)
+		slot := p.QueryString("SELECT coalesce((SELECT active::text FROM pg_replication_slots WHERE slot_name = $1), 'missing')", "pacsd_"+tp.name+"_"+n)
+		if slot != "true" {
+			t.Errorf("primary: slot of standby %s: %s, want active", n, slot)
+		}
+	}
+}
+
+// TestE2EApplyOneStandby converges a primary and one standby from nothing:
+// streaming with a slot, a row written on the primary read on the standby,
+// then plan is empty and a second apply does nothing.
+func TestE2EApplyOneStandby(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	tp.wantPlan(t, "create-network/", "create-container/", "base-backup/rebuild", "create-slot/")
+	tp.apply(t)
+	tp.checkStreaming(t)
+	tp.writeAndRead(t, "P1")
+	tp.converged(t)
+
+	for _, n := range tp.nodes {
+		c, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), tp.container(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env := strings.Join(c.Config.Env, " "); strings.Contains(env, tp.pacsPW) || strings.Contains(env, tp.replPW) {
+			t.Errorf("node %s: a password shows in docker inspect", n)
+		}
+		if c.HostConfig.RestartPolicy.Name != "unless-stopped" {
+			t.Errorf("node %s: restart policy %q, want unless-stopped (failover is manual)", n, c.HostConfig.RestartPolicy.Name)
+		}
+	}
+	if hba := tp.node("db1").ReadFile("pg_hba.conf"); strings.Contains(hba, "trust") && hbaHostTrust(hba) {
+		t.Errorf("pg_hba.conf trusts a host line:\n%s", hba)
+	}
+}
+
+// hbaHostTrust reports a host line with method trust.
+func hbaHostTrust(hba string) bool {
+	for _, line := range strings.Split(hba, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.HasPrefix(f[0], "host") && f[len(f)-1] == "trust" {
+			return true
+		}
+	}
+	return false
+}
+
+func startedAt(t *testing.T, e *e2e.Env, name string) string {
+	t.Helper()
+	c, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.State.StartedAt
+}
+
+// TestE2EApplyTwoStandbysAndChanges converges a primary and two standbys, then
+// proves that each kind of edit converges with the right class of action.
+func TestE2EApplyTwoStandbysAndChanges(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2", "db3")
+	tp.extra = `  settings = { work_mem = "4MB", shared_buffers = "32MB" }`
+	tp.write(t)
+	tp.apply(t)
+	tp.checkStreaming(t)
+	tp.writeAndRead(t, "P1")
+	tp.converged(t)
+
+	t.Run("reloadable setting reloads", func(t *testing.T) {
+		before := startedAt(t, e, tp.container("db1"))
+		tp.extra = `  settings = { work_mem = "16MB", shared_buffers = "32MB" }`
+		tp.write(t)
+		tp.wantPlan(t, "write-file/", "reload/reload")
+		if _, actions := tp.plan(t); hasClass(actions, "restart") {
+			t.Errorf("a reloadable setting planned a restart: %+v", actions)
+		}
+		tp.apply(t)
+		for _, n := range tp.nodes {
+			if got := tp.node(n).QueryString("SHOW work_mem"); got != "16MB" {
+				t.Errorf("node %s: work_mem %s, want 16MB", n, got)
+			}
+		}
+		if after := startedAt(t, e, tp.container("db1")); after != before {
+			t.Errorf("the primary was restarted for a reloadable setting")
+		}
+		tp.converged(t)
+	})
+	t.Run("restart-only setting restarts", func(t *testing.T) {
+		tp.extra = `  settings = { work_mem = "16MB", shared_buffers = "48MB" }`
+		tp.write(t)
+		tp.wantPlan(t, "write-file/", "restart/restart")
+		tp.apply(t)
+		for _, n := range tp.nodes {
+			if got := tp.node(n).QueryString("SHOW shared_buffers"); got != "48MB" {
+				t.Errorf("node %s: shared_buffers %s, want 48MB", n, got)
+			}
+		}
+		tp.checkStreaming(t)
+		tp.converged(t)
+	})
+	viewer := func(pw string) *e2e.Node {
+		n := tp.node("db1")
+		n.User, n.Password = "viewer", pw
+		return n
+	}
+	t.Run("new role is created", func(t *testing.T) {
+		tp.secret(t, "viewer.password", "viewer-1")
+		tp.extra += "\n  role \"viewer\" {\n    login = true\n    password_file = \"viewer.password\"\n  }\n"
+		tp.write(t)
+		tp.wantPlan(t, "set-role/")
+		tp.apply(t)
+		if err := viewer("viewer-1").TryExecSQL("SELECT 1"); err != nil {
+			t.Fatalf("viewer cannot log in: %v", err)
+		}
+		tp.converged(t)
+	})
+	t.Run("changed password is set", func(t *testing.T) {
+		tp.secret(t, "viewer.password", "viewer-2")
+		tp.wantPlan(t, "set-role/")
+		tp.apply(t)
+		if err := viewer("viewer-2").TryExecSQL("SELECT 1"); err != nil {
+			t.Fatalf("viewer cannot log in with the new password: %v", err)
+		}
+		if err := viewer("viewer-1").TryExecSQL("SELECT 1"); err == nil {
+			t.Fatal("viewer still logs in with the old password")
+		}
+		tp.converged(t)
+	})
+	t.Run("new standby is built", func(t *testing.T) {
+		tp.nodes = append(tp.nodes, "db4")
+		tp.write(t)
+		tp.wantPlan(t, "create-slot/", "base-backup/rebuild", "create-container/")
+		tp.apply(t)
+		tp.checkStreaming(t)
+		tp.writeAndRead(t, "P2")
+		tp.converged(t)
+	})
+	t.Run("standby whose volume is removed is rebuilt", func(t *testing.T) {
+		ctx := e.Ctx(time.Minute)
+		if err := e.Docker.ContainerRemove(ctx, tp.container("db2"), container.RemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Docker.VolumeRemove(ctx, tp.container("db2")+"-data", true); err != nil {
+			t.Fatal(err)
+		}
+		tp.wantPlan(t, "base-backup/rebuild")
+		tp.apply(t)
+		tp.checkStreaming(t)
+		tp.writeAndRead(t, "P3")
+		tp.converged(t)
+	})
+}
+
+func hasClass(actions []jsonAction, class string) bool {
+	for _, a := range actions {
+		if a.Class == class {
+			return true
+		}
+	}
+	return false
+}
+
+// TestE2EApplyPartialBaseBackup proves that data left by an interrupted base
+// backup is never started: it is moved aside, kept, and the standby rebuilt.
+func TestE2EApplyPartialBaseBackup(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	tp.apply(t)
+	// An interrupted build: the container gone, the marker left beside PGDATA.
+	db2 := tp.node("db2")
+	db2.Exec("", "touch", reconcile.BuildingMarker)
+	if err := e.Docker.ContainerRemove(e.Ctx(time.Minute), tp.container("db2"), container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	tp.wantPlan(t, "move-aside/rebuild", "base-backup/rebuild")
+	tp.apply(t)
+	tp.checkStreaming(t)
+	out, _ := tp.node("db2").Exec("", "sh", "-c", "ls -d "+reconcile.DataMount+"/data.aside-*/PG_VERSION")
+	if !strings.Contains(out, "PG_VERSION") {
+		t.Errorf("the partial data was not kept aside: %q", out)
+	}
+	tp.converged(t)
+}
+
+// TestE2EApplyRefusesForeignContainer proves that a container pacsd did not
+// make is never touched: plan and apply report the clash and what to do.
+func TestE2EApplyRefusesForeignContainer(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1")
+	ctx := e.Ctx(time.Minute)
+	c, err := e.Docker.ContainerCreate(ctx, &container.Config{Image: e.Image, Cmd: []string{"sleep", "600"}, Labels: e.Labels()},
+		nil, nil, nil, tp.container("db1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, nil, "apply", "-f", tp.path)
+	if code != exitProblem || !strings.Contains(stderr, "Container Not Owned") || !strings.Contains(stderr, `node "db1"`) {
+		t.Fatalf("apply over a foreign container: exit %d, stderr:\n%s", code, stderr)
+	}
+	after, err := e.Docker.ContainerInspect(ctx, tp.container("db1"))
+	if err != nil || after.ID != c.ID || after.State.Status != "created" {
+		t.Fatalf("the foreign container was touched: %+v %v", after.State, err)
+	}
+}
