@@ -22,10 +22,10 @@
 // DataInspect looks into a node's data location with a probe container that
 // mounts it read-only (never creating a missing volume or host directory, and
 // never copying image content into an empty volume): it reads PG_VERSION of
-// reconcile.PGDATA and looks for the marker file ".pacsd-building" in
-// reconcile.PGDATA, which pacsd creates before building a data directory (a
-// base backup) and removes when the build is complete; its presence means the
-// data directory is partial and must never be started.
+// reconcile.PGDATA and looks for reconcile.BuildingMarker, which pacsd
+// creates before building a data directory (a base backup) and removes when
+// the build is complete; its presence means the data is partial and must
+// never be started.
 //
 // Engines from Docker 20.10 (API 1.41) up are supported: the client negotiates
 // the API version. Stopping with a signal other than the container's own stop

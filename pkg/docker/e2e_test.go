@@ -316,7 +316,7 @@ func TestE2EDataInspect(t *testing.T) {
 	partial := reconcile.Mount{Volume: e.Name("partial")}
 	code, tail, err := r.RunOnce(ctx, reconcile.OneOff{
 		Image: e.Image, Labels: e.Labels(), Mount: partial,
-		Cmd: []string{"sh", "-c", "mkdir -p " + reconcile.PGDATA + " && echo 15 > " + reconcile.PGDATA + "/PG_VERSION && touch " + buildingMarker},
+		Cmd: []string{"sh", "-c", "mkdir -p " + reconcile.PGDATA + " && echo 15 > " + reconcile.PGDATA + "/PG_VERSION && touch " + reconcile.BuildingMarker},
 	})
 	if err != nil || code != 0 {
 		t.Fatalf("preparing a partial data directory: exit %d, %v: %s", code, err, tail)
@@ -345,4 +345,40 @@ func TestE2EImage(t *testing.T) {
 		t.Errorf("pulling an image no registry has: got %v", err)
 	}
 	t.Log(err)
+}
+
+func TestE2EEvents(t *testing.T) {
+	e := e2e.Require(t)
+	r := newRuntime(t, e)
+	ctx := e.Ctx(2 * time.Minute)
+	evs, errs := r.Events(ctx, "c-"+e.RunID)
+	name := e.Name("ev")
+	id, err := r.ContainerCreate(ctx, reconcile.ContainerSpec{Name: name, Image: e.Image, Labels: labels(e, "ev"), Cmd: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A foreign container (no cluster label) makes no event.
+	if _, _, err := r.RunOnce(ctx, reconcile.OneOff{Image: e.Image, Labels: e.Labels(), Cmd: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ContainerRemove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case ev := <-evs:
+			if ev.ID != id || ev.Node != "ev" || ev.Name != name {
+				t.Fatalf("unexpected event %+v", ev)
+			}
+			got = append(got, ev.Action)
+		case err := <-errs:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatalf("events so far: %v", got)
+		}
+	}
+	if got[0] != "create" || got[1] != "destroy" {
+		t.Errorf("events: %v, want [create destroy]", got)
+	}
 }

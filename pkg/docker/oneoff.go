@@ -12,11 +12,6 @@ import (
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
-// buildingMarker is the file in reconcile.PGDATA that says the data directory
-// is being built (a base backup in progress) and must not be started; pacsd
-// removes it when the build is complete.
-const buildingMarker = reconcile.PGDATA + "/.pacsd-building"
-
 // tailLines is how many of the last output lines RunOnce returns.
 const tailLines = 20
 
@@ -113,7 +108,7 @@ func (r *Runtime) probe(ctx context.Context, image string, m reconcile.Mount, sc
 // DataInspect reports what the data location m holds. A volume that does not
 // exist is reported without running anything; otherwise a probe container of
 // image mounts m read-only (never creating it) and reads PG_VERSION of
-// reconcile.PGDATA and whether the building marker is there. When the engine
+// reconcile.PGDATA and whether reconcile.BuildingMarker is there. When the engine
 // fails, the result has Unknown set along with the error.
 func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mount) (reconcile.DataState, error) {
 	what := "host directory " + m.HostDir
@@ -133,7 +128,7 @@ func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mou
 		return reconcile.DataState{}, fmt.Errorf("while inspecting data: the mount names neither a volume nor a host directory")
 	}
 	script := fmt.Sprintf(`v=$(cat %s/PG_VERSION 2>/dev/null || true); echo "major=$v"; if [ -e %s ]; then echo partial=yes; fi`,
-		reconcile.PGDATA, buildingMarker)
+		reconcile.PGDATA, reconcile.BuildingMarker)
 	out, err := r.probe(ctx, image, m, script)
 	if err != nil {
 		if m.HostDir != "" && isMissingBindSource(err) {
