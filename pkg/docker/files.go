@@ -48,7 +48,7 @@ func (r *Runtime) ReadFiles(ctx context.Context, id string, paths []string) (map
 }
 
 func (r *Runtime) readFile(ctx context.Context, id, p string) ([]byte, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Copy)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Copy)
 	defer cancel()
 	rc, _, err := r.cli.CopyFromContainer(ctx, id, p)
 	if isNotFound(err) {
@@ -76,7 +76,8 @@ func (r *Runtime) readFile(ctx context.Context, id, p string) ([]byte, bool, err
 // WriteFiles places files into a container, owned by the postgres user of
 // its image, with their mode (0600 when 0). On a running container each file
 // is written beside its target under a temporary name and renamed over it, so
-// the change is atomic; on a stopped container it is copied to its target.
+// the change is atomic; on a stopped or paused container, where no command can
+// run, it is copied straight to its target.
 // Missing parent directories are created, owned by postgres, mode 0700.
 func (r *Runtime) WriteFiles(ctx context.Context, id string, files []reconcile.FileWrite) error {
 	c, err := r.inspect(ctx, id)
@@ -120,7 +121,7 @@ func (r *Runtime) placeFile(ctx context.Context, id string, o owner, running boo
 	if err != nil {
 		return fmt.Errorf("while packing %s for container %s: %w", f.Path, short(id), err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.Timeouts.Copy)
+	cctx, cancel := context.WithTimeout(ctx, r.timeouts().Copy)
 	err = r.cli.CopyToContainer(cctx, id, root, bytes.NewReader(archive), container.CopyToContainerOptions{})
 	cancel()
 	if err != nil {
@@ -145,7 +146,7 @@ func (r *Runtime) placeFile(ctx context.Context, id string, o owner, running boo
 func (r *Runtime) existingDir(ctx context.Context, id, dir string) (string, []string, error) {
 	var missing []string
 	for {
-		ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+		ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 		st, err := r.cli.ContainerStatPath(ctx, id, dir)
 		cancel()
 		switch {
@@ -195,7 +196,7 @@ func fileTar(root string, dirs []string, target string, content []byte, mode int
 // exec runs cmd in a running container as user and returns its combined
 // output and exit code.
 func (r *Runtime) exec(ctx context.Context, id, user string, cmd ...string) (string, int, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Change)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
 	defer cancel()
 	ex, err := r.cli.ContainerExecCreate(ctx, id, container.ExecOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {

@@ -32,7 +32,7 @@ const labelPGMajor = "io.pacsd.pg-major"
 // NetworkInspect returns the network named name, nil when there is none. Owned
 // is set when it carries io.pacsd.cluster=cluster.
 func (r *Runtime) NetworkInspect(ctx context.Context, name, cluster string) (*reconcile.NetworkState, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 	defer cancel()
 	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	if isNotFound(err) || (err == nil && n.Name != name) {
@@ -47,7 +47,7 @@ func (r *Runtime) NetworkInspect(ctx context.Context, name, cluster string) (*re
 
 // NetworkCreate creates a bridge network named name carrying labels.
 func (r *Runtime) NetworkCreate(ctx context.Context, name string, labels map[string]string) error {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Change)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
 	defer cancel()
 	if _, err := r.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
 		return fmt.Errorf("while creating network %s: %w", name, err)
@@ -70,7 +70,7 @@ func (r *Runtime) networkLabels(ctx context.Context, id string) map[string]strin
 	if ok {
 		return l
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 	defer cancel()
 	n, err := r.cli.NetworkInspect(ctx, id, network.InspectOptions{})
 	if err != nil {
@@ -84,7 +84,7 @@ func (r *Runtime) networkLabels(ctx context.Context, id string) map[string]strin
 // Major comes from the image's label io.pacsd.pg-major, else its environment
 // variable PG_MAJOR, else the leading number of ref's tag, else 0.
 func (r *Runtime) ImageInspect(ctx context.Context, ref string) (*reconcile.ImageState, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 	defer cancel()
 	img, err := r.cli.ImageInspect(ctx, ref)
 	if isNotFound(err) {
@@ -147,7 +147,7 @@ func leadingNumber(s string) int {
 // line. When the image cannot be had (no registry reachable, unknown image)
 // the error says that it is missing locally and how to provide it.
 func (r *Runtime) ImagePull(ctx context.Context, ref string, progress func(string)) error {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Pull)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Pull)
 	defer cancel()
 	err := r.pull(ctx, ref, progress)
 	if err == nil {
@@ -230,7 +230,7 @@ func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node stri
 
 // inspect returns the engine's view of a container, bounded by Inspect.
 func (r *Runtime) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 	defer cancel()
 	c, err := r.cli.ContainerInspect(ctx, id)
 	if err != nil && !isNotFound(err) {
@@ -285,6 +285,9 @@ func (r *Runtime) ContainerCreate(ctx context.Context, c reconcile.ContainerSpec
 		hostname = c.Aliases[0]
 	}
 	grace := int(r.StopGrace / time.Second)
+	if grace <= 0 {
+		grace = int(DefaultStopGrace / time.Second)
+	}
 	cfg := &container.Config{
 		Image:       c.Image,
 		Hostname:    hostname,
@@ -312,7 +315,7 @@ func (r *Runtime) ContainerCreate(ctx context.Context, c reconcile.ContainerSpec
 // create creates a container and places files into it; on any failure the
 // container is removed again.
 func (r *Runtime) create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, files []reconcile.FileWrite) (string, error) {
-	cctx, cancel := context.WithTimeout(ctx, r.Timeouts.Change)
+	cctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
 	resp, err := r.cli.ContainerCreate(cctx, cfg, hc, nc, nil, name)
 	cancel()
 	if err != nil {
@@ -351,7 +354,7 @@ func dataMounts(m reconcile.Mount, probe bool) (binds []string, mounts []mount.M
 
 // ensureVolume creates the named volume with labels unless it exists.
 func (r *Runtime) ensureVolume(ctx context.Context, name string, labels map[string]string) error {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Change)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
 	defer cancel()
 	_, err := r.cli.VolumeInspect(ctx, name)
 	if err == nil {
@@ -368,7 +371,7 @@ func (r *Runtime) ensureVolume(ctx context.Context, name string, labels map[stri
 
 // ContainerStart starts a created or stopped container.
 func (r *Runtime) ContainerStart(ctx context.Context, id string) error {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Change)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
 	defer cancel()
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("while starting container %s: %w", short(id), err)
@@ -383,7 +386,7 @@ func (r *Runtime) ContainerStart(ctx context.Context, id string) error {
 // SIGINT.
 func (r *Runtime) ContainerStop(ctx context.Context, id string, timeout time.Duration) error {
 	secs := int((timeout + time.Second - 1) / time.Second)
-	ctx, cancel := context.WithTimeout(ctx, timeout+r.Timeouts.Change)
+	ctx, cancel := context.WithTimeout(ctx, timeout+r.timeouts().Change)
 	defer cancel()
 	err := r.cli.ContainerStop(ctx, id, container.StopOptions{Signal: "SIGINT", Timeout: &secs})
 	if err != nil && !isNotFound(err) {
@@ -396,7 +399,7 @@ func (r *Runtime) ContainerStop(ctx context.Context, id string, timeout time.Dur
 // container is killed first (stop it before for a clean shutdown); one that
 // does not exist counts as removed.
 func (r *Runtime) ContainerRemove(ctx context.Context, id string) error {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Change)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
 	defer cancel()
 	err := r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	if err != nil && !isNotFound(err) {

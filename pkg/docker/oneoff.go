@@ -89,7 +89,7 @@ func (r *Runtime) run(ctx context.Context, name string, cfg *container.Config, h
 // probe runs script with sh in a short-lived container of image with m
 // mounted read-only, and returns its output; a non-zero exit is an error.
 func (r *Runtime) probe(ctx context.Context, image string, m reconcile.Mount, script string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Probe)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Probe)
 	defer cancel()
 	cfg := &container.Config{Image: image, Entrypoint: []string{"sh", "-c"}, Cmd: []string{script}, Labels: r.Labels}
 	hc := &container.HostConfig{NetworkMode: "none"}
@@ -115,7 +115,7 @@ func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mou
 	switch {
 	case m.Volume != "":
 		what = "volume " + m.Volume
-		vctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+		vctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 		_, err := r.cli.VolumeInspect(vctx, m.Volume)
 		cancel()
 		if isNotFound(err) {

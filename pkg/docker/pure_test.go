@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
@@ -165,5 +166,14 @@ func TestNewEndpoints(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New(%q): got %v, want an error containing %q", ep, err, want)
 		}
+	}
+}
+
+func TestTimeoutDefaults(t *testing.T) {
+	r := &Runtime{Timeouts: Timeouts{Pull: time.Minute}}
+	want := DefaultTimeouts
+	want.Pull = time.Minute
+	if got := r.timeouts(); got != want {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

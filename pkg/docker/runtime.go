@@ -58,7 +58,7 @@ type Runtime struct {
 	// Timeouts bound each engine call.
 	Timeouts Timeouts
 	// StopGrace is the stop timeout given to every container ContainerCreate
-	// creates.
+	// creates (DefaultStopGrace when zero).
 	StopGrace time.Duration
 	// Labels are put on the probe containers the Runtime creates on its own
 	// (to read an image's postgres uid, to inspect data); such containers are
@@ -115,12 +115,25 @@ func New(endpoint string, tls *TLSFiles, hostAddress string) (*Runtime, error) {
 	}, nil
 }
 
+// timeouts returns r.Timeouts with defaults in place of zero fields.
+func (r *Runtime) timeouts() Timeouts {
+	t, d := r.Timeouts, DefaultTimeouts
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&t.Inspect, &d.Inspect}, {&t.Change, &d.Change}, {&t.Copy, &d.Copy}, {&t.Pull, &d.Pull}, {&t.Probe, &d.Probe},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return t
+}
+
 // Close releases the client's connections.
 func (r *Runtime) Close() error { return r.cli.Close() }
 
 // Ping checks that the engine answers.
 func (r *Runtime) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.Timeouts.Inspect)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 	defer cancel()
 	if _, err := r.cli.Ping(ctx); err != nil {
 		return fmt.Errorf("while reaching the Docker engine at %s: %w", r.cli.DaemonHost(), err)
