@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/volume"
 
 	"github.com/pacsd/pacsd/internal/e2e"
 	"github.com/pacsd/pacsd/pkg/reconcile"
@@ -26,11 +27,12 @@ type topology struct {
 	nodes   []string
 	extra   string // HCL added to the cluster block
 	primary string
+	image   string
 }
 
 func newTopology(t *testing.T, e *e2e.Env, nodes ...string) *topology {
 	t.Helper()
-	tp := &topology{e: e, dir: t.TempDir(), name: "e2e" + e.RunID, pacsPW: "pacs-" + e.RunID, replPW: "repl-" + e.RunID, nodes: nodes, primary: nodes[0]}
+	tp := &topology{e: e, dir: t.TempDir(), name: "e2e" + e.RunID, pacsPW: "pacs-" + e.RunID, replPW: "repl-" + e.RunID, nodes: nodes, primary: nodes[0], image: e.Image}
 	e.Own(reconcile.LabelCluster, tp.name)
 	tp.path = filepath.Join(tp.dir, "pacs.hcl")
 	tp.secret(t, "pacs.password", tp.pacsPW)
@@ -62,7 +64,7 @@ func (tp *topology) write(t *testing.T) {
     password_file = "replicator.password"
   }
 %s
-`, tp.name, tp.e.Image, tp.primary, tp.extra)
+`, tp.name, tp.image, tp.primary, tp.extra)
 	for _, n := range tp.nodes {
 		fmt.Fprintf(&b, "  node %q {}\n", n)
 	}
@@ -366,4 +368,79 @@ func TestE2EApplyRefusesForeignContainer(t *testing.T) {
 	if err != nil || after.ID != c.ID || after.State.Status != "created" {
 		t.Fatalf("the foreign container was touched: %+v %v", after.State, err)
 	}
+}
+
+// TestE2EApplyRefusesVersionMismatch proves that data of another PostgreSQL
+// major version is never started with the image: plan and apply point to
+// pg_upgrade and change nothing.
+func TestE2EApplyRefusesVersionMismatch(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1")
+	vol := tp.container("db1") + "-data"
+	if _, err := e.Docker.VolumeCreate(e.Ctx(time.Minute), volume.CreateOptions{Name: vol, Labels: map[string]string{reconcile.LabelCluster: tp.name}}); err != nil {
+		t.Fatal(err)
+	}
+	out, code, err := e.RunOnce("pg14", []string{"sh", "-c", "mkdir -p " + reconcile.PGDATA + " && echo 14 > " + reconcile.PGDATA + "/PG_VERSION"}, []string{vol + ":" + reconcile.DataMount})
+	if err != nil || code != 0 {
+		t.Fatalf("while preparing old data: %v %d %s", err, code, out)
+	}
+	for _, cmd := range []string{"plan", "apply"} {
+		code, _, stderr := runCLI(t, nil, cmd, "-f", tp.path)
+		if code != exitProblem || !strings.Contains(stderr, "PostgreSQL Version Mismatch") || !strings.Contains(stderr, "pg_upgrade") {
+			t.Errorf("pacsd %s over PostgreSQL 14 data: exit %d, stderr:\n%s", cmd, code, stderr)
+		}
+	}
+	if _, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), tp.container("db1")); err == nil {
+		t.Error("a container was created over data of another major version")
+	}
+}
+
+// TestE2EApplyImageUnavailable proves that an image that is neither on the
+// engine nor pullable stops apply with a message that says what to do.
+func TestE2EApplyImageUnavailable(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1")
+	tp.image = "pacsd-postgres:15-absent-" + e.RunID
+	tp.write(t)
+	code, stdout, stderr := runCLI(t, nil, "apply", "-f", tp.path)
+	if code != exitProblem || !strings.Contains(stderr, "pull-image") || !strings.Contains(stderr, "could not be pulled") {
+		t.Fatalf("apply with an unavailable image: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestE2EApplyRepairsDrift proves that apply puts back what was changed by
+// hand: the superuser's password (pacsd then cannot log in over TCP and
+// resets it over the container's socket), a dropped slot, an edited pg_hba.conf
+// and an ALTER SYSTEM override of a managed parameter.
+func TestE2EApplyRepairsDrift(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	tp.extra = `  settings = { work_mem = "8MB" }`
+	tp.write(t)
+	tp.apply(t)
+	db1 := tp.node("db1")
+	psql := func(sql string) {
+		t.Helper()
+		if out, code := db1.Exec("postgres", "psql", "-XAtq", "-U", "pacs", "-d", "pacsdb", "-c", sql); code != 0 {
+			t.Fatalf("psql %q: %s", sql, out)
+		}
+	}
+	psql("ALTER ROLE pacs PASSWORD 'changed-by-hand'")
+	psql("ALTER SYSTEM SET work_mem = '1GB'")
+	psql("SELECT pg_reload_conf()")
+	psql("SELECT pg_drop_replication_slot('pacsd_" + tp.name + "_db2')")
+	db1.AppendPGDATA("pg_hba.conf", "host all all 0.0.0.0/0 trust\n")
+	tp.wantPlan(t, "set-role/")
+	tp.apply(t)
+	if err := db1.TryExecSQL("SELECT 1"); err != nil {
+		t.Fatalf("the superuser's password was not put back: %v", err)
+	}
+	if got := db1.QueryString("SHOW work_mem"); got != "8MB" {
+		t.Errorf("work_mem after repair: %s, want 8MB (ALTER SYSTEM override reset)", got)
+	}
+	if hbaHostTrust(db1.ReadFile("pg_hba.conf")) {
+		t.Error("the hand-added trust line is still in pg_hba.conf")
+	}
+	tp.checkStreaming(t)
+	tp.converged(t)
 }

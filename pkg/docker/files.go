@@ -193,6 +193,16 @@ func fileTar(root string, dirs []string, target string, content []byte, mode int
 	return buf.Bytes(), nil
 }
 
+// Exec runs cmd in the running container id as user and returns its combined
+// output and exit code; a non-zero exit code is not an error.
+func (r *Runtime) Exec(ctx context.Context, id, user string, cmd []string) (string, int, error) {
+	out, code, err := r.exec(ctx, id, user, cmd...)
+	if err != nil {
+		return out, code, fmt.Errorf("while running %q in container %s: %w", cmd[0], id, err)
+	}
+	return out, code, nil
+}
+
 // exec runs cmd in a running container as user and returns its combined
 // output and exit code.
 func (r *Runtime) exec(ctx context.Context, id, user string, cmd ...string) (string, int, error) {

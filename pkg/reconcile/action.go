@@ -57,8 +57,11 @@ type Action struct {
 	File      *FileWrite     // WriteFile
 	Role      *RoleSpec      // SetRole (Verifier empty: Password tells)
 	Password  spec.Secret    // SetRole: the password the role must have (redacts itself)
-	Backup    *BackupSpec    // BaseBackup
-	Mount     Mount          // MoveAside, BaseBackup
+	// Local makes SetRole run over the container's own socket (trusted by the
+	// image's contract), for when pacsd cannot log in over TCP any more.
+	Local  bool
+	Backup *BackupSpec // BaseBackup
+	Mount  Mount       // MoveAside, BaseBackup
 
 	phase int
 }

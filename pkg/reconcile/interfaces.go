@@ -50,6 +50,9 @@ type Runtime interface {
 	// WriteFiles places files into a container, each atomically (written
 	// beside the target, then renamed), owned by the postgres user.
 	WriteFiles(ctx context.Context, id string, files []FileWrite) error
+	// Exec runs cmd in the running container id as user and returns its
+	// combined output and exit code; a non-zero exit code is not an error.
+	Exec(ctx context.Context, id, user string, cmd []string) (string, int, error)
 	// RunOnce runs a one-off container to completion and removes it. Output
 	// lines go to o.Progress as they come; the result is the exit code and the
 	// last lines of output.

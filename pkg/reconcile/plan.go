@@ -169,8 +169,12 @@ func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase
 		}
 		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: phase})
 		return
-	case ct.Labels[LabelConfig] != want.Labels[LabelConfig]:
-		p.add(Action{Kind: RemoveContainer, Class: ClassRecreate, Node: n.Name, Target: ct.Name, Reason: "its configuration differs from the spec (" + configDiff(ct.Labels, want.Labels) + ")", phase: phase})
+	case ct.Labels[LabelConfig] != want.Labels[LabelConfig] || p.obs.Network == nil:
+		why := "its configuration differs from the spec (" + configDiff(ct.Labels, want.Labels) + ")"
+		if p.obs.Network == nil {
+			why = "the cluster network was removed; a container cannot start on a network that is gone"
+		}
+		p.add(Action{Kind: RemoveContainer, Class: ClassRecreate, Node: n.Name, Target: ct.Name, Reason: why, phase: phase})
 		p.add(Action{Kind: CreateContainer, Class: ClassRecreate, Node: n.Name, Target: want.Name, Container: &want, Reason: "re-created with the spec's configuration", phase: phase})
 		p.planFiles(n, ns, files, primary, phase, true)
 		p.add(Action{Kind: StartContainer, Class: ClassRecreate, Node: n.Name, Target: want.Name, Reason: "the container was re-created", phase: phase})
@@ -368,6 +372,12 @@ func (p *planner) planDatabase(primary *spec.Node, ns *NodeState, standbys []*sp
 			absent   bool
 		}{RoleSpec{Name: r.Name, Login: r.Login, MemberOf: r.MemberOf}, r.Password, r.Ensure == "absent"})
 	}
+	if db == nil && authFailed(ns.DBError) {
+		r := roles[0].r
+		p.add(Action{Kind: SetRole, Node: primary.Name, Target: r.Name, Role: &r, Password: c.Superuser.Password, Local: true,
+			Reason: "pacsd cannot log in: the superuser's password differs from the spec; it is reset over the container's own socket"})
+		roles = roles[1:]
+	}
 	for _, want := range roles {
 		reason := p.roleReason(db, want.r, want.password)
 		switch {
@@ -393,6 +403,11 @@ func (p *planner) planDatabase(primary *spec.Node, ns *NodeState, standbys []*sp
 			p.add(Action{Kind: CreateSlot, Node: primary.Name, Target: slot, Reason: "standby " + n.Name + " has no replication slot"})
 		}
 	}
+}
+
+// authFailed reports a login refused for its password (SQLSTATE 28P01).
+func authFailed(dbError string) bool {
+	return strings.Contains(dbError, "28P01") || strings.Contains(dbError, "password authentication failed")
 }
 
 // roleReason says why role r must be set, "" when it is as the spec says.

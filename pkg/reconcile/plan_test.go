@@ -162,6 +162,16 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db2"].Container.Owned = false
 			o.Network.Owned = true
 		}},
+		{name: "network-removed", edit: func(o *Observed) {
+			o.Network = nil
+			for _, n := range o.Nodes {
+				n.Container.Running, n.Container.Status, n.DB = false, "exited", nil
+			}
+		}},
+		{name: "superuser-password-changed", edit: func(o *Observed) {
+			o.Nodes["db1"].DB = nil
+			o.Nodes["db1"].DBError = "failed to connect: FATAL: password authentication failed for user \"pacs\" (SQLSTATE 28P01)"
+		}},
 		{name: "network-not-owned", edit: func(o *Observed) { o.Network.Owned = false }},
 		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},
 		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},
