@@ -131,7 +131,7 @@ func TestE2EContainerLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := r.postgresOwner(ctx, e.Image)
+	o, err := r.postgresOwner(ctx, e.Image, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func (r *Runtime) WriteFiles(ctx context.Context, id string, files []reconcile.F
 
 // placeFiles places files into container id made from image (see WriteFiles).
 func (r *Runtime) placeFiles(ctx context.Context, id, image string, running bool, files []reconcile.FileWrite) error {
-	o, err := r.postgresOwner(ctx, image)
+	o, err := r.postgresOwner(ctx, image, id)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func (r *Runtime) exec(ctx context.Context, id, user string, cmd ...string) (str
 
 // postgresOwner returns the uid and gid of the postgres user of image, read
 // once per image ID in a probe container.
-func (r *Runtime) postgresOwner(ctx context.Context, image string) (owner, error) {
+func (r *Runtime) postgresOwner(ctx context.Context, image, id string) (owner, error) {
 	img, err := r.ImageInspect(ctx, image)
 	if err != nil {
 		return owner{}, err
@@ -244,18 +244,43 @@ func (r *Runtime) postgresOwner(ctx context.Context, image string) (owner, error
 	if ok {
 		return o, nil
 	}
-	out, err := r.probe(ctx, img.ID, reconcile.Mount{}, "id -u postgres && id -g postgres")
-	if err != nil {
-		return owner{}, fmt.Errorf("while looking up the postgres user of image %s: %w", image, err)
+	// A created container's /etc/passwd can be read without starting
+	// anything; a probe container is the fallback.
+	found := false
+	if id != "" {
+		if passwd, ok, err := r.readFile(ctx, id, "/etc/passwd"); err == nil && ok {
+			o, found = passwdOwner(passwd)
+		}
 	}
-	o, err = parseOwner(out)
-	if err != nil {
-		return owner{}, fmt.Errorf("while looking up the postgres user of image %s: %w", image, err)
+	if !found {
+		out, err := r.probe(ctx, img.ID, reconcile.Mount{}, "id -u postgres && id -g postgres")
+		if err != nil {
+			return owner{}, fmt.Errorf("while looking up the postgres user of image %s: %w", image, err)
+		}
+		if o, err = parseOwner(out); err != nil {
+			return owner{}, fmt.Errorf("while looking up the postgres user of image %s: %w", image, err)
+		}
 	}
 	r.mu.Lock()
 	r.owners[img.ID] = o
 	r.mu.Unlock()
 	return o, nil
+}
+
+// passwdOwner finds the uid and gid of the postgres user in an /etc/passwd.
+func passwdOwner(passwd []byte) (owner, bool) {
+	for _, line := range strings.Split(string(passwd), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 4 || f[0] != "postgres" {
+			continue
+		}
+		uid, err1 := strconv.Atoi(f[2])
+		gid, err2 := strconv.Atoi(f[3])
+		if err1 == nil && err2 == nil {
+			return owner{uid, gid}, true
+		}
+	}
+	return owner{}, false
 }
 
 // parseOwner reads the output of `id -u postgres && id -g postgres`.

@@ -177,3 +177,21 @@ func TestTimeoutDefaults(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+func TestPasswdOwner(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want owner
+		ok   bool
+	}{
+		{"root:x:0:0:root:/root:/bin/bash\npostgres:x:999:999::/var/lib/postgresql:/bin/bash\n", owner{999, 999}, true},
+		{"postgresql:x:5:5::/:/bin/sh\n", owner{}, false},
+		{"postgres:x:abc:1::/:/bin/sh\n", owner{}, false},
+		{"", owner{}, false},
+	} {
+		got, ok := passwdOwner([]byte(tc.in))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("passwdOwner(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
