@@ -1,0 +1,23 @@
+// Package daemon is pacsd's service loop: it keeps every cluster of the
+// topology file converged, for as long as it runs.
+//
+// The loop is level-triggered, like controller-runtime's and Consul's
+// anti-entropy: a change of the file, SIGHUP (Reload), an engine event about
+// one of pacsd's objects (a container died, stopped, was killed or removed, a
+// network was disconnected) and a resync ticker only poke one coalescing
+// trigger. Each pass loads the file (skipped when its bytes did not change),
+// then converges every cluster with reconcile.Apply, from a fresh observation.
+//
+// Reloads work like Prometheus's: a file that is invalid, or that
+// spec.CheckAgainstPrevious refuses, is never acted on; its diagnostics are
+// logged, the last good spec stays in force and the reload-success gauge
+// drops to 0 until a good file is saved.
+//
+// Each cluster's pass has a timeout, recovers from panics, and backs off
+// exponentially after a failure (1s doubling to 2m, reset by a success, by a
+// new file and by Reload). The daemon reports to systemd (READY, RELOADING,
+// STATUS, WATCHDOG) and serves /healthz, /readyz, /metrics and /status.
+//
+// Stopping the daemon never stops a database container: it cancels the
+// running pass, waits for it to end and returns.
+package daemon

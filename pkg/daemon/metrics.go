@@ -1,0 +1,77 @@
+package daemon
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// metrics are the daemon's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg        *prometheus.Registry
+	passes     *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	actions    *prometheus.CounterVec
+	drift      *prometheus.CounterVec
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pacsd_reconcile_passes_total",
+			Help: "Passes of a cluster, by result (ok, error).",
+		}, []string{"cluster", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pacsd_reconcile_pass_duration_seconds",
+			Help:    "How long a pass of a cluster took, by result.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}, []string{"cluster", "result"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pacsd_actions_total",
+			Help: "Actions carried out, by kind and result (ok, error).",
+		}, []string{"kind", "result"}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pacsd_drift_repairs_total",
+			Help: "Actions done in passes not caused by a change of the topology file: what drifted and was put back.",
+		}, []string{"cluster"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pacsd_config_last_reload_successful",
+			Help: "Whether the last load of the topology file was taken (1) or refused (0).",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pacsd_config_last_reload_success_timestamp_seconds",
+			Help: "When the topology file was last taken, as a Unix time.",
+		}),
+	}
+	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// actionKinds are the kinds of reconcile's actions, to tell from an error
+// of Apply which kind of action failed.
+var actionKinds = []reconcile.Kind{
+	reconcile.CreateNetwork, reconcile.PullImage, reconcile.MoveAside, reconcile.CreateContainer,
+	reconcile.RemoveContainer, reconcile.StartContainer, reconcile.WriteFile, reconcile.ResetSetting,
+	reconcile.SetRole, reconcile.DropRole, reconcile.CreateSlot, reconcile.BaseBackup,
+	reconcile.Reload, reconcile.Restart,
+}
+
+// failedKind returns the kind of the action an error of Apply names, "" when
+// the error is not about an action (observation failed, problems in the plan).
+// Apply wraps a failed action's error as "...: while KIND TARGET: ...".
+func failedKind(err error) string {
+	msg := err.Error()
+	for _, k := range actionKinds {
+		if strings.Contains(msg, ": while "+string(k)+" ") {
+			return string(k)
+		}
+	}
+	return ""
+}
