@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/daemon"
+	"github.com/pacsd/pacsd/pkg/docker"
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// runRun is the service: it keeps every cluster of the file converged until
+// SIGTERM or SIGINT; SIGHUP reloads the file. Exit 0 after a clean stop, 1
+// when it cannot start (invalid file, another pacsd on the state directory,
+// the listen address taken).
+func runRun(c *cli, args []string) int {
+	fs := c.newFlags("run", "[-f FILE] [--log-level LEVEL]")
+	path := c.fileFlag(fs)
+	levelName := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*levelName)); err != nil {
+		fmt.Fprintf(c.stderr, "pacsd run: --log-level: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(leveled{Handler: newLogger(c.stderr).Handler(), min: level})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, *path, log, hup)
+}
+
+// serve runs the daemon on the file at path until ctx is done; every receive
+// on hup reloads the file. It returns the exit code.
+func serve(ctx context.Context, path string, log *slog.Logger, hup <-chan os.Signal) int {
+	pl := &progressLog{log: log, last: map[string]time.Time{}}
+	d, err := daemon.New(daemon.Options{
+		Path:   path,
+		Logger: log,
+		Deps:   func(f *spec.File) (reconcile.Deps, error) { return deps(f, pl.line) },
+		Follow: followDocker,
+	})
+	if err != nil {
+		log.Error(err.Error())
+		return exitProblem
+	}
+	f := d.Spec()
+	lock, err := daemon.Lock(f.Daemon.StateDir)
+	if err != nil {
+		log.Error(err.Error())
+		return exitProblem
+	}
+	defer lock.Unlock()
+	ln, err := net.Listen("tcp", f.Daemon.Listen)
+	if err != nil {
+		log.Error(fmt.Sprintf("while listening on %s (daemon.listen): %v", f.Daemon.Listen, err))
+		return exitProblem
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reading the topology file again")
+				d.Reload()
+			}
+		}
+	}()
+	log.Info("pacsd started", "file", path, "state_dir", f.Daemon.StateDir, "pid", os.Getpid())
+	if err := d.Run(ctx, ln); err != nil {
+		log.Error(err.Error())
+		return exitProblem
+	}
+	return exitOK
+}
+
+// followDocker adapts the Docker runtime's events to the daemon.
+func followDocker(ctx context.Context, rt reconcile.Runtime, cluster string, event func(daemon.Event)) error {
+	dr, ok := rt.(*docker.Runtime)
+	if !ok {
+		<-ctx.Done()
+		return nil
+	}
+	events, errs := dr.Events(ctx, cluster)
+	for ev := range events {
+		event(daemon.Event{Type: ev.Type, Action: ev.Action, Name: ev.Name})
+	}
+	return <-errs
+}
+
+// leveled drops records below min; the handler it wraps logs what it gets.
+type leveled struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h leveled) Enabled(_ context.Context, l slog.Level) bool { return l >= h.min }
+
+func (h leveled) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return leveled{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h leveled) WithGroup(name string) slog.Handler {
+	return leveled{Handler: h.Handler.WithGroup(name), min: h.min}
+}
+
+// progressLog logs progress lines (base backups, image pulls) as structured
+// lines, at most one a second per node.
+type progressLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (p *progressLog) line(node, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.last[node]) < time.Second {
+		return
+	}
+	p.last[node] = time.Now()
+	p.log.Info("progress", "node", node, "line", line)
+}
