@@ -428,9 +428,13 @@ func TestE2EApplyRepairsDrift(t *testing.T) {
 	psql("ALTER ROLE pacs PASSWORD 'changed-by-hand'")
 	psql("ALTER SYSTEM SET work_mem = '1GB'")
 	psql("SELECT pg_reload_conf()")
+	// An active slot cannot be dropped: stop its standby first.
+	if err := e.Docker.ContainerStop(e.Ctx(time.Minute), tp.container("db2"), container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	psql("SELECT pg_drop_replication_slot('pacsd_" + tp.name + "_db2')")
 	db1.AppendPGDATA("pg_hba.conf", "host all all 0.0.0.0/0 trust\n")
-	tp.wantPlan(t, "set-role/")
+	tp.wantPlan(t, "set-role/", "start-container/restart")
 	tp.apply(t)
 	if err := db1.TryExecSQL("SELECT 1"); err != nil {
 		t.Fatalf("the superuser's password was not put back: %v", err)
