@@ -7,7 +7,7 @@ IMAGE ?= pacsd-postgres:15
 PACSD_E2E ?= 1
 export PACSD_E2E PACSD_IMAGE := $(IMAGE)
 
-.PHONY: all build test unit e2e engine image fmt vet fuzz bench clean
+.PHONY: all build test unit e2e engine image fmt vet fuzz bench clean demo demo-clean
 
 all: build
 
@@ -25,13 +25,24 @@ e2e:
 ifeq ($(PACSD_E2E),1)
 	bash scripts/engine.sh
 	$(MAKE) --no-print-directory image
-	$(GO) test -count=1 -timeout 15m -p 1 -run 'E2E' ./...
+	bash image/test.sh
+	$(GO) test -count=1 -timeout 18m -p 1 -run 'E2E' ./...
 else
 	@echo "e2e: skipped (PACSD_E2E=$(PACSD_E2E)); run 'make test' or set PACSD_E2E=1"
 endif
 
 engine:
 	bash scripts/engine.sh
+
+# The demo: a primary and a streaming standby kept converged by the daemon.
+demo:
+	bash scripts/demo.sh
+
+demo-clean:
+	-docker rm -f demo-db1 demo-db2
+	-docker volume rm demo-db1-data demo-db2-data
+	-docker network rm demo
+	rm -rf .demo-state
 
 # Builds $(IMAGE) from Debian's packages only when missing or when image/ changed.
 image: engine
