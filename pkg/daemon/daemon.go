@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -52,9 +55,10 @@ type Options struct {
 	Path string
 	// Logger receives every line the daemon and reconcile log.
 	Logger *slog.Logger
-	// Deps returns the adapters for a spec. It is called for the first spec
-	// and for every new spec taken; the Runtimes of the spec it replaces are
-	// closed when they implement io.Closer.
+	// Deps returns the adapters for a spec, which may depend on the spec's
+	// hosts only. It is called for the first spec, for a new spec whose hosts
+	// differ and on Reload; the Runtimes it replaces are closed when they
+	// implement io.Closer.
 	Deps func(f *spec.File) (reconcile.Deps, error)
 	// Apply converges one cluster; nil means reconcile.Apply.
 	Apply ApplyFunc
@@ -325,20 +329,26 @@ func (d *Daemon) reload() (tried bool) {
 		d.refuse(fmt.Sprintf("the file is invalid (%d errors)", len(diags.Errs())))
 		return true
 	}
-	deps, err := d.o.Deps(next)
-	if err != nil {
-		d.refuse(err.Error())
-		return true
-	}
-	if prev := d.file; prev != nil {
-		if prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir {
-			d.log.Warn("daemon.listen and daemon.state_dir take effect when pacsd restarts", "listen", prev.Daemon.Listen, "state_dir", prev.Daemon.StateDir)
+	prev := d.file
+	engines := prev == nil || forced || !sameEngines(prev, next)
+	if engines {
+		deps, err := d.o.Deps(next)
+		if err != nil {
+			d.refuse(err.Error())
+			return true
 		}
 		closeDeps(d.deps)
+		d.deps = deps
 	}
-	d.file, d.deps, d.fresh = next, deps, true
+	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir) {
+		d.log.Warn("daemon.listen and daemon.state_dir take effect when pacsd restarts", "listen", prev.Daemon.Listen, "state_dir", prev.Daemon.StateDir)
+	}
+	d.file, d.fresh = next, true
 	d.resetBackoff()
-	d.follow()
+	// A stream that goes on misses nothing; one started again might.
+	if engines || !slices.Equal(followed(prev), followed(next)) {
+		d.follow()
+	}
 	d.m.reloadOK.Set(1)
 	d.m.reloadTime.SetToCurrentTime()
 	d.mu.Lock()
@@ -401,6 +411,29 @@ func (d *Daemon) acting() map[string]string {
 		}
 	}
 	return m
+}
+
+// sameEngines reports whether two specs name the same engines, so that the
+// adapters made for one serve the other.
+func sameEngines(a, b *spec.File) bool {
+	ja, erra := json.Marshal(a.Hosts)
+	jb, errb := json.Marshal(b.Hosts)
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
+}
+
+// followed lists the event streams a spec needs: one per cluster and host.
+func followed(f *spec.File) []string {
+	var keys []string
+	if f == nil {
+		return keys
+	}
+	for _, c := range f.Clusters {
+		for _, n := range c.Nodes {
+			keys = append(keys, c.Name+"\x00"+n.Host)
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 func closeDeps(deps reconcile.Deps) {

@@ -32,6 +32,7 @@ type fixture struct {
 
 	mu       sync.Mutex
 	applied  []string // "cluster work_mem" per Apply call
+	deps     int      // calls of Deps
 	notified []string
 	apply    func(c *spec.Cluster) (reconcile.Result, error)
 }
@@ -88,7 +89,12 @@ func newFixture(t *testing.T, content string) (*fixture, error) {
 	d, err := New(Options{
 		Path:   f.path,
 		Logger: slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Deps:   func(*spec.File) (reconcile.Deps, error) { return reconcile.Deps{}, nil },
+		Deps: func(*spec.File) (reconcile.Deps, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.deps++
+			return reconcile.Deps{}, nil
+		},
 		Apply: func(ctx context.Context, c *spec.Cluster, _ reconcile.Deps, _ *slog.Logger) (reconcile.Result, error) {
 			f.mu.Lock()
 			f.applied = append(f.applied, c.Name+" "+c.Settings["work_mem"])
@@ -367,6 +373,25 @@ func TestBackoff(t *testing.T) {
 	}
 	if code, _ := f.get("/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz after a success: %d", code)
+	}
+}
+
+// TestDepsOnlyForNewEngines: an edit that names the same engines keeps the
+// adapters (and the event streams on them); Reload makes them again.
+func TestDepsOnlyForNewEngines(t *testing.T) {
+	f := mustFixture(t)
+	f.d.pass(context.Background())
+	f.write(topology("8MB", "db1-data"))
+	f.d.pass(context.Background())
+	f.d.Reload()
+	f.d.pass(context.Background())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if diff := cmp.Diff([]string{"pacs 4MB", "pacs 8MB", "pacs 8MB"}, f.applied); diff != "" {
+		t.Errorf("Apply calls (-want +got):\n%s", diff)
+	}
+	if f.deps != 2 {
+		t.Errorf("Deps was called %d times, want 2 (at start and on Reload)", f.deps)
 	}
 }
 
