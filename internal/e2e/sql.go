@@ -14,13 +14,18 @@ import (
 // DSN returns a libpq URL for the node over the run's network, as the superuser
 // unless user and password are given.
 func (n *Node) DSN(user, password string) string {
+	return n.dsnAt(n.IP(), user, password)
+}
+
+// dsnAt is DSN for the node at address ip.
+func (n *Node) dsnAt(ip, user, password string) string {
 	if user == "" {
 		user, password = n.User, n.Password
 	}
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.UserPassword(user, password),
-		Host:     net.JoinHostPort(n.IP(), "5432"),
+		Host:     net.JoinHostPort(ip, "5432"),
 		Path:     "/" + n.Database,
 		RawQuery: "sslmode=disable&connect_timeout=3",
 	}
