@@ -13,4 +13,9 @@
 // (accepts writes, streaming, row visible), fault injection (kill, stop, pause,
 // remove, network disconnect, exec, write a file into PGDATA) and the seed
 // procedure done by hand (SeedProcedure), the baseline pacsd is measured against.
+//
+// For the fault matrix: a Writer records every acknowledged commit and checks
+// that none is lost (CheckNoLoss), a Probe checks every 100 ms that at most one
+// node accepts writes, and RequireSecondEngine runs a second Docker engine on
+// the same machine that a test can stop or kill.
 package e2e

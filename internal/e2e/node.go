@@ -39,6 +39,9 @@ type NodeOptions struct {
 	Database string   // POSTGRES_DB (default "pacsdb")
 	Cmd      []string // command (default: the image's, i.e. postgres)
 	Files    []File   // extra files placed before start
+	// Publish publishes port 5432 on every host address, on a port the engine
+	// picks (see Node.HostPort), for nodes reached from another engine.
+	Publish bool
 }
 
 // Node is a PostgreSQL container of the test bed.
@@ -84,7 +87,7 @@ func (e *Env) StartNode(o NodeOptions) *Node {
 				"POSTGRES_PASSWORD_FILE=" + secretsDir + "/superuser.password",
 			},
 		},
-		&container.HostConfig{Binds: []string{o.Volume + ":" + dataMount}},
+		&container.HostConfig{Binds: []string{o.Volume + ":" + dataMount}, PortBindings: o.portBindings()},
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			e.Network: {Aliases: []string{o.Name}},
 		}},
