@@ -55,7 +55,8 @@ const (
 // (about two seconds), holding a lock file so test binaries running side by
 // side take turns, and the test's cleanup removes everything on it and stops
 // it. The local image is loaded into it once and kept in its data root, which
-// later runs reuse when the image ID is unchanged.
+// later runs reuse when the image ID is unchanged. Its methods fail the test
+// that required it: call them from that test, not from its subtests.
 type SecondEngine struct {
 	// Host is the engine's address as a DOCKER_HOST value (SecondEngineHost).
 	Host string
@@ -148,6 +149,11 @@ func lockFile(path string, wait time.Duration) (*os.File, error) {
 func (s *SecondEngine) killStale() error {
 	pid := pidOf(secondPidfile, SecondEngineSocket)
 	if pid == 0 {
+		// A containerd orphaned by a killed dockerd no longer answers.
+		if c := s.containerdPid(); c != 0 {
+			s.t.Logf("second engine: killing containerd (pid %d) left by an earlier run", c)
+			_ = syscall.Kill(c, syscall.SIGKILL)
+		}
 		return nil
 	}
 	s.t.Logf("second engine: stopping dockerd (pid %d) left by an earlier run", pid)
@@ -433,10 +439,10 @@ func (s *SecondEngine) Env() *Env {
 // the first engine reaches a port the second engine publishes on all
 // addresses through that host address and through the gateway address of its
 // own network; not through 127.0.0.1 (the container's own loopback) and not
-// through the default bridge's 172.17.0.1 while docker0 has no member (the
-// link is down). It also reaches the second engine's container address
-// directly, routed by the host, but that is not what a deployment on two
-// machines would see.
+// through the default bridge's address 172.17.0.1 (there, docker0 had no
+// member and its link was down). It also reaches the second engine's
+// container address directly, routed by the host, but that is not what a
+// deployment on two machines would see.
 func (s *SecondEngine) HostAddress() string {
 	s.t.Helper()
 	addr, err := hostAddress()
