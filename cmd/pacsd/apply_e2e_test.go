@@ -28,6 +28,9 @@ type topology struct {
 	extra   string // HCL added to the cluster block
 	primary string
 	image   string
+	// noDaemon leaves the daemon block out (pacs run's tests write their own);
+	// otherwise the state directory is the test's own.
+	noDaemon bool
 }
 
 func newTopology(t *testing.T, e *e2e.Env, nodes ...string) *topology {
@@ -69,6 +72,9 @@ func (tp *topology) write(t *testing.T) {
 		fmt.Fprintf(&b, "  node %q {}\n", n)
 	}
 	b.WriteString("}\n")
+	if !tp.noDaemon {
+		fmt.Fprintf(&b, "daemon {\n  state_dir = %q\n}\n", filepath.Join(tp.dir, "state"))
+	}
 	if err := os.WriteFile(tp.path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

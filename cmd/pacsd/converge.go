@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/pacsd/pacsd/pkg/postgres"
 	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
+	"github.com/pacsd/pacsd/pkg/state"
 )
 
 // Exit code of plan when changes are pending.
@@ -41,6 +44,7 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 		Matches:  postgres.VerifierMatches,
 		Verifier: postgres.Verifier,
 		Progress: progress,
+		State:    &state.Store{Dir: f.Daemon.StateDir},
 	}
 	local, err := docker.New("", nil, "")
 	if err != nil {
@@ -102,6 +106,10 @@ func runPlan(c *cli, args []string) int {
 		}
 		actions, problems := reconcile.Plan(cl, obs, d.Matches)
 		for _, p := range problems {
+			if p.Warning {
+				fmt.Fprintf(c.stderr, "pacsd plan: warning: %v\n", p)
+				continue
+			}
 			fmt.Fprintf(c.stderr, "pacsd plan: %v\n", p)
 			failed = true
 		}
@@ -219,4 +227,62 @@ func (p *progress) done() {
 		fmt.Fprintln(p.w)
 		p.open = false
 	}
+}
+
+// runSwitchover makes NODE the primary of its cluster now, then converges.
+func runSwitchover(c *cli, args []string) int {
+	fs := c.newFlags("switchover", "NODE [-f FILE] [--cluster NAME]")
+	path := c.fileFlag(fs)
+	clusterName := fs.String("cluster", "", "the cluster of NODE, when the file has several")
+	var node string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		node, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if node == "" && fs.NArg() == 1 {
+		node = fs.Arg(0)
+	} else if fs.NArg() > 0 || node == "" {
+		fs.Usage()
+		return exitUsage
+	}
+	f := c.loadSpec("switchover", *path)
+	if f == nil {
+		return exitProblem
+	}
+	var cl *spec.Cluster
+	for _, x := range f.Clusters {
+		if (*clusterName == "" || x.Name == *clusterName) && x.Node(node) != nil {
+			if cl != nil {
+				fmt.Fprintf(c.stderr, "pacsd switchover: node %q is in clusters %q and %q; name one with --cluster\n", node, cl.Name, x.Name)
+				return exitUsage
+			}
+			cl = x
+		}
+	}
+	if cl == nil {
+		fmt.Fprintf(c.stderr, "pacsd switchover: no cluster in %s has a node %q\n", *path, node)
+		return exitProblem
+	}
+	d, err := deps(f, newProgress(c.stderr).line)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
+		return exitProblem
+	}
+	ctx, cancel := signalContext(30 * time.Minute)
+	defer cancel()
+	res, err := reconcile.SwitchoverTo(ctx, cl, node, d, newLogger(c.stderr))
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
+		return exitProblem
+	}
+	fmt.Fprintf(c.stdout, "cluster %q: %q is the primary; converged (%d actions)\n", cl.Name, node, len(res.Done))
+	if cl.Primary != node {
+		fmt.Fprintf(c.stdout, "the file still names %q as primary: edit it to %q so that it says what runs\n", cl.Primary, node)
+	}
+	return exitOK
 }

@@ -41,6 +41,7 @@ func init() {
 		{"validate", "[-f FILE] [--json]", "check the topology file and explain every problem in it", runValidate},
 		{"plan", "[-f FILE] [--json]", "show what apply would change (exit 2 when changes are pending)", runPlan},
 		{"apply", "[-f FILE]", "converge every cluster of the file once", runApply},
+		{"switchover", "NODE [-f FILE]", "make NODE the primary now (no acknowledged write is lost)", runSwitchover},
 		{"run", "[-f FILE]", "keep every cluster converged to the file (the service)", runRun},
 		{"version", "", "print the version of pacsd", runVersion},
 	}

@@ -39,6 +39,7 @@ func startDaemon(t *testing.T, tp *topology, resync string) *daemonRun {
 	t.Helper()
 	r := &daemonRun{tp: tp, path: filepath.Join(tp.dir, "pacs-run.hcl"), stateDir: filepath.Join(tp.dir, "state"),
 		listen: freePort(t), resync: resync, log: &syncBuffer{}, hup: make(chan os.Signal, 1), done: make(chan int, 1)}
+	tp.noDaemon = true
 	r.save(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

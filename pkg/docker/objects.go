@@ -221,11 +221,49 @@ func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node stri
 	if s := c.State; s != nil {
 		st.Running, st.Paused, st.Status = s.Running, s.Paused, s.Status
 	}
+	if c.NetworkSettings != nil {
+		st.Aliases = clusterAliases(c.ID, c.NetworkSettings.Networks, func(id string) bool { return r.networkLabels(ctx, id)[reconcile.LabelCluster] == cluster })
+	}
 	if st.Running && c.NetworkSettings != nil {
 		st.Addr = containerAddr(r.hostAddress, c.NetworkSettings.Ports, c.NetworkSettings.Networks,
 			func(id string) bool { return r.networkLabels(ctx, id)[reconcile.LabelCluster] != "" })
 	}
 	return st, nil
+}
+
+// clusterAliases returns the sorted network aliases of a container on the
+// network for which clusterNet is true, without the engine's own alias (the
+// container ID's prefix); nil when it is not attached to such a network.
+func clusterAliases(id string, nets map[string]*network.EndpointSettings, clusterNet func(id string) bool) []string {
+	for _, ep := range nets {
+		if ep == nil || !clusterNet(ep.NetworkID) {
+			continue
+		}
+		var out []string
+		for _, a := range ep.Aliases {
+			if !strings.HasPrefix(id, a) {
+				out = append(out, a)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	return nil
+}
+
+// NetworkAliases gives the container exactly aliases on network netName: it is
+// disconnected and connected again, which is the only way the engine changes
+// aliases (its connections on that network break for a moment).
+func (r *Runtime) NetworkAliases(ctx context.Context, id, netName string, aliases []string) error {
+	cctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
+	defer cancel()
+	if err := r.cli.NetworkDisconnect(cctx, netName, id, true); err != nil && !isNotFound(err) && !strings.Contains(err.Error(), "is not connected") {
+		return fmt.Errorf("while disconnecting container %s from network %s: %w", short(id), netName, err)
+	}
+	if err := r.cli.NetworkConnect(cctx, netName, id, &network.EndpointSettings{Aliases: aliases}); err != nil {
+		return fmt.Errorf("while connecting container %s to network %s with aliases %v: %w", short(id), netName, aliases, err)
+	}
+	return nil
 }
 
 // inspect returns the engine's view of a container, bounded by Inspect.

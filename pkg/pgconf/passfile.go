@@ -14,11 +14,20 @@ import (
 // none). libpq reads the file line by line, so a password holding a line
 // break cannot be written; such a password does not authenticate.
 func Passfile(c *spec.Cluster) []byte {
-	pw := c.Replication.Password.Reveal()
+	return passfile(c.Replication.User, c.Replication.Password.Reveal())
+}
+
+// SuperuserPassfile renders a libpq passfile for the superuser, for the
+// one-off containers that connect as it (pg_rewind). It is a secret.
+func SuperuserPassfile(c *spec.Cluster) []byte {
+	return passfile(c.Superuser.Name, c.Superuser.Password.Reveal())
+}
+
+func passfile(user, pw string) []byte {
 	if pw == "" {
 		return nil
 	}
-	return []byte("*:*:*:" + passfileField(c.Replication.User) + ":" + passfileField(pw) + "\n")
+	return []byte("*:*:*:" + passfileField(user) + ":" + passfileField(pw) + "\n")
 }
 
 // passfileField escapes a field of a libpq password file.

@@ -54,3 +54,28 @@ func (c *Conn) ResetSetting(ctx context.Context, name string) error {
 	ident := pgx.Identifier(strings.Split(strings.ToLower(name), "."))
 	return c.exec(ctx, doing, "ALTER SYSTEM RESET "+ident.Sanitize())
 }
+
+// Checkpoint runs CHECKPOINT, so that a shutdown that follows is quick.
+func (c *Conn) Checkpoint(ctx context.Context) error {
+	return c.exec(ctx, "running a checkpoint", "CHECKPOINT")
+}
+
+// Promote ends recovery with pg_promote and waits up to 60 s until the
+// server accepts writes. It is an error when the server is not in recovery.
+func (c *Conn) Promote(ctx context.Context) error {
+	var done bool
+	if err := c.conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&done); err != nil {
+		return c.wrap("promoting", err)
+	}
+	if !done {
+		return c.wrap("promoting", errors.New("the server did not finish promotion within 60 s"))
+	}
+	return nil
+}
+
+// DropSlot drops the replication slot name if it exists; an active slot is
+// an error (its standby still streams).
+func (c *Conn) DropSlot(ctx context.Context, name string) error {
+	return c.exec(ctx, "dropping replication slot "+name,
+		"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", name)
+}

@@ -26,6 +26,10 @@ const (
 	// On a primary the timeline is the one WAL is written on now: the first
 	// eight hex digits of the current WAL file's name. (pg_control_checkpoint
 	// lags behind a promotion until the next checkpoint.)
+	// walQuery reads the WAL written (primary) or replayed (standby), and received.
+	walQuery = `SELECT (CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0')::bigint,
+	       (coalesce(pg_last_wal_receive_lsn(), '0/0') - '0/0')::bigint`
+	syncQuery            = `SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') ORDER BY 1`
 	primaryTimelineQuery = `SELECT pg_walfile_name(pg_current_wal_lsn())`
 	// On a standby it is the timeline the WAL receiver receives; without a
 	// receiver, the latest timeline the control file knows of.
@@ -77,6 +81,18 @@ func (c *Conn) State(ctx context.Context) (*reconcile.DBState, error) {
 	}
 	if err := c.conn.QueryRow(ctx, receiverQuery).Scan(&s.Receiver); err != nil {
 		return nil, c.wrap("reading the WAL receiver", err)
+	}
+	var wal, received int64
+	if err := c.conn.QueryRow(ctx, walQuery).Scan(&wal, &received); err != nil {
+		return nil, c.wrap("reading WAL positions", err)
+	}
+	s.WAL, s.ReceivedWAL = uint64(wal), uint64(received)
+	rows, _ = c.conn.Query(ctx, syncQuery)
+	if s.SyncStandbys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, c.wrap("reading synchronous standbys", err)
+	}
+	if len(s.SyncStandbys) == 0 {
+		s.SyncStandbys = nil
 	}
 	return s, nil
 }

@@ -26,6 +26,16 @@ const (
 	BaseBackup      Kind = "base-backup"
 	Reload          Kind = "reload"
 	Restart         Kind = "restart"
+	// Fence stops a node that runs as a primary but is not the acting one.
+	Fence Kind = "fence"
+	// Switchover hands the primary role to Node (stop, catch up, promote).
+	Switchover Kind = "switchover"
+	// Promote ends recovery on the acting primary.
+	Promote Kind = "promote"
+	// Rewind makes a former primary's data follow the acting primary.
+	Rewind Kind = "rewind"
+	// SetAliases gives a container its DNS aliases on the cluster network.
+	SetAliases Kind = "set-aliases"
 )
 
 // Class says how disruptive an action is to a node.
@@ -38,6 +48,8 @@ const (
 	ClassRestart  Class = "restart"
 	ClassRecreate Class = "recreate"
 	ClassRebuild  Class = "rebuild"
+	// ClassSwitchover moves the primary role: writes stop for a moment.
+	ClassSwitchover Class = "switchover"
 )
 
 // Action is one step of a plan. Its fields other than Kind, Node, Target and
@@ -61,7 +73,11 @@ type Action struct {
 	// image's contract), for when pacsd cannot log in over TCP any more.
 	Local  bool
 	Backup *BackupSpec // BaseBackup
-	Mount  Mount       // MoveAside, BaseBackup
+	Mount  Mount       // MoveAside, BaseBackup, Rewind
+	// From is the node that is primary now (Switchover).
+	From string
+	// Aliases are the DNS aliases to set (SetAliases).
+	Aliases []string
 
 	phase int
 }
@@ -83,7 +99,7 @@ func (a Action) symbol() string {
 	switch a.Kind {
 	case CreateNetwork, PullImage, CreateContainer, CreateSlot, BaseBackup:
 		return "+"
-	case RemoveContainer, DropRole, MoveAside:
+	case RemoveContainer, DropRole, MoveAside, Fence:
 		return "-"
 	}
 	return "~"

@@ -20,11 +20,16 @@ var (
 	StreamTimeout = 3 * time.Minute
 	// StopTimeout is how long a fast shutdown may take before the container is killed.
 	StopTimeout = 60 * time.Second
+	// FenceTimeout is how long a fenced node may take to stop before it is killed.
+	FenceTimeout = 5 * time.Second
+	// CatchUpTimeout bounds the wait for a switchover's target to replay
+	// everything the old primary wrote.
+	CatchUpTimeout = 60 * time.Second
 )
 
 // maxRounds bounds how often Apply observes, plans and acts before it gives
 // up on converging.
-const maxRounds = 4
+const maxRounds = 6
 
 // Result is what Apply did.
 type Result struct {
@@ -34,6 +39,51 @@ type Result struct {
 	Rounds int
 }
 
+// SwitchoverTo makes node the primary of cluster c now, whatever the file
+// names, and then converges the rest. When the file names another node, that
+// value is kept from starting a switchover back (plan and status warn until
+// the file is edited).
+func SwitchoverTo(ctx context.Context, c *spec.Cluster, node string, d Deps, log *slog.Logger) (Result, error) {
+	if c.Node(node) == nil {
+		return Result{}, fmt.Errorf("cluster %q has no node %q; name one of its nodes", c.Name, node)
+	}
+	obs, err := Observe(ctx, c, d)
+	if err != nil {
+		return Result{}, err
+	}
+	acting := obs.State.Acting
+	if acting == "" {
+		acting = c.Primary
+	}
+	if acting != node {
+		want := *c
+		want.Primary = node
+		obs.State.Keep = ""
+		actions, problems := Plan(&want, obs, d.Matches)
+		if err := problemsError(problems, log); err != nil {
+			return Result{}, err
+		}
+		var sw *Action
+		for i := range actions {
+			if actions[i].Kind == Switchover {
+				sw = &actions[i]
+			}
+		}
+		if sw == nil {
+			return Result{}, fmt.Errorf("cluster %q: no switchover to %q could be planned; run 'pacsd plan' to see why", c.Name, node)
+		}
+		x := newExecutor(c, d, obs, log)
+		if c.Primary != node {
+			x.keep = c.Primary
+		}
+		if err := x.do(ctx, *sw); err != nil {
+			return Result{}, fmt.Errorf("%s: while switching over to %q: %w", where(*sw), node, err)
+		}
+		log.Info("action done", "cluster", c.Name, "node", node, "action", string(Switchover), "target", sw.Target, "reason", "asked for on the command line")
+	}
+	return Apply(ctx, c, d, log)
+}
+
 // Apply brings cluster c to the spec: it observes, plans and carries out the
 // plan, then observes again, until the plan is empty. It refuses to act when
 // Plan reports problems, and stops at the first failed action: the error
@@ -41,25 +91,25 @@ type Result struct {
 // every step is derived again from what is observed.
 func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Result, error) {
 	var res Result
+	var last []Action
 	for res.Rounds < maxRounds {
 		obs, err := Observe(ctx, c, d)
 		if err != nil {
 			return res, err
 		}
 		actions, problems := Plan(c, obs, d.Matches)
-		if len(problems) > 0 {
-			return res, problemsError(problems)
+		if err := problemsError(problems, log); err != nil {
+			return res, err
+		}
+		if err := recordActing(c, obs, d); err != nil {
+			return res, err
 		}
 		if len(actions) == 0 {
 			return res, nil
 		}
+		last = actions
 		res.Rounds++
-		x := &executor{c: c, d: d, obs: obs, log: log, ids: map[string]string{}}
-		for name, ns := range obs.Nodes {
-			if ns.Container != nil {
-				x.ids[name] = ns.Container.ID
-			}
-		}
+		x := newExecutor(c, d, obs, log)
 		for _, a := range actions {
 			start := time.Now()
 			err := x.do(ctx, a)
@@ -73,7 +123,26 @@ func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Resu
 			res.Done = append(res.Done, a)
 		}
 	}
-	return res, fmt.Errorf("cluster %q: still not converged after %d rounds; run 'pacsd plan' to see what is left", c.Name, maxRounds)
+	left := make([]string, len(last))
+	for i, a := range last {
+		left[i] = a.String()
+	}
+	return res, fmt.Errorf("cluster %q: still not converged after %d rounds; the last round planned:\n%s\nrun 'pacsd plan' to see what is left", c.Name, maxRounds, strings.Join(left, "\n"))
+}
+
+// recordActing records the acting primary when nothing is recorded yet, so
+// that a later edit of the file's primary is a switchover, not a guess.
+func recordActing(c *spec.Cluster, obs *Observed, d Deps) error {
+	if obs.State.Acting != "" || d.State == nil {
+		return nil
+	}
+	st := obs.State
+	st.Acting = ActingPrimary(c, obs)
+	if err := d.State.Save(c.Name, st); err != nil {
+		return fmt.Errorf("cluster %q: while recording %q as the acting primary: %w", c.Name, st.Acting, err)
+	}
+	obs.State = st
+	return nil
 }
 
 func where(a Action) string {
@@ -83,10 +152,15 @@ func where(a Action) string {
 	return fmt.Sprintf("cluster %q, node %q", a.Cluster, a.Node)
 }
 
-func problemsError(ps []Problem) error {
-	errs := make([]error, len(ps))
-	for i, p := range ps {
-		errs[i] = p
+// problemsError joins the problems that stop Apply; warnings are logged.
+func problemsError(ps []Problem, log *slog.Logger) error {
+	var errs []error
+	for _, p := range ps {
+		if p.Warning {
+			log.Warn(p.Summary, "cluster", p.Cluster, "node", p.Node, "detail", p.Detail)
+			continue
+		}
+		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
 }
@@ -98,6 +172,23 @@ type executor struct {
 	obs *Observed
 	log *slog.Logger
 	ids map[string]string // node -> container id
+	// acting is the primary; a switchover or promotion changes it.
+	acting string
+	// keep is recorded as ClusterState.Keep by a switchover (see SwitchoverTo).
+	keep string
+}
+
+func newExecutor(c *spec.Cluster, d Deps, obs *Observed, log *slog.Logger) *executor {
+	x := &executor{c: c, d: d, obs: obs, log: log, ids: map[string]string{}, acting: obs.State.Acting}
+	if x.acting == "" {
+		x.acting = c.Primary
+	}
+	for name, ns := range obs.Nodes {
+		if ns.Container != nil {
+			x.ids[name] = ns.Container.ID
+		}
+	}
+	return x
 }
 
 func (x *executor) rt(node string) (Runtime, error) {
@@ -167,6 +258,14 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		if a.Local {
 			return x.setRoleLocal(ctx, rt, id, a)
 		}
+	case Fence:
+		return x.fence(ctx, rt, a.Node, id)
+	case SetAliases:
+		return rt.NetworkAliases(ctx, id, x.c.Network, a.Aliases)
+	case Rewind:
+		return x.rewind(ctx, rt, a)
+	case Switchover:
+		return x.switchover(ctx, a)
 	}
 	// The rest is SQL on the node's server.
 	conn, err := x.connect(ctx, rt, a.Node)
@@ -191,6 +290,8 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		return conn.DropRole(ctx, a.Target)
 	case CreateSlot:
 		return conn.CreateSlot(ctx, a.Target)
+	case Promote:
+		return conn.Promote(ctx)
 	}
 	return fmt.Errorf("unknown action kind %q", a.Kind)
 }
@@ -218,6 +319,147 @@ func (x *executor) setRoleLocal(ctx context.Context, rt Runtime, id string, a Ac
 // quoteIdent quotes a role name as an SQL identifier.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
+// fence stops a node's container and confirms through the engine that it no
+// longer runs; without that confirmation it is an error, never a guess.
+func (x *executor) fence(ctx context.Context, rt Runtime, node, id string) error {
+	n := x.c.Node(node)
+	if err := rt.ContainerStop(ctx, id, FenceTimeout); err != nil {
+		return fmt.Errorf("while fencing: %w", err)
+	}
+	ct, err := rt.ContainerInspect(ctx, n.Container, x.c.Name, n.Name)
+	if err != nil {
+		return fmt.Errorf("while confirming the fence: %w", err)
+	}
+	if ct != nil && ct.Running {
+		return fmt.Errorf("container %q still runs after it was stopped; pacsd cannot confirm it is fenced: stop it by hand", n.Container)
+	}
+	return nil
+}
+
+// rewind runs pg_rewind on a former primary's data against the acting
+// primary, then puts pacsd's files and standby.signal in place. Its marker
+// stays when it fails, so the next pass moves the data aside and rebuilds.
+func (x *executor) rewind(ctx context.Context, rt Runtime, a Action) error {
+	b := a.Backup
+	staged, install := stageFiles(b.Files)
+	script := fmt.Sprintf(`set -e
+touch %[1]s
+runuser -u postgres -- env PGPASSFILE=%[2]s pg_rewind -D %[3]s --source-server="host=%[4]s port=%[5]d user=%[6]s dbname=%[7]s" -P
+%[8]srm -f %[1]s
+`, BuildingMarker, b.Passfile.Path, PGDATA, b.Host, b.Port, b.User, x.c.Database, install)
+	return x.runOnce(ctx, rt, a.Node, "rewind", a.Mount, script, append([]FileWrite{b.Passfile}, staged...))
+}
+
+// stageFiles places files for a one-off container under SecretsDir/files and
+// returns the shell lines that install them into PGDATA owned by postgres.
+func stageFiles(files []FileWrite) ([]FileWrite, string) {
+	var staged []FileWrite
+	var install strings.Builder
+	for _, f := range files {
+		s := FileWrite{Path: SecretsDir + "/files/" + path.Base(f.Path), Content: f.Content, Mode: 0o600, Secret: f.Secret}
+		staged = append(staged, s)
+		fmt.Fprintf(&install, "install -o postgres -g postgres -m 0600 %s %s\n", s.Path, f.Path)
+	}
+	return staged, install.String()
+}
+
+// switchover hands the primary role from a.From to a.Node without losing an
+// acknowledged write: the old primary stops with a fast shutdown (its WAL
+// senders send everything to connected standbys first), the target replays
+// up to the old primary's shutdown checkpoint, the new acting primary is
+// recorded, and only then promoted. When the target does not catch up, the
+// old primary is started again and nothing changed.
+func (x *executor) switchover(ctx context.Context, a Action) error {
+	from, to := x.c.Node(a.From), x.c.Node(a.Node)
+	frt, err := x.rt(from.Name)
+	if err != nil {
+		return err
+	}
+	trt, err := x.rt(to.Name)
+	if err != nil {
+		return err
+	}
+	if conn, err := x.connect(ctx, frt, from.Name); err == nil {
+		_ = conn.Checkpoint(ctx) // shortens the shutdown; not needed for safety
+		conn.Close()
+	}
+	fromID := x.ids[from.Name]
+	if err := frt.ContainerStop(ctx, fromID, StopTimeout); err != nil {
+		return fmt.Errorf("while stopping the old primary %q: %w", from.Name, err)
+	}
+	restore := func(why error) error {
+		if err := frt.ContainerStart(ctx, fromID); err != nil {
+			return fmt.Errorf("%w; starting the old primary %q again also failed: %v: start it by hand", why, from.Name, err)
+		}
+		return fmt.Errorf("%w; the old primary %q was started again and is still the primary", why, from.Name)
+	}
+	files, err := frt.ReadFiles(ctx, fromID, []string{ControlPath})
+	if err != nil {
+		return restore(fmt.Errorf("while reading the old primary's control file: %w", err))
+	}
+	ctl, err := ParseControl(files[ControlPath])
+	if err != nil {
+		return restore(fmt.Errorf("while reading the old primary's control file: %w", err))
+	}
+	if ctl.State != DBShutdowned {
+		return restore(fmt.Errorf("the old primary %q did not shut down cleanly (%s)", from.Name, ctl.State))
+	}
+	deadline := time.Now().Add(CatchUpTimeout)
+	for {
+		st, err := x.state(ctx, trt, to.Name)
+		if err == nil && st.InRecovery && st.WAL > ctl.Checkpoint {
+			break
+		}
+		if time.Now().After(deadline) {
+			why := fmt.Sprintf("replayed %s", "nothing known")
+			if st != nil {
+				why = "replayed " + FormatLSN(st.WAL)
+			} else if err != nil {
+				why = err.Error()
+			}
+			return restore(fmt.Errorf("the target %q did not replay the old primary's shutdown checkpoint %s within %s (%s)", to.Name, FormatLSN(ctl.Checkpoint), CatchUpTimeout, why))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := x.setActing(to.Name); err != nil {
+		return restore(err)
+	}
+	conn, err := x.connect(ctx, trt, to.Name)
+	if err != nil {
+		return fmt.Errorf("%q is recorded as the acting primary but could not be reached to promote it (%w); the next pass promotes it", to.Name, err)
+	}
+	defer conn.Close()
+	if err := conn.Promote(ctx); err != nil {
+		return fmt.Errorf("%q is recorded as the acting primary but its promotion failed (%w); the next pass tries again", to.Name, err)
+	}
+	return nil
+}
+
+// setActing records node as the acting primary, durably, before anything
+// makes it one.
+func (x *executor) setActing(node string) error {
+	st := x.obs.State
+	st.Acting, st.Epoch, st.Keep = node, st.Epoch+1, x.keep
+	if x.d.State == nil {
+		return errors.New("no state store is configured; pacsd cannot record the acting primary")
+	}
+	if err := x.d.State.Save(x.c.Name, st); err != nil {
+		return fmt.Errorf("while recording %q as the acting primary: %w", node, err)
+	}
+	x.obs.State, x.acting = st, node
+	return nil
+}
+
+// state reads a node's server state.
+func (x *executor) state(ctx context.Context, rt Runtime, node string) (*DBState, error) {
+	conn, err := x.connect(ctx, rt, node)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.State(ctx)
+}
+
 // connect opens a superuser connection to node's server.
 func (x *executor) connect(ctx context.Context, rt Runtime, node string) (DBConn, error) {
 	n := x.c.Node(node)
@@ -234,7 +476,7 @@ func (x *executor) connect(ctx context.Context, rt Runtime, node string) (DBConn
 // waitStarted waits until the node's server answers; for a standby, until it
 // streams from the primary.
 func (x *executor) waitStarted(ctx context.Context, rt Runtime, node string) error {
-	standby := node != x.c.Primary
+	standby := node != x.acting
 	timeout := ReadyTimeout
 	if standby {
 		timeout += StreamTimeout
@@ -298,13 +540,8 @@ func (x *executor) probe(ctx context.Context, rt Runtime, node string, standby b
 // the data aside and never starts it.
 func (x *executor) baseBackup(ctx context.Context, rt Runtime, a Action) error {
 	b := a.Backup
-	files := []FileWrite{b.Passfile}
-	var install strings.Builder
-	for _, f := range b.Files {
-		staged := FileWrite{Path: SecretsDir + "/files/" + path.Base(f.Path), Content: f.Content, Mode: 0o600, Secret: f.Secret}
-		files = append(files, staged)
-		fmt.Fprintf(&install, "install -o postgres -g postgres -m 0600 %s %s\n", staged.Path, f.Path)
-	}
+	staged, install := stageFiles(b.Files)
+	files := append([]FileWrite{b.Passfile}, staged...)
 	script := fmt.Sprintf(`set -e
 install -d -o postgres -g postgres -m 0700 %[1]s
 touch %[2]s
@@ -312,7 +549,7 @@ if [ -n "$(ls -A %[3]s 2>/dev/null)" ]; then echo "%[3]s is not empty; refusing 
 install -d -o postgres -g postgres -m 0700 %[3]s
 runuser -u postgres -- env PGPASSFILE=%[4]s pg_basebackup -h %[5]s -p %[6]d -U %[7]s -D %[3]s -X stream -S %[8]s -c fast -P -v
 %[9]srm -f %[2]s
-`, DataMount, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, b.Port, b.User, b.Slot, install.String())
+`, DataMount, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, b.Port, b.User, b.Slot, install)
 	return x.runOnce(ctx, rt, a.Node, "basebackup", a.Mount, script, files)
 }
 

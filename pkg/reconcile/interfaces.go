@@ -44,6 +44,8 @@ type Runtime interface {
 	ContainerStop(ctx context.Context, id string, timeout time.Duration) error
 	// ContainerRemove removes a container, never its volumes.
 	ContainerRemove(ctx context.Context, id string) error
+	// NetworkAliases gives a container exactly aliases on network netName.
+	NetworkAliases(ctx context.Context, id, netName string, aliases []string) error
 	// ReadFiles reads files from a container, running or not; a missing file
 	// is absent from the map, not an error.
 	ReadFiles(ctx context.Context, id string, paths []string) (map[string][]byte, error)
@@ -60,6 +62,27 @@ type Runtime interface {
 	// DataInspect reports what a data location holds, with a one-off
 	// container of image when no container of the node runs.
 	DataInspect(ctx context.Context, image string, m Mount) (DataState, error)
+}
+
+// ClusterState is what pacsd remembers of a cluster across restarts.
+type ClusterState struct {
+	// Acting is the node that is the primary now; "" means the spec's primary.
+	Acting string `json:"acting,omitempty"`
+	// Epoch counts changes of the acting primary (switchovers, failovers).
+	Epoch int64 `json:"epoch"`
+	// Keep is a value of the spec's primary that must not start a switchover:
+	// the spec's primary at the time of a failover or of a switchover asked
+	// for on the command line. It is cleared when the spec names the acting
+	// primary.
+	Keep string `json:"keep,omitempty"`
+}
+
+// StateStore keeps ClusterState durably (pkg/state, in daemon.state_dir).
+type StateStore interface {
+	// Load returns the stored state; the zero state when none is stored.
+	Load(cluster string) (ClusterState, error)
+	// Save stores the state atomically and durably before returning.
+	Save(cluster string, s ClusterState) error
 }
 
 // Database connects to PostgreSQL servers.
@@ -83,6 +106,13 @@ type DBConn interface {
 	ResetSetting(ctx context.Context, name string) error
 	// Reload asks the server to re-read its configuration (pg_reload_conf).
 	Reload(ctx context.Context) error
+	// Checkpoint runs CHECKPOINT (it makes a following shutdown quick).
+	Checkpoint(ctx context.Context) error
+	// Promote ends recovery (pg_promote, waiting until it is done); an
+	// error when the server is not in recovery or did not finish in time.
+	Promote(ctx context.Context) error
+	// DropSlot drops a replication slot if it exists and is not active.
+	DropSlot(ctx context.Context, name string) error
 	Close()
 }
 

@@ -19,6 +19,9 @@ type Deps struct {
 	Verifier func(password string) (string, error)
 	// Progress receives progress lines of image pulls and base backups.
 	Progress func(node, line string)
+	// State keeps the acting primary; nil means none is kept (the spec's
+	// primary always acts), which only tests may use.
+	State StateStore
 }
 
 func (d Deps) runtime(c *spec.Cluster, host string) (Runtime, error) {
@@ -43,6 +46,11 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 		return nil, err
 	}
 	obs := &Observed{Nodes: map[string]*NodeState{}}
+	if d.State != nil {
+		if obs.State, err = d.State.Load(c.Name); err != nil {
+			return nil, err
+		}
+	}
 	if obs.Network, err = rt.NetworkInspect(ctx, c.Network, c.Name); err != nil {
 		return nil, fmt.Errorf("while inspecting network %q: %w", c.Network, err)
 	}
@@ -50,7 +58,7 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 		return nil, fmt.Errorf("while inspecting image %q: %w", c.Image, err)
 	}
 	for _, n := range c.Nodes {
-		ns, err := observeNode(ctx, c, n, d)
+		ns, err := ObserveNode(ctx, c, n, d)
 		if err != nil {
 			return nil, fmt.Errorf("node %q: %w", n.Name, err)
 		}
@@ -59,7 +67,8 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 	return obs, nil
 }
 
-func observeNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*NodeState, error) {
+// ObserveNode looks at one node: container, data, pacsd's files, server.
+func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*NodeState, error) {
 	rt, err := d.runtime(c, n.Host)
 	if err != nil {
 		return nil, err
@@ -77,7 +86,7 @@ func observeNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		}
 		return ns, nil
 	}
-	files, err := rt.ReadFiles(ctx, ct.ID, []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker})
+	files, err := rt.ReadFiles(ctx, ct.ID, []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath})
 	if err != nil {
 		return nil, fmt.Errorf("while reading pacsd's files from container %q: %w", n.Container, err)
 	}
@@ -85,6 +94,11 @@ func observeNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 	ns.Data = DataState{Exists: true, Partial: partial}
 	if v, ok := files[VersionPath]; ok {
 		ns.Data.Major, _ = strconv.Atoi(strings.TrimSpace(string(v)))
+	}
+	if b, ok := files[ControlPath]; ok {
+		if ctl, err := ParseControl(b); err == nil {
+			ns.Data.Control = &ctl
+		}
 	}
 	_, signal := files[SignalPath]
 	ns.Files = &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: files[ConfPath], StandbySignal: signal, Passfile: files[PassfilePath]}

@@ -18,6 +18,8 @@ type Observed struct {
 	Network *NetworkState
 	// Image is the cluster image on the engine, nil when absent.
 	Image *ImageState
+	// State is what pacsd remembers: the acting primary and the epoch.
+	State ClusterState
 	// Nodes maps node names of the spec (and nodes pacsd owns that the spec
 	// no longer declares) to what was seen of them.
 	Nodes map[string]*NodeState
@@ -61,6 +63,8 @@ type ContainerState struct {
 	Labels  map[string]string
 	// Addr is how pacsd reaches PostgreSQL in it ("host:port"), "" when unknown.
 	Addr string
+	// Aliases are its sorted DNS aliases on the cluster network (nil when not attached).
+	Aliases []string
 }
 
 // DataState describes a node's data location.
@@ -74,6 +78,8 @@ type DataState struct {
 	Partial bool
 	// Unknown reports that the data could not be inspected (engine error).
 	Unknown bool
+	// Control is the head of the control file, nil when it was not read.
+	Control *Control
 }
 
 // Files are pacsd's files in a node's PGDATA as read from the container.
@@ -101,6 +107,14 @@ type DBState struct {
 	Streaming []string
 	// Receiver is the status of this node's WAL receiver ("" when none).
 	Receiver string
+	// WAL is the position of the server's WAL: written on a primary
+	// (pg_current_wal_lsn), replayed on a standby (pg_last_wal_replay_lsn).
+	WAL uint64
+	// ReceivedWAL is how far a standby has received WAL (0 on a primary).
+	ReceivedWAL uint64
+	// SyncStandbys lists the application names of standbys that a primary
+	// waits for (sync_state sync or quorum).
+	SyncStandbys []string
 }
 
 // Setting is one row of pg_settings.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,6 +21,9 @@ type Problem struct {
 	Cluster, Node string
 	Summary       string
 	Detail        string
+	// Warning marks a problem that does not stop Apply, such as the spec's
+	// primary differing from the acting one after a failover.
+	Warning bool
 }
 
 // Error returns the problem as one sentence naming cluster and node.
@@ -51,10 +55,10 @@ const (
 
 // phases orders actions: Apply runs them in this order.
 var phases = map[Kind]int{
-	CreateNetwork: 1, PullImage: 2, MoveAside: 3,
+	Fence: 0, CreateNetwork: 1, PullImage: 2, Switchover: 3, MoveAside: 3, Promote: 4,
 	// containers of the primary: 4; files: 5; settings: 6; roles: 7; slots: 8
 	WriteFile: 5, ResetSetting: 6, SetRole: 7, DropRole: 7, CreateSlot: 8,
-	BaseBackup: 9,
+	BaseBackup: 9, Rewind: 9, SetAliases: 10,
 	// containers of standbys: 10; reloads and restarts: 11 (standbys first)
 	Reload: 11, Restart: 11,
 }
@@ -67,15 +71,19 @@ var phases = map[Kind]int{
 // Roles the spec does not declare are ignored; a role is dropped only when it
 // is declared with ensure = "absent".
 func Plan(c *spec.Cluster, obs *Observed, matches PasswordChecker) ([]Action, []Problem) {
-	p := &planner{c: c, obs: obs, matches: matches}
+	p := &planner{c: c, obs: obs, matches: matches, nodes: maps.Clone(obs.Nodes)}
 	p.plan()
 	sort.SliceStable(p.actions, func(i, j int) bool { return p.actions[i].phase < p.actions[j].phase })
 	return p.actions, p.problems
 }
 
 type planner struct {
-	c        *spec.Cluster
-	obs      *Observed
+	c      *spec.Cluster
+	obs    *Observed
+	acting string // the node that is the primary now
+	// nodes starts as obs.Nodes; the plan replaces entries (never edits
+	// them) where an earlier action changes what later ones must assume.
+	nodes    map[string]*NodeState
 	matches  PasswordChecker
 	actions  []Action
 	problems []Problem
@@ -93,8 +101,12 @@ func (p *planner) problem(node, summary, detail string) {
 	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail})
 }
 
+func (p *planner) warn(node, summary, detail string) {
+	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail, Warning: true})
+}
+
 func (p *planner) node(name string) *NodeState {
-	if ns := p.obs.Nodes[name]; ns != nil {
+	if ns := p.nodes[name]; ns != nil {
 		return ns
 	}
 	return &NodeState{}
@@ -116,13 +128,12 @@ func (p *planner) plan() {
 		major = p.obs.Image.Major
 	}
 
-	primary := c.Node(c.Primary)
-	standbys := []*spec.Node{}
-	for _, n := range c.Nodes {
-		if n.Name != c.Primary {
-			standbys = append(standbys, n)
-		}
+	acting := ActingPrimary(c, p.obs)
+	if c.Node(acting) == nil {
+		p.problem(acting, "Acting Primary Not Declared", fmt.Sprintf("node %q is the acting primary (epoch %d) but the file no longer declares it; declare it again, or switch over to a declared node first", acting, p.obs.State.Epoch))
+		return
 	}
+	p.acting = acting
 	blocked := map[string]bool{}
 	for _, n := range c.Nodes {
 		ns := p.node(n.Name)
@@ -136,11 +147,51 @@ func (p *planner) plan() {
 			blocked[n.Name] = true
 		}
 	}
-	if blocked[primary.Name] {
+	if blocked[acting] {
 		return
 	}
+	// Never two primaries: a node other than the acting primary that accepts
+	// writes is stopped before anything else happens.
+	for _, n := range c.Nodes {
+		ns := p.node(n.Name)
+		if n.Name == acting || ns.DB == nil || ns.DB.InRecovery {
+			continue
+		}
+		p.add(Action{Kind: Fence, Class: ClassRestart, Node: n.Name, Target: n.Container,
+			Reason: fmt.Sprintf("it runs as a primary but %q is the acting primary; it is stopped, then rejoins as a standby", acting)})
+		fenced := *ns
+		ct := *ns.Container
+		ct.Running, ct.Status, ct.Addr = false, "exited", ""
+		fenced.Container, fenced.DB = &ct, nil
+		if fenced.Data.Control == nil || !fenced.Data.Control.WasPrimary() {
+			fenced.Data.Control = &Control{State: DBShutdowned}
+		}
+		p.nodes[n.Name] = &fenced
+	}
+	if c.Primary != acting && c.Primary != p.obs.State.Keep {
+		p.planSwitchover(acting, c.Primary)
+		return
+	}
+	if c.Primary != acting {
+		p.warn(acting, "Primary Differs From Spec", fmt.Sprintf("the file names %q as primary but %q acts as primary since epoch %d (a failover or a switchover by command); pacsd never switches back by itself: edit primary to %q, or run 'pacsd switchover %s'", c.Primary, acting, p.obs.State.Epoch, acting, c.Primary))
+	}
 
+	primary := c.Node(acting)
+	standbys := []*spec.Node{}
+	for _, n := range c.Nodes {
+		if n.Name != acting {
+			standbys = append(standbys, n)
+		}
+	}
 	pState := p.node(primary.Name)
+	if pState.DB != nil && pState.DB.InRecovery {
+		p.planPromote(primary, pState)
+		pState = p.node(primary.Name)
+	}
+	if c.Failover.Automatic && pState.Container != nil && pState.Container.Owned && !pState.Container.Running {
+		p.warn(primary.Name, "Primary Down", fmt.Sprintf("the primary's container %q is %s; with automatic failover pacsd's daemon fails over or, when no standby qualifies, says why; start it by hand ('docker start %s') only when no standby has been promoted", primary.Container, pState.Container.Status, primary.Container))
+		return
+	}
 	p.planContainer(primary, pState, true, 4)
 	p.planDatabase(primary, pState, standbys)
 	for _, n := range standbys {
@@ -150,11 +201,87 @@ func (p *planner) plan() {
 	}
 }
 
+// ActingPrimary returns the node that is the primary now: the one the state
+// records; without a record, the one node that is seen accepting writes;
+// without one, the spec's primary (a new cluster).
+func ActingPrimary(c *spec.Cluster, obs *Observed) string {
+	if obs.State.Acting != "" {
+		return obs.State.Acting
+	}
+	var writable []string
+	for _, n := range c.Nodes {
+		if ns := obs.Nodes[n.Name]; ns != nil && ns.DB != nil && !ns.DB.InRecovery {
+			writable = append(writable, n.Name)
+		}
+	}
+	if len(writable) == 1 {
+		return writable[0]
+	}
+	return c.Primary
+}
+
+// planSwitchover plans a switchover from the acting primary to the node the
+// spec names, when that node can take over: it streams from the primary.
+func (p *planner) planSwitchover(from, to string) {
+	target := p.node(to)
+	cur := p.node(from)
+	switch {
+	case cur.DB == nil || cur.DB.InRecovery:
+		p.problem(to, "Switchover Not Possible", fmt.Sprintf("the file names %q as primary, but the acting primary %q does not accept writes now (%s); pacsd does not switch over without it; bring it back, or let automatic failover act", to, from, dbWhy(cur)))
+	case target.DB == nil || !target.DB.InRecovery || target.DB.Receiver != "streaming":
+		p.problem(to, "Switchover Not Possible", fmt.Sprintf("the file names %q as primary, but it is not a standby streaming from %q (%s); wait until it streams (pacsd plan shows why), or edit primary back to %q", to, from, dbWhy(target), from))
+	default:
+		p.add(Action{Kind: Switchover, Class: ClassSwitchover, Node: to, From: from, Target: from + " -> " + to,
+			Reason: "the file names " + to + " as primary"})
+	}
+}
+
+// dbWhy says in a few words what is known of a node's server.
+func dbWhy(ns *NodeState) string {
+	switch {
+	case ns.Container == nil:
+		return "it has no container"
+	case !ns.Container.Running:
+		return "its container is " + ns.Container.Status
+	case ns.DB == nil && ns.DBError != "":
+		return "its server does not answer: " + ns.DBError
+	case ns.DB == nil:
+		return "its server does not answer"
+	case ns.DB.InRecovery:
+		return "it is in recovery, WAL receiver " + strconv.Quote(ns.DB.Receiver)
+	}
+	return "it accepts writes"
+}
+
+// planPromote promotes the acting primary when it is still in recovery (pacsd
+// stopped between recording it and promoting it), but only when no other node
+// could be a primary: each is confirmed a standby or not running.
+func (p *planner) planPromote(primary *spec.Node, ns *NodeState) {
+	for _, n := range p.c.Nodes {
+		if n.Name == primary.Name {
+			continue
+		}
+		o := p.node(n.Name)
+		confirmed := o.Container == nil || !o.Container.Running || (o.DB != nil && o.DB.InRecovery)
+		if !confirmed {
+			p.problem(primary.Name, "Primary In Recovery", fmt.Sprintf("%q is the acting primary but in recovery, and node %q cannot be confirmed a standby or stopped (%s); pacsd does not promote while another node might accept writes", primary.Name, n.Name, dbWhy(o)))
+			return
+		}
+	}
+	p.add(Action{Kind: Promote, Class: ClassSwitchover, Node: primary.Name, Target: primary.Container,
+		Reason: fmt.Sprintf("it is the acting primary (epoch %d) but still in recovery; every other node is a standby or stopped", p.obs.State.Epoch)})
+	db := *ns.DB
+	db.InRecovery = false
+	promoted := *ns
+	promoted.DB = &db
+	p.nodes[primary.Name] = &promoted
+}
+
 // planContainer plans the data, container and files of one node. phase is
 // the phase of its container actions (4 for the primary, 10 for standbys).
 func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase int) {
 	want := ContainerSpecFor(p.c, n, primary)
-	files := NodeFiles(p.c, n.Name, primary)
+	files := NodeFiles(p.c, n.Name, p.acting)
 	ns = p.planMoveAside(n, ns, want.Mount)
 	ct := ns.Container
 	switch {
@@ -184,7 +311,19 @@ func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase
 		p.add(Action{Kind: StartContainer, Class: ClassRestart, Node: n.Name, Target: ct.Name, Reason: "the container is " + ct.Status, phase: phase})
 		return
 	}
+	p.planAliases(n, ct, want.Aliases, 10)
 	p.planFiles(n, ns, files, primary, 5, false)
+}
+
+// planAliases gives an existing container the DNS aliases its role calls for
+// (the primary alias follows the acting primary).
+func (p *planner) planAliases(n *spec.Node, ct *ContainerState, want []string, phase int) {
+	w := slices.Sorted(slices.Values(want))
+	if ct == nil || slices.Equal(ct.Aliases, w) {
+		return
+	}
+	p.add(Action{Kind: SetAliases, Node: n.Name, Target: ct.Name, Aliases: w, phase: phase,
+		Reason: fmt.Sprintf("its aliases on network %q are %v, its role calls for %v", p.c.Network, ct.Aliases, w)})
 }
 
 // planMoveAside moves partial data (an interrupted base backup) aside, never
@@ -334,12 +473,8 @@ func parseConf(b []byte) map[string]string {
 func (p *planner) planDatabase(primary *spec.Node, ns *NodeState, standbys []*spec.Node) {
 	c := p.c
 	db := ns.DB
-	if db != nil && db.InRecovery {
-		p.problem(primary.Name, "Primary In Recovery", "the node the spec names as primary runs as a standby; switchover and failover handle this, plan does not promote")
-		return
-	}
 	if db != nil {
-		managed := parseConf(NodeFiles(c, primary.Name, true)[ParamsPath])
+		managed := parseConf(NodeFiles(c, primary.Name, p.acting)[ParamsPath])
 		var names []string
 		for name, s := range db.Settings {
 			if _, ok := managed[name]; ok && strings.HasSuffix(s.SourceFile, "postgresql.auto.conf") {
@@ -449,20 +584,19 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	c := p.c
 	want := ContainerSpecFor(c, n, false)
 	ns = p.planMoveAside(n, ns, want.Mount)
+	if ns.Container != nil && !ns.Container.Running && ns.Data.Control != nil && ns.Data.Control.WasPrimary() && ns.Data.Major != 0 {
+		p.planRewind(n, ns, want.Mount)
+		p.planAliases(n, ns.Container, want.Aliases, 9)
+		// The rewind puts pacsd's files and standby.signal in place; then start.
+		p.add(Action{Kind: StartContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "it rejoins as a standby", phase: 10})
+		return
+	}
 	if ns.Data.Major == 0 {
 		if ns.Container != nil {
 			p.add(Action{Kind: RemoveContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "its data is empty", phase: 3})
 		}
-		files := NodeFiles(c, n.Name, false)
-		var placed []FileWrite
-		for _, path := range []string{HBAPath, ParamsPath, PassfilePath, SignalPath} {
-			placed = append(placed, FileWrite{Path: path, Content: files[path], Mode: 0o600, Secret: path == PassfilePath})
-		}
 		p.add(Action{Kind: BaseBackup, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: want.Mount,
-			Reason: "the standby has no data",
-			Backup: &BackupSpec{Image: c.Image, Network: c.Network, Host: c.Node(c.Primary).Container, Port: 5432,
-				User: c.Replication.User, Slot: pgconf.SlotName(c.Name, n.Name), Files: placed,
-				Passfile: FileWrite{Path: SecretsDir + "/replication.pgpass", Content: files[PassfilePath], Mode: 0o600, Secret: true}}})
+			Reason: "the standby has no data", Backup: p.backupSpec(n, c.Replication.User, SecretsDir+"/replication.pgpass", pgconf.Passfile(c))})
 		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: "the node has no container", phase: 10})
 		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: 10})
 		return
@@ -470,12 +604,39 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	p.planContainer(n, ns, false, 10)
 }
 
-// NodeFiles returns the content of pacsd's files in PGDATA for node of c,
-// keyed by path (standby.signal is empty content, present only for standbys).
-func NodeFiles(c *spec.Cluster, node string, primary bool) map[string][]byte {
+// backupSpec says how a one-off container reaches the acting primary as user
+// (with a passfile placed at passfilePath) and which of pacsd's files it puts
+// into PGDATA when it is done, standby.signal among them.
+func (p *planner) backupSpec(n *spec.Node, user, passfilePath string, passfile []byte) *BackupSpec {
+	files := NodeFiles(p.c, n.Name, p.acting)
+	var placed []FileWrite
+	for _, path := range []string{HBAPath, ParamsPath, PassfilePath, SignalPath} {
+		placed = append(placed, FileWrite{Path: path, Content: files[path], Mode: 0o600, Secret: path == PassfilePath})
+	}
+	return &BackupSpec{Image: p.c.Image, Network: p.c.Network, Host: p.c.Node(p.acting).Container, Port: 5432,
+		User: user, Slot: pgconf.SlotName(p.c.Name, n.Name), Files: placed,
+		Passfile: FileWrite{Path: passfilePath, Content: passfile, Mode: 0o600, Secret: true}}
+}
+
+// planRewind makes a former primary's data follow the acting primary with
+// pg_rewind, as the superuser. When the rewind fails, its marker stays and
+// the next pass moves the data aside and builds the standby again.
+func (p *planner) planRewind(n *spec.Node, ns *NodeState, m Mount) {
+	c := p.c
+	pass := pgconf.SuperuserPassfile(c)
+	p.add(Action{Kind: Rewind, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: m,
+		Reason: fmt.Sprintf("its data was last run as a primary (%s, timeline %d); it is rewound to follow %q", ns.Data.Control.State, ns.Data.Control.Timeline, p.acting),
+		Backup: p.backupSpec(n, c.Superuser.Name, SecretsDir+"/superuser.pgpass", pass)})
+}
+
+// NodeFiles returns the content of pacsd's files in PGDATA for node of c when
+// acting is the primary, keyed by path (standby.signal is empty content,
+// present only for standbys).
+func NodeFiles(c *spec.Cluster, node, acting string) map[string][]byte {
+	primary := node == acting
 	up := pgconf.Upstream{}
 	if !primary {
-		up = pgconf.Upstream{Host: c.Node(c.Primary).Container, Port: 5432, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath}
+		up = pgconf.Upstream{Host: c.Node(acting).Container, Port: 5432, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath}
 	}
 	m := map[string][]byte{
 		HBAPath:      pgconf.HBA(c, node, nil),
@@ -558,12 +719,10 @@ func configParts(cs ContainerSpec) []string {
 		"env=" + strings.Join(cs.Env, ","),
 		"cmd=" + strings.Join(cs.Cmd, " "),
 		"network=" + cs.Network,
-		"aliases=" + strings.Join(cs.Aliases, ","),
 		"volume=" + cs.Mount.Volume,
 		"data=" + cs.Mount.HostDir,
 		"port=" + strconv.Itoa(cs.Port),
 		"restart=" + cs.RestartPolicy,
-		"role=" + cs.Labels[LabelRole],
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func converged(c *spec.Cluster) *Observed {
 	for _, n := range c.Nodes {
 		primary := n.Name == c.Primary
 		cs := ContainerSpecFor(c, n, primary)
-		files := NodeFiles(c, n.Name, primary)
+		files := NodeFiles(c, n.Name, c.Primary)
 		conf, _ := pgconf.EnsureInclude([]byte("# postgresql.conf\n"))
 		_, signal := files[SignalPath]
 		db := &DBState{Version: 150000, InRecovery: !primary, Settings: map[string]Setting{
@@ -97,7 +98,7 @@ func converged(c *spec.Cluster) *Observed {
 			db.Receiver = "streaming"
 		}
 		obs.Nodes[n.Name] = &NodeState{
-			Container: &ContainerState{ID: "id-" + n.Name, Name: cs.Name, Owned: true, Running: true, Status: "running", Labels: cs.Labels, Addr: n.Name + ":5432"},
+			Container: &ContainerState{ID: "id-" + n.Name, Name: cs.Name, Owned: true, Running: true, Status: "running", Labels: cs.Labels, Addr: n.Name + ":5432", Aliases: slices.Sorted(slices.Values(cs.Aliases))},
 			Data:      DataState{Exists: true, Major: 15},
 			Files:     &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: conf, StandbySignal: signal, Passfile: files[PassfilePath]},
 			DB:        db,
@@ -171,6 +172,40 @@ func TestPlanGolden(t *testing.T) {
 		{name: "superuser-password-changed", edit: func(o *Observed) {
 			o.Nodes["db1"].DB = nil
 			o.Nodes["db1"].DBError = "failed to connect: FATAL: password authentication failed for user \"pacs\" (SQLSTATE 28P01)"
+		}},
+		{name: "switchover-requested", edit: func(o *Observed) {
+			// The state says db2 acts; the file names db1, and no failover keeps it.
+			o.State = ClusterState{Acting: "db2", Epoch: 4}
+			o.Nodes["db1"].DB.InRecovery, o.Nodes["db1"].DB.Receiver = true, "streaming"
+			o.Nodes["db2"].DB.InRecovery, o.Nodes["db2"].DB.Receiver = false, ""
+		}},
+		{name: "switchover-target-not-streaming", edit: func(o *Observed) {
+			o.State = ClusterState{Acting: "db2", Epoch: 4}
+			o.Nodes["db1"].DB.InRecovery, o.Nodes["db1"].DB.Receiver = true, "starting"
+			o.Nodes["db2"].DB.InRecovery, o.Nodes["db2"].DB.Receiver = false, ""
+		}},
+		{name: "after-failover", edit: func(o *Observed) {
+			// db2 was promoted; db1, the file's primary, was fenced and is kept.
+			o.State = ClusterState{Acting: "db2", Epoch: 5, Keep: "db1"}
+			o.Nodes["db2"].DB = &DBState{Version: 150000, Roles: o.Nodes["db1"].DB.Roles, Slots: map[string]bool{}, Settings: map[string]Setting{}}
+			db1 := o.Nodes["db1"]
+			db1.Container.Running, db1.Container.Status, db1.DB = false, "exited", nil
+			db1.Data.Control = &Control{State: DBInProduction, Timeline: 1}
+		}},
+		{name: "two-primaries", edit: func(o *Observed) {
+			o.Nodes["db3"].DB.InRecovery, o.Nodes["db3"].DB.Receiver = false, ""
+			o.Nodes["db3"].Data.Control = &Control{State: DBInProduction, Timeline: 2}
+		}},
+		{name: "acting-not-promoted", edit: func(o *Observed) {
+			// pacsd stopped after recording db2 as acting, before promoting it.
+			o.State = ClusterState{Acting: "db2", Epoch: 6, Keep: "db1"}
+			db1 := o.Nodes["db1"]
+			db1.Container.Running, db1.Container.Status, db1.DB = false, "exited", nil
+			db1.Data.Control = &Control{State: DBShutdowned, Timeline: 1}
+		}},
+		{name: "automatic-primary-down", extra: "failover {\n automatic = true\n }", edit: func(o *Observed) {
+			db1 := o.Nodes["db1"]
+			db1.Container.Running, db1.Container.Status, db1.DB = false, "exited", nil
 		}},
 		{name: "network-not-owned", edit: func(o *Observed) { o.Network.Owned = false }},
 		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},

@@ -1,0 +1,98 @@
+// Package state keeps what pacsd must remember across restarts, per cluster,
+// in daemon.state_dir: the acting primary, the fencing epoch, and the spec's
+// primary that must not trigger a switchover back after a failover.
+//
+// Each cluster's state is one JSON file written atomically (a temporary file,
+// fsync, rename, fsync of the directory), so a crash leaves the old or the new
+// state, never a torn one.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// Store is a directory of cluster states. It implements reconcile.StateStore.
+type Store struct {
+	Dir string
+}
+
+var safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+func (s *Store) path(cluster string) (string, error) {
+	if !safeName.MatchString(cluster) {
+		return "", fmt.Errorf("cluster name %q cannot name a state file", cluster)
+	}
+	return filepath.Join(s.Dir, "cluster-"+cluster+".json"), nil
+}
+
+// Load returns the stored state of cluster; the zero state when none is stored.
+func (s *Store) Load(cluster string) (reconcile.ClusterState, error) {
+	var st reconcile.ClusterState
+	p, err := s.path(cluster)
+	if err != nil {
+		return st, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("while reading the state of cluster %q: %w", cluster, err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("while reading the state of cluster %q from %s: %w; fix or remove the file only if you know which node is the primary", cluster, p, err)
+	}
+	return st, nil
+}
+
+// Save stores the state of cluster atomically and durably.
+func (s *Store) Save(cluster string, st reconcile.ClusterState) error {
+	p, err := s.path(cluster)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("while creating the state directory %s: %w", s.Dir, err)
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("while encoding the state of cluster %q: %w", cluster, err)
+	}
+	tmp, err := os.CreateTemp(s.Dir, ".cluster-*.tmp")
+	if err != nil {
+		return fmt.Errorf("while saving the state of cluster %q: %w", cluster, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err == nil {
+		err = syncDir(s.Dir)
+	}
+	if err != nil {
+		return fmt.Errorf("while saving the state of cluster %q to %s: %w", cluster, p, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
