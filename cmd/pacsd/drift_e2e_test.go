@@ -405,7 +405,8 @@ func TestE2EDrift(t *testing.T) {
 
 	// Whatever was repaired, the daemon ends converged: plan is empty.
 	b.r.settled(t)
-	if code, actions := tp.plan(t); code != exitOK || len(actions) != 0 {
-		t.Errorf("pacsd plan after the repairs: exit %d, actions %+v; want none", code, actions)
+	code, stdout, stderr := runCLI(t, nil, "plan", "--json", "-f", b.r.path)
+	if code != exitOK || strings.TrimSpace(stdout) != "[]" {
+		t.Errorf("pacsd plan after the repairs: exit %d, want %d and no actions:\n%s%s", code, exitOK, stdout, stderr)
 	}
 }
