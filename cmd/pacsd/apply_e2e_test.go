@@ -28,6 +28,8 @@ type topology struct {
 	extra   string // HCL added to the cluster block
 	primary string
 	image   string
+	// replication is added to the replication block.
+	replication string
 	// noDaemon leaves the daemon block out (pacs run's tests write their own);
 	// otherwise the state directory is the test's own.
 	noDaemon bool
@@ -65,9 +67,10 @@ func (tp *topology) write(t *testing.T) {
   }
   replication {
     password_file = "replicator.password"
+%s
   }
 %s
-`, tp.name, tp.image, tp.primary, tp.extra)
+`, tp.name, tp.image, tp.primary, tp.replication, tp.extra)
 	for _, n := range tp.nodes {
 		fmt.Fprintf(&b, "  node %q {}\n", n)
 	}

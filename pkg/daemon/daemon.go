@@ -105,6 +105,13 @@ type Daemon struct {
 
 	mu sync.Mutex // guards st
 	st Status
+
+	// snap is the spec and adapters in force, for the failover supervisor.
+	snap atomic.Pointer[snapshot]
+	// locks serializes a cluster's passes and failovers (cluster -> *sync.Mutex).
+	locks sync.Map
+	// ready holds the clusters whose first pass succeeded; only those are supervised.
+	ready sync.Map
 }
 
 // Status is what /status reports.
@@ -208,6 +215,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	d.watchdog(ctx)
 	d.follow()
+	go d.supervise(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -338,12 +346,14 @@ func (d *Daemon) reload() (tried bool) {
 			return true
 		}
 		closeDeps(d.deps)
+		deps.Lock = d.lock
 		d.deps = deps
 	}
 	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir) {
 		d.log.Warn("daemon.listen and daemon.state_dir take effect when pacsd restarts", "listen", prev.Daemon.Listen, "state_dir", prev.Daemon.StateDir)
 	}
 	d.file, d.fresh = next, true
+	d.snap.Store(&snapshot{file: next, deps: d.deps})
 	d.resetBackoff()
 	// A stream that goes on misses nothing; one started again might.
 	if engines || !slices.Equal(followed(prev), followed(next)) {
@@ -398,14 +408,20 @@ func (d *Daemon) logDiagnostics(diags hcl.Diagnostics) {
 	}
 }
 
-// acting names the acting primary of each cluster pacsd has brought up:
-// without automatic failover, that is the primary of the last good spec.
+// acting names the acting primary of each cluster pacsd has brought up: the
+// one recorded in the state directory, else the primary of the last good spec.
 func (d *Daemon) acting() map[string]string {
 	m := map[string]string{}
 	if d.file == nil {
 		return m
 	}
 	for _, c := range d.file.Clusters {
+		if d.deps.State != nil {
+			if st, err := d.deps.State.Load(c.Name); err == nil && st.Acting != "" {
+				m[c.Name] = st.Acting
+				continue
+			}
+		}
 		if d.converged[c.Name] {
 			m[c.Name] = c.Primary
 		}
@@ -475,6 +491,7 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 	attrs := []any{"cluster", c.Name, "actions", len(res.Done), "duration", st.Duration}
 	if err == nil {
 		d.converged[c.Name] = true
+		d.ready.Store(c.Name, true)
 		level := slog.LevelDebug
 		if len(res.Done) > 0 {
 			level = slog.LevelInfo

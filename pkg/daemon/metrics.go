@@ -18,6 +18,7 @@ type metrics struct {
 	drift      *prometheus.CounterVec
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
+	failovers  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -48,8 +49,12 @@ func newMetrics() *metrics {
 			Name: "pacsd_config_last_reload_success_timestamp_seconds",
 			Help: "When the topology file was last taken, as a Unix time.",
 		}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pacsd_failovers_total",
+			Help: "Automatic failovers, by result (promoted, refused: not fenced or no standby qualified, error).",
+		}, []string{"cluster", "result"}),
 	}
-	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime,
+	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

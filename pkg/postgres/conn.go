@@ -72,7 +72,10 @@ func (d *Database) connect(ctx context.Context, addr, user string, password spec
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
-	cfg.RuntimeParams = map[string]string{"application_name": ApplicationName}
+	// pacsd's own writes (roles, slots) never wait for a synchronous standby:
+	// a primary with synchronous_standby_names and no standby yet must still
+	// get the roles and slots its standbys need.
+	cfg.RuntimeParams = map[string]string{"application_name": ApplicationName, "synchronous_commit": "local"}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		// pgx's errors name host, user and database; make sure that stays so.

@@ -82,19 +82,41 @@ func (c *Conn) State(ctx context.Context) (*reconcile.DBState, error) {
 	if err := c.conn.QueryRow(ctx, receiverQuery).Scan(&s.Receiver); err != nil {
 		return nil, c.wrap("reading the WAL receiver", err)
 	}
+	if err := c.positions(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Health reads only whether the server is in recovery, its WAL positions
+// and its synchronous standbys: cheap enough to ask several times a second.
+func (c *Conn) Health(ctx context.Context) (*reconcile.DBState, error) {
+	s := &reconcile.DBState{}
+	if err := c.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&s.InRecovery); err != nil {
+		return nil, c.wrap("reading whether the server is in recovery", err)
+	}
+	if err := c.positions(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// positions fills the WAL positions and synchronous standbys of s.
+func (c *Conn) positions(ctx context.Context, s *reconcile.DBState) error {
 	var wal, received int64
 	if err := c.conn.QueryRow(ctx, walQuery).Scan(&wal, &received); err != nil {
-		return nil, c.wrap("reading WAL positions", err)
+		return c.wrap("reading WAL positions", err)
 	}
 	s.WAL, s.ReceivedWAL = uint64(wal), uint64(received)
-	rows, _ = c.conn.Query(ctx, syncQuery)
+	rows, _ := c.conn.Query(ctx, syncQuery)
+	var err error
 	if s.SyncStandbys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-		return nil, c.wrap("reading synchronous standbys", err)
+		return c.wrap("reading synchronous standbys", err)
 	}
 	if len(s.SyncStandbys) == 0 {
 		s.SyncStandbys = nil
 	}
-	return s, nil
+	return nil
 }
 
 func (c *Conn) timeline(ctx context.Context, inRecovery bool) (int64, error) {

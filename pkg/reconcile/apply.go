@@ -109,18 +109,11 @@ func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Resu
 		}
 		last = actions
 		res.Rounds++
-		x := newExecutor(c, d, obs, log)
-		for _, a := range actions {
-			start := time.Now()
-			err := x.do(ctx, a)
-			attrs := []any{"cluster", a.Cluster, "node", a.Node, "action", string(a.Kind), "target", a.Target,
-				"reason", a.Reason, "duration", time.Since(start).Round(time.Millisecond).String()}
-			if err != nil {
-				log.Error("action failed", append(attrs, "error", err.Error())...)
-				return res, fmt.Errorf("%s: while %s %s: %w", where(a), a.Kind, a.Target, err)
+		if err := applyRound(ctx, c, d, obs, actions, log, &res); err != nil {
+			if errors.Is(err, errStale) {
+				continue
 			}
-			log.Info("action done", attrs...)
-			res.Done = append(res.Done, a)
+			return res, err
 		}
 	}
 	left := make([]string, len(last))
@@ -130,11 +123,53 @@ func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Resu
 	return res, fmt.Errorf("cluster %q: still not converged after %d rounds; the last round planned:\n%s\nrun 'pacsd plan' to see what is left", c.Name, maxRounds, strings.Join(left, "\n"))
 }
 
+// errStale says that the acting primary changed between a round's
+// observation and its actions: the round is observed again.
+var errStale = errors.New("the acting primary changed since the observation")
+
+// applyRound carries out one round's actions under Deps.Lock, after checking
+// that no failover changed the acting primary since obs was taken.
+func applyRound(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, actions []Action, log *slog.Logger, res *Result) error {
+	if d.Lock != nil {
+		defer d.Lock(c.Name)()
+	}
+	if d.State != nil {
+		now, err := d.State.Load(c.Name)
+		if err != nil {
+			return err
+		}
+		if now != obs.State {
+			log.Info("acting primary changed since the observation; observing again", "cluster", c.Name, "acting", now.Acting, "epoch", now.Epoch)
+			return errStale
+		}
+	}
+	x := newExecutor(c, d, obs, log)
+	for _, a := range actions {
+		start := time.Now()
+		err := x.do(ctx, a)
+		attrs := []any{"cluster", a.Cluster, "node", a.Node, "action", string(a.Kind), "target", a.Target,
+			"reason", a.Reason, "duration", time.Since(start).Round(time.Millisecond).String()}
+		if err != nil {
+			log.Error("action failed", append(attrs, "result", "error", "error", err.Error())...)
+			return fmt.Errorf("%s: while %s %s: %w", where(a), a.Kind, a.Target, err)
+		}
+		log.Info("action done", append(attrs, "result", "ok")...)
+		res.Done = append(res.Done, a)
+	}
+	return nil
+}
+
 // recordActing records the acting primary when nothing is recorded yet, so
 // that a later edit of the file's primary is a switchover, not a guess.
 func recordActing(c *spec.Cluster, obs *Observed, d Deps) error {
 	if obs.State.Acting != "" || d.State == nil {
 		return nil
+	}
+	if d.Lock != nil {
+		defer d.Lock(c.Name)()
+	}
+	if now, err := d.State.Load(c.Name); err != nil || now.Acting != "" {
+		return err // recorded meanwhile (a failover); the next round sees it
 	}
 	st := obs.State
 	st.Acting = ActingPrimary(c, obs)
@@ -341,6 +376,21 @@ func (x *executor) fence(ctx context.Context, rt Runtime, node, id string) error
 // stays when it fails, so the next pass moves the data aside and rebuilds.
 func (x *executor) rewind(ctx context.Context, rt Runtime, a Action) error {
 	b := a.Backup
+	// pg_rewind reads the source's timeline from its control file, which a
+	// promoted server updates only at its next checkpoint.
+	srt, err := x.rt(x.acting)
+	if err != nil {
+		return err
+	}
+	conn, err := x.connect(ctx, srt, x.acting)
+	if err != nil {
+		return fmt.Errorf("while reaching the acting primary %q to rewind from it: %w", x.acting, err)
+	}
+	err = conn.Checkpoint(ctx)
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("while running a checkpoint on the acting primary %q before the rewind: %w", x.acting, err)
+	}
 	staged, install := stageFiles(b.Files)
 	script := fmt.Sprintf(`set -e
 touch %[1]s

@@ -106,6 +106,10 @@ type DBConn interface {
 	ResetSetting(ctx context.Context, name string) error
 	// Reload asks the server to re-read its configuration (pg_reload_conf).
 	Reload(ctx context.Context) error
+	// Health reads, cheaply, whether the server is in recovery and its WAL
+	// positions (the WAL, ReceivedWAL, InRecovery and SyncStandbys fields of
+	// DBState; the rest stays empty).
+	Health(ctx context.Context) (*DBState, error)
 	// Checkpoint runs CHECKPOINT (it makes a following shutdown quick).
 	Checkpoint(ctx context.Context) error
 	// Promote ends recovery (pg_promote, waiting until it is done); an

@@ -22,6 +22,10 @@ type Deps struct {
 	// State keeps the acting primary; nil means none is kept (the spec's
 	// primary always acts), which only tests may use.
 	State StateStore
+	// Lock, when set, is held while Apply carries out a round's actions (not
+	// while it observes): a failover takes the same lock, so the two never
+	// act at once. It returns the release.
+	Lock func(cluster string) (unlock func())
 }
 
 func (d Deps) runtime(c *spec.Cluster, host string) (Runtime, error) {

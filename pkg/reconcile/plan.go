@@ -56,11 +56,12 @@ const (
 // phases orders actions: Apply runs them in this order.
 var phases = map[Kind]int{
 	Fence: 0, CreateNetwork: 1, PullImage: 2, Switchover: 3, MoveAside: 3, Promote: 4,
-	// containers of the primary: 4; files: 5; settings: 6; roles: 7; slots: 8
-	WriteFile: 5, ResetSetting: 6, SetRole: 7, DropRole: 7, CreateSlot: 8,
+	// containers of the primary: 4; files, overrides and slots: 5; reloads: 6
+	// (before any slow step, so that repointed standbys follow at once)
+	WriteFile: 5, ResetSetting: 5, CreateSlot: 5, Reload: 6, SetRole: 7, DropRole: 7,
 	BaseBackup: 9, Rewind: 9, SetAliases: 10,
-	// containers of standbys: 10; reloads and restarts: 11 (standbys first)
-	Reload: 11, Restart: 11,
+	// containers of standbys: 10; restarts: 11 for standbys, 12 for the primary
+	Restart: 11,
 }
 
 // Plan returns the ordered actions that bring cluster c from what obs saw to
@@ -591,6 +592,14 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 		p.add(Action{Kind: StartContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "it rejoins as a standby", phase: 10})
 		return
 	}
+	if p.diverged(ns) {
+		p.add(Action{Kind: Fence, Class: ClassRebuild, Node: n.Name, Target: n.Container, phase: 8,
+			Reason: fmt.Sprintf("it does not stream (WAL receiver %q) and is on timeline %d, behind the acting primary's %d: it went past the point where the new timeline forked; stopped to be rewound", ns.DB.Receiver, ns.DB.Timeline, p.node(p.acting).DB.Timeline)})
+		p.planRewind(n, ns, want.Mount)
+		p.planAliases(n, ns.Container, want.Aliases, 9)
+		p.add(Action{Kind: StartContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "it rejoins as a standby", phase: 10})
+		return
+	}
 	if ns.Data.Major == 0 {
 		if ns.Container != nil {
 			p.add(Action{Kind: RemoveContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "its data is empty", phase: 3})
@@ -618,15 +627,34 @@ func (p *planner) backupSpec(n *spec.Node, user, passfilePath string, passfile [
 		Passfile: FileWrite{Path: passfilePath, Content: passfile, Mode: 0o600, Secret: true}}
 }
 
+// diverged reports a running standby that cannot follow the acting primary:
+// it does not stream and is on an older timeline, so it replayed past the
+// point where the acting primary's timeline forked.
+func (p *planner) diverged(ns *NodeState) bool {
+	a := p.node(p.acting).DB
+	return ns.Container != nil && ns.Container.Running && ns.DB != nil && ns.DB.InRecovery &&
+		ns.DB.Receiver != "streaming" && a != nil && !a.InRecovery && ns.DB.Timeline > 0 && ns.DB.Timeline < a.Timeline
+}
+
 // planRewind makes a former primary's data follow the acting primary with
 // pg_rewind, as the superuser. When the rewind fails, its marker stays and
 // the next pass moves the data aside and builds the standby again.
 func (p *planner) planRewind(n *spec.Node, ns *NodeState, m Mount) {
 	c := p.c
 	pass := pgconf.SuperuserPassfile(c)
-	p.add(Action{Kind: Rewind, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: m,
-		Reason: fmt.Sprintf("its data was last run as a primary (%s, timeline %d); it is rewound to follow %q", ns.Data.Control.State, ns.Data.Control.Timeline, p.acting),
+	p.add(Action{Kind: Rewind, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: m, phase: 9,
+		Reason: fmt.Sprintf("its data went its own way (%s); it is rewound to follow %q", rewindWhy(ns), p.acting),
 		Backup: p.backupSpec(n, c.Superuser.Name, SecretsDir+"/superuser.pgpass", pass)})
+}
+
+func rewindWhy(ns *NodeState) string {
+	if ctl := ns.Data.Control; ctl != nil && ctl.WasPrimary() {
+		return fmt.Sprintf("last run as a primary: %s, timeline %d", ctl.State, ctl.Timeline)
+	}
+	if ns.DB != nil {
+		return fmt.Sprintf("a standby on timeline %d that cannot follow", ns.DB.Timeline)
+	}
+	return "it cannot follow"
 }
 
 // NodeFiles returns the content of pacsd's files in PGDATA for node of c when

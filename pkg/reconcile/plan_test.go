@@ -207,6 +207,10 @@ func TestPlanGolden(t *testing.T) {
 			db1 := o.Nodes["db1"]
 			db1.Container.Running, db1.Container.Status, db1.DB = false, "exited", nil
 		}},
+		{name: "standby-diverged", edit: func(o *Observed) {
+			o.Nodes["db1"].DB.Timeline = 3
+			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 2, "waiting"
+		}},
 		{name: "network-not-owned", edit: func(o *Observed) { o.Network.Owned = false }},
 		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},
 		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pacsd/pacsd/internal/e2e"
+)
+
+// failoverBed is a running daemon on a three-node cluster with automatic
+// failover, a writer recording every acknowledged commit and a probe checking
+// every 100 ms that at most one node accepts writes.
+type failoverBed struct {
+	tp    *topology
+	r     *daemonRun
+	w     *e2e.Writer
+	probe *e2e.Probe
+}
+
+func newFailoverBed(t *testing.T, synchronous bool) *failoverBed {
+	t.Helper()
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2", "db3")
+	if synchronous {
+		tp.replication = "    synchronous = true"
+	}
+	tp.extra = `  failover {
+    automatic = true
+    after     = "1s"
+    max_lag   = "16MB"
+  }
+`
+	r := startDaemon(t, tp, "2s")
+	r.waitReady(t, 3*time.Minute)
+	tp.checkStreaming(t)
+	b := &failoverBed{tp: tp, r: r}
+	b.w = e.StartWriter(tp.nodesOf(), "failover_writes")
+	b.probe = e.StartProbe(tp.nodesOf())
+	time.Sleep(time.Second)
+	return b
+}
+
+// writable returns the one node that accepts writes, or an error.
+func (b *failoverBed) writable() (string, error) {
+	var ws []string
+	for _, n := range b.tp.nodes {
+		if b.tp.node(n).Writable() == nil {
+			ws = append(ws, n)
+		}
+	}
+	if len(ws) != 1 {
+		return "", fmt.Errorf("writable nodes: %v", ws)
+	}
+	return ws[0], nil
+}
+
+// failedOver waits until a node other than old accepts writes and returns it
+// and how long that took from start.
+func (b *failoverBed) failedOver(t *testing.T, old string, start time.Time) string {
+	t.Helper()
+	var now string
+	waitFor(t, time.Minute, "a standby promoted in place of "+old, func() error {
+		n, err := b.writable()
+		if err == nil && n == old {
+			err = errors.New("the old primary still accepts writes")
+		}
+		now = n
+		return err
+	})
+	t.Logf("failover from %s to %s: a write commits on the new primary %.2fs after the fault", old, now, time.Since(start).Seconds())
+	for _, l := range strings.Split(b.r.log.String(), "\n") {
+		for _, m := range []string{`"primary lost"`, `"old primary fenced"`, `"failover: standby promoted"`, `"failover done"`} {
+			if strings.Contains(l, `"msg":`+m) {
+				t.Log(l)
+			}
+		}
+	}
+	return now
+}
+
+// rejoined waits until every node but primary streams from it.
+func (b *failoverBed) rejoined(t *testing.T, primary string) {
+	t.Helper()
+	b.tp.primary = primary // what runs (the file is not edited)
+	defer func() { b.tp.primary = "db1" }()
+	var late string
+	ok := poll(2*time.Minute, func() error {
+		for _, n := range b.tp.nodes {
+			if n == primary {
+				continue
+			}
+			if err := b.tp.node(n).Streaming(); err != nil {
+				late = n
+				return fmt.Errorf("%s: %w", n, err)
+			}
+		}
+		return nil
+	})
+	if ok != nil {
+		logs := b.tp.node(late).Logs()
+		if len(logs) > 4000 {
+			logs = logs[len(logs)-4000:]
+		}
+		t.Fatalf("waited 2m for every other node to stream from %s: %v\nlog of %s:\n%s", primary, ok, late, logs)
+	}
+}
+
+func (b *failoverBed) finish(t *testing.T, primary string) {
+	t.Helper()
+	report := b.w.Stop()
+	t.Logf("writer: acknowledged %d, longest gap %s", len(report.Acked), report.LongestGap)
+	report.CheckNoLoss(t, b.tp.node(primary))
+	b.probe.Check(t)
+}
+
+// TestE2EFailover proves automatic failover for a killed, a frozen and a
+// cut-off primary, one after the other on the same cluster: each time the
+// old primary is fenced, a standby is promoted, no acknowledged write is lost
+// (replication is synchronous: with asynchronous replication the last commits
+// may be lost, bounded by max_lag),
+// never two nodes accept writes, and the old primary rejoins as a standby.
+func TestE2EFailover(t *testing.T) {
+	b := newFailoverBed(t, true)
+	e := b.tp.e
+	ctx := e.Ctx(10 * time.Minute)
+
+	// Killed.
+	start := time.Now()
+	t.Logf("kill at %s", start.UTC().Format(time.RFC3339Nano))
+	if err := e.Docker.ContainerKill(ctx, b.tp.container("db1"), "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	p1 := b.failedOver(t, "db1", start)
+	b.rejoined(t, p1)
+
+	// Frozen.
+	start = time.Now()
+	if err := e.Docker.ContainerPause(ctx, b.tp.container(p1)); err != nil {
+		t.Fatal(err)
+	}
+	p2 := b.failedOver(t, p1, start)
+	if err := e.Docker.ContainerUnpause(ctx, b.tp.container(p1)); err != nil && !strings.Contains(err.Error(), "not paused") && !strings.Contains(err.Error(), "is not running") {
+		t.Logf("unpause %s: %v", p1, err)
+	}
+	b.rejoined(t, p2)
+
+	// Cut off from the network.
+	start = time.Now()
+	if err := e.Docker.NetworkDisconnect(ctx, b.tp.name, b.tp.container(p2), true); err != nil {
+		t.Fatal(err)
+	}
+	p3 := b.failedOver(t, p2, start)
+	b.rejoined(t, p3)
+	b.finish(t, p3)
+
+	// pacsd never switches back by itself: plan says the file differs.
+	code, _, stderr := runCLI(t, nil, "plan", "-f", b.r.path)
+	if code != exitOK || !strings.Contains(stderr, "Primary Differs From Spec") {
+		t.Errorf("plan after failovers: exit %d, stderr:\n%s", code, stderr)
+	}
+	if err := b.r.metric(t, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="promoted"} 3`); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestE2EFailoverRefusesLaggingStandby proves that a standby further behind
+// than max_lag is never promoted: with the only other standby frozen and the
+// remaining one paused behind, killing the primary promotes nobody and says so.
+func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
+	b := newFailoverBed(t, false)
+	e := b.tp.e
+	ctx := e.Ctx(10 * time.Minute)
+	b.w.Stop()
+	// db2 and db3 fall behind: their WAL receivers cannot run while frozen.
+	for _, n := range []string{"db2", "db3"} {
+		if err := e.Docker.ContainerPause(ctx, b.tp.container(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More than max_lag (16MB) of WAL on the primary.
+	b.tp.node("db1").ExecSQL("CREATE TABLE bulk AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 150000) g")
+	time.Sleep(time.Second) // the supervisor sees the primary's position
+	for _, n := range []string{"db2", "db3"} {
+		if err := e.Docker.ContainerUnpause(ctx, b.tp.container(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Kill the primary before the standbys can catch up.
+	if err := e.Docker.ContainerKill(ctx, b.tp.container("db1"), "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the failover to be refused", func() error {
+		return b.r.metric(t, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="refused"} 1`)
+	})
+	if !strings.Contains(b.r.log.String(), "no standby qualifies for promotion") || !strings.Contains(b.r.log.String(), "max_lag") {
+		t.Errorf("the refusal does not say why:\n%s", b.r.log.String())
+	}
+	for _, n := range []string{"db2", "db3"} {
+		if err := b.tp.node(n).Writable(); err == nil {
+			t.Errorf("%s was promoted although it was beyond max_lag", n)
+		}
+	}
+	c, err := e.Docker.ContainerInspect(ctx, b.tp.container("db1"))
+	if err != nil || c.State.Running {
+		t.Errorf("the old primary was started again by pacsd (running %v, err %v)", c.State.Running, err)
+	}
+	b.probe.Check(t)
+}
+
+// poll calls cond every 100 ms until it returns nil or timeout passes, and
+// returns its last error.
+func poll(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

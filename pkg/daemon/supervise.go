@@ -1,0 +1,153 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// SuperviseInterval is how often the failover supervisor checks each acting
+// primary of a cluster with automatic failover.
+var SuperviseInterval = 250 * time.Millisecond
+
+// failoverRetry is how long the supervisor waits after a refused or failed
+// failover before it tries again.
+const failoverRetry = 5 * time.Second
+
+// snapshot is the spec and adapters in force, as the loop last took them.
+type snapshot struct {
+	file *spec.File
+	deps reconcile.Deps
+}
+
+// lock takes the cluster's lock, which a pass holds while it acts (not while
+// it observes) and the supervisor while it checks and fails over; it returns
+// the release.
+func (d *Daemon) lock(cluster string) func() {
+	mu := d.mutex(cluster)
+	mu.Lock()
+	return mu.Unlock
+}
+
+func (d *Daemon) mutex(cluster string) *sync.Mutex {
+	m, _ := d.locks.LoadOrStore(cluster, &sync.Mutex{})
+	return m.(*sync.Mutex)
+}
+
+// watchState is what the supervisor remembers of one cluster.
+type watchState struct {
+	last       reconcile.LastSeen
+	downSince  time.Time
+	retryAfter time.Time
+}
+
+// supervise checks, every SuperviseInterval, the acting primary of each
+// cluster with failover.automatic whose first pass succeeded. When it has
+// been unreachable, stopped, frozen or in recovery for failover.after, it
+// fails over (reconcile.Failover: fence, choose, record, promote), then pokes
+// a pass to repoint the standbys and rejoin the old primary. A refused
+// failover (fence not confirmed, no standby within max_lag) is logged as an
+// error with what to do, counted, and tried again later; pacsd never
+// promotes against those rules.
+func (d *Daemon) supervise(ctx context.Context) {
+	seen := map[string]*watchState{}
+	tick := time.NewTicker(SuperviseInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		snap := d.snap.Load()
+		if snap == nil {
+			continue
+		}
+		for _, c := range snap.file.Clusters {
+			if _, ok := d.ready.Load(c.Name); !ok || !c.Failover.Automatic {
+				delete(seen, c.Name)
+				continue
+			}
+			ws := seen[c.Name]
+			if ws == nil {
+				ws = &watchState{}
+				seen[c.Name] = ws
+			}
+			d.check(ctx, c, snap.deps, ws)
+		}
+	}
+}
+
+// check looks at one cluster's acting primary and fails over when it has
+// been lost for long enough. It holds the cluster's lock throughout, and
+// skips the tick when a pass holds it.
+func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState) {
+	// While a pass acts on the cluster, what it does (a restart, an alias
+	// moved) must not look like a lost primary: such ticks count for nothing.
+	mu := d.mutex(c.Name)
+	if !mu.TryLock() {
+		return
+	}
+	defer mu.Unlock()
+	acting := c.Primary
+	if deps.State != nil {
+		if st, err := deps.State.Load(c.Name); err == nil && st.Acting != "" {
+			acting = st.Acting
+		}
+	}
+	n := c.Node(acting)
+	if n == nil {
+		return
+	}
+	began := time.Now()
+	h, err := reconcile.Health(ctx, c, n, deps)
+	now := time.Now()
+	if took := now.Sub(began); took > time.Second {
+		d.log.Warn("slow health check", "cluster", c.Name, "node", acting, "took", took.String())
+	}
+	if err == nil && !h.InRecovery {
+		ws.last = reconcile.LastSeen{WAL: h.WAL, SyncStandbys: h.SyncStandbys, At: now}
+		if !ws.downSince.IsZero() {
+			d.log.Info("primary reachable again", "cluster", c.Name, "node", acting, "down_for", now.Sub(ws.downSince).Round(time.Millisecond).String())
+		}
+		ws.downSince = time.Time{}
+		return
+	}
+	if err == nil {
+		err = errors.New("it is in recovery")
+	}
+	if ws.downSince.IsZero() {
+		ws.downSince = now
+		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", err.Error(), "failover_after", c.Failover.After.String())
+	}
+	if now.Sub(ws.downSince) < c.Failover.After.Duration || now.Before(ws.retryAfter) {
+		return
+	}
+	to, ferr := reconcile.Failover(ctx, c, deps, ws.last, d.log)
+	switch {
+	case ferr == nil:
+		d.m.failovers.WithLabelValues(c.Name, "promoted").Inc()
+		d.log.Warn("failover done", "cluster", c.Name, "from", acting, "to", to, "lost_for", time.Since(ws.downSince).Round(time.Millisecond).String())
+		ws.downSince, ws.last = time.Time{}, reconcile.LastSeen{}
+		d.resetBackoff()
+		d.trigger.Poke()
+	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):
+		d.m.failovers.WithLabelValues(c.Name, "refused").Inc()
+		d.log.Error("failover refused", "cluster", c.Name, "node", acting, "error", ferr.Error())
+		ws.retryAfter = now.Add(failoverRetry)
+	default:
+		d.m.failovers.WithLabelValues(c.Name, "error").Inc()
+		d.log.Error("failover failed", "cluster", c.Name, "node", acting, "error", ferr.Error())
+		ws.retryAfter = now.Add(failoverRetry)
+		d.trigger.Poke()
+	}
+	d.mu.Lock()
+	if st := d.st.Clusters[c.Name]; st != nil && ferr != nil {
+		st.Error = "failover: " + ferr.Error()
+	}
+	d.mu.Unlock()
+}
