@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -34,14 +35,31 @@ func (r *Runtime) ReadFiles(ctx context.Context, id string, paths []string) (map
 		}
 		return nil, err
 	}
+	// One archive request per file, all at once: a pass reads several files
+	// of every node, and the requests are independent.
+	type result struct {
+		b   []byte
+		ok  bool
+		err error
+	}
+	results := make([]result, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, ok, err := r.readFile(ctx, id, p)
+			results[i] = result{b, ok, err}
+		}()
+	}
+	wg.Wait()
 	out := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		b, ok, err := r.readFile(ctx, id, p)
-		if err != nil {
-			return nil, err
+	for i, p := range paths {
+		if results[i].err != nil {
+			return nil, results[i].err
 		}
-		if ok {
-			out[p] = b
+		if results[i].ok {
+			out[p] = results[i].b
 		}
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pacsd/pacsd/pkg/spec"
 )
@@ -61,12 +62,23 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 	if obs.Image, err = rt.ImageInspect(ctx, c.Image); err != nil {
 		return nil, fmt.Errorf("while inspecting image %q: %w", c.Image, err)
 	}
-	for _, n := range c.Nodes {
-		ns, err := ObserveNode(ctx, c, n, d)
-		if err != nil {
-			return nil, fmt.Errorf("node %q: %w", n.Name, err)
+	// Nodes are observed side by side: each is a few engine and SQL calls.
+	states := make([]*NodeState, len(c.Nodes))
+	errs := make([]error, len(c.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			states[i], errs[i] = ObserveNode(ctx, c, n, d)
+		}()
+	}
+	wg.Wait()
+	for i, n := range c.Nodes {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("node %q: %w", n.Name, errs[i])
 		}
-		obs.Nodes[n.Name] = ns
+		obs.Nodes[n.Name] = states[i]
 	}
 	return obs, nil
 }
