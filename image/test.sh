@@ -13,6 +13,8 @@ IMAGE=${1:-${PACSD_IMAGE:-pacsd-postgres:15}}
 RUN=$(date +%s)-$$
 PREFIX=pacsd-imgtest-$$
 LABELS=(--label io.pacsd.test=image --label "io.pacsd.test.run=$RUN")
+# A network of its own: the test does not depend on the engine's default bridge.
+NET=$PREFIX-net
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pacsd-imgtest.XXXXXX")
 FAILS=0
 PASSES=0
@@ -31,6 +33,7 @@ cleanup() {
   [ -z "$ids" ] || docker rm -f -v $ids >/dev/null 2>&1 || true
   ids=$(docker volume ls -q --filter label=io.pacsd.test=image --filter "label=io.pacsd.test.run=$RUN" 2>/dev/null || true)
   [ -z "$ids" ] || docker volume rm -f $ids >/dev/null 2>&1 || true
+  docker network rm "$NET" >/dev/null 2>&1 || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -38,6 +41,7 @@ trap 'exit 130' INT TERM
 
 command -v psql >/dev/null 2>&1 || { log "psql is not installed on this machine (Debian: postgresql-client)"; exit 1; }
 docker info >/dev/null 2>&1 || { log "no Docker engine answers"; exit 1; }
+docker network create "${LABELS[@]}" "$NET" >/dev/null
 docker image inspect "$IMAGE" >/dev/null 2>&1 || { log "image $IMAGE is missing; build it with 'make image'"; exit 1; }
 
 PASSWORD="pw-$RUN-$RANDOM\$'\"; x"   # quotes and a dollar on purpose
@@ -77,7 +81,7 @@ wait_tcp() {
 # run_once NAME ARGS...: run a container to its end; prints its exit code; logs in $TMP/NAME.log
 run_once() {
   local name=$PREFIX-$1; shift
-  docker run "${LABELS[@]}" --name "$name" "$@" >"$TMP/$name.log" 2>&1 || true
+  docker run "${LABELS[@]}" --network "$NET" --name "$name" "$@" >"$TMP/$name.log" 2>&1 || true
   docker inspect -f '{{.State.ExitCode}}' "$name"
 }
 
@@ -99,7 +103,7 @@ check "a non-postgres command runs as given (pg_basebackup --version)" \
 # --- first start: initialisation from POSTGRES_PASSWORD_FILE ---------------------------
 DATA=$(volume data)
 C1=$PREFIX-db
-docker run -d "${LABELS[@]}" --name "$C1" -p 127.0.0.1::5432 \
+docker run -d "${LABELS[@]}" --network "$NET" --name "$C1" -p 127.0.0.1::5432 \
   -e POSTGRES_USER=pacs -e POSTGRES_DB=pacsdb -e POSTGRES_PASSWORD_FILE=/secrets/pacs.password \
   -v "$SECRETS:/secrets:ro" -v "$DATA:/var/lib/postgresql/data" \
   "$IMAGE" postgres -c max_connections=42 >/dev/null
@@ -145,7 +149,7 @@ docker stop -t 30 "$C1" >/dev/null
 check "docker stop shuts down fast (SIGINT) with exit code 0 in $((SECONDS - t0))s" \
   test "$(docker inspect -f '{{.State.ExitCode}}' "$C1")" = 0
 C2=$PREFIX-db2
-docker run -d "${LABELS[@]}" --name "$C2" -p 127.0.0.1::5432 \
+docker run -d "${LABELS[@]}" --network "$NET" --name "$C2" -p 127.0.0.1::5432 \
   -e POSTGRES_USER=pacs -e POSTGRES_DB=pacsdb -e POSTGRES_PASSWORD_FILE=/secrets/other.password \
   -v "$SECRETS:/secrets:ro" -v "$DATA:/var/lib/postgresql/data" "$IMAGE" >/dev/null
 if wait_tcp "$C2" "$PASSWORD"; then pass "an existing PGDATA is used as is (old password still valid)"; else fail "restart on existing PGDATA"; fi
@@ -193,7 +197,7 @@ for f in 20-extra.sql.gz 30-sourced.sh 40-executed.sh; do docker cp "$TMP/$f" "$
 docker rm "$PREFIX-filler2" >/dev/null
 
 C3=$PREFIX-defaults
-docker run -d "${LABELS[@]}" --name "$C3" -p 127.0.0.1::5432 -e PGDATA=/var/lib/postgresql/data/pgdata \
+docker run -d "${LABELS[@]}" --network "$NET" --name "$C3" -p 127.0.0.1::5432 -e PGDATA=/var/lib/postgresql/data/pgdata \
   -e POSTGRES_PASSWORD_FILE=/secrets/pacs.password -v "$SECRETS:/secrets:ro" \
   -v "$INITDB:/docker-entrypoint-initdb.d:ro" "$IMAGE" -c shared_buffers=24MB >/dev/null
 wait_default() {
@@ -216,7 +220,7 @@ fi
 
 # --- started as the postgres user instead of root ---------------------------------------------
 C4=$PREFIX-asuser
-docker run -d "${LABELS[@]}" --name "$C4" -p 127.0.0.1::5432 --user postgres \
+docker run -d "${LABELS[@]}" --network "$NET" --name "$C4" -p 127.0.0.1::5432 --user postgres \
   -e POSTGRES_USER=pacs -e POSTGRES_DB=pacsdb -e POSTGRES_PASSWORD="$PW2" "$IMAGE" >/dev/null
 if wait_tcp "$C4" "$PW2"; then pass "started with --user postgres: initialises and runs"; else fail "started with --user postgres"; fi
 

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pacsd/pacsd/internal/bench"
+	"github.com/pacsd/pacsd/internal/e2e"
+)
+
+// untilWritable polls a node every 20 ms until a write commits on it and
+// returns the time since start.
+func untilWritable(t *testing.T, n *e2e.Node, start time.Time) time.Duration {
+	t.Helper()
+	deadline := start.Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if n.Writable() == nil {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("node %s accepted no write within 2 minutes", n.Name)
+	return 0
+}
+
+// TestBenchFailover measures the time from `docker kill` of the primary until
+// a write commits on the new primary, with pacsd's automatic failover
+// (failover.after = 1s, asynchronous replication), against an oracle that
+// kills and at once promotes the standby by hand. Target: a median under 2 s.
+func TestBenchFailover(t *testing.T) {
+	bench.Require(t)
+	pacsd := func(t *testing.T) (d time.Duration) {
+		t.Run("pacsd", func(t *testing.T) {
+			e := e2e.Require(t)
+			tp := newTopology(t, e, "db1", "db2")
+			tp.extra = "  failover {\n    automatic = true\n    after     = \"1s\"\n  }\n"
+			r := startDaemon(t, tp, "30s")
+			r.waitReady(t, 3*time.Minute)
+			tp.node("db2").WaitStreaming(time.Minute)
+			time.Sleep(time.Second) // the supervisor has seen a healthy primary
+			db2 := tp.node("db2")
+			start := time.Now()
+			if err := e.Docker.ContainerKill(e.Ctx(time.Minute), tp.container("db1"), "KILL"); err != nil {
+				t.Fatal(err)
+			}
+			d = untilWritable(t, db2, start)
+		})
+		return d
+	}
+	oracle := func(t *testing.T) (d time.Duration) {
+		t.Run("oracle", func(t *testing.T) {
+			e := e2e.Require(t)
+			tp := newTopology(t, e, "db1", "db2")
+			tp.apply(t)
+			db2 := tp.node("db2")
+			db2.WaitStreaming(time.Minute)
+			start := time.Now()
+			if err := e.Docker.ContainerKill(e.Ctx(time.Minute), tp.container("db1"), "KILL"); err != nil {
+				t.Fatal(err)
+			}
+			db2.ExecSQL("SELECT pg_promote(true, 60)")
+			d = untilWritable(t, db2, start)
+		})
+		return d
+	}
+	bench.Compare(t, "docker kill of the primary until a write commits on the new primary (target: pacsd median < 2 s)", bench.Runs(5), pacsd, oracle)
+}
+
+// TestBenchSwitchover measures how long no node accepts writes during a
+// planned switchover (`pacsd switchover`, back and forth on one cluster): the
+// longest gap between two acknowledged commits of a writer that keeps
+// inserting. Target: a median under 3 s.
+func TestBenchSwitchover(t *testing.T) {
+	bench.Require(t)
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	tp.apply(t)
+	tp.node("db2").WaitStreaming(time.Minute)
+	var gaps, goal bench.Sample
+	for i := 0; i < bench.Runs(5); i++ {
+		to := []string{"db2", "db1"}[i%2]
+		w := e.StartWriter(tp.nodesOf(), fmt.Sprintf("bench_switchover_%d", i))
+		time.Sleep(500 * time.Millisecond)
+		tp.applyOutput(t, "switchover", to)
+		time.Sleep(500 * time.Millisecond)
+		r := w.Stop()
+		r.CheckNoLoss(t, tp.node(to))
+		t.Logf("switchover to %s: no write for %s (%d acknowledged)", to, r.LongestGap, len(r.Acked))
+		gaps, goal = append(gaps, r.LongestGap), append(goal, 3*time.Second)
+	}
+	bench.Report(t, "planned switchover: longest time without an acknowledged write (target: median < 3 s)",
+		map[string]bench.Sample{"pacsd": gaps, "target": goal}, "pacsd", "target")
+}
