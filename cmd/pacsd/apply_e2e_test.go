@@ -85,6 +85,20 @@ func (tp *topology) write(t *testing.T) {
 
 func (tp *topology) container(node string) string { return tp.name + "-" + node }
 
+// as returns a handle on node that logs in as user with password.
+func (tp *topology) as(node, user, password string) *e2e.Node {
+	n := tp.node(node)
+	n.User, n.Password = user, password
+	return n
+}
+
+// addViewer declares a login role "viewer" whose password file holds pw.
+func (tp *topology) addViewer(t *testing.T, pw string) {
+	t.Helper()
+	tp.secret(t, "viewer.password", pw)
+	tp.extra += "\n  role \"viewer\" {\n    login = true\n    password_file = \"viewer.password\"\n  }\n"
+}
+
 // node returns a harness handle on a node pacsd made.
 func (tp *topology) node(node string) *e2e.Node {
 	return tp.e.Container(tp.container(node), tp.name, "pacs", tp.pacsPW, "pacsdb")
@@ -274,14 +288,9 @@ func TestE2EApplyTwoStandbysAndChanges(t *testing.T) {
 		tp.checkStreaming(t)
 		tp.converged(t)
 	})
-	viewer := func(pw string) *e2e.Node {
-		n := tp.node("db1")
-		n.User, n.Password = "viewer", pw
-		return n
-	}
+	viewer := func(pw string) *e2e.Node { return tp.as("db1", "viewer", pw) }
 	t.Run("new role is created", func(t *testing.T) {
-		tp.secret(t, "viewer.password", "viewer-1")
-		tp.extra += "\n  role \"viewer\" {\n    login = true\n    password_file = \"viewer.password\"\n  }\n"
+		tp.addViewer(t, "viewer-1")
 		tp.write(t)
 		tp.wantPlan(t, "set-role/")
 		tp.apply(t)

@@ -3,7 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,8 +172,9 @@ func TestE2EFailover(t *testing.T) {
 }
 
 // TestE2EFailoverRefusesLaggingStandby proves that a standby further behind
-// than max_lag is never promoted: with the only other standby frozen and the
-// remaining one paused behind, killing the primary promotes nobody and says so.
+// than max_lag is never promoted: both standbys are frozen while the primary
+// writes more than max_lag, the primary is killed, the standbys are thawed
+// (reachable, but behind for good): nobody is promoted, and pacsd says why.
 func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 	b := newFailoverBed(t, false)
 	e := b.tp.e
@@ -183,14 +189,15 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 	// More than max_lag (16MB) of WAL on the primary.
 	b.tp.node("db1").ExecSQL("CREATE TABLE bulk AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 150000) g")
 	time.Sleep(time.Second) // the supervisor sees the primary's position
+	// Kill the primary while the standbys are frozen, then thaw them: they
+	// answer again, but can never receive what the primary wrote.
+	if err := e.Docker.ContainerKill(ctx, b.tp.container("db1"), "KILL"); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range []string{"db2", "db3"} {
 		if err := e.Docker.ContainerUnpause(ctx, b.tp.container(n)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// Kill the primary before the standbys can catch up.
-	if err := e.Docker.ContainerKill(ctx, b.tp.container("db1"), "KILL"); err != nil {
-		t.Fatal(err)
 	}
 	waitFor(t, time.Minute, "the failover to be refused", func() error {
 		return b.r.metric(t, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="refused"} 1`)
@@ -220,5 +227,61 @@ func poll(timeout time.Duration, cond func() error) error {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// restartEngine restarts the local Docker engine the way a host restart or an
+// upgrade does: every container stops (none has a restart policy that brings
+// it back, with automatic failover). It fails the test when it cannot.
+func restartEngine(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("restarting the Docker engine needs root")
+	}
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		if out, err := exec.Command("systemctl", "restart", "docker").CombinedOutput(); err == nil {
+			return
+		} else {
+			t.Logf("systemctl restart docker: %v: %s; trying the engine's pid file", err, out)
+		}
+	}
+	b, err := os.ReadFile("/var/run/docker.pid")
+	if err != nil {
+		t.Fatalf("cannot restart the Docker engine: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("cannot restart the Docker engine: pid file: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("cannot stop the Docker engine (pid %d): %v", pid, err)
+	}
+	waitFor(t, time.Minute, "the Docker engine to stop", func() error {
+		if syscall.Kill(pid, 0) == nil {
+			return errors.New("dockerd still runs")
+		}
+		return nil
+	})
+	if out, err := exec.Command("bash", "../../scripts/engine.sh").CombinedOutput(); err != nil {
+		t.Fatalf("cannot start the Docker engine again: %v\n%s", err, out)
+	}
+}
+
+// TestE2EEngineRestart proves that a restart of the Docker engine, which
+// stops every container, brings the cluster back converged with the same
+// primary: no failover, never two nodes accepting writes.
+func TestE2EEngineRestart(t *testing.T) {
+	b := newFailoverBed(t, false)
+	b.w.Stop()
+	restartEngine(t)
+	waitFor(t, 3*time.Minute, "db1 to accept writes again", func() error { return b.tp.node("db1").Writable() })
+	b.rejoined(t, "db1")
+	b.probe.Check(t)
+	st, err := os.ReadFile(filepath.Join(b.r.stateDir, "cluster-"+b.tp.name+".json"))
+	if err != nil || !strings.Contains(string(st), `"acting": "db1"`) || !strings.Contains(string(st), `"epoch": 0`) {
+		t.Errorf("the acting primary changed across an engine restart: %s (%v)", st, err)
+	}
+	if strings.Contains(b.r.log.String(), "failover: standby promoted") {
+		t.Error("an engine restart caused a failover")
 	}
 }

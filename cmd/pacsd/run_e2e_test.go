@@ -207,14 +207,9 @@ func TestE2ERun(t *testing.T) {
 		}
 	})
 
-	viewer := func(pw string) *e2e.Node {
-		n := tp.node("db1")
-		n.User, n.Password = "viewer", pw
-		return n
-	}
+	viewer := func(pw string) *e2e.Node { return tp.as("db1", "viewer", pw) }
 	t.Run("added role", func(t *testing.T) {
-		tp.secret(t, "viewer.password", "viewer-1")
-		tp.extra += "\n  role \"viewer\" {\n    login = true\n    password_file = \"viewer.password\"\n  }\n"
+		tp.addViewer(t, "viewer-1")
 		r.save(t, "")
 		took := waitFor(t, time.Minute, "viewer logs in", func() error { return viewer("viewer-1").TryExecSQL("SELECT 1") })
 		t.Logf("from a saved role to a login: %.2fs", took.Seconds())

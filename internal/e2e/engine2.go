@@ -181,12 +181,17 @@ func (s *SecondEngine) spawn(dockerd string) error {
 		return fmt.Errorf("while opening %s: %w", secondLog, err)
 	}
 	defer logf.Close()
+	// A default bridge of its own: with --bridge=none, dockerd deletes the
+	// interface named docker0 at start, which is the first engine's.
+	if err := ensureBridge(secondBridge, secondBridgeAddr); err != nil {
+		return err
+	}
 	cmd := exec.Command(dockerd,
 		"--host", SecondEngineHost,
 		"--data-root", secondDataRoot,
 		"--exec-root", secondExecRoot,
 		"--pidfile", secondPidfile,
-		"--bridge=none",
+		"--bridge="+secondBridge,
 		"--iptables=false",
 		"--ip-masq=false",
 		"--default-address-pool", secondPool,
@@ -205,6 +210,29 @@ func (s *SecondEngine) spawn(dockerd string) error {
 	s.mu.Unlock()
 	if err := s.waitReady(secondReady); err != nil {
 		return fmt.Errorf("while starting the second dockerd: %w\n%s", err, tail(secondLog, 20))
+	}
+	return nil
+}
+
+// The second engine's default bridge, made by the harness.
+const (
+	secondBridge     = "pacsd-e2e-br2"
+	secondBridgeAddr = "10.214.0.1/24"
+)
+
+// ensureBridge creates a Linux bridge with addr unless it exists.
+func ensureBridge(name, addr string) error {
+	if exec.Command("ip", "link", "show", name).Run() == nil {
+		return nil
+	}
+	for _, args := range [][]string{
+		{"link", "add", "name", name, "type", "bridge"},
+		{"addr", "add", addr, "dev", name},
+		{"link", "set", name, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("while making the second engine's bridge %s (ip %s): %w: %s", name, strings.Join(args, " "), err, out)
+		}
 	}
 	return nil
 }

@@ -189,7 +189,7 @@ func (p *planner) plan() {
 		p.planPromote(primary, pState)
 		pState = p.node(primary.Name)
 	}
-	if c.Failover.Automatic && pState.Container != nil && pState.Container.Owned && !pState.Container.Running {
+	if c.Failover.Automatic && pState.Container != nil && pState.Container.Owned && !pState.Container.Running && p.standbyRuns(acting) {
 		p.warn(primary.Name, "Primary Down", fmt.Sprintf("the primary's container %q is %s; with automatic failover pacsd's daemon fails over or, when no standby qualifies, says why; start it by hand ('docker start %s') only when no standby has been promoted", primary.Container, pState.Container.Status, primary.Container))
 		return
 	}
@@ -219,6 +219,18 @@ func ActingPrimary(c *spec.Cluster, obs *Observed) string {
 		return writable[0]
 	}
 	return c.Primary
+}
+
+// standbyRuns reports whether a node other than acting has a running
+// container. When none has (an engine or host restart stopped everything),
+// there is nothing to fail over to and the acting primary is started again.
+func (p *planner) standbyRuns(acting string) bool {
+	for _, n := range p.c.Nodes {
+		if ns := p.node(n.Name); n.Name != acting && ns.Container != nil && ns.Container.Running {
+			return true
+		}
+	}
+	return false
 }
 
 // planSwitchover plans a switchover from the acting primary to the node the
@@ -510,7 +522,7 @@ func (p *planner) planDatabase(primary *spec.Node, ns *NodeState, standbys []*sp
 	}
 	if db == nil && authFailed(ns.DBError) {
 		r := roles[0].r
-		p.add(Action{Kind: SetRole, Node: primary.Name, Target: r.Name, Role: &r, Password: c.Superuser.Password, Local: true,
+		p.add(Action{Kind: SetRole, Node: primary.Name, Target: r.Name, Role: &r, Password: c.Superuser.Password, Local: true, phase: 4,
 			Reason: "pacsd cannot log in: the superuser's password differs from the spec; it is reset over the container's own socket"})
 		roles = roles[1:]
 	}

@@ -211,6 +211,13 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db1"].DB.Timeline = 3
 			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 2, "waiting"
 		}},
+		{name: "automatic-all-down", extra: "failover {\n automatic = true\n }", edit: func(o *Observed) {
+			// An engine restart stopped every container: the acting primary
+			// starts again, then the standbys; nobody fails over.
+			for _, ns := range o.Nodes {
+				ns.Container.Running, ns.Container.Status, ns.DB = false, "exited", nil
+			}
+		}},
 		{name: "network-not-owned", edit: func(o *Observed) { o.Network.Owned = false }},
 		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},
 		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},
@@ -218,13 +225,16 @@ func TestPlanGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			base := testCluster(t, "")
-			obs := converged(base)
-			if tt.edit != nil {
-				tt.edit(obs)
-			}
 			c := base
 			if tt.extra != "" {
 				c = testCluster(t, tt.extra)
+			}
+			if strings.Contains(tt.extra, "failover") {
+				base = c // the failover block is not the change under test
+			}
+			obs := converged(base)
+			if tt.edit != nil {
+				tt.edit(obs)
 			}
 			actions, problems := Plan(c, obs, fakeMatches)
 			var b strings.Builder
