@@ -10,14 +10,15 @@ import (
 )
 
 // nodesOf returns handles on every node of tp, for the writer and the probe.
+// Handles are made once (in the test's goroutine) and kept: they must keep
+// working from the writer's and the probe's goroutines while the engine is
+// down, and pacsd keeps a node's container across failovers.
 func (tp *topology) nodesOf() func() []*e2e.Node {
-	return func() []*e2e.Node {
-		var ns []*e2e.Node
-		for _, n := range tp.nodes {
-			ns = append(ns, tp.node(n))
-		}
-		return ns
+	var ns []*e2e.Node
+	for _, n := range tp.nodes {
+		ns = append(ns, tp.node(n))
 	}
+	return func() []*e2e.Node { return ns }
 }
 
 // applyOutput runs pacsd apply and returns what it logged; it fails the test
