@@ -343,6 +343,7 @@ func (r *Runtime) ContainerCreate(ctx context.Context, c reconcile.ContainerSpec
 		hc.PortBindings = nat.PortMap{p: {{HostIP: "0.0.0.0", HostPort: strconv.Itoa(c.Port)}}}
 	}
 	var nc *network.NetworkingConfig
+	hc.NetworkMode = "none" // unless it names a network: never the default bridge
 	if c.Network != "" {
 		hc.NetworkMode = container.NetworkMode(c.Network)
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{c.Network: {Aliases: c.Aliases}}}

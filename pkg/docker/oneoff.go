@@ -31,7 +31,9 @@ func (r *Runtime) RunOnce(ctx context.Context, o reconcile.OneOff) (code int, ta
 		}
 	}
 	cfg := &container.Config{Image: o.Image, Cmd: o.Cmd, Labels: o.Labels}
-	hc := &container.HostConfig{}
+	// Without a network of its own, a one-off gets none: nothing pacsd runs
+	// depends on the engine's default bridge.
+	hc := &container.HostConfig{NetworkMode: "none"}
 	hc.Binds, hc.Mounts = dataMounts(o.Mount, false)
 	if o.Network != "" {
 		hc.NetworkMode = container.NetworkMode(o.Network)
