@@ -12,7 +12,7 @@ import (
 
 // SuperviseInterval is how often the failover supervisor checks each acting
 // primary of a cluster with automatic failover.
-var SuperviseInterval = 250 * time.Millisecond
+var SuperviseInterval = 100 * time.Millisecond
 
 // failoverRetry is how long the supervisor waits after a refused or failed
 // failover before it tries again.
