@@ -32,21 +32,48 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   systemctl start docker >/dev/null 2>&1 || true
 fi
 
+# alive PID: the process exists and is not a zombie (a killed dockerd whose
+# parent has not reaped it still shows in pgrep and answers kill -0).
+alive() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+running_dockerd() {
+  local pid
+  for pid in $(pgrep -x dockerd 2>/dev/null); do
+    if alive "$pid"; then echo "$pid"; return 0; fi
+  done
+  return 1
+}
+
 if ! docker info >/dev/null 2>&1; then
   pidfile=/var/run/docker.pid
   if [ -f "$pidfile" ]; then
     pid=$(cat "$pidfile" 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q dockerd "/proc/$pid/cmdline" 2>/dev/null; then
+    if [ -n "$pid" ] && alive "$pid" && grep -q dockerd "/proc/$pid/cmdline" 2>/dev/null; then
       log "dockerd (pid $pid) runs but does not answer yet; waiting for it"
     else
       log "removing stale $pidfile left by an engine that was killed (pid ${pid:-?})"
       rm -f "$pidfile"
     fi
   fi
-  # containerd may also have left a stale socket/pid behind; dockerd starts its own.
-  if ! pgrep -x dockerd >/dev/null 2>&1; then
+  # The containerd a killed dockerd started may be gone too, or hang on: a new
+  # dockerd waits for the one its pid file names, so clear it.
+  cpid=/var/run/docker/containerd/containerd.pid
+  if ! running_dockerd >/dev/null && [ -f "$cpid" ]; then
+    c=$(cat "$cpid" 2>/dev/null || true)
+    if [ -n "$c" ] && alive "$c"; then
+      log "stopping containerd (pid $c) left by an engine that was killed"
+      kill -TERM "$c" 2>/dev/null || true
+      sleep 2
+      alive "$c" && kill -KILL "$c" 2>/dev/null || true
+    fi
+    rm -f "$cpid"
+  fi
+  if ! running_dockerd >/dev/null; then
     log "starting dockerd in the background (log: /var/log/pacsd-dockerd.log)"
-    nohup dockerd >/var/log/pacsd-dockerd.log 2>&1 </dev/null &
+    nohup dockerd >>/var/log/pacsd-dockerd.log 2>&1 </dev/null &
     disown || true
   fi
 fi
