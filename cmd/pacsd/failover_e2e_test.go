@@ -92,7 +92,7 @@ func (b *failoverBed) rejoined(t *testing.T, primary string) {
 	b.tp.primary = primary // what runs (the file is not edited)
 	defer func() { b.tp.primary = "db1" }()
 	var late string
-	ok := poll(2*time.Minute, func() error {
+	ok := e2e.Poll(2*time.Minute, func() error {
 		for _, n := range b.tp.nodes {
 			if n == primary {
 				continue
@@ -215,19 +215,6 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 		t.Errorf("the old primary was started again by pacsd (running %v, err %v)", c.State.Running, err)
 	}
 	b.probe.Check(t)
-}
-
-// poll calls cond every 100 ms until it returns nil or timeout passes, and
-// returns its last error.
-func poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // restartEngine restarts the local Docker engine the way a host restart or an

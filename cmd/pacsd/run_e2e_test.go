@@ -117,15 +117,10 @@ func (r *daemonRun) get(path string) (int, string, error) {
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
 	start := time.Now()
-	var last error
-	for time.Since(start) < timeout {
-		if last = cond(); last == nil {
-			return time.Since(start)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := e2e.Poll(timeout, cond); err != nil {
+		t.Fatalf("waited %s for %s: %v", timeout, what, err)
 	}
-	t.Fatalf("waited %s for %s: %v", timeout, what, last)
-	return 0
+	return time.Since(start)
 }
 
 func (r *daemonRun) waitReady(t *testing.T, timeout time.Duration) time.Duration {

@@ -239,7 +239,7 @@ func ensureBridge(name, addr string) error {
 
 // waitReady waits until the engine answers a ping.
 func (s *SecondEngine) waitReady(timeout time.Duration) error {
-	return poll(timeout, func() error {
+	return Poll(timeout, func() error {
 		select {
 		case <-s.exitedChan():
 			return errors.New("dockerd exited")
@@ -349,7 +349,7 @@ func (s *SecondEngine) Kill() {
 	}
 	if containerd != 0 {
 		_ = syscall.Kill(containerd, syscall.SIGKILL)
-		if err := poll(10*time.Second, func() error {
+		if err := Poll(10*time.Second, func() error {
 			if syscall.Kill(containerd, 0) == nil {
 				return fmt.Errorf("containerd (pid %d) still runs", containerd)
 			}

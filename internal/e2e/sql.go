@@ -90,12 +90,15 @@ func (n *Node) QueryString(sql string, args ...any) string {
 // then fails the test naming what was awaited and the last error.
 func (e *Env) Eventually(timeout time.Duration, what string, cond func() error) {
 	e.T.Helper()
-	if err := poll(timeout, cond); err != nil {
+	if err := Poll(timeout, cond); err != nil {
 		e.T.Fatalf("waited %s for %s: %v", timeout, what, err)
 	}
 }
 
-func poll(timeout time.Duration, cond func() error) error {
+// Poll calls cond every 100 ms until it returns nil or timeout passes, and
+// returns its last error (nil on success). It never fails the test, so it may
+// run anywhere.
+func Poll(timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()

@@ -598,18 +598,13 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	want := ContainerSpecFor(c, n, false)
 	ns = p.planMoveAside(n, ns, want.Mount)
 	if ns.Container != nil && !ns.Container.Running && ns.Data.Control != nil && ns.Data.Control.WasPrimary() && ns.Data.Major != 0 {
-		p.planRewind(n, ns, want.Mount)
-		p.planAliases(n, ns.Container, want.Aliases, 9)
-		// The rewind puts pacsd's files and standby.signal in place; then start.
-		p.add(Action{Kind: StartContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "it rejoins as a standby", phase: 10})
+		p.planRejoin(n, ns, want)
 		return
 	}
 	if p.diverged(ns) {
 		p.add(Action{Kind: Fence, Class: ClassRebuild, Node: n.Name, Target: n.Container, phase: 8,
 			Reason: fmt.Sprintf("it does not stream (WAL receiver %q) and is on timeline %d, behind the acting primary's %d: it went past the point where the new timeline forked; stopped to be rewound", ns.DB.Receiver, ns.DB.Timeline, p.node(p.acting).DB.Timeline)})
-		p.planRewind(n, ns, want.Mount)
-		p.planAliases(n, ns.Container, want.Aliases, 9)
-		p.add(Action{Kind: StartContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "it rejoins as a standby", phase: 10})
+		p.planRejoin(n, ns, want)
 		return
 	}
 	if ns.Data.Major == 0 {
@@ -637,6 +632,15 @@ func (p *planner) backupSpec(n *spec.Node, user, passfilePath string, passfile [
 	return &BackupSpec{Image: p.c.Image, Network: p.c.Network, Host: p.c.Node(p.acting).Container, Port: 5432,
 		User: user, Slot: pgconf.SlotName(p.c.Name, n.Name), Files: placed,
 		Passfile: FileWrite{Path: passfilePath, Content: passfile, Mode: 0o600, Secret: true}}
+}
+
+// planRejoin rewinds a stopped node's data to follow the acting primary,
+// gives it a standby's aliases and starts it; the rewind puts pacsd's files
+// and standby.signal in place first.
+func (p *planner) planRejoin(n *spec.Node, ns *NodeState, want ContainerSpec) {
+	p.planRewind(n, ns, want.Mount)
+	p.planAliases(n, ns.Container, want.Aliases, 9)
+	p.add(Action{Kind: StartContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "it rejoins as a standby", phase: 10})
 }
 
 // diverged reports a running standby that cannot follow the acting primary:
