@@ -324,6 +324,15 @@ func TestE2EDataInspect(t *testing.T) {
 	check("partial volume", partial, reconcile.DataState{Exists: true, Major: 15, Partial: true})
 
 	check("missing host directory", reconcile.Mount{HostDir: "/nonexistent-" + e.Name("dir")}, reconcile.DataState{})
+
+	// The engine's two "not found" of the archive API: a container that is
+	// gone must read as an error, a path missing in a container as absent.
+	if _, _, err := r.cli.CopyFromContainer(ctx, e.Name("gone"), reconcile.VersionPath); !isNotFound(err) || !isNoSuchContainer(err) {
+		t.Errorf("archive of an absent container: got %v, want the engine's No such container", err)
+	}
+	if _, err := r.ReadFiles(ctx, e.Name("gone"), []string{reconcile.VersionPath}); err == nil {
+		t.Error("ReadFiles of an absent container: no error")
+	}
 	if r.cli.DaemonHost() == client.DefaultDockerHost { // the engine sees this machine's directories
 		check("empty host directory", reconcile.Mount{HostDir: t.TempDir()}, reconcile.DataState{Exists: true})
 	}

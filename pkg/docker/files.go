@@ -65,11 +65,18 @@ func (r *Runtime) ReadFiles(ctx context.Context, id string, paths []string) (map
 	return out, nil
 }
 
+// isNoSuchContainer tells the engine's "not found" for a container that is
+// gone from the one for a path missing in a container that exists: both are
+// 404, and only the first must never read as "the file is not there".
+func isNoSuchContainer(err error) bool {
+	return strings.Contains(err.Error(), "No such container")
+}
+
 func (r *Runtime) readFile(ctx context.Context, id, p string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Copy)
 	defer cancel()
 	rc, _, err := r.cli.CopyFromContainer(ctx, id, p)
-	if isNotFound(err) {
+	if isNotFound(err) && !isNoSuchContainer(err) {
 		return nil, false, nil
 	}
 	if err != nil {

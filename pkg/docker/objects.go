@@ -202,7 +202,7 @@ func pullLine(m jsonmessage.JSONMessage) string {
 // any) with port 5432; on a remote engine the host address with the host port
 // published for 5432/tcp.
 func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node string) (*reconcile.ContainerState, error) {
-	c, err := r.inspect(ctx, name)
+	c, err := r.inspectSettled(ctx, name)
 	if isNotFound(err) {
 		return nil, nil
 	}
@@ -267,6 +267,32 @@ func (r *Runtime) NetworkAliases(ctx context.Context, id, netName string, aliase
 }
 
 // inspect returns the engine's view of a container, bounded by Inspect.
+// removalWait bounds how long inspectSettled waits for a container that is
+// being removed.
+const removalWait = 10 * time.Second
+
+// inspectSettled inspects a container and, while the engine is removing it
+// (`docker rm -f` in progress), inspects it again until it is gone: a
+// container on its way out is reported absent, never as one whose files
+// cannot be read.
+func (r *Runtime) inspectSettled(ctx context.Context, id string) (container.InspectResponse, error) {
+	deadline := time.Now().Add(removalWait)
+	for {
+		c, err := r.inspect(ctx, id)
+		if err != nil || c.State == nil || c.State.Status != "removing" {
+			return c, err
+		}
+		if time.Now().After(deadline) {
+			return c, fmt.Errorf("while inspecting container %s: it has been in removal for %s; check the engine's log (journalctl -u docker)", short(id), removalWait)
+		}
+		select {
+		case <-ctx.Done():
+			return c, fmt.Errorf("while waiting for container %s to be removed: %w", short(id), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func (r *Runtime) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 	defer cancel()

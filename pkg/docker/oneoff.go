@@ -108,10 +108,12 @@ func (r *Runtime) probe(ctx context.Context, image string, m reconcile.Mount, sc
 }
 
 // DataInspect reports what the data location m holds. A volume that does not
-// exist is reported without running anything; otherwise a probe container of
-// image mounts m read-only (never creating it) and reads PG_VERSION of
-// reconcile.PGDATA and whether reconcile.BuildingMarker is there. When the engine
-// fails, the result has Unknown set along with the error.
+// exist is reported without running anything; otherwise a container of image
+// is created with m mounted read-only (never creating it) and, without ever
+// starting, gives PG_VERSION of reconcile.PGDATA and whether
+// reconcile.BuildingMarker is there through the engine's archive API; then
+// it is removed. When the engine fails, the result has Unknown set along with
+// the error.
 func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mount) (reconcile.DataState, error) {
 	what := "host directory " + m.HostDir
 	switch {
@@ -129,36 +131,33 @@ func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mou
 	case m.HostDir == "":
 		return reconcile.DataState{}, fmt.Errorf("while inspecting data: the mount names neither a volume nor a host directory")
 	}
-	script := fmt.Sprintf(`v=$(cat %s/PG_VERSION 2>/dev/null || true); echo "major=$v"; if [ -e %s ]; then echo partial=yes; fi`,
-		reconcile.PGDATA, reconcile.BuildingMarker)
-	out, err := r.probe(ctx, image, m, script)
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Probe)
+	defer cancel()
+	cfg := &container.Config{Image: image, Entrypoint: []string{"true"}, Labels: r.Labels}
+	hc := &container.HostConfig{NetworkMode: "none"}
+	hc.Binds, hc.Mounts = dataMounts(m, true)
+	id, err := r.create(ctx, "pacsd-probe-"+randomSuffix(), cfg, hc, nil, nil)
 	if err != nil {
 		if m.HostDir != "" && isMissingBindSource(err) {
 			return reconcile.DataState{}, nil
 		}
 		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
 	}
-	return parseDataProbe(out), nil
+	defer r.removeQuietly(id)
+	files, err := r.ReadFiles(ctx, id, []string{reconcile.VersionPath, reconcile.BuildingMarker})
+	if err != nil {
+		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
+	}
+	st := reconcile.DataState{Exists: true}
+	st.Major = leadingNumber(string(files[reconcile.VersionPath]))
+	_, st.Partial = files[reconcile.BuildingMarker]
+	return st, nil
 }
 
 // isMissingBindSource reports the engine's refusal to bind a host path that
 // does not exist.
 func isMissingBindSource(err error) bool {
 	return strings.Contains(err.Error(), "bind source path does not exist")
-}
-
-// parseDataProbe reads the output of DataInspect's probe.
-func parseDataProbe(out string) reconcile.DataState {
-	st := reconcile.DataState{Exists: true}
-	for _, l := range strings.Split(out, "\n") {
-		switch k, v, _ := strings.Cut(strings.TrimSpace(l), "="); k {
-		case "major":
-			st.Major = leadingNumber(v)
-		case "partial":
-			st.Partial = v == "yes"
-		}
-	}
-	return st
 }
 
 // lineWriter cuts a byte stream into lines at \n and \r and passes each

@@ -11,8 +11,6 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
 func TestContainerAddr(t *testing.T) {
@@ -133,13 +131,7 @@ func TestImageMajor(t *testing.T) {
 	}
 }
 
-func TestParseProbes(t *testing.T) {
-	if got := parseDataProbe("major=15\npartial=yes\n"); got != (reconcile.DataState{Exists: true, Major: 15, Partial: true}) {
-		t.Errorf("got %+v", got)
-	}
-	if got := parseDataProbe("major=\n"); got != (reconcile.DataState{Exists: true}) {
-		t.Errorf("got %+v", got)
-	}
+func TestParseOwner(t *testing.T) {
 	if o, err := parseOwner("101\n103\n"); err != nil || o != (owner{101, 103}) {
 		t.Errorf("parseOwner: got %v, %v", o, err)
 	}

@@ -585,17 +585,18 @@ func (x *executor) probe(ctx context.Context, rt Runtime, node string, standby b
 }
 
 // baseBackup builds a standby's data with pg_basebackup in a one-off
-// container. A marker beside PGDATA says the data is partial until pacsd's
-// files are in place; a failed build leaves the marker, so the next pass moves
-// the data aside and never starts it.
+// container. It refuses a PGDATA that holds anything, before leaving a mark.
+// Then a marker beside PGDATA says the data is partial until pacsd's files
+// are in place; a failed build leaves the marker, so the next pass moves the
+// data aside and never starts it.
 func (x *executor) baseBackup(ctx context.Context, rt Runtime, a Action) error {
 	b := a.Backup
 	staged, install := stageFiles(b.Files)
 	files := append([]FileWrite{b.Passfile}, staged...)
 	script := fmt.Sprintf(`set -e
 install -d -o postgres -g postgres -m 0700 %[1]s
+if [ -n "$(ls -A %[3]s 2>/dev/null)" ]; then echo "%[3]s is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
 touch %[2]s
-if [ -n "$(ls -A %[3]s 2>/dev/null)" ]; then echo "%[3]s is not empty; refusing to overwrite data" >&2; exit 3; fi
 install -d -o postgres -g postgres -m 0700 %[3]s
 runuser -u postgres -- env PGPASSFILE=%[4]s pg_basebackup -h %[5]s -p %[6]d -U %[7]s -D %[3]s -X stream -S %[8]s -c fast -P -v
 %[9]srm -f %[2]s
