@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"testing"
@@ -175,6 +177,25 @@ func TestE2ERolesSlotsSettings(t *testing.T) {
 	n.WaitWritable(90 * time.Second)
 	c := mustConnect(t, e, n)
 	ctx := context.Background()
+
+	t.Run("files through the server", func(t *testing.T) {
+		n.WriteFile("pacsd.pgpass", []byte("*:*:*:replicator:s3cret\n"), 0o600)
+		hba, pass := reconcile.PGDATA+"/pg_hba.conf", reconcile.PGDATA+"/pacsd.pgpass"
+		got, err := c.ReadFiles(ctx, []string{hba, pass, reconcile.PGDATA + "/absent", reconcile.BuildingMarker}, []string{pass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got[hba]) != n.ReadFile("pg_hba.conf") {
+			t.Errorf("pg_hba.conf through the server: got %q, want what the container holds", got[hba])
+		}
+		sum := sha256.Sum256([]byte("*:*:*:replicator:s3cret\n"))
+		if !bytes.Equal(got[pass], sum[:]) {
+			t.Errorf("the passfile: got %x, want its SHA-256 %x (its content must never be read)", got[pass], sum)
+		}
+		if len(got) != 2 {
+			t.Errorf("missing files must not be in the result; got %d entries", len(got))
+		}
+	})
 
 	t.Run("wrong password", func(t *testing.T) {
 		_, err := connect(t, e, n, n.User, "wrong-"+e.RunID)

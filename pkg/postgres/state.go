@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -177,4 +178,31 @@ func collect[V any](ctx context.Context, conn *pgx.Conn, sql string, scan func(p
 		}
 	}
 	return m, rows.Err()
+}
+
+// filesQuery reads each path of $1 as the server sees it, or its SHA-256
+// when the path is also in $2; a missing file gives no row. 64 MiB bounds a
+// file (pacsd reads its own small files and pg_control).
+const filesQuery = `SELECT p, CASE WHEN p = ANY($2::text[]) THEN sha256(f) ELSE f END
+	FROM unnest($1::text[]) AS p, LATERAL pg_read_binary_file(p, 0, 67108864, true) AS f
+	WHERE f IS NOT NULL`
+
+// ReadFiles reads files through the server (pg_read_binary_file, which needs
+// a superuser): one round trip instead of one engine request per file. The
+// content of a path in digests never leaves the server, only its SHA-256.
+func (c *Conn) ReadFiles(ctx context.Context, paths, digests []string) (map[string][]byte, error) {
+	rows, err := c.conn.Query(ctx, filesQuery, paths, digests)
+	if err != nil {
+		return nil, c.wrap("reading pacsd's files", err)
+	}
+	out := map[string][]byte{}
+	var p string
+	var b []byte
+	if _, err := pgx.ForEachRow(rows, []any{&p, &b}, func() error {
+		out[p] = bytes.Clone(b)
+		return nil
+	}); err != nil {
+		return nil, c.wrap("reading pacsd's files", err)
+	}
+	return out, nil
 }

@@ -117,6 +117,10 @@ type DBConn interface {
 	Promote(ctx context.Context) error
 	// DropSlot drops a replication slot if it exists and is not active.
 	DropSlot(ctx context.Context, name string) error
+	// ReadFiles reads files as the server sees them (absolute paths, or
+	// relative to its data directory): the content of each path, or its
+	// SHA-256 for a path also in digests. A missing file is not in the map.
+	ReadFiles(ctx context.Context, paths, digests []string) (map[string][]byte, error)
 	Close()
 }
 

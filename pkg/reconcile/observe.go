@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
@@ -83,6 +84,9 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 	return obs, nil
 }
 
+// nodeFiles are the files Observe reads from every node's data.
+var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath}
+
 // ObserveNode looks at one node: container, data, pacsd's files, server.
 func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*NodeState, error) {
 	rt, err := d.runtime(c, n.Host)
@@ -102,9 +106,31 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		}
 		return ns, nil
 	}
-	files, err := rt.ReadFiles(ctx, ct.ID, []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath})
-	if err != nil {
-		return nil, fmt.Errorf("while reading pacsd's files from container %q: %w", n.Container, err)
+	// A running server gives its files and its state over one connection;
+	// the engine's archive API (slow: one request per file) serves a node
+	// whose server does not answer.
+	var files map[string][]byte
+	if ct.Running && !ct.Paused && ct.Addr != "" {
+		conn, err := d.DB.Connect(ctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+		if err != nil {
+			ns.DBError = err.Error()
+		} else {
+			defer conn.Close()
+			if ns.DB, err = conn.State(ctx); err != nil {
+				ns.DB, ns.DBError = nil, err.Error()
+			} else if files, err = conn.ReadFiles(ctx, nodeFiles, []string{PassfilePath}); err != nil {
+				files = nil
+			}
+		}
+	}
+	if files == nil {
+		if files, err = rt.ReadFiles(ctx, ct.ID, nodeFiles); err != nil {
+			return nil, fmt.Errorf("while reading pacsd's files from container %q: %w", n.Container, err)
+		}
+		if b, ok := files[PassfilePath]; ok {
+			sum := sha256.Sum256(b)
+			files[PassfilePath] = sum[:]
+		}
 	}
 	_, partial := files[BuildingMarker]
 	ns.Data = DataState{Exists: true, Partial: partial}
@@ -117,18 +143,6 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		}
 	}
 	_, signal := files[SignalPath]
-	ns.Files = &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: files[ConfPath], StandbySignal: signal, Passfile: files[PassfilePath]}
-	if !ct.Running || ct.Paused || ct.Addr == "" {
-		return ns, nil
-	}
-	conn, err := d.DB.Connect(ctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
-	if err != nil {
-		ns.DBError = err.Error()
-		return ns, nil
-	}
-	defer conn.Close()
-	if ns.DB, err = conn.State(ctx); err != nil {
-		ns.DB, ns.DBError = nil, err.Error()
-	}
+	ns.Files = &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: files[ConfPath], StandbySignal: signal, PassfileSum: files[PassfilePath]}
 	return ns, nil
 }

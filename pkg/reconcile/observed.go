@@ -89,7 +89,9 @@ type Files struct {
 	Params        []byte // pacsd.conf
 	PostgresConf  []byte // postgresql.conf (for the include line)
 	StandbySignal bool   // standby.signal exists
-	Passfile      []byte // pacsd.pgpass
+	// PassfileSum is the SHA-256 of pacsd.pgpass, nil when it is missing:
+	// the password in it never leaves the node to be compared.
+	PassfileSum []byte
 }
 
 // DBState is what the server reports about itself.

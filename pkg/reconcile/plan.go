@@ -373,8 +373,8 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 		write(ParamsPath, want[ParamsPath], false, differs(have.Params))
 		changed = append(changed, paramNames(have.Params, want[ParamsPath])...)
 	}
-	if !bytes.Equal(have.Passfile, want[PassfilePath]) {
-		write(PassfilePath, want[PassfilePath], true, differs(have.Passfile))
+	if sum := sha256.Sum256(want[PassfilePath]); !bytes.Equal(have.PassfileSum, sum[:]) {
+		write(PassfilePath, want[PassfilePath], true, differs(have.PassfileSum))
 		changed = append(changed, "primary_conninfo")
 	}
 	if have.PostgresConf != nil {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"crypto/sha256"
 	"flag"
 	"os"
 	"path/filepath"
@@ -63,6 +64,15 @@ cluster "pacs" {
 }
 
 // fakeMatches treats "v:" + password as the verifier of password.
+// sum is the SHA-256 of b, as Observe records a passfile; nil for nil.
+func sum(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
 func fakeMatches(verifier, password string) bool { return verifier == "v:"+password }
 
 // converged returns what a fully converged cluster c looks like.
@@ -100,7 +110,7 @@ func converged(c *spec.Cluster) *Observed {
 		obs.Nodes[n.Name] = &NodeState{
 			Container: &ContainerState{ID: "id-" + n.Name, Name: cs.Name, Owned: true, Running: true, Status: "running", Labels: cs.Labels, Addr: n.Name + ":5432", Aliases: slices.Sorted(slices.Values(cs.Aliases))},
 			Data:      DataState{Exists: true, Major: 15},
-			Files:     &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: conf, StandbySignal: signal, Passfile: files[PassfilePath]},
+			Files:     &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: conf, StandbySignal: signal, PassfileSum: sum(files[PassfilePath])},
 			DB:        db,
 		}
 	}
