@@ -179,7 +179,7 @@ func TestBenchReloadEdit(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		d := time.Since(start)
-		t.Logf("run %d: saved work_mem = %s to SHOW on the primary: %.3fs", i+1, want, d.Seconds())
+		t.Logf("run %d: saved work_mem = %s to SHOW on the primary: %.3fs; where the time went:\n%s", i+1, want, d.Seconds(), timeline(r.log.String(), start))
 		took, goal = append(took, d), append(goal, target)
 	}
 	bench.Report(t, "saved reloadable edit until SHOW on the primary returns it (target: median < 0.5 s)",

@@ -80,6 +80,13 @@ type Options struct {
 	Watchdog time.Duration
 }
 
+// Engine events settle for eventsQuiet, and at most eventsMostWait, before
+// they start a pass.
+const (
+	eventsQuiet    = 50 * time.Millisecond
+	eventsMostWait = 250 * time.Millisecond
+)
+
 // Daemon keeps every cluster of one topology file converged. Create it with
 // New, then call Run once; Reload and Handler may be called at any time.
 type Daemon struct {
@@ -87,7 +94,11 @@ type Daemon struct {
 	log     *slog.Logger
 	path    string
 	trigger *watch.Trigger
-	m       *metrics
+	// events pokes trigger once a burst of engine events is over: one
+	// `docker rm -f` (kill, die, destroy) is one pass, which does not compete
+	// with the engine for the container it is removing.
+	events *watch.Debouncer
+	m      *metrics
 
 	forced       atomic.Bool  // a reload was asked for
 	looping      atomic.Bool  // the loop runs
@@ -165,6 +176,7 @@ func New(o Options) (*Daemon, error) {
 	}
 	d := &Daemon{o: o, log: o.Logger, path: abs, trigger: watch.NewTrigger(), m: newMetrics(),
 		converged: map[string]bool{}, st: Status{File: abs, Clusters: map[string]*ClusterStatus{}}}
+	d.events = watch.NewDebouncer(d.trigger, eventsQuiet, eventsMostWait)
 	if d.reload(); d.file == nil {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -626,7 +638,7 @@ func (d *Daemon) followOne(ctx context.Context, rt reconcile.Runtime, cluster, h
 		err := d.o.Follow(ctx, rt, cluster, func(ev Event) {
 			if worthAPass(ev) {
 				d.log.Info("engine event; observing again", "cluster", cluster, "type", ev.Type, "action", ev.Action, "name", ev.Name)
-				d.trigger.Poke()
+				d.events.Poke()
 			}
 		})
 		if ctx.Err() != nil {

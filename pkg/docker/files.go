@@ -117,53 +117,94 @@ func (r *Runtime) WriteFiles(ctx context.Context, id string, files []reconcile.F
 }
 
 // placeFiles places files into container id made from image (see WriteFiles).
+// The files of one directory travel in one archive and, on a running
+// container, are renamed into place by one command: a pass that writes
+// several files costs about as much as one that writes one.
 func (r *Runtime) placeFiles(ctx context.Context, id, image string, running bool, files []reconcile.FileWrite) error {
 	o, err := r.postgresOwner(ctx, image, id)
 	if err != nil {
 		return err
 	}
+	var dirs []string
+	byDir := map[string][]reconcile.FileWrite{}
 	for _, f := range files {
-		if err := r.placeFile(ctx, id, o, running, f); err != nil {
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path {
+			return fmt.Errorf("while writing %s into container %s: the path must be absolute and clean", f.Path, short(id))
+		}
+		d := path.Dir(f.Path)
+		if _, ok := byDir[d]; !ok {
+			dirs = append(dirs, d)
+		}
+		byDir[d] = append(byDir[d], f)
+	}
+	for _, d := range dirs {
+		if err := r.placeDir(ctx, id, o, running, d, byDir[d]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *Runtime) placeFile(ctx context.Context, id string, o owner, running bool, f reconcile.FileWrite) error {
-	if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path {
-		return fmt.Errorf("while writing %s into container %s: the path must be absolute and clean", f.Path, short(id))
+// placeDir places files, all in directory dir, into container id.
+func (r *Runtime) placeDir(ctx context.Context, id string, o owner, running bool, dir string, files []reconcile.FileWrite) error {
+	what := files[0].Path
+	if len(files) > 1 {
+		what = fmt.Sprintf("%d files in %s", len(files), dir)
 	}
-	root, missing, err := r.existingDir(ctx, id, path.Dir(f.Path))
+	entries := make([]tarFile, len(files))
+	var moves []string // pairs of temporary name and target, for a running container
+	for i, f := range files {
+		entries[i] = tarFile{path: f.Path, content: f.Content, mode: f.Mode}
+		if running {
+			entries[i].path = path.Join(dir, ".pacsd-tmp-"+randomSuffix()+"-"+path.Base(f.Path))
+			moves = append(moves, entries[i].path, f.Path)
+		}
+	}
+	// The directory is there nearly always: copy straight into it, and look
+	// for what is missing only when the engine says it is not there.
+	err := r.copyTar(ctx, id, dir, nil, entries, o)
+	if isNotFound(err) && !isNoSuchContainer(err) {
+		var root string
+		var missing []string
+		if root, missing, err = r.existingDir(ctx, id, dir); err != nil {
+			return err
+		}
+		err = r.copyTar(ctx, id, root, missing, entries, o)
+	}
 	if err != nil {
-		return err
-	}
-	target := f.Path
-	if running {
-		target = path.Join(path.Dir(f.Path), ".pacsd-tmp-"+randomSuffix()+"-"+path.Base(f.Path))
-	}
-	archive, err := fileTar(root, missing, target, f.Content, f.Mode, o)
-	if err != nil {
-		return fmt.Errorf("while packing %s for container %s: %w", f.Path, short(id), err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, r.timeouts().Copy)
-	err = r.cli.CopyToContainer(cctx, id, root, bytes.NewReader(archive), container.CopyToContainerOptions{})
-	cancel()
-	if err != nil {
-		return fmt.Errorf("while writing %s into container %s: %w", f.Path, short(id), err)
+		return fmt.Errorf("while writing %s into container %s: %w", what, short(id), err)
 	}
 	if !running {
 		return nil
 	}
-	out, code, err := r.exec(ctx, id, o.String(), "mv", "-f", target, f.Path)
+	// Each rename is atomic; the arguments reach mv as they are, never
+	// through the shell's parser.
+	script := `while [ $# -gt 0 ]; do mv -f "$1" "$2" || exit 1; shift 2; done`
+	out, code, err := r.exec(ctx, id, o.String(), append([]string{"sh", "-c", script, "sh"}, moves...)...)
 	if err == nil && code != 0 {
 		err = fmt.Errorf("mv exited with %d: %s", code, strings.TrimSpace(out))
 	}
 	if err != nil {
-		_, _, _ = r.exec(ctx, id, "0:0", "rm", "-f", target)
-		return fmt.Errorf("while renaming %s into place in container %s: %w", f.Path, short(id), err)
+		rm := []string{"rm", "-f"}
+		for i := 0; i < len(moves); i += 2 {
+			rm = append(rm, moves[i])
+		}
+		_, _, _ = r.exec(ctx, id, "0:0", rm...)
+		return fmt.Errorf("while renaming %s into place in container %s: %w", what, short(id), err)
 	}
 	return nil
+}
+
+// copyTar extracts, at root in container id, the directories dirs and the
+// files (see filesTar).
+func (r *Runtime) copyTar(ctx context.Context, id, root string, dirs []string, files []tarFile, o owner) error {
+	archive, err := filesTar(root, dirs, files, o)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Copy)
+	defer cancel()
+	return r.cli.CopyToContainer(ctx, id, root, bytes.NewReader(archive), container.CopyToContainerOptions{})
 }
 
 // existingDir returns the deepest existing directory of dir (dir itself when
@@ -187,14 +228,19 @@ func (r *Runtime) existingDir(ctx context.Context, id, dir string) (string, []st
 	}
 }
 
-// fileTar builds the archive that places one file at target when extracted at
-// root: the directories dirs (missing below root, top first) with mode 0700
-// and the file with mode (0600 when 0), all owned by o. Directories that
-// exist are not in the archive, so their owner and mode stay as they are.
-func fileTar(root string, dirs []string, target string, content []byte, mode int64, o owner) ([]byte, error) {
-	if mode == 0 {
-		mode = defaultMode
-	}
+// tarFile is one file of filesTar: its absolute path, content and mode
+// (0600 when 0).
+type tarFile struct {
+	path    string
+	content []byte
+	mode    int64
+}
+
+// filesTar builds the archive that places files when extracted at root: the
+// directories dirs (missing below root, top first) with mode 0700, then the
+// files, all owned by o. Directories that exist are not in the archive, so
+// their owner and mode stay as they are.
+func filesTar(root string, dirs []string, files []tarFile, o owner) ([]byte, error) {
 	rel := func(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, root), "/") }
 	now := time.Now()
 	var buf bytes.Buffer
@@ -205,12 +251,18 @@ func fileTar(root string, dirs []string, target string, content []byte, mode int
 			return nil, err
 		}
 	}
-	h := &tar.Header{Name: rel(target), Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(content)), Uid: o.uid, Gid: o.gid, ModTime: now}
-	if err := tw.WriteHeader(h); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(content); err != nil {
-		return nil, err
+	for _, f := range files {
+		mode := f.mode
+		if mode == 0 {
+			mode = defaultMode
+		}
+		h := &tar.Header{Name: rel(f.path), Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(f.content)), Uid: o.uid, Gid: o.gid, ModTime: now}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.content); err != nil {
+			return nil, err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err

@@ -45,7 +45,8 @@ func TestContainerAddr(t *testing.T) {
 
 func TestFileTar(t *testing.T) {
 	o := owner{uid: 101, gid: 103}
-	b, err := fileTar("/run", []string{"/run/pacsd", "/run/pacsd/sub"}, "/run/pacsd/sub/pw", []byte("secret"), 0, o)
+	b, err := filesTar("/run", []string{"/run/pacsd", "/run/pacsd/sub"},
+		[]tarFile{{path: "/run/pacsd/sub/pw", content: []byte("secret")}, {path: "/run/pacsd/sub/signal", mode: 0o644}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +74,14 @@ func TestFileTar(t *testing.T) {
 		{"pacsd/", tar.TypeDir, 0o700, 101, 103, ""},
 		{"pacsd/sub/", tar.TypeDir, 0o700, 101, 103, ""},
 		{"pacsd/sub/pw", tar.TypeReg, 0o600, 101, 103, "secret"},
+		{"pacsd/sub/signal", tar.TypeReg, 0o644, 101, 103, ""},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("archive (-want +got):\n%s", d)
 	}
 
 	// Extracted at "/", nothing above the file is in the archive.
-	b, _ = fileTar("/", nil, "/x", nil, 0o644, o)
+	b, _ = filesTar("/", nil, []tarFile{{path: "/x", mode: 0o644}}, o)
 	h, _ := tar.NewReader(bytes.NewReader(b)).Next()
 	if h.Name != "x" || h.Mode != 0o644 {
 		t.Errorf("got %q mode %o, want \"x\" mode 644", h.Name, h.Mode)

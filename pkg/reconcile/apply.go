@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -144,19 +145,85 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, act
 		}
 	}
 	x := newExecutor(c, d, obs, log)
-	for _, a := range actions {
-		start := time.Now()
-		err := x.do(ctx, a)
-		attrs := []any{"cluster", a.Cluster, "node", a.Node, "action", string(a.Kind), "target", a.Target,
-			"reason", a.Reason, "duration", time.Since(start).Round(time.Millisecond).String()}
-		if err != nil {
-			log.Error("action failed", append(attrs, "result", "error", "error", err.Error())...)
-			return fmt.Errorf("%s: while %s %s: %w", where(a), a.Kind, a.Target, err)
+	for i := 0; i < len(actions); {
+		// File writes in a row, in one phase, go to each node's container at
+		// once and to the nodes side by side; each is still logged as its
+		// own action.
+		j := i + 1
+		for actions[i].Kind == WriteFile && j < len(actions) && actions[j].Kind == WriteFile && actions[j].phase == actions[i].phase {
+			j++
 		}
-		log.Info("action done", append(attrs, "result", "ok")...)
-		res.Done = append(res.Done, a)
+		group := actions[i:j]
+		i = j
+		if len(group) == 1 {
+			start := time.Now()
+			if err := logAction(log, group[0], start, x.do(ctx, group[0]), res); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := x.writeFiles(ctx, group, log, res); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// logAction logs one action's result and records it as done; the error it
+// returns says where the action failed.
+func logAction(log *slog.Logger, a Action, start time.Time, err error, res *Result) error {
+	attrs := []any{"cluster", a.Cluster, "node", a.Node, "action", string(a.Kind), "target", a.Target,
+		"reason", a.Reason, "duration", time.Since(start).Round(time.Millisecond).String()}
+	if err != nil {
+		log.Error("action failed", append(attrs, "result", "error", "error", err.Error())...)
+		return fmt.Errorf("%s: while %s %s: %w", where(a), a.Kind, a.Target, err)
+	}
+	log.Info("action done", append(attrs, "result", "ok")...)
+	res.Done = append(res.Done, a)
+	return nil
+}
+
+// writeFiles carries out file writes: one WriteFiles call per node, the
+// nodes side by side. Every write is logged; the first failure is returned.
+func (x *executor) writeFiles(ctx context.Context, writes []Action, log *slog.Logger, res *Result) error {
+	var nodes []string
+	byNode := map[string][]Action{}
+	for _, a := range writes {
+		if _, ok := byNode[a.Node]; !ok {
+			nodes = append(nodes, a.Node)
+		}
+		byNode[a.Node] = append(byNode[a.Node], a)
+	}
+	results := make([]error, len(nodes))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, node := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rt, err := x.rt(node)
+			if err != nil {
+				results[i] = err
+				return
+			}
+			files := make([]FileWrite, len(byNode[node]))
+			for k, a := range byNode[node] {
+				files[k] = *a.File
+			}
+			results[i] = rt.WriteFiles(ctx, x.ids[node], files)
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for i, node := range nodes {
+		for _, a := range byNode[node] {
+			if err := logAction(log, a, start, results[i], res); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // recordActing records the acting primary when nothing is recorded yet, so

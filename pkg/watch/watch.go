@@ -120,10 +120,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	defer fw.Close()
 
-	r := &run{w: w, fw: fw}
-	r.timer = time.NewTimer(time.Hour)
-	r.timer.Stop()
-	defer r.timer.Stop()
+	r := &run{w: w, fw: fw, due: NewTrigger()}
+	r.settle = NewDebouncer(r.due, w.debounce, maxWaitFactor*w.debounce)
+	defer r.settle.Stop()
 	defer r.stopRetry()
 
 	switch err := fw.Add(w.dir); {
@@ -156,8 +155,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			// An overflow or a read error may hide events: look again.
 			w.log.Warn("file watcher error; checking the file again", "err", err)
 			r.schedule()
-		case <-r.timer.C:
-			r.pending = false
+		case <-r.due.C():
 			w.check()
 		case <-r.retryC:
 			r.retryDir()
@@ -177,9 +175,9 @@ type run struct {
 	target    string // the file's real path ("" when it does not resolve)
 	targetDir string // extra directory watched for target ("" when none)
 
-	timer   *time.Timer
-	pending bool
-	first   time.Time // first event of the pending burst
+	// settle pokes due once the events of a burst are over.
+	settle *Debouncer
+	due    *Trigger
 }
 
 // event handles one file system event.
@@ -204,19 +202,8 @@ func (r *run) event(ev fsnotify.Event) {
 	}
 }
 
-// schedule (re)arms the debounce timer.
-func (r *run) schedule() {
-	now := time.Now()
-	if !r.pending {
-		r.pending = true
-		r.first = now
-	}
-	d := r.w.debounce
-	if left := r.first.Add(maxWaitFactor * r.w.debounce).Sub(now); left < d {
-		d = max(left, 0)
-	}
-	r.timer.Reset(d)
-}
+// schedule starts or extends the debounce of a burst of events.
+func (r *run) schedule() { r.settle.Poke() }
 
 // loseDir notes that the directory is not watched and starts retrying; it
 // logs once per loss.
@@ -249,8 +236,11 @@ func (r *run) retryDir() {
 	r.dirWatched = true
 	r.w.log.Info("watching the file's directory again", "dir", r.w.dir)
 	r.resolve()
-	r.pending = false
-	r.timer.Stop()
+	r.settle.Stop()
+	select {
+	case <-r.due.C(): // a check that was due is this one
+	default:
+	}
 	r.w.check()
 }
 
