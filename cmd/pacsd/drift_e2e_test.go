@@ -148,7 +148,8 @@ func (b *driftBed) viewerLogin(pw string) error {
 
 // TestE2EDrift runs the daemon (resync 2s) on a primary and a standby and
 // proves that each kind of drift is put back by it within a pass or two:
-// hand edits of pacsd's files, ALTER SYSTEM, roles, slots, the standby's
+// hand edits of pacsd's files, ALTER SYSTEM (on the primary and on a
+// standby), roles, slots, the standby's
 // container removed, stopped or killed, and the cluster network removed.
 func TestE2EDrift(t *testing.T) {
 	e := e2e.Require(t)
@@ -253,6 +254,21 @@ func TestE2EDrift(t *testing.T) {
 		// pacsd does gets in the way.
 		b.psql(t, "db1", "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
 		repaired(t, "db2 streaming again", func() error { return b.streamingAgain("db2") })
+		tp.checkStreaming(t)
+	})
+
+	t.Run("ALTER SYSTEM on the standby stops it streaming", func(t *testing.T) {
+		before := b.started(t)
+		// A slot name that does not exist: the WAL receiver restarts with it
+		// and the primary refuses it, so the standby no longer streams.
+		b.psql(t, "db2", "ALTER SYSTEM SET primary_slot_name = 'nowhere'", "SELECT pg_reload_conf()")
+		repaired(t, "override reset and db2 streaming", func() error {
+			if auto, err := b.read("db2", "postgresql.auto.conf"); err != nil || strings.Contains(auto, "primary_slot_name") {
+				return fmt.Errorf("postgresql.auto.conf still sets primary_slot_name (%v)", err)
+			}
+			return b.streamingAgain("db2")
+		})
+		b.notRestarted(t, before)
 		tp.checkStreaming(t)
 	})
 

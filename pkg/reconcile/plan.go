@@ -481,27 +481,36 @@ func parseConf(b []byte) map[string]string {
 	return m
 }
 
+// planOverrides resets every ALTER SYSTEM override of a parameter pacsd
+// writes into node n's pacsd.conf (on a standby, primary_conninfo and
+// primary_slot_name among them: an override there stops it streaming), then
+// reloads it unless a reload or restart is planned already.
+func (p *planner) planOverrides(n *spec.Node, ns *NodeState) {
+	if ns.DB == nil {
+		return
+	}
+	managed := parseConf(NodeFiles(p.c, n.Name, p.acting)[ParamsPath])
+	var names []string
+	for name, s := range ns.DB.Settings {
+		if _, ok := managed[name]; ok && strings.HasSuffix(s.SourceFile, "postgresql.auto.conf") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p.add(Action{Kind: ResetSetting, Class: ClassReload, Node: n.Name, Target: name, Reason: "ALTER SYSTEM overrides a parameter pacsd manages"})
+	}
+	if len(names) > 0 && !slices.ContainsFunc(p.actions, func(a Action) bool { return a.Node == n.Name && (a.Kind == Reload || a.Kind == Restart) }) {
+		p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "ALTER SYSTEM overrides were reset"})
+	}
+}
+
 // planDatabase plans what the primary's server must hold: no ALTER SYSTEM
 // override of a parameter pacsd writes, the roles, and one slot per standby.
 func (p *planner) planDatabase(primary *spec.Node, ns *NodeState, standbys []*spec.Node) {
 	c := p.c
 	db := ns.DB
-	if db != nil {
-		managed := parseConf(NodeFiles(c, primary.Name, p.acting)[ParamsPath])
-		var names []string
-		for name, s := range db.Settings {
-			if _, ok := managed[name]; ok && strings.HasSuffix(s.SourceFile, "postgresql.auto.conf") {
-				names = append(names, name)
-			}
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			p.add(Action{Kind: ResetSetting, Class: ClassReload, Node: primary.Name, Target: name, Reason: "ALTER SYSTEM overrides a parameter pacsd manages"})
-		}
-		if len(names) > 0 && !slices.ContainsFunc(p.actions, func(a Action) bool { return a.Node == primary.Name && (a.Kind == Reload || a.Kind == Restart) }) {
-			p.add(Action{Kind: Reload, Class: ClassReload, Node: primary.Name, Target: primary.Container, Reason: "ALTER SYSTEM overrides were reset"})
-		}
-	}
+	p.planOverrides(primary, ns)
 	roles := []struct {
 		r        RoleSpec
 		password spec.Secret
@@ -618,6 +627,9 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 		return
 	}
 	p.planContainer(n, ns, false, 10)
+	if ns.Container != nil && ns.Container.Running {
+		p.planOverrides(n, ns)
+	}
 }
 
 // backupSpec says how a one-off container reaches the acting primary as user

@@ -143,6 +143,10 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db1"].DB.Settings["work_mem"] = Setting{Value: "1GB", Context: "user", SourceFile: PGDATA + "/postgresql.auto.conf"}
 			o.Nodes["db1"].DB.Settings["jit"] = Setting{Value: "off", Context: "user", SourceFile: PGDATA + "/postgresql.auto.conf"}
 		}},
+		{name: "alter-system-on-standby", edit: func(o *Observed) {
+			o.Nodes["db2"].DB.Settings["primary_slot_name"] = Setting{Value: "elsewhere", Context: "sighup", SourceFile: PGDATA + "/postgresql.auto.conf"}
+			o.Nodes["db2"].DB.Receiver = "waiting"
+		}},
 		{name: "pending-restart", edit: func(o *Observed) {
 			o.Nodes["db2"].DB.Settings["shared_buffers"] = Setting{Value: "128MB", Context: "postmaster", PendingRestart: true}
 		}},
