@@ -17,8 +17,9 @@ import (
 var (
 	// ReadyTimeout bounds the wait for a started server to accept connections.
 	ReadyTimeout = 3 * time.Minute
-	// StreamTimeout bounds the wait for a new standby to stream.
-	StreamTimeout = 3 * time.Minute
+	// StreamTimeout bounds the wait for a started standby that answers to
+	// stream; past it the pass goes on and the next one looks again.
+	StreamTimeout = 30 * time.Second
 	// StopTimeout is how long a fast shutdown may take before the container is killed.
 	StopTimeout = 60 * time.Second
 	// FenceTimeout is how long a fenced node may take to stop before it is killed.
@@ -590,32 +591,44 @@ func (x *executor) connect(ctx context.Context, rt Runtime, node string) (DBConn
 	return x.d.DB.Connect(ctx, ct.Addr, x.c.Superuser.Name, x.c.Superuser.Password, x.c.Database)
 }
 
-// waitStarted waits until the node's server answers; for a standby, until it
-// streams from the primary.
+// waitStarted waits until the node's server answers (ReadyTimeout); for a
+// standby, then until it streams from the primary (StreamTimeout). A standby
+// that answers but does not stream by then is logged and left to the next
+// pass, which observes why: the wait holds the cluster's lock, and with it
+// the failover supervisor's checks.
 func (x *executor) waitStarted(ctx context.Context, rt Runtime, node string) error {
 	standby := node != x.acting
-	timeout := ReadyTimeout
-	if standby {
-		timeout += StreamTimeout
-	}
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(ReadyTimeout)
+	var up time.Time // when the standby first answered, not streaming
 	var last error
-	for time.Now().Before(deadline) {
+	for {
 		last = x.probe(ctx, rt, node, standby)
-		if last == nil {
+		switch {
+		case last == nil:
 			return nil
-		}
-		if errors.Is(last, errExited) {
+		case errors.Is(last, errExited):
 			return last
+		case errors.Is(last, errNotStreaming):
+			if up.IsZero() {
+				up = time.Now()
+			}
+			if time.Since(up) > StreamTimeout {
+				x.log.Warn("standby started but not streaming yet; the next pass looks again", "cluster", x.c.Name, "node", node, "waited", StreamTimeout.String(), "error", last.Error())
+				return nil
+			}
+		case time.Now().After(deadline):
+			return fmt.Errorf("waited %s for the server to be ready: %w", ReadyTimeout, last)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("waited %s for the server to be ready: %w", timeout, last)
 }
+
+// errNotStreaming says that a standby answers but does not stream.
+var errNotStreaming = errors.New("the standby does not stream yet")
 
 var errExited = errors.New("the container exited; see 'docker logs' of it")
 
@@ -643,7 +656,7 @@ func (x *executor) probe(ctx context.Context, rt Runtime, node string, standby b
 		return err
 	}
 	if standby && st.Receiver != "streaming" {
-		return fmt.Errorf("the standby does not stream yet (WAL receiver: %q)", st.Receiver)
+		return fmt.Errorf("%w (WAL receiver: %q)", errNotStreaming, st.Receiver)
 	}
 	if !standby && st.InRecovery {
 		return errors.New("the server is still in recovery")
