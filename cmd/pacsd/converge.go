@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,8 +45,9 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 		Matches:  postgres.VerifierMatches,
 		Verifier: postgres.Verifier,
 		Progress: progress,
-		State:    &state.Store{Dir: f.Daemon.StateDir},
 	}
+	store := &state.Store{Dir: f.Daemon.StateDir}
+	d.State, d.Lock = store, store.Lock
 	local, err := docker.New("", nil, "")
 	if err != nil {
 		return d, fmt.Errorf("while connecting to the local Docker engine: %w", err)
@@ -63,6 +65,21 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 		d.Runtimes[h.Name] = rt
 	}
 	return d, nil
+}
+
+// announced makes lock say once on w, for the command cmd, that another pacsd
+// process holds a cluster's lock, before it waits for it.
+func announced(lock func(ctx context.Context, cluster string) (func(), error), w io.Writer, cmd string) func(ctx context.Context, cluster string) (func(), error) {
+	return func(ctx context.Context, cluster string) (func(), error) {
+		now, cancel := context.WithCancel(ctx)
+		cancel() // one try
+		unlock, err := lock(now, cluster)
+		if err == nil || !errors.Is(err, state.ErrLocked) {
+			return unlock, err
+		}
+		fmt.Fprintf(w, "pacsd %s: cluster %q: another pacsd process (pacsd run, apply or switchover) is acting on it; waiting until it is done\n", cmd, cluster)
+		return lock(ctx, cluster)
+	}
 }
 
 // jsonAction is one action of plan --json; it never holds a secret.
@@ -157,6 +174,7 @@ func runApply(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "pacsd apply: %v\n", err)
 		return exitProblem
 	}
+	d.Lock = announced(d.Lock, c.stderr, "apply")
 	ctx, cancel := signalContext(30 * time.Minute)
 	defer cancel()
 	code := exitOK
@@ -273,6 +291,7 @@ func runSwitchover(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
 		return exitProblem
 	}
+	d.Lock = announced(d.Lock, c.stderr, "switchover")
 	ctx, cancel := signalContext(30 * time.Minute)
 	defer cancel()
 	res, err := reconcile.SwitchoverTo(ctx, cl, node, d, newLogger(c.stderr))

@@ -272,3 +272,31 @@ func TestE2EEngineRestart(t *testing.T) {
 		t.Error("an engine restart caused a failover")
 	}
 }
+
+// TestE2ESwitchoverBesideDaemon runs `pacsd switchover` on the command line
+// while pacsd run keeps the cluster with automatic failover after 1 s. The
+// two share the cluster's lock: the primary that the switchover stops never
+// looks lost to the daemon, so nothing fails over; no acknowledged write is
+// lost, never two nodes accept writes, and the daemon rejoins the old
+// primary without switching back.
+func TestE2ESwitchoverBesideDaemon(t *testing.T) {
+	b := newFailoverBed(t, true)
+	tp := b.tp
+	// The daemon's own file: the same state directory, as in production.
+	code, stdout, stderr := runCLI(t, nil, "switchover", "db2", "-f", b.r.path)
+	if code != exitOK || !strings.Contains(stdout, `"db2" is the primary`) {
+		t.Fatalf("pacsd switchover db2: exit %d\n%s%s", code, stdout, stderr)
+	}
+	tp.node("db2").WaitWritable(30 * time.Second)
+	b.rejoined(t, "db2")
+	time.Sleep(2 * time.Second) // time enough for a wrong failover (after = 1s)
+	if n, err := b.writable(); err != nil || n != "db2" {
+		t.Errorf("after the switchover: writable %q, %v; want db2 alone", n, err)
+	}
+	for _, l := range strings.Split(b.r.log.String(), "\n") {
+		if strings.Contains(l, `"msg":"primary lost"`) || strings.Contains(l, `"msg":"failover`) {
+			t.Errorf("the daemon took the switchover for a lost primary: %s", l)
+		}
+	}
+	b.finish(t, "db2")
+}

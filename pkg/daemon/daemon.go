@@ -98,6 +98,9 @@ type Daemon struct {
 	// `docker rm -f` (kill, die, destroy) is one pass, which does not compete
 	// with the engine for the container it is removing.
 	events *watch.Debouncer
+	// shared is the cluster lock shared with other pacsd processes, as the
+	// adapters provide it (nil: none); owned by the loop, published in snap.
+	shared func(ctx context.Context, cluster string) (func(), error)
 	m      *metrics
 
 	forced       atomic.Bool  // a reload was asked for
@@ -358,6 +361,7 @@ func (d *Daemon) reload() (tried bool) {
 			return true
 		}
 		closeDeps(d.deps)
+		d.shared = deps.Lock
 		deps.Lock = d.lock
 		d.deps = deps
 	}
@@ -365,7 +369,7 @@ func (d *Daemon) reload() (tried bool) {
 		d.log.Warn("daemon.listen and daemon.state_dir take effect when pacsd restarts", "listen", prev.Daemon.Listen, "state_dir", prev.Daemon.StateDir)
 	}
 	d.file, d.fresh = next, true
-	d.snap.Store(&snapshot{file: next, deps: d.deps})
+	d.snap.Store(&snapshot{file: next, deps: d.deps, shared: d.shared})
 	d.resetBackoff()
 	// A stream that goes on misses nothing; one started again might.
 	if engines || !slices.Equal(followed(prev), followed(next)) {

@@ -22,15 +22,55 @@ const failoverRetry = 5 * time.Second
 type snapshot struct {
 	file *spec.File
 	deps reconcile.Deps
+	// shared is the cluster lock shared with other pacsd processes (nil: none).
+	shared func(ctx context.Context, cluster string) (func(), error)
+}
+
+// sharedLock returns the cluster lock shared with other processes, if any.
+func (d *Daemon) sharedLock() func(ctx context.Context, cluster string) (func(), error) {
+	if s := d.snap.Load(); s != nil {
+		return s.shared
+	}
+	return nil
 }
 
 // lock takes the cluster's lock, which a pass holds while it acts (not while
-// it observes) and the supervisor while it checks and fails over; it returns
-// the release.
-func (d *Daemon) lock(cluster string) func() {
+// it observes) and the supervisor while it checks and fails over: the
+// in-process mutex, then the lock shared with other pacsd processes (a
+// switchover or apply on the command line). It returns the release.
+func (d *Daemon) lock(ctx context.Context, cluster string) (func(), error) {
 	mu := d.mutex(cluster)
 	mu.Lock()
-	return mu.Unlock
+	shared := d.sharedLock()
+	if shared == nil {
+		return mu.Unlock, nil
+	}
+	unlock, err := shared(ctx, cluster)
+	if err != nil {
+		mu.Unlock()
+		return nil, err
+	}
+	return func() { unlock(); mu.Unlock() }, nil
+}
+
+// tryLock takes the cluster's lock when it is free at once.
+func (d *Daemon) tryLock(cluster string) (func(), bool) {
+	mu := d.mutex(cluster)
+	if !mu.TryLock() {
+		return nil, false
+	}
+	shared := d.sharedLock()
+	if shared == nil {
+		return mu.Unlock, true
+	}
+	now, cancel := context.WithCancel(context.Background())
+	cancel() // one try
+	unlock, err := shared(now, cluster)
+	if err != nil {
+		mu.Unlock()
+		return nil, false
+	}
+	return func() { unlock(); mu.Unlock() }, true
 }
 
 func (d *Daemon) mutex(cluster string) *sync.Mutex {
@@ -86,13 +126,15 @@ func (d *Daemon) supervise(ctx context.Context) {
 // been lost for long enough. It holds the cluster's lock throughout, and
 // skips the tick when a pass holds it.
 func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState) {
-	// While a pass acts on the cluster, what it does (a restart, an alias
-	// moved) must not look like a lost primary: such ticks count for nothing.
-	mu := d.mutex(c.Name)
-	if !mu.TryLock() {
+	// While a pass, or another pacsd process (a switchover on the command
+	// line), acts on the cluster, what it does (a restart, an alias moved, a
+	// primary stopped to switch over) must not look like a lost primary:
+	// such ticks count for nothing.
+	unlock, ok := d.tryLock(c.Name)
+	if !ok {
 		return
 	}
-	defer mu.Unlock()
+	defer unlock()
 	acting := c.Primary
 	if deps.State != nil {
 		if st, err := deps.State.Load(c.Name); err == nil && st.Acting != "" {

@@ -49,9 +49,23 @@ func SwitchoverTo(ctx context.Context, c *spec.Cluster, node string, d Deps, log
 	if c.Node(node) == nil {
 		return Result{}, fmt.Errorf("cluster %q has no node %q; name one of its nodes", c.Name, node)
 	}
+	if err := switchNow(ctx, c, node, d, log); err != nil {
+		return Result{}, err
+	}
+	return Apply(ctx, c, d, log)
+}
+
+// switchNow is SwitchoverTo's switch, under the cluster's lock from the
+// observation on, so that no pass or failover acts in between.
+func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, log *slog.Logger) error {
+	unlock, err := d.lock(ctx, c.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	obs, err := Observe(ctx, c, d)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	acting := obs.State.Acting
 	if acting == "" {
@@ -63,7 +77,7 @@ func SwitchoverTo(ctx context.Context, c *spec.Cluster, node string, d Deps, log
 		obs.State.Keep = ""
 		actions, problems := Plan(&want, obs, d.Matches)
 		if err := problemsError(problems, log); err != nil {
-			return Result{}, err
+			return err
 		}
 		var sw *Action
 		for i := range actions {
@@ -72,51 +86,36 @@ func SwitchoverTo(ctx context.Context, c *spec.Cluster, node string, d Deps, log
 			}
 		}
 		if sw == nil {
-			return Result{}, fmt.Errorf("cluster %q: no switchover to %q could be planned; run 'pacsd plan' to see why", c.Name, node)
+			return fmt.Errorf("cluster %q: no switchover to %q could be planned; run 'pacsd plan' to see why", c.Name, node)
 		}
 		x := newExecutor(c, d, obs, log)
 		if c.Primary != node {
 			x.keep = c.Primary
 		}
 		if err := x.do(ctx, *sw); err != nil {
-			return Result{}, fmt.Errorf("%s: while switching over to %q: %w", where(*sw), node, err)
+			return fmt.Errorf("%s: while switching over to %q: %w", where(*sw), node, err)
 		}
 		log.Info("action done", "cluster", c.Name, "node", node, "action", string(Switchover), "target", sw.Target, "reason", "asked for on the command line")
 	}
-	return Apply(ctx, c, d, log)
+	return nil
 }
 
 // Apply brings cluster c to the spec: it observes, plans and carries out the
 // plan, then observes again, until the plan is empty. It refuses to act when
 // Plan reports problems, and stops at the first failed action: the error
 // names the node and the step; the next Apply continues from there, because
-// every step is derived again from what is observed.
+// every step is derived again from what is observed. Each round, from its
+// observation to its last action, holds the cluster's lock (Deps.Lock), so
+// it never acts on what another pacsd process or a failover changed.
 func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Result, error) {
 	var res Result
 	var last []Action
 	for res.Rounds < maxRounds {
-		obs, err := Observe(ctx, c, d)
-		if err != nil {
+		actions, err := applyRound(ctx, c, d, log, &res)
+		if err != nil || len(actions) == 0 {
 			return res, err
-		}
-		actions, problems := Plan(c, obs, d.Matches)
-		if err := problemsError(problems, log); err != nil {
-			return res, err
-		}
-		if err := recordActing(c, obs, d); err != nil {
-			return res, err
-		}
-		if len(actions) == 0 {
-			return res, nil
 		}
 		last = actions
-		res.Rounds++
-		if err := applyRound(ctx, c, d, obs, actions, log, &res); err != nil {
-			if errors.Is(err, errStale) {
-				continue
-			}
-			return res, err
-		}
 	}
 	left := make([]string, len(last))
 	for i, a := range last {
@@ -125,26 +124,34 @@ func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Resu
 	return res, fmt.Errorf("cluster %q: still not converged after %d rounds; the last round planned:\n%s\nrun 'pacsd plan' to see what is left", c.Name, maxRounds, strings.Join(left, "\n"))
 }
 
-// errStale says that the acting primary changed between a round's
-// observation and its actions: the round is observed again.
-var errStale = errors.New("the acting primary changed since the observation")
+// applyRound observes, plans and carries out one round under the cluster's
+// lock; it returns the actions it carried out (none: converged).
+func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, res *Result) ([]Action, error) {
+	unlock, err := d.lock(ctx, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	obs, err := Observe(ctx, c, d)
+	if err != nil {
+		return nil, err
+	}
+	actions, problems := Plan(c, obs, d.Matches)
+	if err := problemsError(problems, log); err != nil {
+		return nil, err
+	}
+	if err := recordActing(c, obs, d); err != nil {
+		return nil, err
+	}
+	if len(actions) == 0 {
+		return nil, nil
+	}
+	res.Rounds++
+	return actions, execute(ctx, c, d, obs, actions, log, res)
+}
 
-// applyRound carries out one round's actions under Deps.Lock, after checking
-// that no failover changed the acting primary since obs was taken.
-func applyRound(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, actions []Action, log *slog.Logger, res *Result) error {
-	if d.Lock != nil {
-		defer d.Lock(c.Name)()
-	}
-	if d.State != nil {
-		now, err := d.State.Load(c.Name)
-		if err != nil {
-			return err
-		}
-		if now != obs.State {
-			log.Info("acting primary changed since the observation; observing again", "cluster", c.Name, "acting", now.Acting, "epoch", now.Epoch)
-			return errStale
-		}
-	}
+// execute carries out one round's actions in order.
+func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, actions []Action, log *slog.Logger, res *Result) error {
 	x := newExecutor(c, d, obs, log)
 	for i := 0; i < len(actions); {
 		// File writes in a row, in one phase, go to each node's container at
@@ -228,16 +235,11 @@ func (x *executor) writeFiles(ctx context.Context, writes []Action, log *slog.Lo
 }
 
 // recordActing records the acting primary when nothing is recorded yet, so
-// that a later edit of the file's primary is a switchover, not a guess.
+// that a later edit of the file's primary is a switchover, not a guess. The
+// caller holds the cluster's lock.
 func recordActing(c *spec.Cluster, obs *Observed, d Deps) error {
 	if obs.State.Acting != "" || d.State == nil {
 		return nil
-	}
-	if d.Lock != nil {
-		defer d.Lock(c.Name)()
-	}
-	if now, err := d.State.Load(c.Name); err != nil || now.Acting != "" {
-		return err // recorded meanwhile (a failover); the next round sees it
 	}
 	st := obs.State
 	st.Acting = ActingPrimary(c, obs)

@@ -24,10 +24,20 @@ type Deps struct {
 	// State keeps the acting primary; nil means none is kept (the spec's
 	// primary always acts), which only tests may use.
 	State StateStore
-	// Lock, when set, is held while Apply carries out a round's actions (not
-	// while it observes): a failover takes the same lock, so the two never
-	// act at once. It returns the release.
-	Lock func(cluster string) (unlock func())
+	// Lock, when set, takes the cluster's lock, shared by every pacsd
+	// process on the state directory: Apply holds it while it carries out a
+	// round's actions (not while it observes), a switchover while it
+	// observes and switches, a failover throughout; so no two ever act on a
+	// cluster at once. It returns the release; it waits until ctx is done.
+	Lock func(ctx context.Context, cluster string) (unlock func(), err error)
+}
+
+// lock takes the cluster's lock (see Deps.Lock); a no-op without one.
+func (d Deps) lock(ctx context.Context, cluster string) (func(), error) {
+	if d.Lock == nil {
+		return func() {}, nil
+	}
+	return d.Lock(ctx, cluster)
 }
 
 func (d Deps) runtime(c *spec.Cluster, host string) (Runtime, error) {

@@ -1,0 +1,58 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// lockPoll is how often Lock tries again while another process holds the lock.
+const lockPoll = 10 * time.Millisecond
+
+// Lock takes the lock of cluster: an exclusive flock on
+// <Dir>/cluster-<name>.lock, shared by every pacsd process on the directory
+// (pacsd run, and apply or switchover on the command line), so that only one
+// acts on a cluster at a time. It tries at once, then every 10 ms until ctx
+// is done; a context that is done already makes it one try. The lock lasts
+// until the returned unlock is called or the process ends.
+func (s *Store) Lock(ctx context.Context, cluster string) (unlock func(), err error) {
+	p, err := s.path(cluster)
+	if err != nil {
+		return nil, err
+	}
+	p = p[:len(p)-len(filepath.Ext(p))] + ".lock"
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("while creating the state directory %s: %w", s.Dir, err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("while opening the lock of cluster %q: %w", cluster, err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("while locking cluster %q (%s): %w", cluster, p, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("cluster %q: %w: another pacsd process (pacsd run, apply or switchover) acts on it (lock %s): %w", cluster, ErrLocked, p, ctx.Err())
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// ErrLocked is returned (wrapped) by Lock when another process held the
+// cluster's lock until the context was done.
+var ErrLocked = errors.New("the cluster is locked")
