@@ -656,12 +656,20 @@ func (p *planner) planRejoin(n *spec.Node, ns *NodeState, want ContainerSpec) {
 }
 
 // diverged reports a running standby that cannot follow the acting primary:
-// it does not stream and is on an older timeline, so it replayed past the
-// point where the acting primary's timeline forked.
+// it does not stream, is on an older timeline, and holds WAL (received or
+// replayed) past the point where the acting primary's history forked from
+// that timeline. A standby at or before the fork (one just repointed after a
+// switchover) follows the new timeline by itself. When the primary's history
+// is unknown, a standby on an older timeline counts as diverged: a rewind
+// keeps its data, a wrong guess would leave it stuck.
 func (p *planner) diverged(ns *NodeState) bool {
 	a := p.node(p.acting).DB
-	return ns.Container != nil && ns.Container.Running && ns.DB != nil && ns.DB.InRecovery &&
-		ns.DB.Receiver != "streaming" && a != nil && !a.InRecovery && ns.DB.Timeline > 0 && ns.DB.Timeline < a.Timeline
+	if ns.Container == nil || !ns.Container.Running || ns.DB == nil || !ns.DB.InRecovery || ns.DB.Receiver == "streaming" ||
+		a == nil || a.InRecovery || ns.DB.Timeline <= 0 || ns.DB.Timeline >= a.Timeline {
+		return false
+	}
+	fork, ok := a.Forks[ns.DB.Timeline]
+	return !ok || max(ns.DB.WAL, ns.DB.ReceivedWAL) > fork
 }
 
 // planRewind makes a former primary's data follow the acting primary with

@@ -225,6 +225,17 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db1"].DB.Timeline = 3
 			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 2, "waiting"
 		}},
+		{name: "standby-diverged-past-fork", edit: func(o *Observed) {
+			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 3, map[int64]uint64{1: 0x3000000, 2: 0x5000000}
+			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver, o.Nodes["db2"].DB.ReceivedWAL = 2, "waiting", 0x5000100
+		}},
+		{name: "standby-before-fork-follows", edit: func(o *Observed) {
+			// Just repointed after a switchover: on the old timeline, not
+			// streaming yet, but nothing past the fork; it follows by itself.
+			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 2, map[int64]uint64{1: 0x5000000}
+			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 1, ""
+			o.Nodes["db2"].DB.WAL, o.Nodes["db2"].DB.ReceivedWAL = 0x4FFFF00, 0x5000000
+		}},
 		{name: "automatic-all-down", extra: "failover {\n automatic = true\n }", edit: func(o *Observed) {
 			// An engine restart stopped every container: the acting primary
 			// starts again, then the standbys; nobody fails over.
