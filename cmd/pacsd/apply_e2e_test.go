@@ -33,6 +33,10 @@ type topology struct {
 	// noDaemon leaves the daemon block out (pacs run's tests write their own);
 	// otherwise the state directory is the test's own.
 	noDaemon bool
+	// nodeBody maps a node to the HCL of its block; top is HCL after the
+	// cluster block (host blocks).
+	nodeBody map[string]string
+	top      string
 }
 
 func newTopology(t *testing.T, e *e2e.Env, nodes ...string) *topology {
@@ -72,9 +76,9 @@ func (tp *topology) write(t *testing.T) {
 %s
 `, tp.name, tp.image, tp.primary, tp.replication, tp.extra)
 	for _, n := range tp.nodes {
-		fmt.Fprintf(&b, "  node %q {}\n", n)
+		fmt.Fprintf(&b, "  node %q {%s}\n", n, tp.nodeBody[n])
 	}
-	b.WriteString("}\n")
+	b.WriteString("}\n" + tp.top)
 	if !tp.noDaemon {
 		fmt.Fprintf(&b, "daemon {\n  state_dir = %q\n}\n", filepath.Join(tp.dir, "state"))
 	}

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -193,10 +192,6 @@ func TestBenchReloadEdit(t *testing.T) {
 func TestBenchIdle(t *testing.T) {
 	bench.Require(t)
 	e := e2e.Require(t)
-	bin := filepath.Join(t.TempDir(), "pacsd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	tp := newTopology(t, e, "db1", "db2", "db3")
 	tp.noDaemon = true // the daemon block below, with its own listen address
 	tp.write(t)
@@ -210,50 +205,23 @@ func TestBenchIdle(t *testing.T) {
 	if err := os.WriteFile(tp.path, append(src, daemonBlock...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
-	cmd := exec.Command(bin, "run", "-f", tp.path)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("pacsd run after SIGTERM: %v", err)
-			}
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			t.Error("pacsd run did not stop within a minute of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", log)
-		}
-	})
+	p := startProcess(t, tp.path)
 	r := &daemonRun{listen: listen}
 	took := waitFor(t, 8*time.Minute, "/readyz", func() error {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("pacsd run exited before it was ready: %v\n%s", err, log)
-		default:
-		}
+		p.running(t)
 		code, body, err := r.get("/readyz")
 		if err == nil && code != 200 {
 			err = fmt.Errorf("%d %s", code, body)
 		}
 		return err
 	})
-	t.Logf("pid %d: from nothing to /readyz 200 on three nodes: %.1fs", cmd.Process.Pid, took.Seconds())
+	t.Logf("pid %d: from nothing to /readyz 200 on three nodes: %.1fs", p.cmd.Process.Pid, took.Seconds())
 	tp.checkStreaming(t)
 	time.Sleep(5 * time.Second) // let the converging pass's leftovers go
 
 	tick := clockTicks(t)
 	const window = 60 * time.Second
-	pid := cmd.Process.Pid
+	pid := p.cmd.Process.Pid
 	cpu0, start := cpuTicks(t, pid), time.Now()
 	var rss []int
 	for time.Since(start) < window {
@@ -275,11 +243,7 @@ func TestBenchIdle(t *testing.T) {
 		cpu1-cpu0, tick, cpuPct)
 	t.Log(out)
 	fmt.Print(out)
-	select {
-	case err := <-exited:
-		t.Fatalf("pacsd run exited while idle: %v", err)
-	default:
-	}
+	p.running(t)
 }
 
 // clockTicks returns the kernel's clock ticks per second (USER_HZ).

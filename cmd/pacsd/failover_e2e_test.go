@@ -300,3 +300,158 @@ func TestE2ESwitchoverBesideDaemon(t *testing.T) {
 	}
 	b.finish(t, "db2")
 }
+
+// onePrimary returns the one node of tp that accepts writes when every
+// other node streams (from it); otherwise an error says what is not so yet.
+func onePrimary(tp *topology) (string, error) {
+	var writable []string
+	for _, n := range tp.nodes {
+		if tp.node(n).Writable() == nil {
+			writable = append(writable, n)
+		}
+	}
+	if len(writable) != 1 {
+		return "", fmt.Errorf("writable nodes: %v", writable)
+	}
+	for _, n := range tp.nodes {
+		if n != writable[0] {
+			if err := tp.node(n).Streaming(); err != nil {
+				return "", fmt.Errorf("%s: %w", n, err)
+			}
+		}
+	}
+	return writable[0], nil
+}
+
+// TestE2EFailoverPacsdKilled kills pacsd (SIGKILL, its own process) in the
+// middle of automatic failovers: once right after it fenced the old primary
+// (before or while it records and promotes a standby), once right after the
+// promotion (before it repoints the other standbys). Each time a new pacsd
+// takes over. Never two nodes accept writes, no acknowledged write is lost
+// (synchronous replication), and the cluster ends with one primary that
+// every other node streams from.
+func TestE2EFailoverPacsdKilled(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2", "db3")
+	tp.replication = "    synchronous = true"
+	tp.extra = "  failover {\n    automatic = true\n    after     = \"1s\"\n  }\n"
+	tp.noDaemon = true
+	r := &daemonRun{tp: tp, path: filepath.Join(tp.dir, "pacs-run.hcl"), stateDir: filepath.Join(tp.dir, "state"), listen: freePort(t), resync: "2s"}
+	r.save(t, "")
+	p := startProcess(t, r.path)
+	r.waitReady(t, 3*time.Minute)
+	tp.checkStreaming(t)
+	w := e.StartWriter(tp.nodesOf(), "killed_writes")
+	probe := e.StartProbe(tp.nodesOf())
+	time.Sleep(time.Second)
+
+	primary := "db1"
+	for _, at := range []string{"old primary fenced", "failover: standby promoted"} {
+		if err := e.Docker.ContainerKill(e.Ctx(time.Minute), tp.container(primary), "KILL"); err != nil {
+			t.Fatal(err)
+		}
+		line := p.killAt(t, at, time.Minute)
+		t.Logf("primary %s killed; pacsd killed at: %s", primary, line)
+		p = startProcess(t, r.path)
+		var now string
+		took := waitFor(t, 3*time.Minute, "one primary, every other node streaming from it", func() error {
+			p.running(t)
+			var err error
+			now, err = onePrimary(tp)
+			return err
+		})
+		t.Logf("after the new pacsd started: %s is the primary, the others stream (%.1fs)", now, took.Seconds())
+		primary = now
+		time.Sleep(time.Second)
+	}
+	report := w.Stop()
+	t.Logf("writer: acknowledged %d, longest gap %s", len(report.Acked), report.LongestGap)
+	report.CheckNoLoss(t, tp.node(primary))
+	probe.Check(t)
+}
+
+// TestE2EFailoverEngineUnreachable puts the primary on a host whose engine
+// pacsd reaches through an endpoint that is then cut off (calls hang, as
+// behind a network partition) while the primary itself freezes. pacsd sees
+// the primary lost but cannot confirm it stopped, so it promotes nothing and
+// says so, again and again; once the engine answers and the primary thaws,
+// it is still the one primary and lost no acknowledged write.
+//
+// Both hosts are one engine here (no second engine's containers could reach
+// this one's network): the host "b" of the file is the same engine behind a
+// TCP proxy, which is what gets cut.
+func TestE2EFailoverEngineUnreachable(t *testing.T) {
+	e := e2e.Require(t)
+	proxy := e.StartEngineProxy()
+	tp := newTopology(t, e, "db1", "db2")
+	tp.replication = "    synchronous = true"
+	tp.extra = "  failover {\n    automatic = true\n    after     = \"1s\"\n  }\n"
+	// Nodes of a cluster on several engines live on host blocks with an
+	// address and reach each other through published ports.
+	tp.nodeBody = map[string]string{}
+	for n, host := range map[string]string{"db1": "b", "db2": "a"} {
+		_, port, _ := strings.Cut(freePort(t), ":")
+		tp.nodeBody[n] = fmt.Sprintf("\n    host = %q\n    port = %s\n  ", host, port)
+	}
+	tp.top = fmt.Sprintf("host \"a\" {\n  docker  = %q\n  address = \"127.0.0.1\"\n}\nhost \"b\" {\n  docker  = %q\n  address = \"127.0.0.1\"\n}\n",
+		e.Docker.DaemonHost(), proxy.Endpoint)
+	r := startDaemon(t, tp, "2s")
+	r.waitReady(t, 3*time.Minute)
+	tp.checkStreaming(t)
+	w := e.StartWriter(tp.nodesOf(), "unreachable_writes")
+	probe := e.StartProbe(tp.nodesOf())
+	time.Sleep(time.Second)
+
+	ctx := e.Ctx(5 * time.Minute)
+	proxy.Cut()
+	if err := e.Docker.ContainerPause(ctx, tp.container("db1")); err != nil {
+		t.Fatal(err)
+	}
+	var refused string
+	took := waitFor(t, time.Minute, "a refused failover", func() error {
+		for _, l := range strings.Split(r.log.String(), "\n") {
+			if strings.Contains(l, `"msg":"failover refused"`) {
+				refused = l
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
+	t.Logf("%.1fs after the cut: %s", took.Seconds(), refused)
+	if !strings.Contains(refused, "cannot be confirmed stopped") {
+		t.Errorf("the refusal does not say that the old primary cannot be confirmed stopped: %s", refused)
+	}
+	time.Sleep(6 * time.Second) // a retry (every 5 s) must refuse again
+	if err := tp.node("db2").Writable(); err == nil {
+		t.Fatal("db2 was promoted while the old primary's engine could not be reached")
+	}
+	if n := strings.Count(r.log.String(), `"msg":"failover refused"`); n < 2 {
+		t.Errorf("%d refused failovers logged; want it tried again and refused again", n)
+	}
+	if strings.Contains(r.log.String(), `"msg":"failover: standby promoted"`) {
+		t.Error("the log says a standby was promoted")
+	}
+	if _, body, err := r.get("/status"); err != nil || !strings.Contains(body, "cannot be confirmed stopped") {
+		t.Errorf("/status does not say why no failover happened (%v):\n%s", err, body)
+	}
+	if _, body, err := r.get("/metrics"); err != nil || !strings.Contains(body, fmt.Sprintf(`pacsd_failovers_total{cluster=%q,result="refused"} `, tp.name)) ||
+		strings.Contains(body, fmt.Sprintf(`pacsd_failovers_total{cluster=%q,result="promoted"} `, tp.name)) {
+		t.Errorf("/metrics does not count refused failovers and no promotion (%v)", err)
+	}
+
+	proxy.Restore()
+	if err := e.Docker.ContainerUnpause(ctx, tp.container("db1")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "db1 the one primary again, db2 streaming from it", func() error {
+		n, err := onePrimary(tp)
+		if err == nil && n != "db1" {
+			err = fmt.Errorf("%s is the primary", n)
+		}
+		return err
+	})
+	report := w.Stop()
+	t.Logf("writer: acknowledged %d, longest gap %s", len(report.Acked), report.LongestGap)
+	report.CheckNoLoss(t, tp.node("db1"))
+	probe.Check(t)
+}

@@ -29,6 +29,11 @@ func (tp *topology) applyOutput(t *testing.T, args ...string) string {
 	if code != exitOK {
 		t.Fatalf("pacsd %v: exit %d\n%s%s", args, code, stdout, stderr)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pacsd %v said:\n%s%s", args, stdout, stderr)
+		}
+	})
 	return stdout + stderr
 }
 
@@ -42,7 +47,7 @@ func aliasesOf(t *testing.T, tp *topology, node string) []string {
 	var out []string
 	if ep := c.NetworkSettings.Networks[tp.name]; ep != nil {
 		for _, a := range ep.Aliases {
-			if !strings.HasPrefix(c.ID, a) {
+			if a != c.ID[:12] {
 				out = append(out, a)
 			}
 		}

@@ -80,6 +80,7 @@ func (d *Daemon) mutex(cluster string) *sync.Mutex {
 
 // watchState is what the supervisor remembers of one cluster.
 type watchState struct {
+	node       string // the acting primary all this is about
 	last       reconcile.LastSeen
 	downSince  time.Time
 	retryAfter time.Time
@@ -126,15 +127,6 @@ func (d *Daemon) supervise(ctx context.Context) {
 // been lost for long enough. It holds the cluster's lock throughout, and
 // skips the tick when a pass holds it.
 func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState) {
-	// While a pass, or another pacsd process (a switchover on the command
-	// line), acts on the cluster, what it does (a restart, an alias moved, a
-	// primary stopped to switch over) must not look like a lost primary:
-	// such ticks count for nothing.
-	unlock, ok := d.tryLock(c.Name)
-	if !ok {
-		return
-	}
-	defer unlock()
 	acting := c.Primary
 	if deps.State != nil {
 		if st, err := deps.State.Load(c.Name); err == nil && st.Acting != "" {
@@ -144,6 +136,9 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	n := c.Node(acting)
 	if n == nil {
 		return
+	}
+	if ws.node != acting { // a switchover or failover: what was seen is of another node
+		*ws = watchState{node: acting}
 	}
 	began := time.Now()
 	h, err := reconcile.Health(ctx, c, n, deps)
@@ -162,6 +157,17 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if err == nil {
 		err = errors.New("it is in recovery")
 	}
+	// The health check takes no lock, so that what a healthy primary shows
+	// (its WAL position, its synchronous standbys) stays fresh. But while a
+	// pass, or another pacsd process (a switchover on the command line),
+	// acts on the cluster, what it does (a restart, an alias moved, a primary
+	// stopped to switch over) must not look like a lost primary: such ticks
+	// count for nothing.
+	unlock, ok := d.tryLock(c.Name)
+	if !ok {
+		return
+	}
+	defer unlock()
 	if ws.downSince.IsZero() {
 		ws.downSince = now
 		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", err.Error(), "failover_after", c.Failover.After.String())
@@ -169,8 +175,13 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if now.Sub(ws.downSince) < c.Failover.After.Duration || now.Before(ws.retryAfter) {
 		return
 	}
+	ws.last.Node = acting
 	to, ferr := reconcile.Failover(ctx, c, deps, ws.last, d.log)
 	switch {
+	case errors.Is(ferr, reconcile.ErrActingChanged):
+		d.log.Info("failover not needed", "cluster", c.Name, "error", ferr.Error())
+		*ws = watchState{}
+		return
 	case ferr == nil:
 		d.m.failovers.WithLabelValues(c.Name, "promoted").Inc()
 		d.log.Warn("failover done", "cluster", c.Name, "from", acting, "to", to, "lost_for", time.Since(ws.downSince).Round(time.Millisecond).String())

@@ -233,7 +233,12 @@ func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node stri
 
 // clusterAliases returns the sorted network aliases of a container on the
 // network for which clusterNet is true, without the engine's own alias (the
-// container ID's prefix); nil when it is not attached to such a network.
+// container's short ID, its first 12 hex digits; an alias such as "db" is a
+// prefix of some IDs and stays); nil when it is not attached to such a
+// network.
+// isShortID reports whether alias is the engine's alias of the container id.
+func isShortID(id, alias string) bool { return len(alias) == 12 && strings.HasPrefix(id, alias) }
+
 func clusterAliases(id string, nets map[string]*network.EndpointSettings, clusterNet func(id string) bool) []string {
 	for _, ep := range nets {
 		if ep == nil || !clusterNet(ep.NetworkID) {
@@ -241,7 +246,7 @@ func clusterAliases(id string, nets map[string]*network.EndpointSettings, cluste
 		}
 		var out []string
 		for _, a := range ep.Aliases {
-			if !strings.HasPrefix(id, a) {
+			if !isShortID(id, a) {
 				out = append(out, a)
 			}
 		}
@@ -266,7 +271,6 @@ func (r *Runtime) NetworkAliases(ctx context.Context, id, netName string, aliase
 	return nil
 }
 
-// inspect returns the engine's view of a container, bounded by Inspect.
 // removalWait bounds how long inspectSettled waits for a container that is
 // being removed.
 const removalWait = 10 * time.Second
@@ -293,6 +297,7 @@ func (r *Runtime) inspectSettled(ctx context.Context, id string) (container.Insp
 	}
 }
 
+// inspect returns the engine's view of a container, bounded by Inspect.
 func (r *Runtime) inspect(ctx context.Context, id string) (container.InspectResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
 	defer cancel()

@@ -189,3 +189,16 @@ func TestPasswdOwner(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterAliases(t *testing.T) {
+	// An ID that starts with "db": the alias "db" is not the engine's own.
+	id := "db7f3a9c01e2" + "5f0e9d8c7b6a5f0e9d8c7b6a5f0e9d8c7b6a5f0e9d8c7b6a5f0e"
+	nets := map[string]*network.EndpointSettings{"pacs": {NetworkID: "n1", Aliases: []string{"db2", id[:12], "db"}}}
+	got := clusterAliases(id, nets, func(string) bool { return true })
+	if d := cmp.Diff([]string{"db", "db2"}, got); d != "" {
+		t.Errorf("aliases (-want +got):\n%s", d)
+	}
+	if got := clusterAliases(id, nets, func(string) bool { return false }); got != nil {
+		t.Errorf("no cluster network: got %v", got)
+	}
+}

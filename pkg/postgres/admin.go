@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,15 +64,37 @@ func (c *Conn) Checkpoint(ctx context.Context) error {
 // Promote ends recovery with pg_promote and waits up to 60 s until the
 // server accepts writes. It is an error when the server is not in recovery.
 func (c *Conn) Promote(ctx context.Context) error {
-	var done bool
-	if err := c.conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&done); err != nil {
+	// pg_promote's own wait looks every 100 ms; pacsd looks every 5 ms, as
+	// the promotion is what writers wait for.
+	var asked bool
+	if err := c.conn.QueryRow(ctx, "SELECT pg_promote(false)").Scan(&asked); err != nil {
 		return c.wrap("promoting", err)
 	}
-	if !done {
-		return c.wrap("promoting", errors.New("the server did not finish promotion within 60 s"))
+	if !asked {
+		return c.wrap("promoting", errors.New("the server did not take the promotion request"))
 	}
-	return nil
+	deadline := time.Now().Add(promoteWait)
+	for {
+		var inRecovery bool
+		if err := c.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+			return c.wrap("waiting for the promotion", err)
+		}
+		if !inRecovery {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return c.wrap("promoting", fmt.Errorf("the server did not finish promotion within %s", promoteWait))
+		}
+		select {
+		case <-ctx.Done():
+			return c.wrap("waiting for the promotion", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
+
+// promoteWait bounds the wait for a promotion to finish.
+const promoteWait = 60 * time.Second
 
 // DropSlot drops the replication slot name if it exists; an active slot is
 // an error (its standby still streams).

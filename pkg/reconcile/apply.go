@@ -104,14 +104,19 @@ func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, log *s
 // plan, then observes again, until the plan is empty. It refuses to act when
 // Plan reports problems, and stops at the first failed action: the error
 // names the node and the step; the next Apply continues from there, because
-// every step is derived again from what is observed. Each round, from its
-// observation to its last action, holds the cluster's lock (Deps.Lock), so
-// it never acts on what another pacsd process or a failover changed.
+// every step is derived again from what is observed. A round acts under the
+// cluster's lock (Deps.Lock) and only when nothing acted on the cluster since
+// its observation (a failover, a switchover, another pacsd process's round);
+// otherwise it observes again. The observation itself takes no lock, so an
+// engine that does not answer never holds up the failover supervisor.
 func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Result, error) {
 	var res Result
 	var last []Action
-	for res.Rounds < maxRounds {
+	for tries := 0; tries < maxRounds; tries++ {
 		actions, err := applyRound(ctx, c, d, log, &res)
+		if errors.Is(err, errStale) {
+			continue
+		}
 		if err != nil || len(actions) == 0 {
 			return res, err
 		}
@@ -124,14 +129,13 @@ func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Resu
 	return res, fmt.Errorf("cluster %q: still not converged after %d rounds; the last round planned:\n%s\nrun 'pacsd plan' to see what is left", c.Name, maxRounds, strings.Join(left, "\n"))
 }
 
-// applyRound observes, plans and carries out one round under the cluster's
-// lock; it returns the actions it carried out (none: converged).
+// errStale says that the cluster's state changed between a round's
+// observation and its actions: the round is observed again.
+var errStale = errors.New("the cluster changed since the observation")
+
+// applyRound observes, plans and carries out one round; it returns the
+// actions it carried out (none: converged).
 func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, res *Result) ([]Action, error) {
-	unlock, err := d.lock(ctx, c.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 	obs, err := Observe(ctx, c, d)
 	if err != nil {
 		return nil, err
@@ -140,6 +144,25 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	if err := problemsError(problems, log); err != nil {
 		return nil, err
 	}
+	if len(actions) == 0 && (obs.State.Acting != "" || d.State == nil) {
+		return nil, nil
+	}
+	unlock, err := d.lock(ctx, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if d.State != nil {
+		now, err := d.State.Load(c.Name)
+		if err != nil {
+			return nil, err
+		}
+		if now != obs.State {
+			log.Info("the cluster changed since the observation (a failover, a switchover or another pacsd process acted); observing again",
+				"cluster", c.Name, "acting", now.Acting, "epoch", now.Epoch)
+			return nil, errStale
+		}
+	}
 	if err := recordActing(c, obs, d); err != nil {
 		return nil, err
 	}
@@ -147,7 +170,28 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		return nil, nil
 	}
 	res.Rounds++
-	return actions, execute(ctx, c, d, obs, actions, log, res)
+	err = execute(ctx, c, d, obs, actions, log, res)
+	if cerr := countRound(c, d); err == nil {
+		err = cerr
+	}
+	return actions, err
+}
+
+// countRound records in the cluster's state that a round acted (see
+// ClusterState.Rounds). The caller holds the cluster's lock.
+func countRound(c *spec.Cluster, d Deps) error {
+	if d.State == nil {
+		return nil
+	}
+	st, err := d.State.Load(c.Name)
+	if err != nil {
+		return err
+	}
+	st.Rounds++
+	if err := d.State.Save(c.Name, st); err != nil {
+		return fmt.Errorf("cluster %q: while recording an apply round: %w", c.Name, err)
+	}
+	return nil
 }
 
 // execute carries out one round's actions in order.

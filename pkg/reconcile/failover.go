@@ -15,6 +15,9 @@ import (
 
 // LastSeen is what the failover supervisor last saw of a healthy primary.
 type LastSeen struct {
+	// Node is the acting primary that was seen (and found lost); Failover
+	// does nothing when another node acts by the time it holds the lock.
+	Node string
 	// WAL is the primary's WAL position at its last healthy check (0 unknown).
 	WAL uint64
 	// SyncStandbys are the standbys the primary waited for then.
@@ -26,6 +29,10 @@ type LastSeen struct {
 // ErrNotFenced is returned (wrapped) when the old primary cannot be confirmed
 // stopped: pacsd then never promotes.
 var ErrNotFenced = errors.New("the old primary cannot be confirmed stopped")
+
+// ErrActingChanged is returned (wrapped) when the acting primary is no
+// longer the node that was found lost.
+var ErrActingChanged = errors.New("the acting primary changed")
 
 // ErrNoCandidate is returned (wrapped) when no standby may be promoted.
 var ErrNoCandidate = errors.New("no standby qualifies for promotion")
@@ -52,6 +59,9 @@ func Failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, log *
 	old := st.Acting
 	if old == "" {
 		old = c.Primary
+	}
+	if last.Node != "" && last.Node != old {
+		return "", fmt.Errorf("cluster %q: %w: %q was found lost, but %q acts as primary now (a switchover or failover happened meanwhile); nothing was done", c.Name, ErrActingChanged, last.Node, old)
 	}
 	on := c.Node(old)
 	if on == nil {

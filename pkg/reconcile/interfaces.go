@@ -75,6 +75,10 @@ type ClusterState struct {
 	// for on the command line. It is cleared when the spec names the acting
 	// primary.
 	Keep string `json:"keep,omitempty"`
+	// Rounds counts the apply rounds that acted on the cluster, from any
+	// pacsd process: a round whose observation is older than another's
+	// actions sees it changed and observes again.
+	Rounds uint64 `json:"rounds,omitempty"`
 }
 
 // StateStore keeps ClusterState durably (pkg/state, in daemon.state_dir).

@@ -25,10 +25,11 @@ type Deps struct {
 	// primary always acts), which only tests may use.
 	State StateStore
 	// Lock, when set, takes the cluster's lock, shared by every pacsd
-	// process on the state directory: Apply holds it while it carries out a
-	// round's actions (not while it observes), a switchover while it
-	// observes and switches, a failover throughout; so no two ever act on a
-	// cluster at once. It returns the release; it waits until ctx is done.
+	// process on the state directory: Apply holds it while it checks that
+	// nothing changed since its observation and carries out a round's
+	// actions (not while it observes), a switchover while it observes and
+	// switches, a failover throughout; so no two ever act on a cluster at
+	// once. It returns the release; it waits until ctx is done.
 	Lock func(ctx context.Context, cluster string) (unlock func(), err error)
 }
 

@@ -189,8 +189,18 @@ func (p *planner) plan() {
 		p.planPromote(primary, pState)
 		pState = p.node(primary.Name)
 	}
-	if c.Failover.Automatic && pState.Container != nil && pState.Container.Owned && !pState.Container.Running && p.standbyRuns(acting) {
-		p.warn(primary.Name, "Primary Down", fmt.Sprintf("the primary's container %q is %s; with automatic failover pacsd's daemon fails over or, when no standby qualifies, says why; start it by hand ('docker start %s') only when no standby has been promoted", primary.Container, pState.Container.Status, primary.Container))
+	down := pState.Container != nil && pState.Container.Owned && (!pState.Container.Running || pState.Container.Paused)
+	if c.Failover.Automatic && down && p.standbyRuns(acting) {
+		verb := "start"
+		if pState.Container.Paused {
+			verb = "unpause"
+		}
+		p.warn(primary.Name, "Primary Down", fmt.Sprintf("the primary's container %q is %s; with automatic failover pacsd's daemon fails over or, when no standby qualifies, says why; %s it by hand ('docker %s %s') only when no standby has been promoted", primary.Container, pState.Container.Status, verb, verb, primary.Container))
+		return
+	}
+	if down && pState.Container.Paused {
+		// Whatever pacsd asked of a frozen server would hang until it timed out.
+		p.warn(primary.Name, "Primary Paused", fmt.Sprintf("the primary's container %q is paused; pacsd does not act on the cluster while its primary is frozen: unpause it ('docker unpause %s')", primary.Container, primary.Container))
 		return
 	}
 	p.planContainer(primary, pState, true, 4)
@@ -390,10 +400,13 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 	if beforeStart || len(changed) == 0 && !pendingRestart(ns.DB) {
 		return
 	}
-	if needsRestart(changed, ns.DB) {
+	if needsRestart(changed, ns.DB) || !primary && p.behind(ns) && slices.Contains(changed, "primary_conninfo") {
 		reason := "the server reports settings pending a restart"
 		if len(changed) > 0 {
 			reason = "changes take effect only at start: " + strings.Join(changed, ", ")
+		}
+		if !needsRestart(changed, ns.DB) {
+			reason = fmt.Sprintf("repointed to %q, whose timeline %d it must follow from its own %d: a start (not a reload) gives it a fresh WAL receiver", p.acting, p.node(p.acting).DB.Timeline, ns.DB.Timeline)
 		}
 		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(primary), Reason: reason})
 		return
@@ -630,6 +643,10 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	if ns.Container != nil && ns.Container.Running {
 		p.planOverrides(n, ns)
 	}
+	if p.behind(ns) && !slices.ContainsFunc(p.actions, func(a Action) bool { return a.Node == n.Name && a.Kind == Restart }) {
+		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(false),
+			Reason: fmt.Sprintf("it does not stream (WAL receiver %q) and has not followed the acting primary's timeline %d from its own %d; a start gives it a fresh WAL receiver", ns.DB.Receiver, p.node(p.acting).DB.Timeline, ns.DB.Timeline)})
+	}
 }
 
 // backupSpec says how a one-off container reaches the acting primary as user
@@ -670,6 +687,16 @@ func (p *planner) diverged(ns *NodeState) bool {
 	}
 	fork, ok := a.Forks[ns.DB.Timeline]
 	return !ok || max(ns.DB.WAL, ns.DB.ReceivedWAL) > fork
+}
+
+// behind reports a running standby that has to follow the acting primary
+// onto a newer timeline and does not stream: it is not diverged (nothing past
+// the fork), but its WAL receiver may not make the switch by itself (a
+// connection still holding its slot on the primary is seen under load).
+func (p *planner) behind(ns *NodeState) bool {
+	a := p.node(p.acting).DB
+	return ns.Container != nil && ns.Container.Running && !ns.Container.Paused && ns.DB != nil && ns.DB.InRecovery &&
+		ns.DB.Receiver != "streaming" && a != nil && !a.InRecovery && ns.DB.Timeline > 0 && ns.DB.Timeline < a.Timeline && !p.diverged(ns)
 }
 
 // planRewind makes a former primary's data follow the acting primary with

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"flag"
 	"os"
@@ -229,12 +230,27 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 3, map[int64]uint64{1: 0x3000000, 2: 0x5000000}
 			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver, o.Nodes["db2"].DB.ReceivedWAL = 2, "waiting", 0x5000100
 		}},
-		{name: "standby-before-fork-follows", edit: func(o *Observed) {
-			// Just repointed after a switchover: on the old timeline, not
-			// streaming yet, but nothing past the fork; it follows by itself.
+		{name: "standby-behind-fork-restarted", edit: func(o *Observed) {
+			// Repointed after a switchover: on the old timeline, not
+			// streaming, nothing past the fork: no rewind, a restart.
 			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 2, map[int64]uint64{1: 0x5000000}
 			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 1, ""
 			o.Nodes["db2"].DB.WAL, o.Nodes["db2"].DB.ReceivedWAL = 0x4FFFF00, 0x5000000
+		}},
+		{name: "standby-behind-fork-repointed", edit: func(o *Observed) {
+			// Still pointed at the old primary: its new conninfo takes
+			// effect by a restart, not a reload.
+			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 2, map[int64]uint64{1: 0x5000000}
+			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 1, ""
+			o.Nodes["db2"].Files.Params = bytes.Replace(o.Nodes["db2"].Files.Params, []byte("host=pacs-db1"), []byte("host=pacs-db3"), 1)
+		}},
+		{name: "automatic-primary-paused", extra: "failover {\n automatic = true\n }", edit: func(o *Observed) {
+			db1 := o.Nodes["db1"]
+			db1.Container.Paused, db1.Container.Status, db1.DB = true, "paused", nil
+		}},
+		{name: "primary-paused", edit: func(o *Observed) {
+			db1 := o.Nodes["db1"]
+			db1.Container.Paused, db1.Container.Status, db1.DB = true, "paused", nil
 		}},
 		{name: "automatic-all-down", extra: "failover {\n automatic = true\n }", edit: func(o *Observed) {
 			// An engine restart stopped every container: the acting primary
