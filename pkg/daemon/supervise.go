@@ -14,6 +14,10 @@ import (
 // primary of a cluster with automatic failover.
 var SuperviseInterval = 100 * time.Millisecond
 
+// recheckTimeout bounds the last health check before a failover: a healthy
+// primary answers in milliseconds.
+const recheckTimeout = 500 * time.Millisecond
+
 // failoverRetry is how long the supervisor waits after a refused or failed
 // failover before it tries again.
 const failoverRetry = 5 * time.Second
@@ -173,6 +177,17 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", err.Error(), "failover_after", c.Failover.After.String())
 	}
 	if now.Sub(ws.downSince) < c.Failover.After.Duration || now.Before(ws.retryAfter) {
+		return
+	}
+	// One more look, under the lock, right before fencing: a primary that
+	// answers now (the first call after a partition heals may have failed)
+	// is not failed over.
+	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
+	h, err = reconcile.Health(rctx, c, n, deps)
+	cancel()
+	if err == nil && !h.InRecovery {
+		d.log.Info("primary reachable again", "cluster", c.Name, "node", acting, "down_for", time.Since(ws.downSince).Round(time.Millisecond).String())
+		ws.downSince = time.Time{}
 		return
 	}
 	ws.last.Node = acting

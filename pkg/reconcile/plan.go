@@ -405,10 +405,13 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 		if len(changed) > 0 {
 			reason = "changes take effect only at start: " + strings.Join(changed, ", ")
 		}
+		phase := restartPhase(primary)
 		if !needsRestart(changed, ns.DB) {
-			reason = fmt.Sprintf("repointed to %q, whose timeline %d it must follow from its own %d: a start (not a reload) gives it a fresh WAL receiver", p.acting, p.node(p.acting).DB.Timeline, ns.DB.Timeline)
+			// In the reload phase: the new primary's synchronous commits
+			// wait for a standby that follows it.
+			reason, phase = fmt.Sprintf("repointed to %q, whose timeline %d it must follow from its own %d: a start (not a reload) gives it a fresh WAL receiver", p.acting, p.node(p.acting).DB.Timeline, ns.DB.Timeline), phases[Reload]
 		}
-		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(primary), Reason: reason})
+		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: phase, Reason: reason})
 		return
 	}
 	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", ")})
@@ -644,7 +647,7 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 		p.planOverrides(n, ns)
 	}
 	if p.behind(ns) && !slices.ContainsFunc(p.actions, func(a Action) bool { return a.Node == n.Name && a.Kind == Restart }) {
-		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(false),
+		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: phases[Reload],
 			Reason: fmt.Sprintf("it does not stream (WAL receiver %q) and has not followed the acting primary's timeline %d from its own %d; a start gives it a fresh WAL receiver", ns.DB.Receiver, p.node(p.acting).DB.Timeline, ns.DB.Timeline)})
 	}
 }
