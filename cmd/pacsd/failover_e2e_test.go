@@ -273,6 +273,34 @@ func TestE2EEngineRestart(t *testing.T) {
 	}
 }
 
+// TestE2EEngineRestartMidFailover restarts the Docker engine in the middle
+// of an automatic failover, right after pacsd found the killed primary lost:
+// every container stops with the engine (restart policy no). Afterwards one
+// node is the primary and every other streams from it, no acknowledged write
+// is lost (synchronous replication), and never two nodes accepted writes.
+func TestE2EEngineRestartMidFailover(t *testing.T) {
+	b := newFailoverBed(t, true)
+	e := b.tp.e
+	if err := e.Docker.ContainerKill(e.Ctx(time.Minute), b.tp.container("db1"), "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "pacsd to find the primary lost", func() error {
+		if !strings.Contains(b.r.log.String(), `"msg":"primary lost"`) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	restartEngine(t)
+	var now string
+	took := waitFor(t, 3*time.Minute, "one primary, every other node streaming from it", func() error {
+		var err error
+		now, err = onePrimary(b.tp)
+		return err
+	})
+	t.Logf("after the engine restart: %s is the primary, the others stream (%.1fs)", now, took.Seconds())
+	b.finish(t, now)
+}
+
 // TestE2ESwitchoverBesideDaemon runs `pacsd switchover` on the command line
 // while pacsd run keeps the cluster with automatic failover after 1 s. The
 // two share the cluster's lock: the primary that the switchover stops never

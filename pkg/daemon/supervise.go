@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,9 +83,43 @@ func (d *Daemon) mutex(cluster string) *sync.Mutex {
 	return m.(*sync.Mutex)
 }
 
+// seenStore keeps the supervisor's last sight of a healthy primary across
+// restarts of pacsd (pkg/state implements it).
+type seenStore interface {
+	LoadSeen(cluster string) (reconcile.LastSeen, error)
+	SaveSeen(cluster string, ls reconcile.LastSeen) error
+}
+
+// seenFresh is how old a saved sight of the primary may be to be used by a
+// pacsd that starts while the primary is lost.
+const seenFresh = 5 * time.Minute
+
+// seenSaveEvery is how often an unchanged synchronous set is saved again
+// with the primary's newer WAL position.
+const seenSaveEvery = 5 * time.Second
+
+// keepSeen makes seen the last sight of the primary and saves it when the
+// synchronous standbys changed or seenSaveEvery has passed: a pacsd started
+// during an outage then knows them (with synchronous replication, failover
+// only promotes one of them).
+func (d *Daemon) keepSeen(cluster string, deps reconcile.Deps, ws *watchState, seen reconcile.LastSeen) {
+	changed := !slices.Equal(ws.last.SyncStandbys, seen.SyncStandbys) || ws.last.Node != seen.Node
+	ws.last = seen
+	ss, ok := deps.State.(seenStore)
+	if !ok || !changed && seen.At.Sub(ws.saved) < seenSaveEvery {
+		return
+	}
+	if err := ss.SaveSeen(cluster, seen); err != nil {
+		d.log.Warn("cannot keep what was seen of the primary; a pacsd started during an outage may refuse to fail over", "cluster", cluster, "error", err.Error())
+		return
+	}
+	ws.saved = seen.At
+}
+
 // watchState is what the supervisor remembers of one cluster.
 type watchState struct {
-	node       string // the acting primary all this is about
+	node       string    // the acting primary all this is about
+	saved      time.Time // when last was last saved
 	last       reconcile.LastSeen
 	downSince  time.Time
 	retryAfter time.Time
@@ -141,8 +176,15 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if n == nil {
 		return
 	}
-	if ws.node != acting { // a switchover or failover: what was seen is of another node
+	if ws.node != acting { // a start, a switchover or a failover
 		*ws = watchState{node: acting}
+		if ss, ok := deps.State.(seenStore); ok {
+			// What a pacsd before this one saw, when recent: an older sight
+			// may name standbys that are no longer synchronous.
+			if ls, err := ss.LoadSeen(c.Name); err == nil && ls.Node == acting && time.Since(ls.At) < seenFresh {
+				ws.last = ls
+			}
+		}
 	}
 	began := time.Now()
 	h, err := reconcile.Health(ctx, c, n, deps)
@@ -151,7 +193,8 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		d.log.Warn("slow health check", "cluster", c.Name, "node", acting, "took", took.String())
 	}
 	if err == nil && !h.InRecovery {
-		ws.last = reconcile.LastSeen{WAL: h.WAL, SyncStandbys: h.SyncStandbys, At: now}
+		seen := reconcile.LastSeen{Node: acting, WAL: h.WAL, SyncStandbys: h.SyncStandbys, At: now}
+		d.keepSeen(c.Name, deps, ws, seen)
 		if !ws.downSince.IsZero() {
 			d.log.Info("primary reachable again", "cluster", c.Name, "node", acting, "down_for", now.Sub(ws.downSince).Round(time.Millisecond).String())
 		}

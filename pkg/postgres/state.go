@@ -58,20 +58,6 @@ func (c *Conn) State(ctx context.Context) (*reconcile.DBState, error) {
 	if s.Timeline, err = c.timeline(ctx, s.InRecovery); err != nil {
 		return nil, c.wrap("reading the timeline", err)
 	}
-	if s.Timeline > 1 {
-		// The history of the current timeline; a standby that has not
-		// received it yet has none, and Forks stays nil (unknown).
-		var b []byte
-		path := fmt.Sprintf("pg_wal/%08X.history", s.Timeline)
-		if err := c.conn.QueryRow(ctx, "SELECT pg_read_binary_file($1, 0, 1048576, true)", path).Scan(&b); err != nil {
-			return nil, c.wrap("reading the timeline history", err)
-		}
-		if b != nil {
-			if s.Forks, err = reconcile.ParseHistory(b); err != nil {
-				return nil, c.wrap("reading the timeline history "+path, err)
-			}
-		}
-	}
 	if s.Settings, err = c.settings(ctx); err != nil {
 		return nil, c.wrap("reading settings", err)
 	}

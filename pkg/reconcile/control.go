@@ -3,8 +3,6 @@ package reconcile
 import (
 	"encoding/binary"
 	"fmt"
-	"strconv"
-	"strings"
 )
 
 // ControlPath is PostgreSQL's control file in PGDATA.
@@ -72,40 +70,6 @@ func ParseControl(b []byte) (Control, error) {
 		Checkpoint: le.Uint64(b[32:]),
 		Timeline:   le.Uint32(b[48:]),
 	}, nil
-}
-
-// ParseLSN reads a WAL position as PostgreSQL prints it ("16/B374D848").
-func ParseLSN(s string) (uint64, error) {
-	hi, lo, ok := strings.Cut(strings.TrimSpace(s), "/")
-	h, err1 := strconv.ParseUint(hi, 16, 32)
-	l, err2 := strconv.ParseUint(lo, 16, 32)
-	if !ok || err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("%q is not a WAL position", s)
-	}
-	return h<<32 | l, nil
-}
-
-// ParseHistory reads a timeline history file (pg_wal/NNNNNNNN.history): for
-// each earlier timeline, the WAL position where the next one forked from it.
-// Comments and blank lines are skipped; a malformed line is an error.
-func ParseHistory(b []byte) (map[int64]uint64, error) {
-	forks := map[int64]uint64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		tli, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || len(f) < 2 {
-			return nil, fmt.Errorf("timeline history: line %q is not <timeline> <position> ...", line)
-		}
-		lsn, err := ParseLSN(f[1])
-		if err != nil {
-			return nil, fmt.Errorf("timeline history: %w", err)
-		}
-		forks[tli] = lsn
-	}
-	return forks, nil
 }
 
 // FormatLSN prints a WAL position the way PostgreSQL does (0/155F238).

@@ -39,16 +39,3 @@ func TestParseControl(t *testing.T) {
 		t.Error("a short pg_control was read")
 	}
 }
-
-func TestParseHistory(t *testing.T) {
-	got, err := ParseHistory([]byte("1\t0/3000148\tno recovery target specified\n\n2\t1/A0\tno recovery target specified\n"))
-	if err != nil || len(got) != 2 || got[1] != 0x3000148 || got[2] != 1<<32|0xA0 {
-		t.Errorf("got %v, %v", got, err)
-	}
-	if _, err := ParseHistory([]byte("1\tnot-a-position\n")); err == nil {
-		t.Error("a malformed line was accepted")
-	}
-	if l, err := ParseLSN("16/B374D848"); err != nil || FormatLSN(l) != "16/B374D848" {
-		t.Errorf("ParseLSN: %X, %v", l, err)
-	}
-}

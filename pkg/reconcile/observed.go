@@ -99,10 +99,6 @@ type DBState struct {
 	Version    int // server_version_num
 	InRecovery bool
 	Timeline   int64
-	// Forks maps each earlier timeline of the server's history to the WAL
-	// position where the next one forked from it (the history file of its
-	// timeline); nil on timeline 1 or when it could not be read.
-	Forks map[int64]uint64
 	// Settings maps parameter names to their state as pg_settings reports it.
 	Settings map[string]Setting
 	// Roles maps role names to their state (all roles, declared or not).

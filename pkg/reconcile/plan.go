@@ -400,18 +400,12 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 	if beforeStart || len(changed) == 0 && !pendingRestart(ns.DB) {
 		return
 	}
-	if needsRestart(changed, ns.DB) || !primary && p.behind(ns) && slices.Contains(changed, "primary_conninfo") {
+	if needsRestart(changed, ns.DB) {
 		reason := "the server reports settings pending a restart"
 		if len(changed) > 0 {
 			reason = "changes take effect only at start: " + strings.Join(changed, ", ")
 		}
-		phase := restartPhase(primary)
-		if !needsRestart(changed, ns.DB) {
-			// In the reload phase: the new primary's synchronous commits
-			// wait for a standby that follows it.
-			reason, phase = fmt.Sprintf("repointed to %q, whose timeline %d it must follow from its own %d: a start (not a reload) gives it a fresh WAL receiver", p.acting, p.node(p.acting).DB.Timeline, ns.DB.Timeline), phases[Reload]
-		}
-		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: phase, Reason: reason})
+		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(primary), Reason: reason})
 		return
 	}
 	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", ")})
@@ -628,7 +622,7 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	}
 	if p.diverged(ns) {
 		p.add(Action{Kind: Fence, Class: ClassRebuild, Node: n.Name, Target: n.Container, phase: 8,
-			Reason: fmt.Sprintf("it does not stream (WAL receiver %q) and is on timeline %d, behind the acting primary's %d: it went past the point where the new timeline forked; stopped to be rewound", ns.DB.Receiver, ns.DB.Timeline, p.node(p.acting).DB.Timeline)})
+			Reason: fmt.Sprintf("it does not stream (WAL receiver %q) and reports timeline %d, behind the acting primary's %d: it is stopped, rewound (pg_rewind changes nothing when it has not gone past the fork) and started to follow", ns.DB.Receiver, ns.DB.Timeline, p.node(p.acting).DB.Timeline)})
 		p.planRejoin(n, ns, want)
 		return
 	}
@@ -645,10 +639,6 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	p.planContainer(n, ns, false, 10)
 	if ns.Container != nil && ns.Container.Running {
 		p.planOverrides(n, ns)
-	}
-	if p.behind(ns) && !slices.ContainsFunc(p.actions, func(a Action) bool { return a.Node == n.Name && a.Kind == Restart }) {
-		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: phases[Reload],
-			Reason: fmt.Sprintf("it does not stream (WAL receiver %q) and has not followed the acting primary's timeline %d from its own %d; a start gives it a fresh WAL receiver", ns.DB.Receiver, p.node(p.acting).DB.Timeline, ns.DB.Timeline)})
 	}
 }
 
@@ -675,31 +665,18 @@ func (p *planner) planRejoin(n *spec.Node, ns *NodeState, want ContainerSpec) {
 	p.add(Action{Kind: StartContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "it rejoins as a standby", phase: 10})
 }
 
-// diverged reports a running standby that cannot follow the acting primary:
-// it does not stream, is on an older timeline, and holds WAL (received or
-// replayed) past the point where the acting primary's history forked from
-// that timeline. A standby at or before the fork (one just repointed after a
-// switchover) follows the new timeline by itself. When the primary's history
-// is unknown, a standby on an older timeline counts as diverged: a rewind
-// keeps its data, a wrong guess would leave it stuck.
+// diverged reports a running standby that may not follow the acting primary:
+// it does not stream and reports an older timeline. It may have replayed
+// past the point where the acting primary's timeline forked, or its WAL
+// receiver may not make the switch (a connection that still holds its slot
+// on the new primary was seen under load). What a standby without a WAL
+// receiver reports as its timeline can lag (its last restartpoint's), so it
+// is not compared with the timeline history: the standby is stopped and
+// rewound, which changes nothing when nothing diverged, and started again.
 func (p *planner) diverged(ns *NodeState) bool {
 	a := p.node(p.acting).DB
-	if ns.Container == nil || !ns.Container.Running || ns.DB == nil || !ns.DB.InRecovery || ns.DB.Receiver == "streaming" ||
-		a == nil || a.InRecovery || ns.DB.Timeline <= 0 || ns.DB.Timeline >= a.Timeline {
-		return false
-	}
-	fork, ok := a.Forks[ns.DB.Timeline]
-	return !ok || max(ns.DB.WAL, ns.DB.ReceivedWAL) > fork
-}
-
-// behind reports a running standby that has to follow the acting primary
-// onto a newer timeline and does not stream: it is not diverged (nothing past
-// the fork), but its WAL receiver may not make the switch by itself (a
-// connection still holding its slot on the primary is seen under load).
-func (p *planner) behind(ns *NodeState) bool {
-	a := p.node(p.acting).DB
-	return ns.Container != nil && ns.Container.Running && !ns.Container.Paused && ns.DB != nil && ns.DB.InRecovery &&
-		ns.DB.Receiver != "streaming" && a != nil && !a.InRecovery && ns.DB.Timeline > 0 && ns.DB.Timeline < a.Timeline && !p.diverged(ns)
+	return ns.Container != nil && ns.Container.Running && ns.DB != nil && ns.DB.InRecovery &&
+		ns.DB.Receiver != "streaming" && a != nil && !a.InRecovery && ns.DB.Timeline > 0 && ns.DB.Timeline < a.Timeline
 }
 
 // planRewind makes a former primary's data follow the acting primary with

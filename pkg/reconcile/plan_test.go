@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"flag"
 	"os"
@@ -225,24 +224,6 @@ func TestPlanGolden(t *testing.T) {
 		{name: "standby-diverged", edit: func(o *Observed) {
 			o.Nodes["db1"].DB.Timeline = 3
 			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 2, "waiting"
-		}},
-		{name: "standby-diverged-past-fork", edit: func(o *Observed) {
-			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 3, map[int64]uint64{1: 0x3000000, 2: 0x5000000}
-			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver, o.Nodes["db2"].DB.ReceivedWAL = 2, "waiting", 0x5000100
-		}},
-		{name: "standby-behind-fork-restarted", edit: func(o *Observed) {
-			// Repointed after a switchover: on the old timeline, not
-			// streaming, nothing past the fork: no rewind, a restart.
-			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 2, map[int64]uint64{1: 0x5000000}
-			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 1, ""
-			o.Nodes["db2"].DB.WAL, o.Nodes["db2"].DB.ReceivedWAL = 0x4FFFF00, 0x5000000
-		}},
-		{name: "standby-behind-fork-repointed", edit: func(o *Observed) {
-			// Still pointed at the old primary: its new conninfo takes
-			// effect by a restart, not a reload.
-			o.Nodes["db1"].DB.Timeline, o.Nodes["db1"].DB.Forks = 2, map[int64]uint64{1: 0x5000000}
-			o.Nodes["db2"].DB.Timeline, o.Nodes["db2"].DB.Receiver = 1, ""
-			o.Nodes["db2"].Files.Params = bytes.Replace(o.Nodes["db2"].Files.Params, []byte("host=pacs-db1"), []byte("host=pacs-db3"), 1)
 		}},
 		{name: "automatic-primary-paused", extra: "failover {\n automatic = true\n }", edit: func(o *Observed) {
 			db1 := o.Nodes["db1"]

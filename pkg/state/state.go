@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
@@ -58,16 +59,64 @@ func (s *Store) Save(cluster string, st reconcile.ClusterState) error {
 	if err != nil {
 		return err
 	}
+	return s.write(cluster, "state", p, st)
+}
+
+// seenPath is where the failover supervisor's last sight of a healthy
+// primary is kept.
+func (s *Store) seenPath(cluster string) (string, error) {
+	p, err := s.path(cluster)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(s.Dir, "seen-"+strings.TrimPrefix(filepath.Base(p), "cluster-")), nil
+}
+
+// LoadSeen returns what the failover supervisor last saw of a healthy
+// primary of cluster (a zero LastSeen when nothing is kept), so that a pacsd
+// started again during an outage knows the synchronous standbys and the
+// primary's last WAL position.
+func (s *Store) LoadSeen(cluster string) (reconcile.LastSeen, error) {
+	var ls reconcile.LastSeen
+	p, err := s.seenPath(cluster)
+	if err != nil {
+		return ls, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return ls, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &ls)
+	}
+	if err != nil {
+		return reconcile.LastSeen{}, fmt.Errorf("while reading what was last seen of cluster %q's primary (%s): %w", cluster, p, err)
+	}
+	return ls, nil
+}
+
+// SaveSeen stores ls for LoadSeen, atomically and durably.
+func (s *Store) SaveSeen(cluster string, ls reconcile.LastSeen) error {
+	p, err := s.seenPath(cluster)
+	if err != nil {
+		return err
+	}
+	return s.write(cluster, "last sight of the primary", p, ls)
+}
+
+// write stores v as JSON at p atomically (a temporary file, fsync, rename,
+// fsync of the directory); what names what is written, for errors.
+func (s *Store) write(cluster, what, p string, v any) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("while creating the state directory %s: %w", s.Dir, err)
 	}
-	b, err := json.MarshalIndent(st, "", "  ")
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("while encoding the state of cluster %q: %w", cluster, err)
+		return fmt.Errorf("while encoding the %s of cluster %q: %w", what, cluster, err)
 	}
 	tmp, err := os.CreateTemp(s.Dir, ".cluster-*.tmp")
 	if err != nil {
-		return fmt.Errorf("while saving the state of cluster %q: %w", cluster, err)
+		return fmt.Errorf("while saving the %s of cluster %q: %w", what, cluster, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(append(b, '\n')); err == nil {
@@ -83,7 +132,7 @@ func (s *Store) Save(cluster string, st reconcile.ClusterState) error {
 		err = syncDir(s.Dir)
 	}
 	if err != nil {
-		return fmt.Errorf("while saving the state of cluster %q to %s: %w", cluster, p, err)
+		return fmt.Errorf("while saving the %s of cluster %q to %s: %w", what, cluster, p, err)
 	}
 	return nil
 }

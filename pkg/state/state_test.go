@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -43,5 +44,26 @@ func TestRefusesBadInput(t *testing.T) {
 	}
 	if _, err := s.Load("pacs"); err == nil {
 		t.Error("Load accepted a torn state file")
+	}
+}
+
+func TestSeen(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if ls, err := s.LoadSeen("pacs"); err != nil || ls.Node != "" {
+		t.Fatalf("nothing saved: got %+v, %v", ls, err)
+	}
+	want := reconcile.LastSeen{Node: "db1", WAL: 42, SyncStandbys: []string{"db2", "db3"}, At: time.Now().UTC().Round(time.Millisecond)}
+	if err := s.SaveSeen("pacs", want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadSeen("pacs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if st, err := s.Load("pacs"); err != nil || st != (reconcile.ClusterState{}) {
+		t.Errorf("the cluster's state is apart: got %+v, %v", st, err)
 	}
 }
