@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 )
 
@@ -79,22 +78,17 @@ func (p *EngineProxy) drop(c net.Conn) {
 }
 
 // Cut cuts the engine off: open connections are closed, new ones hang.
-func (p *EngineProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
+func (p *EngineProxy) Cut() { p.set(true) }
 
 // Restore lets connections through again; the ones that hung are closed,
 // so their callers try again.
-func (p *EngineProxy) Restore() {
+func (p *EngineProxy) Restore() { p.set(false) }
+
+// set cuts the engine off or not, and closes every open connection.
+func (p *EngineProxy) set(cut bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = false
+	p.cut = cut
 	for c := range p.conns {
 		c.Close()
 		delete(p.conns, c)
@@ -105,6 +99,3 @@ func (p *EngineProxy) close() {
 	p.ln.Close()
 	p.Cut()
 }
-
-// Host returns the proxy's address without the scheme (127.0.0.1:port).
-func (p *EngineProxy) Host() string { return strings.TrimPrefix(p.Endpoint, "tcp://") }

@@ -37,20 +37,27 @@ func (s *Store) path(cluster string) (string, error) {
 func (s *Store) Load(cluster string) (reconcile.ClusterState, error) {
 	var st reconcile.ClusterState
 	p, err := s.path(cluster)
-	if err != nil {
-		return st, err
-	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return st, nil
+	if err == nil {
+		err = read(p, &st)
 	}
 	if err != nil {
-		return st, fmt.Errorf("while reading the state of cluster %q: %w", cluster, err)
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("while reading the state of cluster %q from %s: %w; fix or remove the file only if you know which node is the primary", cluster, p, err)
+		return reconcile.ClusterState{}, fmt.Errorf("while reading the state of cluster %q: %w; fix or remove the file only if you know which node is the primary", cluster, err)
 	}
 	return st, nil
+}
+
+// read decodes the JSON file at p into v; a missing file leaves v as it is.
+func read(p string, v any) error {
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		if err = json.Unmarshal(b, v); err != nil {
+			err = fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return err
 }
 
 // Save stores the state of cluster atomically and durably.
@@ -79,18 +86,11 @@ func (s *Store) seenPath(cluster string) (string, error) {
 func (s *Store) LoadSeen(cluster string) (reconcile.LastSeen, error) {
 	var ls reconcile.LastSeen
 	p, err := s.seenPath(cluster)
-	if err != nil {
-		return ls, err
-	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return ls, nil
-	}
 	if err == nil {
-		err = json.Unmarshal(b, &ls)
+		err = read(p, &ls)
 	}
 	if err != nil {
-		return reconcile.LastSeen{}, fmt.Errorf("while reading what was last seen of cluster %q's primary (%s): %w", cluster, p, err)
+		return reconcile.LastSeen{}, fmt.Errorf("while reading what was last seen of cluster %q's primary: %w", cluster, err)
 	}
 	return ls, nil
 }
