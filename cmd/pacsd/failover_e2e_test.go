@@ -375,10 +375,11 @@ func TestE2EFailoverPacsdKilled(t *testing.T) {
 
 	primary := "db1"
 	for _, at := range []string{"old primary fenced", "failover: standby promoted"} {
+		since := p.mark()
 		if err := e.Docker.ContainerKill(e.Ctx(time.Minute), tp.container(primary), "KILL"); err != nil {
 			t.Fatal(err)
 		}
-		line := p.killAt(t, at, time.Minute)
+		line := p.killAt(t, at, since, time.Minute)
 		t.Logf("primary %s killed; pacsd killed at: %s", primary, line)
 		p = startProcess(t, r.path)
 		var now string

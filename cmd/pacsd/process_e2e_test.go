@@ -88,15 +88,18 @@ func (p *process) running(t *testing.T) {
 	}
 }
 
-// killAt sends SIGKILL to the process as soon as its log has a line with the
-// message msg, and returns that line. It fails the test when the message
-// does not come within timeout.
-func (p *process) killAt(t *testing.T, msg string, timeout time.Duration) string {
+// mark returns how much the process has logged so far, for killAt.
+func (p *process) mark() int { return len(p.log.String()) }
+
+// killAt sends SIGKILL to the process as soon as its log, after the mark
+// since, has a line with the message msg, and returns that line. It fails
+// the test when the message does not come within timeout.
+func (p *process) killAt(t *testing.T, msg string, since int, timeout time.Duration) string {
 	t.Helper()
 	want := `"msg":"` + msg + `"`
 	var line string
 	waitFor(t, timeout, "pacsd to log "+msg, func() error {
-		for _, l := range strings.Split(p.log.String(), "\n") {
+		for _, l := range strings.Split(p.log.String()[since:], "\n") {
 			if strings.Contains(l, want) {
 				line = l
 				return nil
