@@ -95,7 +95,8 @@ type seenStore interface {
 const seenFresh = 5 * time.Minute
 
 // seenSaveEvery is how often an unchanged synchronous set is saved again
-// with the primary's newer WAL position.
+// with the primary's newer WAL position (an idle primary's, every
+// seenFresh/2).
 const seenSaveEvery = 5 * time.Second
 
 // keepSeen makes seen the last sight of the primary and saves it when the
@@ -104,22 +105,24 @@ const seenSaveEvery = 5 * time.Second
 // only promotes one of them).
 func (d *Daemon) keepSeen(cluster string, deps reconcile.Deps, ws *watchState, seen reconcile.LastSeen) {
 	changed := !slices.Equal(ws.last.SyncStandbys, seen.SyncStandbys) || ws.last.Node != seen.Node
+	moved := seen.WAL != ws.savedWAL || seen.At.Sub(ws.saved) > seenFresh/2 // an idle primary is saved now and then, so the sight stays fresh
 	ws.last = seen
 	ss, ok := deps.State.(seenStore)
-	if !ok || !changed && seen.At.Sub(ws.saved) < seenSaveEvery {
+	if !ok || !changed && (!moved || seen.At.Sub(ws.saved) < seenSaveEvery) {
 		return
 	}
 	if err := ss.SaveSeen(cluster, seen); err != nil {
 		d.log.Warn("cannot keep what was seen of the primary; a pacsd started during an outage may refuse to fail over", "cluster", cluster, "error", err.Error())
 		return
 	}
-	ws.saved = seen.At
+	ws.saved, ws.savedWAL = seen.At, seen.WAL
 }
 
 // watchState is what the supervisor remembers of one cluster.
 type watchState struct {
 	node       string    // the acting primary all this is about
 	saved      time.Time // when last was last saved
+	savedWAL   uint64    // and the WAL position saved then
 	last       reconcile.LastSeen
 	downSince  time.Time
 	retryAfter time.Time

@@ -309,14 +309,17 @@ func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase
 	ct := ns.Container
 	switch {
 	case ct == nil:
-		if primary && ns.Data.Major == 0 {
+		reason := "the node has no container"
+		switch {
+		case primary && ns.Data.Major == 0:
 			want.Files = append(want.Files, initFiles(files)...)
+		case ns.Data.Major != 0:
+			// Data that is there already: pacsd's files go in with the
+			// container, before its first start.
+			want.Files = append(want.Files, pacsdFiles(files, !primary)...)
+			reason += "; it is created on the data that is there, with pacsd's files in it"
 		}
-		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: "the node has no container", phase: phase})
-		if ns.Data.Major != 0 {
-			// Adopted data: put pacsd's files in place before the first start.
-			p.planFiles(n, ns, files, primary, phase, true)
-		}
+		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: reason, phase: phase})
 		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: phase})
 		return
 	case ct.Labels[LabelConfig] != want.Labels[LabelConfig] || p.obs.Network == nil:
@@ -642,17 +645,26 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	}
 }
 
+// pacsdFiles are the files pacsd keeps in a node's PGDATA, from files (see
+// NodeFiles), standby.signal among them for a standby.
+func pacsdFiles(files map[string][]byte, standby bool) []FileWrite {
+	paths := []string{HBAPath, ParamsPath, PassfilePath}
+	if standby {
+		paths = append(paths, SignalPath)
+	}
+	placed := make([]FileWrite, len(paths))
+	for i, path := range paths {
+		placed[i] = FileWrite{Path: path, Content: files[path], Mode: 0o600, Secret: path == PassfilePath}
+	}
+	return placed
+}
+
 // backupSpec says how a one-off container reaches the acting primary as user
 // (with a passfile placed at passfilePath) and which of pacsd's files it puts
 // into PGDATA when it is done, standby.signal among them.
 func (p *planner) backupSpec(n *spec.Node, user, passfilePath string, passfile []byte) *BackupSpec {
-	files := NodeFiles(p.c, n.Name, p.acting)
-	var placed []FileWrite
-	for _, path := range []string{HBAPath, ParamsPath, PassfilePath, SignalPath} {
-		placed = append(placed, FileWrite{Path: path, Content: files[path], Mode: 0o600, Secret: path == PassfilePath})
-	}
 	return &BackupSpec{Image: p.c.Image, Network: p.c.Network, Host: p.c.Node(p.acting).Container, Port: 5432,
-		User: user, Slot: pgconf.SlotName(p.c.Name, n.Name), Files: placed,
+		User: user, Slot: pgconf.SlotName(p.c.Name, n.Name), Files: pacsdFiles(NodeFiles(p.c, n.Name, p.acting), true),
 		Passfile: FileWrite{Path: passfilePath, Content: passfile, Mode: 0o600, Secret: true}}
 }
 
