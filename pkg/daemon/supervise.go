@@ -15,8 +15,9 @@ import (
 // primary of a cluster with automatic failover.
 var SuperviseInterval = 100 * time.Millisecond
 
-// recheckTimeout bounds the last health check before a failover: a healthy
-// primary answers in milliseconds.
+// recheckTimeout bounds the health check that the supervisor repeats under
+// the cluster's lock before it counts a primary as lost: a healthy primary
+// answers in milliseconds.
 const recheckTimeout = 500 * time.Millisecond
 
 // failoverRetry is how long the supervisor waits after a refused or failed
@@ -81,6 +82,14 @@ func (d *Daemon) tryLock(cluster string) (func(), bool) {
 func (d *Daemon) mutex(cluster string) *sync.Mutex {
 	m, _ := d.locks.LoadOrStore(cluster, &sync.Mutex{})
 	return m.(*sync.Mutex)
+}
+
+// reachable notes that the primary answers: it is not lost (any more).
+func (d *Daemon) reachable(cluster string, ws *watchState) {
+	if !ws.downSince.IsZero() {
+		d.log.Info("primary reachable again", "cluster", cluster, "node", ws.node, "down_for", time.Since(ws.downSince).Round(time.Millisecond).String())
+	}
+	ws.downSince = time.Time{}
 }
 
 // seenStore keeps the supervisor's last sight of a healthy primary across
@@ -198,10 +207,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if err == nil && !h.InRecovery {
 		seen := reconcile.LastSeen{Node: acting, WAL: h.WAL, SyncStandbys: h.SyncStandbys, At: now}
 		d.keepSeen(c.Name, deps, ws, seen)
-		if !ws.downSince.IsZero() {
-			d.log.Info("primary reachable again", "cluster", c.Name, "node", acting, "down_for", now.Sub(ws.downSince).Round(time.Millisecond).String())
-		}
-		ws.downSince = time.Time{}
+		d.reachable(c.Name, ws)
 		return
 	}
 	if err == nil {
@@ -218,22 +224,26 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		return
 	}
 	defer unlock()
+	// One more look, now under the lock: what the check above saw may be
+	// older than what acted in between (a switchover that promoted its
+	// target and let go of the lock), and the first call after a partition
+	// heals may fail. A primary that answers now is not lost.
+	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
+	h, err = reconcile.Health(rctx, c, n, deps)
+	cancel()
+	if err == nil && !h.InRecovery {
+		d.reachable(c.Name, ws)
+		return
+	}
+	if err == nil {
+		err = errors.New("it is in recovery")
+	}
+	now = time.Now()
 	if ws.downSince.IsZero() {
 		ws.downSince = now
 		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", err.Error(), "failover_after", c.Failover.After.String())
 	}
 	if now.Sub(ws.downSince) < c.Failover.After.Duration || now.Before(ws.retryAfter) {
-		return
-	}
-	// One more look, under the lock, right before fencing: a primary that
-	// answers now (the first call after a partition heals may have failed)
-	// is not failed over.
-	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
-	h, err = reconcile.Health(rctx, c, n, deps)
-	cancel()
-	if err == nil && !h.InRecovery {
-		d.log.Info("primary reachable again", "cluster", c.Name, "node", acting, "down_for", time.Since(ws.downSince).Round(time.Millisecond).String())
-		ws.downSince = time.Time{}
 		return
 	}
 	ws.last.Node = acting
