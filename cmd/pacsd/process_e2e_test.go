@@ -114,3 +114,12 @@ func (p *process) killAt(t *testing.T, msg string, since int, timeout time.Durat
 	p.exited <- nil
 	return line
 }
+
+// TestMain removes the binary pacsdBinary built, if any, after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
+}
