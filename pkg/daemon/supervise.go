@@ -175,8 +175,9 @@ func (d *Daemon) supervise(ctx context.Context) {
 }
 
 // check looks at one cluster's acting primary and fails over when it has
-// been lost for long enough. It holds the cluster's lock throughout, and
-// skips the tick when a pass holds it.
+// been lost for long enough. The first health check takes no lock; a failed
+// one counts only when the cluster's lock is free at once and a second check
+// under it fails too, and the failover runs under that lock.
 func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState) {
 	acting := c.Primary
 	if deps.State != nil {
