@@ -45,8 +45,29 @@ func (d *Daemon) sharedLock() func(ctx context.Context, cluster string) (func(),
 // in-process mutex, then the lock shared with other pacsd processes (a
 // switchover or apply on the command line). It returns the release.
 func (d *Daemon) lock(ctx context.Context, cluster string) (func(), error) {
+	return d.take(ctx, cluster, false)
+}
+
+// tryLock takes the cluster's lock when it is free at once.
+func (d *Daemon) tryLock(cluster string) (func(), bool) {
+	now, cancel := context.WithCancel(context.Background())
+	cancel() // one try of the shared lock
+	unlock, err := d.take(now, cluster, true)
+	return unlock, err == nil
+}
+
+// errBusy says that tryLock found the in-process mutex taken.
+var errBusy = errors.New("the cluster's lock is taken")
+
+// take takes the in-process mutex (at once or not at all when try is set),
+// then the shared lock, waiting until ctx is done.
+func (d *Daemon) take(ctx context.Context, cluster string, try bool) (func(), error) {
 	mu := d.mutex(cluster)
-	mu.Lock()
+	if !try {
+		mu.Lock()
+	} else if !mu.TryLock() {
+		return nil, errBusy
+	}
 	shared := d.sharedLock()
 	if shared == nil {
 		return mu.Unlock, nil
@@ -59,29 +80,18 @@ func (d *Daemon) lock(ctx context.Context, cluster string) (func(), error) {
 	return func() { unlock(); mu.Unlock() }, nil
 }
 
-// tryLock takes the cluster's lock when it is free at once.
-func (d *Daemon) tryLock(cluster string) (func(), bool) {
-	mu := d.mutex(cluster)
-	if !mu.TryLock() {
-		return nil, false
-	}
-	shared := d.sharedLock()
-	if shared == nil {
-		return mu.Unlock, true
-	}
-	now, cancel := context.WithCancel(context.Background())
-	cancel() // one try
-	unlock, err := shared(now, cluster)
-	if err != nil {
-		mu.Unlock()
-		return nil, false
-	}
-	return func() { unlock(); mu.Unlock() }, true
-}
-
 func (d *Daemon) mutex(cluster string) *sync.Mutex {
 	m, _ := d.locks.LoadOrStore(cluster, &sync.Mutex{})
 	return m.(*sync.Mutex)
+}
+
+// lostBecause says why a health check found the primary lost; nil when it
+// answers as a primary.
+func lostBecause(h *reconcile.DBState, err error) error {
+	if err == nil && h.InRecovery {
+		return errors.New("it is in recovery")
+	}
+	return err
 }
 
 // reachable notes that the primary answers: it is not lost (any more).
@@ -109,9 +119,10 @@ const seenFresh = 5 * time.Minute
 const seenSaveEvery = 5 * time.Second
 
 // keepSeen makes seen the last sight of the primary and saves it when the
-// synchronous standbys changed or seenSaveEvery has passed: a pacsd started
-// during an outage then knows them (with synchronous replication, failover
-// only promotes one of them).
+// synchronous standbys changed, or when the WAL moved and seenSaveEvery has
+// passed (an idle primary's now and then): a pacsd started during an outage
+// then knows them (with synchronous replication, failover only promotes one
+// of them).
 func (d *Daemon) keepSeen(cluster string, deps reconcile.Deps, ws *watchState, seen reconcile.LastSeen) {
 	changed := !slices.Equal(ws.last.SyncStandbys, seen.SyncStandbys) || ws.last.Node != seen.Node
 	moved := seen.WAL != ws.savedWAL || seen.At.Sub(ws.saved) > seenFresh/2 // an idle primary is saved now and then, so the sight stays fresh
@@ -201,18 +212,16 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	}
 	began := time.Now()
 	h, err := reconcile.Health(ctx, c, n, deps)
+	lost := lostBecause(h, err)
 	now := time.Now()
 	if took := now.Sub(began); took > time.Second {
 		d.log.Warn("slow health check", "cluster", c.Name, "node", acting, "took", took.String())
 	}
-	if err == nil && !h.InRecovery {
+	if lost == nil {
 		seen := reconcile.LastSeen{Node: acting, WAL: h.WAL, SyncStandbys: h.SyncStandbys, At: now}
 		d.keepSeen(c.Name, deps, ws, seen)
 		d.reachable(c.Name, ws)
 		return
-	}
-	if err == nil {
-		err = errors.New("it is in recovery")
 	}
 	// The health check takes no lock, so that what a healthy primary shows
 	// (its WAL position, its synchronous standbys) stays fresh. But while a
@@ -230,19 +239,16 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	// target and let go of the lock), and the first call after a partition
 	// heals may fail. A primary that answers now is not lost.
 	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
-	h, err = reconcile.Health(rctx, c, n, deps)
+	lost = lostBecause(reconcile.Health(rctx, c, n, deps))
 	cancel()
-	if err == nil && !h.InRecovery {
+	if lost == nil {
 		d.reachable(c.Name, ws)
 		return
-	}
-	if err == nil {
-		err = errors.New("it is in recovery")
 	}
 	now = time.Now()
 	if ws.downSince.IsZero() {
 		ws.downSince = now
-		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", err.Error(), "failover_after", c.Failover.After.String())
+		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", lost.Error(), "failover_after", c.Failover.After.String())
 	}
 	if now.Sub(ws.downSince) < c.Failover.After.Duration || now.Before(ws.retryAfter) {
 		return
