@@ -232,15 +232,42 @@ func (d *decoder) checkImage(attr *hcl.Attribute, c *Cluster) {
 	}
 }
 
-// checkIdentifier refuses a PostgreSQL user or database name that cannot work.
+// identifierPattern is what a PostgreSQL role or database name may look like
+// in the file. It is stricter than PostgreSQL: these names reach pg_hba.conf,
+// connection strings, the passfile and the commands of one-off containers, so
+// they hold no character any of those could read as syntax.
+var identifierPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// reservedRoleNames are role names PostgreSQL refuses in CREATE ROLE.
+var reservedRoleNames = []string{"public", "none", "current_user", "session_user", "current_role"}
+
+// checkIdentifier refuses a PostgreSQL user or database name that cannot work
+// or is not of the safe form identifierPattern describes.
 func (d *decoder) checkIdentifier(rng hcl.Range, name, what string) bool {
 	switch {
 	case name == "":
 		d.errorf(rng, "Empty Name", "The %s name is empty. Give a name.", what)
 	case len(name) > 63:
 		d.errorf(rng, "Name Too Long", "The %s name %q is longer than 63 bytes, which PostgreSQL would cut short. Use a shorter name.", what, name)
-	case strings.ContainsAny(name, "\x00\n\r\t ,\"'"):
-		d.errorf(rng, "Invalid Name", "The %s name %q contains a space, quote, comma or control character. Use letters, digits and \"_\".", what, name)
+	case !identifierPattern.MatchString(name):
+		d.errorf(rng, "Invalid Name", "The %s name %q is not allowed. Use 1 to 63 ASCII letters, digits and \"_\", starting with a letter or \"_\", such as \"pacs_reader\".", what, name)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkRoleName checks a name pacsd creates as a role (superuser, replication
+// user, role block): an identifier that PostgreSQL does not reserve.
+func (d *decoder) checkRoleName(rng hcl.Range, name, what string) bool {
+	if !d.checkIdentifier(rng, name, what) {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(name, "pg_"):
+		d.errorf(rng, "Reserved Role Name", "The %s name %q starts with \"pg_\", which PostgreSQL reserves for its own roles. Choose another name.", what, name)
+	case slices.Contains(reservedRoleNames, strings.ToLower(name)):
+		d.errorf(rng, "Reserved Role Name", "The %s name %q is reserved by PostgreSQL. Choose another name.", what, name)
 	default:
 		return true
 	}
@@ -251,7 +278,7 @@ func (d *decoder) checkIdentifier(rng hcl.Range, name, what string) bool {
 func (d *decoder) decodeSuperuserBlock(block *hcl.Block, c *Cluster) {
 	content := d.content(block.Body, superuserSchema)
 	if attr := d.str(content.Attributes, "name", &c.Superuser.Name); attr != nil {
-		d.checkIdentifier(attr.Expr.Range(), c.Superuser.Name, "superuser")
+		d.checkRoleName(attr.Expr.Range(), c.Superuser.Name, "superuser")
 	}
 	owner := fmt.Sprintf("the superuser of cluster %q", c.Name)
 	pw, ok := d.decodeSecret(content.Attributes, owner)
@@ -271,7 +298,7 @@ func hasSecretAttr(attrs hcl.Attributes) bool {
 func (d *decoder) decodeReplicationBlock(block *hcl.Block, c *Cluster) {
 	content := d.content(block.Body, replicationSchema)
 	if attr := d.str(content.Attributes, "user", &c.Replication.User); attr != nil {
-		d.checkIdentifier(attr.Expr.Range(), c.Replication.User, "replication user")
+		d.checkRoleName(attr.Expr.Range(), c.Replication.User, "replication user")
 	}
 	d.boolean(content.Attributes, "synchronous", &c.Replication.Synchronous)
 	d.size(content.Attributes, "max_slot_wal", &c.Replication.MaxSlotWAL)
@@ -405,10 +432,7 @@ func (d *decoder) checkAddress(rng hcl.Range, a *Access) {
 // decodeRoleBlock decodes an extra role.
 func (d *decoder) decodeRoleBlock(block *hcl.Block, c *Cluster) *Role {
 	r := &Role{Name: block.Labels[0], Ensure: "present", MemberOf: []string{}, DeclRange: block.DefRange}
-	d.checkIdentifier(block.LabelRanges[0], r.Name, "role")
-	if strings.HasPrefix(r.Name, "pg_") {
-		d.errorf(block.LabelRanges[0], "Reserved Role Name", "Role names starting with \"pg_\" are reserved by PostgreSQL. Choose another name.")
-	}
+	d.checkRoleName(block.LabelRanges[0], r.Name, "role")
 	content := d.content(block.Body, roleSchema)
 	d.boolean(content.Attributes, "login", &r.Login)
 	if attr := d.stringList(content.Attributes, "member_of", &r.MemberOf); attr != nil {
