@@ -85,8 +85,9 @@ var (
 	// namePattern is what cluster, node and host names may look like: they become
 	// parts of container names, DNS aliases and replication slot names.
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,47}$`)
-	// dockerNamePattern is what Docker accepts for container, volume and network names.
-	dockerNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+	// dockerNamePattern is what Docker accepts for container, volume and network
+	// names (2 characters at least), bounded in length.
+	dockerNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$`)
 	// aliasPattern is a DNS label.
 	aliasPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
@@ -161,7 +162,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 		d.checkImage(attr, c)
 	}
 	if attr := d.str(content.Attributes, "network", &c.Network); attr != nil && !dockerNamePattern.MatchString(c.Network) {
-		d.errorf(attr.Expr.Range(), "Invalid Network Name", "The network name %q is not valid for Docker. Use letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", c.Network)
+		d.errorf(attr.Expr.Range(), "Invalid Network Name", "The network name %q is not valid for Docker. Use 2 to 128 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", c.Network)
 	}
 	primaryAttr := d.str(content.Attributes, "primary", &c.Primary)
 	_, primaryWritten := content.Attributes["primary"]
@@ -476,7 +477,7 @@ func (d *decoder) decodeNodeBlock(block *hcl.Block, c *Cluster) *Node {
 	content := d.content(block.Body, nodeSchema)
 	attrs := content.Attributes
 	if attr := d.str(attrs, "container_name", &n.Container); attr != nil && !dockerNamePattern.MatchString(n.Container) {
-		d.errorf(attr.Expr.Range(), "Invalid Container Name", "The container name %q is not valid for Docker. Use letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Container)
+		d.errorf(attr.Expr.Range(), "Invalid Container Name", "The container name %q is not valid for Docker. Use 2 to 128 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Container)
 	}
 	if attr := d.integer(attrs, "port", &n.Port); attr != nil && (n.Port < 1 || n.Port > 65535) {
 		d.errorf(attr.Expr.Range(), "Invalid Port", "The port %d is outside 1-65535. Give the host port to publish PostgreSQL on, such as 15432, or leave port out.", n.Port)
@@ -493,7 +494,7 @@ func (d *decoder) decodeNodeBlock(block *hcl.Block, c *Cluster) *Node {
 	case volumeAttr != nil:
 		n.DataRange = volumeAttr.Expr.Range()
 		if !dockerNamePattern.MatchString(n.Volume) {
-			d.errorf(volumeAttr.Expr.Range(), "Invalid Volume Name", "The volume name %q is not valid for Docker. Use letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Volume)
+			d.errorf(volumeAttr.Expr.Range(), "Invalid Volume Name", "The volume name %q is not valid for Docker. Use 2 to 128 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Volume)
 		}
 	default:
 		n.Volume = n.Container + "-data"
