@@ -8,9 +8,11 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,31 +35,59 @@ func (s *Store) path(cluster string) (string, error) {
 	return filepath.Join(s.Dir, "cluster-"+cluster+".json"), nil
 }
 
-// Load returns the stored state of cluster; the zero state when none is stored.
+// Load returns the stored state of cluster; the zero state when none is
+// stored. A record that is not one Save wrote (empty, cut short, not a JSON
+// object, without its epoch, with fields Save never writes, a negative
+// epoch) is an error that names the file, never the zero state.
 func (s *Store) Load(cluster string) (reconcile.ClusterState, error) {
 	var st reconcile.ClusterState
 	p, err := s.path(cluster)
 	if err == nil {
-		err = read(p, &st)
+		err = read(p, &st, "epoch")
+	}
+	if err == nil && st.Epoch < 0 {
+		err = fmt.Errorf("%s: the epoch %d is negative", p, st.Epoch)
 	}
 	if err != nil {
-		return reconcile.ClusterState{}, fmt.Errorf("while reading the state of cluster %q: %w; fix or remove the file only if you know which node is the primary", cluster, err)
+		return reconcile.ClusterState{}, fmt.Errorf("while reading the state of cluster %q: %w; "+
+			"fix the file or remove it only if you know which node is the primary (pacsd then takes the file's primary)", cluster, err)
 	}
 	return st, nil
 }
 
-// read decodes the JSON file at p into v; a missing file leaves v as it is.
-func read(p string, v any) error {
+// read decodes the JSON record at p into v; a missing file leaves v as it is.
+// The record must be one JSON object with each of the keys required, and
+// only fields of v: anything else (an empty file, a torn write, null, data
+// after the object) is an error naming p.
+func read(p string, v any, required ...string) error {
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err == nil {
-		if err = json.Unmarshal(b, v); err != nil {
-			err = fmt.Errorf("%s: %w", p, err)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return fmt.Errorf("%s is empty (a write cut short?)", p)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return fmt.Errorf("%s is not a record pacsd wrote (cut short or edited?): %w", p, err)
+	}
+	if keys == nil {
+		return fmt.Errorf("%s is not a record pacsd wrote: it holds no JSON object", p)
+	}
+	for _, k := range required {
+		if _, ok := keys[k]; !ok {
+			return fmt.Errorf("%s is not a record pacsd wrote: it has no %q", p, k)
 		}
 	}
-	return err
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s is not a record pacsd wrote: %w", p, err)
+	}
+	return nil
 }
 
 // Save stores the state of cluster atomically and durably.
@@ -87,7 +117,7 @@ func (s *Store) LoadSeen(cluster string) (reconcile.LastSeen, error) {
 	var ls reconcile.LastSeen
 	p, err := s.seenPath(cluster)
 	if err == nil {
-		err = read(p, &ls)
+		err = read(p, &ls, "Node", "At")
 	}
 	if err != nil {
 		return reconcile.LastSeen{}, fmt.Errorf("while reading what was last seen of cluster %q's primary: %w", cluster, err)
@@ -105,21 +135,39 @@ func (s *Store) SaveSeen(cluster string, ls reconcile.LastSeen) error {
 }
 
 // write stores v as JSON at p atomically (a temporary file, fsync, rename,
-// fsync of the directory); what names what is written, for errors.
+// fsync of the directory); what names what is written, for errors. When any
+// step before the rename fails (a short write, a full disk, a failed fsync)
+// or the rename itself fails, the record at p is unchanged and the error
+// says so.
 func (s *Store) write(cluster, what, p string, v any) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("while creating the state directory %s: %w", s.Dir, err)
+		return fmt.Errorf("while creating the state directory %s for the %s of cluster %q: %w; "+
+			"make it creatable (or create it, mode 0700) and try again", s.Dir, what, cluster, err)
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("while encoding the %s of cluster %q: %w", what, cluster, err)
 	}
+	b = append(b, '\n')
+	failed := func(err error) error {
+		return fmt.Errorf("while saving the %s of cluster %q to %s: %w; the record in that file is unchanged: "+
+			"make sure the state directory %s is writable and its file system has free space, then try again", what, cluster, p, err, s.Dir)
+	}
 	tmp, err := os.CreateTemp(s.Dir, ".cluster-*.tmp")
 	if err != nil {
-		return fmt.Errorf("while saving the %s of cluster %q: %w", what, cluster, err)
+		return failed(err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err == nil {
+	renamed := false
+	defer func() {
+		if !renamed {
+			os.Remove(tmp.Name())
+		}
+	}()
+	n, err := tmp.Write(b)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -128,11 +176,13 @@ func (s *Store) write(cluster, what, p string, v any) error {
 	if err == nil {
 		err = os.Rename(tmp.Name(), p)
 	}
-	if err == nil {
-		err = syncDir(s.Dir)
-	}
 	if err != nil {
-		return fmt.Errorf("while saving the %s of cluster %q to %s: %w", what, cluster, p, err)
+		return failed(err)
+	}
+	renamed = true
+	if err := syncDir(s.Dir); err != nil {
+		return fmt.Errorf("while saving the %s of cluster %q to %s: the new record is in place but may not survive a crash, "+
+			"as the state directory %s could not be synced: %w; check that file system, then try again", what, cluster, p, s.Dir, err)
 	}
 	return nil
 }

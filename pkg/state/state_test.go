@@ -1,8 +1,14 @@
 package state
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,5 +71,157 @@ func TestSeen(t *testing.T) {
 	}
 	if st, err := s.Load("pacs"); err != nil || st != (reconcile.ClusterState{}) {
 		t.Errorf("the cluster's state is apart: got %+v, %v", st, err)
+	}
+}
+
+// smallDir mounts a tmpfs of size bytes on a new directory for the test and
+// unmounts it when the test ends.
+func smallDir(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a small tmpfs on %s (the tests run as root): %v: %s", dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("unmounting %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes into a file in dir until the file system is full.
+func fill(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 512)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			return
+		}
+	}
+}
+
+// TestSaveFullDisk saves on a full file system: Save must fail, name the
+// file and what to do, and leave the record stored before intact.
+func TestSaveFullDisk(t *testing.T) {
+	s := &Store{Dir: smallDir(t, 64<<10)}
+	old := reconcile.ClusterState{Acting: "db1", Epoch: 7, Rounds: 3}
+	if err := s.Save("pacs", old); err != nil {
+		t.Fatal(err)
+	}
+	oldSeen := reconcile.LastSeen{Node: "db1", WAL: 42, At: time.Now().UTC().Round(time.Millisecond)}
+	if err := s.SaveSeen("pacs", oldSeen); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s.Dir)
+	// A record larger than what is left: the write is cut short.
+	big := reconcile.ClusterState{Acting: strings.Repeat("n", 16<<10), Epoch: 8, Rounds: 4}
+	err := s.Save("pacs", big)
+	if err == nil {
+		t.Fatal("Save on a full file system returned nil")
+	}
+	for _, want := range []string{filepath.Join(s.Dir, "cluster-pacs.json"), "unchanged", "free space"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Save's error %q does not say %q", err, want)
+		}
+	}
+	got, err := s.Load("pacs")
+	if err != nil {
+		t.Fatalf("the old record no longer loads: %v", err)
+	}
+	if d := cmp.Diff(old, got); d != "" {
+		t.Errorf("the old record changed (-want +got):\n%s", d)
+	}
+	if err := s.SaveSeen("pacs", reconcile.LastSeen{Node: strings.Repeat("n", 16<<10)}); err == nil {
+		t.Error("SaveSeen on a full file system returned nil")
+	}
+	gotSeen, err := s.LoadSeen("pacs")
+	if err != nil {
+		t.Fatalf("the old sight no longer loads: %v", err)
+	}
+	if d := cmp.Diff(oldSeen, gotSeen); d != "" {
+		t.Errorf("the old sight changed (-want +got):\n%s", d)
+	}
+	left, _ := filepath.Glob(filepath.Join(s.Dir, ".cluster-*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestSaveRenameFails saves where the record's path cannot be replaced: the
+// error names the file.
+func TestSaveRenameFails(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	p := filepath.Join(s.Dir, "cluster-pacs.json")
+	if err := os.MkdirAll(filepath.Join(p, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Save("pacs", reconcile.ClusterState{Acting: "db1", Epoch: 1})
+	if err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("Save over a directory: got %v, want an error naming %s", err, p)
+	}
+	left, _ := filepath.Glob(filepath.Join(s.Dir, ".cluster-*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestLoadRefusesDamagedRecords: a record that is not one Save wrote is an
+// error, never the zero state.
+func TestLoadRefusesDamagedRecords(t *testing.T) {
+	good, err := json.MarshalIndent(reconcile.ClusterState{Acting: "db2", Epoch: 3, Keep: "db1", Rounds: 9}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := map[string]string{
+		"empty":           "",
+		"blank":           " \n",
+		"zeros":           "\x00\x00\x00\x00",
+		"null":            "null\n",
+		"empty object":    "{}\n",
+		"no epoch":        `{"acting": "db2"}` + "\n",
+		"unknown field":   `{"acting": "db2", "epoch": 3, "primary": "db1"}` + "\n",
+		"trailing data":   string(good) + "\n{}\n",
+		"array":           "[]\n",
+		"negative epoch":  `{"epoch": -1}` + "\n",
+		"truncated":       string(good[:len(good)/2]),
+		"truncated last}": string(good[:len(good)-1]),
+	}
+	for name, content := range damaged {
+		t.Run(name, func(t *testing.T) {
+			s := &Store{Dir: t.TempDir()}
+			if err := os.WriteFile(filepath.Join(s.Dir, "cluster-pacs.json"), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Load("pacs")
+			if err == nil {
+				t.Fatalf("Load of a damaged record (%q) = %+v, nil; want an error", content, st)
+			}
+			if !strings.Contains(err.Error(), "cluster-pacs.json") {
+				t.Errorf("the error %q does not name the file", err)
+			}
+			if err := os.WriteFile(filepath.Join(s.Dir, "seen-pacs.json"), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if ls, err := s.LoadSeen("pacs"); err == nil {
+				t.Errorf("LoadSeen of a damaged record (%q) = %+v, nil; want an error", content, ls)
+			}
+		})
+	}
+	// The record as Save writes it loads.
+	s := &Store{Dir: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(s.Dir, "cluster-pacs.json"), append(good, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load("pacs"); err != nil {
+		t.Errorf("Load of a good record: %v", err)
 	}
 }
