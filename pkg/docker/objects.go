@@ -221,6 +221,7 @@ func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node stri
 	if s := c.State; s != nil {
 		st.Running, st.Paused, st.Status = s.Running, s.Paused, s.Status
 	}
+	st.Mount = dataMountOf(c.Mounts)
 	if c.NetworkSettings != nil {
 		st.Aliases = clusterAliases(c.ID, c.NetworkSettings.Networks, func(id string) bool { return r.networkLabels(ctx, id)[reconcile.LabelCluster] == cluster })
 	}
@@ -420,6 +421,23 @@ func dataMounts(m reconcile.Mount, probe bool) (binds []string, mounts []mount.M
 		return []string{m.HostDir + ":" + reconcile.DataMount}, nil
 	}
 	return nil, nil
+}
+
+// dataMountOf returns the data location mounted at reconcile.DataMount among
+// a container's mounts, nil when there is none.
+func dataMountOf(mounts []container.MountPoint) *reconcile.Mount {
+	for _, m := range mounts {
+		if m.Destination != reconcile.DataMount {
+			continue
+		}
+		switch m.Type {
+		case mount.TypeVolume:
+			return &reconcile.Mount{Volume: m.Name}
+		case mount.TypeBind:
+			return &reconcile.Mount{HostDir: m.Source}
+		}
+	}
+	return nil
 }
 
 // ensureVolume creates the named volume with labels unless it exists.

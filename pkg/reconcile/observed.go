@@ -65,6 +65,10 @@ type ContainerState struct {
 	Addr string
 	// Aliases are its sorted DNS aliases on the cluster network (nil when not attached).
 	Aliases []string
+	// Mount is what the engine mounts at DataMount: the data location the
+	// container was created on. Nil when nothing is mounted there or the
+	// engine did not say.
+	Mount *Mount
 }
 
 // DataState describes a node's data location.

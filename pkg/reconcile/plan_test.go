@@ -108,7 +108,7 @@ func converged(c *spec.Cluster) *Observed {
 			db.Receiver = "streaming"
 		}
 		obs.Nodes[n.Name] = &NodeState{
-			Container: &ContainerState{ID: "id-" + n.Name, Name: cs.Name, Owned: true, Running: true, Status: "running", Labels: cs.Labels, Addr: n.Name + ":5432", Aliases: slices.Sorted(slices.Values(cs.Aliases))},
+			Container: &ContainerState{ID: "id-" + n.Name, Name: cs.Name, Owned: true, Running: true, Status: "running", Labels: cs.Labels, Addr: n.Name + ":5432", Aliases: slices.Sorted(slices.Values(cs.Aliases)), Mount: &Mount{Volume: n.Volume, HostDir: n.Data}},
 			Data:      DataState{Exists: true, Major: 15},
 			Files:     &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: conf, StandbySignal: signal, PassfileSum: sum(files[PassfilePath])},
 			DB:        db,
@@ -242,6 +242,21 @@ func TestPlanGolden(t *testing.T) {
 		}},
 		{name: "network-not-owned", edit: func(o *Observed) { o.Network.Owned = false }},
 		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},
+		{name: "primary-volume-changed", edit: func(o *Observed) {
+			// The file's volume of db1 was edited: the container still holds the data on the old one.
+			o.Nodes["db1"].Container.Mount = &Mount{Volume: "pacs-db1-before"}
+			o.Nodes["db1"].Container.Labels = map[string]string{LabelCluster: "pacs", LabelNode: "db1", LabelRole: "primary", LabelConfig: "0000"}
+		}},
+		{name: "standby-data-changed", edit: func(o *Observed) {
+			o.Nodes["db3"].Container.Mount = &Mount{HostDir: "/srv/pacs/db3"}
+			o.Nodes["db3"].Container.Labels = map[string]string{LabelCluster: "pacs", LabelNode: "db3", LabelRole: "standby", LabelConfig: "0000"}
+		}},
+		{name: "primary-data-missing", edit: func(o *Observed) {
+			// db1's container was removed and its location is empty (edited,
+			// or lost), while the standbys hold the cluster's data.
+			o.State = ClusterState{Acting: "db1", Epoch: 1}
+			*o.Nodes["db1"] = NodeState{Data: DataState{Exists: true}}
+		}},
 		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},
 	}
 	for _, tt := range tests {
