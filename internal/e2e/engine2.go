@@ -323,12 +323,18 @@ func (s *SecondEngine) pid() int {
 	}
 }
 
-// Stop freezes the second dockerd with SIGSTOP (fault: engine unreachable).
-// Its containers keep running, but every API call hangs until its context
-// ends. Start thaws it.
+// Stop freezes the second dockerd with SIGSTOP (fault: engine unreachable)
+// and returns once every thread of it is stopped. Its containers keep
+// running, but every API call hangs until its context ends. Start thaws it.
 func (s *SecondEngine) Stop() {
 	s.t.Helper()
-	s.signal(syscall.SIGSTOP)
+	pid := s.pid()
+	if pid == 0 {
+		s.t.Fatalf("second engine: cannot stop dockerd: it is not running")
+	}
+	if err := stopProcess(pid); err != nil {
+		s.t.Fatalf("second engine: while stopping dockerd: %v", err)
+	}
 }
 
 // Kill ends the second dockerd and the containerd it manages with SIGKILL
