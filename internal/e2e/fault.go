@@ -118,3 +118,152 @@ func parseStat(s string) (state byte, start uint64, err error) {
 	}
 	return f[0][0], start, nil
 }
+
+// process names one process: its pid and its start time, so that a pid the
+// kernel hands to a new process is not taken for the old one.
+type process struct {
+	pid   int
+	start uint64
+}
+
+// processOf returns the process pid as it is now.
+func processOf(pid int) (process, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return process{}, fmt.Errorf("while reading /proc/%d/stat: %w", pid, err)
+	}
+	_, start, err := parseStat(string(b))
+	if err != nil {
+		return process{}, fmt.Errorf("while reading /proc/%d/stat: %w", pid, err)
+	}
+	return process{pid: pid, start: start}, nil
+}
+
+// gone returns nil when p has ended: no such pid, another process under its
+// pid, or a zombie (it exited; its parent has not reaped it yet).
+func (p process) gone() error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("while reading /proc/%d/stat: %w", p.pid, err)
+	}
+	st, start, err := parseStat(string(b))
+	if err != nil {
+		return fmt.Errorf("while reading /proc/%d/stat: %w", p.pid, err)
+	}
+	if start != p.start || st == 'Z' || st == 'X' {
+		return nil
+	}
+	return fmt.Errorf("pid %d still runs (state %c)", p.pid, st)
+}
+
+// waitGone waits until p has ended.
+func (p process) waitGone(timeout time.Duration) error {
+	if err := waitUntil(timeout, p.gone); err != nil {
+		return fmt.Errorf("while waiting for pid %d to end: %w", p.pid, err)
+	}
+	return nil
+}
+
+// frozen returns nil when the processes of pid's cgroup are frozen (docker
+// pause): the cgroup v1 freezer says FROZEN, or cgroup v2's cgroup.events
+// says "frozen 1". thawed reports the opposite.
+func frozen(pid int) error { return freezerIs(pid, true) }
+
+// thawed returns nil when pid's cgroup is not frozen (docker unpause).
+func thawed(pid int) error { return freezerIs(pid, false) }
+
+func freezerIs(pid int, want bool) error {
+	is, file, err := freezerState(pid)
+	if err != nil {
+		return err
+	}
+	if is != want {
+		return fmt.Errorf("cgroup of pid %d frozen=%t (%s), want %t", pid, is, file, want)
+	}
+	return nil
+}
+
+// freezerState reads whether pid's cgroup is frozen, and from which file.
+func freezerState(pid int) (bool, string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false, "", fmt.Errorf("while reading the cgroups of pid %d: %w", pid, err)
+	}
+	var v1, v2 string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			v2 = parts[2]
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "freezer" {
+				v1 = parts[2]
+			}
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, "", fmt.Errorf("while reading /proc/self/mountinfo: %w", err)
+	}
+	if v1 != "" {
+		if dir := cgroupDir(string(mounts), "cgroup", "freezer", v1); dir != "" {
+			file := filepath.Join(dir, "freezer.state")
+			s, err := os.ReadFile(file)
+			if err != nil {
+				return false, file, fmt.Errorf("while reading %s: %w", file, err)
+			}
+			// FREEZING while some task has not stopped yet: not frozen.
+			return strings.TrimSpace(string(s)) == "FROZEN", file, nil
+		}
+	}
+	if v2 != "" {
+		if dir := cgroupDir(string(mounts), "cgroup2", "", v2); dir != "" {
+			file := filepath.Join(dir, "cgroup.events")
+			s, err := os.ReadFile(file)
+			if err != nil {
+				return false, file, fmt.Errorf("while reading %s: %w", file, err)
+			}
+			for _, l := range strings.Split(string(s), "\n") {
+				if k, v, ok := strings.Cut(l, " "); ok && k == "frozen" {
+					return v == "1", file, nil
+				}
+			}
+			return false, file, fmt.Errorf("no frozen line in %s", file)
+		}
+	}
+	return false, "", fmt.Errorf("no freezer cgroup found for pid %d (cgroups %q)", pid, strings.TrimSpace(string(b)))
+}
+
+// cgroupDir returns the directory of cgroup path in the mount of fstype
+// (with option opt for cgroup v1) listed in mountinfo, or "".
+func cgroupDir(mountinfo, fstype, opt, path string) string {
+	for _, line := range strings.Split(mountinfo, "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 || g[0] != fstype {
+			continue
+		}
+		if opt != "" && !strings.Contains(","+g[2]+",", ","+opt+",") {
+			continue
+		}
+		root, mnt := f[3], f[4]
+		rel := path
+		if root != "/" {
+			if !strings.HasPrefix(path, root) {
+				continue
+			}
+			rel = strings.TrimPrefix(path, root)
+		}
+		return filepath.Join(mnt, rel)
+	}
+	return ""
+}

@@ -40,7 +40,11 @@ func TestE2EHarnessFaults(t *testing.T) {
 		}
 	})
 	t.Run("kill", func(t *testing.T) {
+		p := mainProcessOf(t, n)
 		n.Kill()
+		if err := p.gone(); err != nil {
+			t.Fatalf("right after Kill: %v", err)
+		}
 		e.Eventually(10*time.Second, "container to exit", func() error { return stateIs(n, "exited") })
 		if n.Writable() == nil {
 			t.Fatal("a killed node accepts writes")
@@ -49,7 +53,11 @@ func TestE2EHarnessFaults(t *testing.T) {
 		n.WaitWritable(60 * time.Second)
 	})
 	t.Run("stop", func(t *testing.T) {
+		p := mainProcessOf(t, n)
 		n.Stop()
+		if err := p.gone(); err != nil {
+			t.Fatalf("right after Stop: %v", err)
+		}
 		if s := n.State(); s != "exited" {
 			t.Fatalf("state after stop %q, want exited", s)
 		}
@@ -57,7 +65,11 @@ func TestE2EHarnessFaults(t *testing.T) {
 		n.WaitWritable(60 * time.Second)
 	})
 	t.Run("pause", func(t *testing.T) {
+		p := mainProcessOf(t, n)
 		n.Pause()
+		if err := frozen(p.pid); err != nil {
+			t.Fatalf("right after Pause: %v", err)
+		}
 		if s := n.State(); s != "paused" {
 			t.Fatalf("state after pause %q, want paused", s)
 		}
@@ -65,6 +77,9 @@ func TestE2EHarnessFaults(t *testing.T) {
 			t.Fatal("a paused node accepts writes")
 		}
 		n.Unpause()
+		if err := thawed(p.pid); err != nil {
+			t.Fatalf("right after Unpause: %v", err)
+		}
 		n.WaitWritable(30 * time.Second)
 	})
 	t.Run("network disconnect", func(t *testing.T) {
@@ -78,7 +93,11 @@ func TestE2EHarnessFaults(t *testing.T) {
 	t.Run("remove keeps the data", func(t *testing.T) {
 		n.ExecSQL("CREATE TABLE kept(x int); INSERT INTO kept VALUES (42)")
 		vol := n.Volume
+		p := mainProcessOf(t, n)
 		n.Remove()
+		if err := p.gone(); err != nil {
+			t.Fatalf("right after Remove: %v", err)
+		}
 		if _, err := e.Docker.ContainerInspect(e.Ctx(apiTimeout), n.ID); err == nil {
 			t.Fatal("container still exists after remove")
 		}
@@ -88,6 +107,20 @@ func TestE2EHarnessFaults(t *testing.T) {
 			t.Fatalf("row after re-creating on the same volume: %q, want 42", got)
 		}
 	})
+}
+
+// mainProcessOf returns the running node's main process.
+func mainProcessOf(t *testing.T, n *Node) process {
+	t.Helper()
+	c, err := n.env.Docker.ContainerInspect(n.env.Ctx(apiTimeout), n.ID)
+	if err != nil || c.State == nil || c.State.Pid == 0 {
+		t.Fatalf("node %s: no main process (%v)", n.Name, err)
+	}
+	p, err := processOf(c.State.Pid)
+	if err != nil {
+		t.Fatalf("node %s: %v", n.Name, err)
+	}
+	return p
 }
 
 func stateIs(n *Node, want string) error {

@@ -194,60 +194,151 @@ func (n *Node) Restart() {
 	}
 }
 
-// Kill sends SIGKILL to the container (fault: crash).
+// Kill sends SIGKILL to the container (fault: crash) and returns once its
+// main process has ended.
 func (n *Node) Kill() {
 	n.env.T.Helper()
+	p := n.mainProcess("killing")
 	if err := n.env.Docker.ContainerKill(n.env.Ctx(apiTimeout), n.ID, "KILL"); err != nil {
 		n.fatal("killing", err)
 	}
+	n.confirmGone("killing", p)
 }
 
-// Stop stops the container the way `docker stop` does (fault: orderly stop).
+// Stop stops the container the way `docker stop` does (fault: orderly stop)
+// and returns once its main process has ended.
 func (n *Node) Stop() {
 	n.env.T.Helper()
+	p := n.mainProcess("stopping")
 	if err := n.env.Docker.ContainerStop(n.env.Ctx(2*apiTimeout), n.ID, container.StopOptions{}); err != nil {
 		n.fatal("stopping", err)
 	}
+	n.confirmGone("stopping", p)
 }
 
-// Pause freezes every process of the container (fault: frozen node).
+// Pause freezes every process of the container (fault: frozen node) and
+// returns once the engine reports it paused and its cgroup is frozen.
 func (n *Node) Pause() {
 	n.env.T.Helper()
 	if err := n.env.Docker.ContainerPause(n.env.Ctx(apiTimeout), n.ID); err != nil {
 		n.fatal("pausing", err)
 	}
+	n.confirm("pausing", func(c container.InspectResponse) error {
+		if c.State == nil || !c.State.Paused || c.State.Pid == 0 {
+			return fmt.Errorf("the engine does not report container %s paused yet", n.ID[:12])
+		}
+		return frozen(c.State.Pid)
+	})
 }
 
-// Unpause thaws a paused container.
+// Unpause thaws a paused container and returns once the engine reports it
+// running and its cgroup is no longer frozen.
 func (n *Node) Unpause() {
 	n.env.T.Helper()
 	if err := n.env.Docker.ContainerUnpause(n.env.Ctx(apiTimeout), n.ID); err != nil {
 		n.fatal("unpausing", err)
 	}
+	n.confirm("unpausing", func(c container.InspectResponse) error {
+		if c.State == nil || c.State.Paused || c.State.Pid == 0 {
+			return fmt.Errorf("the engine still reports container %s paused", n.ID[:12])
+		}
+		return thawed(c.State.Pid)
+	})
 }
 
-// Remove force-removes the container, keeping its data volume (fault: `docker rm -f`).
+// Remove force-removes the container, keeping its data volume (fault: `docker
+// rm -f`), and returns once its main process has ended.
 func (n *Node) Remove() {
 	n.env.T.Helper()
+	p := n.mainProcess("removing")
 	if err := n.env.Docker.ContainerRemove(n.env.Ctx(apiTimeout), n.ID, container.RemoveOptions{Force: true}); err != nil {
 		n.fatal("removing", err)
 	}
+	n.confirmGone("removing", p)
 }
 
-// Disconnect cuts the container off the run's network (fault: network partition).
+// Disconnect cuts the container off the run's network (fault: network
+// partition) and returns once the engine no longer shows it on that network.
 func (n *Node) Disconnect() {
 	n.env.T.Helper()
 	if err := n.env.Docker.NetworkDisconnect(n.env.Ctx(apiTimeout), n.Network, n.ID, true); err != nil {
 		n.fatal("disconnecting from the network", err)
 	}
+	n.confirm("disconnecting from the network", func(c container.InspectResponse) error {
+		if c.NetworkSettings != nil && c.NetworkSettings.Networks[n.Network] != nil {
+			return fmt.Errorf("container %s is still on network %s", n.ID[:12], n.Network)
+		}
+		return nil
+	})
 }
 
-// Reconnect attaches the container to the run's network again, with its alias.
+// Reconnect attaches the container to the run's network again, with its
+// alias, and returns once the engine shows it there with an address.
 func (n *Node) Reconnect() {
 	n.env.T.Helper()
 	if err := n.env.Docker.NetworkConnect(n.env.Ctx(apiTimeout), n.Network, n.ID,
 		&network.EndpointSettings{Aliases: []string{n.Name}}); err != nil {
 		n.fatal("connecting to the network", err)
+	}
+	n.confirm("connecting to the network", func(c container.InspectResponse) error {
+		if c.NetworkSettings == nil || c.NetworkSettings.Networks[n.Network] == nil || c.NetworkSettings.Networks[n.Network].IPAddress == "" {
+			return fmt.Errorf("container %s has no address on network %s yet", n.ID[:12], n.Network)
+		}
+		return nil
+	})
+}
+
+// mainProcess returns the container's main process while it runs, or the
+// zero process when it does not run. The engine must share the test's pid
+// namespace (every engine of the test bed does), or the fault could not be
+// confirmed.
+func (n *Node) mainProcess(step string) process {
+	n.env.T.Helper()
+	for i := 0; ; i++ {
+		c, err := n.env.Docker.ContainerInspect(n.env.Ctx(apiTimeout), n.ID)
+		if err != nil {
+			n.fatal(step+" (inspecting before)", err)
+		}
+		if c.State == nil || !c.State.Running || c.State.Pid == 0 {
+			return process{}
+		}
+		p, err := processOf(c.State.Pid)
+		if err == nil {
+			return p
+		}
+		if i == 2 {
+			n.fatal(step, fmt.Errorf("the engine reports pid %d for container %s, which the test process cannot see (%w); "+
+				"faults are confirmed through /proc, so the engine must run on this machine in the test's pid namespace", c.State.Pid, n.ID[:12], err))
+		}
+		time.Sleep(10 * time.Millisecond) // it may have just exited: ask again
+	}
+}
+
+// confirmGone waits until p (from mainProcess) has ended.
+func (n *Node) confirmGone(step string, p process) {
+	n.env.T.Helper()
+	if p.pid == 0 {
+		return
+	}
+	if err := p.waitGone(confirmTimeout); err != nil {
+		n.fatal(step+" (confirming the container's main process ended)", err)
+	}
+}
+
+// confirm waits until cond holds for the container as the engine inspects it.
+func (n *Node) confirm(step string, cond func(container.InspectResponse) error) {
+	n.env.T.Helper()
+	err := waitUntil(confirmTimeout, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		defer cancel()
+		c, err := n.env.Docker.ContainerInspect(ctx, n.ID)
+		if err != nil {
+			return fmt.Errorf("while inspecting: %w", err)
+		}
+		return cond(c)
+	})
+	if err != nil {
+		n.fatal(step+" (confirming it took effect)", err)
 	}
 }
 
