@@ -134,3 +134,19 @@ func TestValidateMissingFile(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, stderr)
 	}
 }
+
+// TestValidateDeepFile: validate prints a diagnostic for a file nested 100000
+// deep (its source snippet too, which once parsed the file again) and exits 1.
+func TestValidateDeepFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deep.hcl")
+	src := "a = " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"validate", "-f", path}, {"validate", "-f", path, "--json"}} {
+		code, stdout, stderr := runCLI(t, nil, args...)
+		if code != exitProblem || !strings.Contains(stdout+stderr, "Topology File Nested Too Deeply") {
+			t.Errorf("pacsd %v: exit %d\n%.2000s%.2000s", args, code, stdout, stderr)
+		}
+	}
+}

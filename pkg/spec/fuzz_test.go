@@ -1,17 +1,19 @@
 package spec
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
 
 // FuzzParse feeds arbitrary text to Parse: it must never panic, and must return
-// a value exactly when it reports no error. The seed corpus is the examples and
-// every fixture of testdata.
+// a value exactly when it reports no error. The seed corpus is the examples,
+// every fixture of testdata, and files beyond the size and nesting limits.
 func FuzzParse(f *testing.F) {
 	prepareSecrets(f, "testdata/secrets")
 	for _, pattern := range []string{"../../examples/*.hcl", "testdata/errors/*.hcl", "testdata/valid/*.hcl"} {
@@ -24,6 +26,12 @@ func FuzzParse(f *testing.F) {
 			f.Add(src)
 		}
 	}
+	// Files nested or sized beyond the limits, refused before parsing (the
+	// parser would overflow its stack on them).
+	f.Add([]byte("a = " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n"))
+	f.Add([]byte(strings.Repeat("b {\n", 100) + strings.Repeat("}\n", 100)))
+	f.Add([]byte("a = \"" + strings.Repeat("${\"", 100) + strings.Repeat("\"}", 100) + "\"\n"))
+	f.Add(bytes.Repeat([]byte("#\n"), maxFileSize/2+1))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		// A parse that takes seconds is a bug (a reload must not stall the daemon):
 		// fail with every goroutine's stack, so the loop shows.

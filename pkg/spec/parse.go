@@ -26,7 +26,7 @@ func ParseFile(path string) (*File, hcl.Diagnostics) {
 	abs, err := filepath.Abs(path)
 	if err == nil {
 		var src []byte
-		src, err = os.ReadFile(abs)
+		src, err = readTopology(abs)
 		if err == nil {
 			f, diags := parse(src, path, filepath.Dir(abs))
 			if f != nil {
@@ -42,8 +42,20 @@ func ParseFile(path string) (*File, hcl.Diagnostics) {
 	}}
 }
 
+// readTopology reads the topology file, at most one byte more than
+// maxFileSize: a larger file is refused by its size, never read whole.
+func readTopology(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+}
+
 // Parse parses src, the content of the topology file named filename, and
-// validates it. Relative paths in the file are resolved against filename's
+// validates it. A file larger than 1 MiB or nested deeper than 64 levels is
+// refused with a diagnostic before it is parsed. Relative paths in the file are resolved against filename's
 // directory. It returns every diagnostic at once, sorted by position, and a
 // *File with all defaults filled in only when there is no error; warnings do not
 // prevent a result.
@@ -52,6 +64,9 @@ func Parse(src []byte, filename string) (*File, hcl.Diagnostics) {
 }
 
 func parse(src []byte, filename, dir string) (*File, hcl.Diagnostics) {
+	if diags := checkLimits(src, filename); diags.HasErrors() {
+		return nil, diags
+	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, normalize(diags)

@@ -27,6 +27,9 @@ func RedactSource(src []byte, filename string) []byte {
 	for _, m := range passwordLine.FindAllSubmatchIndex(src, -1) {
 		star(m[4], m[5])
 	}
+	if checkLimits(src, filename).HasErrors() {
+		return out // the parser would overflow its stack on it
+	}
 	f, _ := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if f == nil {
 		return out

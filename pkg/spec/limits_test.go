@@ -1,0 +1,106 @@
+package spec
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// deepFiles are files nested far deeper than any topology, in every way the
+// parser recurses: brackets, braces, parentheses, blocks, templates, heredocs
+// in templates, conditionals and unary operators.
+func deepFiles(n int) map[string]string {
+	return map[string]string{
+		"brackets":  "a = " + strings.Repeat("[", n) + strings.Repeat("]", n) + "\n",
+		"braces":    "a = " + strings.Repeat("{b = ", n) + "1" + strings.Repeat("}", n) + "\n",
+		"parens":    "a = " + strings.Repeat("(", n) + "1" + strings.Repeat(")", n) + "\n",
+		"calls":     "a = " + strings.Repeat("env(", n) + `"X"` + strings.Repeat(")", n) + "\n",
+		"blocks":    strings.Repeat("b {\n", n) + strings.Repeat("}\n", n),
+		"templates": "a = " + strings.Repeat(`"${`, n) + "1" + strings.Repeat(`}"`, n) + "\n",
+		"unclosed":  "a = " + strings.Repeat("[", n) + "\n",
+		"ternary":   "a = " + strings.Repeat("x?1:", n) + "1\n",
+		"unary":     "a = " + strings.Repeat("!", n) + "true\n",
+		"negation":  "a = " + strings.Repeat("-", n) + "1\n",
+		"mixed":     "a = " + strings.Repeat("[(!", n) + "true" + strings.Repeat(")]", n) + "\n",
+	}
+}
+
+// TestParseRefusesDeepNesting: a file nested 100 000 deep (and other deep
+// files) is refused with a
+// diagnostic before the parser's recursion overflows the stack (which kills
+// the process, so a saved file would crash-loop the daemon). The stack is
+// bounded here so that a regression dies at once instead of taking a
+// gigabyte first.
+func TestParseRefusesDeepNesting(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(64 << 20))
+	// Each overflows 64 MiB of stack in the parser: 20 000 levels of
+	// brackets, 200 000 of conditionals and operators (smaller frames).
+	files := deepFiles(20000)
+	for name, src := range deepFiles(200000) {
+		if name == "ternary" || name == "unary" || name == "negation" {
+			files[name] = src
+		}
+	}
+	files["brackets-100000"] = "a = " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n"
+	for name, src := range files {
+		t.Run(name, func(t *testing.T) {
+			f, diags := Parse([]byte(src), "deep.hcl")
+			if f != nil {
+				t.Fatal("Parse returned a value for a file nested too deep")
+			}
+			var got []string
+			for _, d := range diags {
+				got = append(got, d.Summary)
+				checkDiagnosticText(t, d, true)
+			}
+			if diff := cmp.Diff([]string{"Topology File Nested Too Deeply"}, got); diff != "" {
+				t.Errorf("diagnostics differ (-want +got):\n%s", diff)
+			}
+			if len(diags) == 1 && (diags[0].Subject == nil || diags[0].Subject.Start.Line != 1 && name != "blocks") {
+				t.Errorf("the diagnostic does not point at the first line: %v", diags[0].Subject)
+			}
+			if red := RedactSource([]byte(src), "deep.hcl"); len(red) != len(src) {
+				t.Errorf("RedactSource returned %d bytes for %d", len(red), len(src))
+			}
+		})
+	}
+}
+
+// TestParseAcceptsModerateNesting: nesting up to the limit parses as before.
+func TestParseAcceptsModerateNesting(t *testing.T) {
+	src := "a = " + strings.Repeat("[", maxNesting-1) + strings.Repeat("]", maxNesting-1) + "\n"
+	_, diags := Parse([]byte(src), "moderate.hcl")
+	for _, d := range diags {
+		if d.Summary == "Topology File Nested Too Deeply" {
+			t.Errorf("nesting %d refused: %s", maxNesting-1, d)
+		}
+	}
+}
+
+// TestParseRefusesLargeFile: a file larger than 1 MiB is refused before parsing.
+func TestParseRefusesLargeFile(t *testing.T) {
+	src := []byte(strings.Repeat("# a comment line that pads the file\n", maxFileSize/36+1))
+	f, diags := Parse(src, "large.hcl")
+	if f != nil || len(diags) != 1 || diags[0].Summary != "Topology File Too Large" || diags[0].Severity != hcl.DiagError {
+		t.Fatalf("Parse of %d bytes: value %v, diagnostics:\n%s", len(src), f != nil, diagsText(diags))
+	}
+	checkDiagnosticText(t, diags[0], true)
+}
+
+// TestParseFileRefusesLargeFile: ParseFile reads no more than the limit allows.
+func TestParseFileRefusesLargeFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "large.hcl")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("#\n"), maxFileSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, diags := ParseFile(path)
+	if f != nil || len(diags) != 1 || diags[0].Summary != "Topology File Too Large" || diags[0].Subject.Filename != path {
+		t.Fatalf("ParseFile of %d bytes: value %v, diagnostics:\n%s", 2*maxFileSize, f != nil, diagsText(diags))
+	}
+}
