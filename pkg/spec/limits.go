@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
@@ -110,10 +111,12 @@ func tooDeep(tokens hclsyntax.Tokens) (hcl.Range, bool) {
 			}
 		case hclsyntax.TokenComma:
 			endExpression()
-		case hclsyntax.TokenNewline:
+		case hclsyntax.TokenNewline, hclsyntax.TokenComment:
 			// Newlines end attributes and object items; inside brackets,
-			// parentheses and templates the parser skips them.
-			if len(frames) == 0 || frames[len(frames)-1].closer == hclsyntax.TokenCBrace {
+			// parentheses and templates the parser skips them. A line
+			// comment holds the newline that ends its line.
+			endsLine := tok.Type == hclsyntax.TokenNewline || bytes.HasSuffix(tok.Bytes, []byte("\n"))
+			if endsLine && (len(frames) == 0 || frames[len(frames)-1].closer == hclsyntax.TokenCBrace) {
 				endExpression()
 			}
 		default:

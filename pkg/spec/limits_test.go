@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -80,6 +81,21 @@ func TestParseAcceptsModerateNesting(t *testing.T) {
 		if d.Summary == "Topology File Nested Too Deeply" {
 			t.Errorf("nesting %d refused: %s", maxNesting-1, d)
 		}
+	}
+}
+
+// TestNestingCountsOneExpression: conditionals and operators count only within
+// the expression they are in; many of them side by side are not deep.
+func TestNestingCountsOneExpression(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x = [" + strings.Repeat("true ? -1 : !false, ", 100) + "]\n")
+	b.WriteString("y = f(" + strings.Repeat("true ? 1 : 2, ", 100) + ")\n")
+	b.WriteString("z = {\n" + strings.Repeat("  k = true ? 1 : 2 # note\n", 100) + "}\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "a%d = true ? - 1 : 2 # note\nb%d = true ? 1 : 2 /* note */\n", i, i)
+	}
+	if diags := checkLimits([]byte(b.String()), "wide.hcl"); diags.HasErrors() {
+		t.Errorf("a wide file was refused:\n%s", diagsText(diags))
 	}
 }
 
