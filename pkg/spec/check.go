@@ -55,9 +55,82 @@ func (d *decoder) checkCluster(block, replicationBlock *hcl.Block, primaryWritte
 		}
 		d.firstDeclared(roleDecls, r.Name, r.DeclRange, "Duplicate Role", "role", inCluster)
 	}
+	d.checkNetworkNames(c)
 	accessDecls := map[string]hcl.Range{}
 	for _, a := range c.Access {
 		d.firstDeclared(accessDecls, a.Name, a.DeclRange, "Duplicate Access Rule", "access rule", inCluster)
+	}
+}
+
+// networkName is a DNS name pacsd gives on a cluster's network: a client
+// alias (node nil), or a node's name or container name.
+type networkName struct {
+	what string // "primary_alias", "standby_alias", "node name", "container name"
+	node *Node
+	rng  hcl.Range
+}
+
+// nameOf returns the node's name, "" for nil.
+func (n *Node) nameOf() string {
+	if n == nil {
+		return ""
+	}
+	return n.Name
+}
+
+// checkNetworkNames refuses two containers, or a container and a client
+// alias, answering to one name on the cluster's network. pacsd gives each
+// node's container its node name as an alias and the alias of its role
+// (clients.primary_alias or clients.standby_alias, shared by the standbys),
+// and Docker resolves the container name too; names are compared without
+// regard to case, as DNS does. Two nodes' container names are left to the
+// per-engine check of container names; in a cluster of one node, the aliases
+// can only ever name that node, so they may equal its names.
+func (d *decoder) checkNetworkNames(c *Cluster) {
+	given := map[string]networkName{}
+	give := func(name string, n networkName) {
+		key := strings.ToLower(name)
+		first, taken := given[key]
+		switch {
+		case name == "":
+			return
+		case !taken:
+			given[key] = n
+			return
+		case first.node != nil && first.node == n.node, first.node != nil && first.what == "container name" && n.what == "container name":
+			return
+		case first.node == nil && len(c.Nodes) == 1:
+			return // the one node is the only container that can ever have the alias
+		}
+		summary, hint := "", ""
+		switch {
+		case first.node == nil && n.what == "node name":
+			summary, hint = "Alias Clashes with Node Name", fmt.Sprintf("Rename the node, or set clients.%s to another name.", first.what)
+		case first.node == nil:
+			summary, hint = "Alias Clashes with Container Name", fmt.Sprintf("Choose another container_name, or set clients.%s to another name.", first.what)
+		case n.what == "node name":
+			summary, hint = "Node Name Clashes with Container Name", "Rename the node, or choose another container_name."
+		default:
+			summary, hint = "Container Name Clashes with Node Name", "Choose another container_name, or rename the node."
+		}
+		firstWhat := fmt.Sprintf("the %s of node %q (declared at %s)", first.what, first.node.nameOf(), first.rng)
+		switch {
+		case first.node == nil && first.rng == c.DeclRange:
+			firstWhat = fmt.Sprintf("the client alias %s (its default: clients.%s is not set)", first.what, first.what)
+		case first.node == nil:
+			firstWhat = fmt.Sprintf("the client alias %s (set at %s)", first.what, first.rng)
+		}
+		d.errorf(n.rng, summary,
+			"The %s %q of node %q is also %s on the network %q of cluster %q, where pacsd gives every node's container its node name and the client alias of its role: the name would resolve to more than one container. %s",
+			n.what, name, n.node.Name, firstWhat, c.Network, c.Name, hint)
+	}
+	give(c.Clients.PrimaryAlias, networkName{what: "primary_alias", rng: c.Clients.PrimaryRange})
+	if c.Clients.StandbyAlias != c.Clients.PrimaryAlias { // else reported as a duplicate client alias
+		give(c.Clients.StandbyAlias, networkName{what: "standby_alias", rng: c.Clients.StandbyRange})
+	}
+	for _, n := range c.Nodes {
+		give(n.Name, networkName{what: "node name", node: n, rng: n.DeclRange})
+		give(n.Container, networkName{what: "container name", node: n, rng: n.ContainerRange})
 	}
 }
 
@@ -166,11 +239,6 @@ func (d *decoder) checkFile(f *File) {
 			if len(engines) > 1 && (n.Host == "" || n.Port == 0) {
 				d.errorf(n.DeclRange, "Node Unreachable from Other Hosts",
 					"Cluster %q spans several Docker engines, so its nodes replicate through published ports on host addresses. Give node %q a port, and run it on a host block with an address (a host block may name this machine's engine too).", c.Name, n.Name)
-			}
-			for _, alias := range []string{c.Clients.PrimaryAlias, c.Clients.StandbyAlias} {
-				if alias != "" && alias == n.Container {
-					d.errorf(n.DeclRange, "Alias Clashes with Container Name", "The client alias %q of cluster %q is also the name of node %q's container on the same network. Choose another alias or container_name.", alias, c.Name, n.Name)
-				}
 			}
 		}
 	}

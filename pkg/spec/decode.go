@@ -150,7 +150,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 		Replication: Replication{User: DefaultReplicationUser, MaxSlotWAL: DefaultMaxSlotWAL},
 		Settings:    map[string]string{},
 		Roles:       []*Role{},
-		Clients:     Clients{PrimaryAlias: DefaultPrimaryAlias, StandbyAlias: DefaultStandbyAlias},
+		Clients:     Clients{PrimaryAlias: DefaultPrimaryAlias, StandbyAlias: DefaultStandbyAlias, PrimaryRange: block.DefRange, StandbyRange: block.DefRange},
 		Failover:    Failover{MaxLag: DefaultMaxLag, After: Duration{DefaultFailoverAfter}},
 		DeclRange:   block.DefRange,
 	}
@@ -451,9 +451,17 @@ func (d *decoder) decodeRoleBlock(block *hcl.Block, c *Cluster) *Role {
 // decodeClientsBlock decodes the Docker DNS aliases for the archive.
 func (d *decoder) decodeClientsBlock(block *hcl.Block, c *Cluster) {
 	content := d.content(block.Body, clientsSchema)
-	for name, dst := range map[string]*string{"primary_alias": &c.Clients.PrimaryAlias, "standby_alias": &c.Clients.StandbyAlias} {
-		if attr := d.str(content.Attributes, name, dst); attr != nil && *dst != "" && !aliasPattern.MatchString(*dst) {
-			d.errorf(attr.Expr.Range(), "Invalid Alias", "The alias %q is not a DNS name. Use lower-case letters, digits and \"-\", such as \"db\"; an empty string means no alias.", *dst)
+	for name, dst := range map[string]struct {
+		alias *string
+		rng   *hcl.Range
+	}{"primary_alias": {&c.Clients.PrimaryAlias, &c.Clients.PrimaryRange}, "standby_alias": {&c.Clients.StandbyAlias, &c.Clients.StandbyRange}} {
+		attr := d.str(content.Attributes, name, dst.alias)
+		if attr == nil {
+			continue
+		}
+		*dst.rng = attr.Expr.Range()
+		if *dst.alias != "" && !aliasPattern.MatchString(*dst.alias) {
+			d.errorf(attr.Expr.Range(), "Invalid Alias", "The alias %q is not a DNS name. Use lower-case letters, digits and \"-\", such as \"db\"; an empty string means no alias.", *dst.alias)
 		}
 	}
 	if p, s := c.Clients.PrimaryAlias, c.Clients.StandbyAlias; p != "" && p == s {
@@ -471,12 +479,15 @@ func (d *decoder) decodeFailoverBlock(block *hcl.Block, c *Cluster) {
 
 // decodeNodeBlock decodes one node.
 func (d *decoder) decodeNodeBlock(block *hcl.Block, c *Cluster) *Node {
-	n := &Node{Name: block.Labels[0], DeclRange: block.DefRange, DataRange: block.DefRange}
+	n := &Node{Name: block.Labels[0], DeclRange: block.DefRange, DataRange: block.DefRange, ContainerRange: block.DefRange}
 	d.checkName(block, "node")
 	n.Container = c.Name + "-" + n.Name
 	content := d.content(block.Body, nodeSchema)
 	attrs := content.Attributes
-	if attr := d.str(attrs, "container_name", &n.Container); attr != nil && !dockerNamePattern.MatchString(n.Container) {
+	if attr := d.str(attrs, "container_name", &n.Container); attr != nil {
+		n.ContainerRange = attr.Expr.Range()
+	}
+	if attr := attrs["container_name"]; attr != nil && !dockerNamePattern.MatchString(n.Container) {
 		d.errorf(attr.Expr.Range(), "Invalid Container Name", "The container name %q is not valid for Docker. Use 2 to 128 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Container)
 	}
 	if attr := d.integer(attrs, "port", &n.Port); attr != nil && (n.Port < 1 || n.Port > 65535) {

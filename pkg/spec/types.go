@@ -114,6 +114,11 @@ type Role struct {
 type Clients struct {
 	PrimaryAlias string `json:"primary_alias"`
 	StandbyAlias string `json:"standby_alias"`
+
+	// PrimaryRange and StandbyRange are the ranges of the two attributes, or
+	// of the cluster block's header when an alias keeps its default.
+	PrimaryRange hcl.Range `json:"-"`
+	StandbyRange hcl.Range `json:"-"`
 }
 
 // Failover controls automatic promotion.
@@ -142,6 +147,8 @@ type Node struct {
 	DeclRange hcl.Range `json:"-"`
 	// DataRange is the range of the data or volume attribute, or of the block header when neither is set.
 	DataRange hcl.Range `json:"-"`
+	// ContainerRange is the range of the container_name attribute, or of the block header when it is not set.
+	ContainerRange hcl.Range `json:"-"`
 }
 
 // Location describes where the node keeps its data, such as `directory "/x" on host "b"`.
