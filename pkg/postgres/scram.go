@@ -10,10 +10,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -23,6 +26,12 @@ const (
 	// ScramIterations is the iteration count of the verifiers Verifier makes,
 	// PostgreSQL's default (scram_iterations).
 	ScramIterations = 4096
+	// MaxScramIterations is the largest iteration count of a stored verifier
+	// that VerifierMatches computes. A role can store a verifier with any
+	// count (2^25 takes PBKDF2 seconds, 2^30 minutes); one beyond this bound
+	// is taken for drift without computing it, so that pacsd replaces it
+	// with its own verifier (ScramIterations).
+	MaxScramIterations = 16 * ScramIterations
 	// scramSaltLen is the salt length PostgreSQL uses for its own verifiers.
 	scramSaltLen = 16
 )
@@ -70,17 +79,76 @@ func Verifier(password string) (string, error) {
 // count and compares them in constant time. It hashes the password's bytes as
 // they are (see Verifier), so it never claims a match that PostgreSQL would
 // deny; for a non-ASCII password that SASLprep changes it reports false. An
-// md5 verifier, a plain-text password or a malformed verifier yields false.
+// md5 verifier, a plain-text password or a malformed verifier yields false,
+// and so does a verifier with more than MaxScramIterations iterations, at
+// once, without computing it.
+//
+// Answers are remembered (at most matchCacheSize of them, keyed by a keyed
+// hash of verifier and password that is useless outside this process), so
+// the passes that look at the same roles again compute nothing. It is safe
+// for concurrent use.
 func VerifierMatches(verifier, password string) bool {
 	v, ok := parseVerifier(verifier)
-	if !ok {
+	if !ok || v.iterations > MaxScramIterations {
 		return false
+	}
+	key := matchKey(verifier, password)
+	matchCache.Lock()
+	got, known := matchCache.m[key]
+	matchCache.Unlock()
+	if known {
+		return got
 	}
 	stored, server, err := scramKeys(password, v.salt, v.iterations)
 	if err != nil {
 		return false
 	}
-	return subtle.ConstantTimeCompare(stored, v.storedKey)&subtle.ConstantTimeCompare(server, v.serverKey) == 1
+	got = subtle.ConstantTimeCompare(stored, v.storedKey)&subtle.ConstantTimeCompare(server, v.serverKey) == 1
+	matchCache.Lock()
+	defer matchCache.Unlock()
+	if matchCache.m == nil {
+		matchCache.m = make(map[[sha256.Size]byte]bool, matchCacheSize)
+	}
+	for k := range matchCache.m { // full: forget one answer, any
+		if len(matchCache.m) < matchCacheSize {
+			break
+		}
+		delete(matchCache.m, k)
+	}
+	matchCache.m[key] = got
+	return got
+}
+
+// matchCacheSize bounds the answers VerifierMatches remembers.
+const matchCacheSize = 256
+
+// matchCache holds the answers of VerifierMatches by matchKey.
+var matchCache struct {
+	sync.Mutex
+	m map[[sha256.Size]byte]bool
+}
+
+// matchSecret keys matchKey: random, for this process only.
+var matchSecret = func() []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("while making a random key: %v", err))
+	}
+	return b
+}()
+
+// matchKey identifies a (verifier, password) pair: an HMAC of both under
+// matchSecret, so that the cache holds no unsalted hash of a password.
+func matchKey(verifier, password string) [sha256.Size]byte {
+	m := hmac.New(sha256.New, matchSecret)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(verifier)))
+	m.Write(n[:])
+	m.Write([]byte(verifier))
+	m.Write([]byte(password))
+	var k [sha256.Size]byte
+	m.Sum(k[:0])
+	return k
 }
 
 // IsVerifier reports whether s has the form of a SCRAM-SHA-256 verifier as
@@ -129,8 +197,12 @@ func parseVerifier(s string) (scramVerifier, bool) {
 	return v, true
 }
 
+// scramDerivations counts the key derivations (PBKDF2 runs) of this process.
+var scramDerivations atomic.Int64
+
 // scramKeys derives StoredKey and ServerKey of RFC 5802 from password.
 func scramKeys(password string, salt []byte, iterations int) (stored, server []byte, err error) {
+	scramDerivations.Add(1)
 	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
 	if err != nil {
 		return nil, nil, fmt.Errorf("while deriving SCRAM keys: %w", err)

@@ -4,9 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestScramKeysRFC7677 checks the key derivation against the exchange of
@@ -115,5 +117,82 @@ func TestVerifierMatchesMalformed(t *testing.T) {
 	}
 	if !IsVerifier(good) {
 		t.Errorf("IsVerifier(%q) = false", good)
+	}
+}
+
+// verifierWith returns a verifier of password with iterations (computed), or
+// with random keys when fake.
+func verifierWith(t *testing.T, password string, iterations int, fake bool) string {
+	t.Helper()
+	salt := []byte("0123456789abcdef")
+	stored, server := make([]byte, sha256.Size), make([]byte, sha256.Size)
+	if fake {
+		copy(stored, "not the stored key of anything..")
+		copy(server, "not the server key of anything..")
+	} else {
+		var err error
+		if stored, server, err = scramKeys(password, salt, iterations); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(stored), b64(server))
+}
+
+// TestVerifierMatchesHugeIterations: a verifier with an iteration count
+// beyond MaxScramIterations is drift, answered without computing it.
+func TestVerifierMatchesHugeIterations(t *testing.T) {
+	v := verifierWith(t, "s3cret", 1<<30, true)
+	done := make(chan bool, 1)
+	began := time.Now()
+	go func() { done <- VerifierMatches(v, "s3cret") }()
+	select {
+	case got := <-done:
+		if got {
+			t.Error("a verifier with 2^30 iterations matched")
+		}
+		if d := time.Since(began); d > 100*time.Millisecond {
+			t.Errorf("VerifierMatches took %s on a verifier with 2^30 iterations", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("VerifierMatches computes a verifier with 2^30 iterations (still running after 2 s)")
+	}
+	// At the bound a verifier still counts; beyond it, even a true one is drift.
+	if !VerifierMatches(verifierWith(t, "s3cret", MaxScramIterations, false), "s3cret") {
+		t.Errorf("a true verifier with MaxScramIterations (%d) iterations does not match", MaxScramIterations)
+	}
+	if VerifierMatches(verifierWith(t, "s3cret", MaxScramIterations+1, false), "s3cret") {
+		t.Errorf("a verifier with more than MaxScramIterations (%d) iterations matches", MaxScramIterations)
+	}
+}
+
+// TestVerifierMatchesCached: asking again about the same verifier and
+// password computes nothing; another password or verifier is computed.
+func TestVerifierMatchesCached(t *testing.T) {
+	v, err := Verifier("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := scramDerivations.Load()
+	for range 3 {
+		if !VerifierMatches(v, "s3cret") {
+			t.Fatal("a verifier does not match its password")
+		}
+		if VerifierMatches(v, "other") {
+			t.Fatal("a verifier matches another password")
+		}
+	}
+	if n := scramDerivations.Load() - before; n != 2 {
+		t.Errorf("three rounds over two (verifier, password) pairs derived keys %d times, want 2", n)
+	}
+	// The cache is bounded.
+	for i := range 2 * matchCacheSize {
+		VerifierMatches(v, fmt.Sprint("p", i))
+	}
+	matchCache.Lock()
+	n := len(matchCache.m)
+	matchCache.Unlock()
+	if n > matchCacheSize {
+		t.Errorf("the cache holds %d entries, more than its bound %d", n, matchCacheSize)
 	}
 }
