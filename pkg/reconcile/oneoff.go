@@ -3,12 +3,49 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"path"
+	"strconv"
 	"strings"
+
+	"github.com/pacsd/pacsd/pkg/pgconf"
 )
 
 // One-off jobs: base backups and rewinds run in a container of their own,
 // started on the node's data and removed when they end.
+//
+// Their scripts run as root with the data mounted, so they are constant text:
+// every value (user and database names, the primary's host, the slot, paths)
+// reaches them as a positional argument of bash, never spliced into the
+// script, and the scripts quote "$1" and the like wherever they use one.
+
+// installLoop installs the files staged by stageFiles, given as the pairs of
+// arguments left after the script's own ones were shifted away.
+const installLoop = `while [ $# -gt 0 ]; do install -o postgres -g postgres -m 0600 -- "$1" "$2"; shift 2; done
+`
+
+// baseBackupScript builds a standby's data. Arguments: the mount point,
+// the marker, PGDATA, the passfile, the primary's host and port, the
+// replication user, the slot, then pairs of a staged file and its target.
+const baseBackupScript = `set -eu
+mount=$1 marker=$2 pgdata=$3 passfile=$4 host=$5 port=$6 user=$7 slot=$8
+shift 8
+install -d -o postgres -g postgres -m 0700 -- "$mount"
+if [ -n "$(ls -A -- "$pgdata" 2>/dev/null)" ]; then echo "$pgdata is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
+touch -- "$marker"
+install -d -o postgres -g postgres -m 0700 -- "$pgdata"
+runuser -u postgres -- env PGPASSFILE="$passfile" pg_basebackup -h "$host" -p "$port" -U "$user" -w -D "$pgdata" -X stream -S "$slot" -c fast -P -v
+` + installLoop + `rm -f -- "$marker"
+`
+
+// rewindScript rewinds a former primary's data. Arguments: the marker,
+// PGDATA, the passfile, the source server's libpq connection string, then
+// pairs of a staged file and its target.
+const rewindScript = `set -eu
+marker=$1 pgdata=$2 passfile=$3 source=$4
+shift 4
+touch -- "$marker"
+runuser -u postgres -- env PGPASSFILE="$passfile" pg_rewind -D "$pgdata" --source-server="$source" -P
+` + installLoop + `rm -f -- "$marker"
+`
 
 // baseBackup builds a standby's data with pg_basebackup in a one-off
 // container. It refuses a PGDATA that holds anything, before leaving a mark.
@@ -17,20 +54,22 @@ import (
 // data aside and never starts it.
 func (x *executor) baseBackup(ctx context.Context, rt Runtime, a Action) error {
 	b := a.Backup
-	staged, install := stageFiles(b.Files)
+	staged, pairs := stageFiles(b.Files)
 	files := append([]FileWrite{b.Passfile}, staged...)
-	script := fmt.Sprintf(`set -e
-install -d -o postgres -g postgres -m 0700 %[1]s
-if [ -n "$(ls -A %[3]s 2>/dev/null)" ]; then echo "%[3]s is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
-touch %[2]s
-install -d -o postgres -g postgres -m 0700 %[3]s
-runuser -u postgres -- env PGPASSFILE=%[4]s pg_basebackup -h %[5]s -p %[6]d -U %[7]s -D %[3]s -X stream -S %[8]s -c fast -P -v
-%[9]srm -f %[2]s
-`, DataMount, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, b.Port, b.User, b.Slot, install)
-	return x.runOnce(ctx, rt, a.Node, "basebackup", a.Mount, script, files)
+	args := append([]string{DataMount, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, strconv.Itoa(b.Port), b.User, b.Slot}, pairs...)
+	return x.runScript(ctx, rt, a.Node, "basebackup", a.Mount, baseBackupScript, args, files)
 }
 
+// runOnce runs script, constant text that takes no arguments, with bash in
+// a one-off container of the node (see runScript).
 func (x *executor) runOnce(ctx context.Context, rt Runtime, node, what string, m Mount, script string, files []FileWrite) error {
+	return x.runScript(ctx, rt, node, what, m, script, nil, files)
+}
+
+// runScript runs script with bash in a one-off container of the node, named
+// after the node's container and what, with args as its positional
+// arguments ($1 onwards) and files placed before it starts.
+func (x *executor) runScript(ctx context.Context, rt Runtime, node, what string, m Mount, script string, args []string, files []FileWrite) error {
 	n := x.c.Node(node)
 	code, tail, err := rt.RunOnce(ctx, OneOff{
 		Name:     n.Container + "-" + what,
@@ -38,7 +77,7 @@ func (x *executor) runOnce(ctx context.Context, rt Runtime, node, what string, m
 		Network:  x.c.Network,
 		Labels:   map[string]string{LabelCluster: x.c.Name, LabelNode: n.Name, LabelRole: what},
 		Mount:    m,
-		Cmd:      []string{"bash", "-c", script},
+		Cmd:      append([]string{"bash", "-c", script, "bash"}, args...),
 		Files:    files,
 		Progress: x.progress(node),
 	})
@@ -71,24 +110,29 @@ func (x *executor) rewind(ctx context.Context, rt Runtime, a Action) error {
 	if err != nil {
 		return fmt.Errorf("while running a checkpoint on the acting primary %q before the rewind: %w", x.acting, err)
 	}
-	staged, install := stageFiles(b.Files)
-	script := fmt.Sprintf(`set -e
-touch %[1]s
-runuser -u postgres -- env PGPASSFILE=%[2]s pg_rewind -D %[3]s --source-server="host=%[4]s port=%[5]d user=%[6]s dbname=%[7]s" -P
-%[8]srm -f %[1]s
-`, BuildingMarker, b.Passfile.Path, PGDATA, b.Host, b.Port, b.User, x.c.Database, install)
-	return x.runOnce(ctx, rt, a.Node, "rewind", a.Mount, script, append([]FileWrite{b.Passfile}, staged...))
+	staged, pairs := stageFiles(b.Files)
+	args := append([]string{BuildingMarker, PGDATA, b.Passfile.Path, sourceServer(b.Host, b.Port, b.User, x.c.Database)}, pairs...)
+	return x.runScript(ctx, rt, a.Node, "rewind", a.Mount, rewindScript, args, append([]FileWrite{b.Passfile}, staged...))
 }
 
-// stageFiles places files for a one-off container under SecretsDir/files and
-// returns the shell lines that install them into PGDATA owned by postgres.
-func stageFiles(files []FileWrite) ([]FileWrite, string) {
+// sourceServer is pg_rewind's --source-server: a libpq connection string
+// whose values are quoted by libpq's rules. It holds no password (the
+// passfile does).
+func sourceServer(host string, port int, user, database string) string {
+	return "host=" + pgconf.ConninfoValue(host) + " port=" + strconv.Itoa(port) +
+		" user=" + pgconf.ConninfoValue(user) + " dbname=" + pgconf.ConninfoValue(database)
+}
+
+// stageFiles places files for a one-off container under SecretsDir/files,
+// each under a name of its own (its index), and returns the arguments of
+// installLoop: pairs of a staged path and the target in PGDATA.
+func stageFiles(files []FileWrite) ([]FileWrite, []string) {
 	var staged []FileWrite
-	var install strings.Builder
-	for _, f := range files {
-		s := FileWrite{Path: SecretsDir + "/files/" + path.Base(f.Path), Content: f.Content, Mode: 0o600, Secret: f.Secret}
+	var pairs []string
+	for i, f := range files {
+		s := FileWrite{Path: SecretsDir + "/files/" + strconv.Itoa(i), Content: f.Content, Mode: 0o600, Secret: f.Secret}
 		staged = append(staged, s)
-		fmt.Fprintf(&install, "install -o postgres -g postgres -m 0600 %s %s\n", s.Path, f.Path)
+		pairs = append(pairs, s.Path, f.Path)
 	}
-	return staged, install.String()
+	return staged, pairs
 }

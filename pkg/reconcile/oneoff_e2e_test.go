@@ -1,0 +1,154 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/pkg/docker"
+	"github.com/pacsd/pacsd/pkg/pgconf"
+	"github.com/pacsd/pacsd/pkg/postgres"
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// oneOffBed is a primary of the harness and a cluster spec around it whose
+// one-off jobs run through the real Docker runtime and PostgreSQL adapter.
+type oneOffBed struct {
+	e       *e2e.Env
+	primary *e2e.Node
+	c       *spec.Cluster
+	d       reconcile.Deps
+	log     bytes.Buffer
+}
+
+// newOneOffBed starts a primary that accepts replication connections with a
+// password and keeps wal_log_hints on (pg_rewind needs it).
+func newOneOffBed(t *testing.T) *oneOffBed {
+	t.Helper()
+	e := e2e.Require(t)
+	b := &oneOffBed{e: e}
+	b.primary = e.StartNode(e2e.NodeOptions{Name: "p", Password: "pacs-pw"})
+	b.primary.WaitWritable(90 * time.Second)
+	b.primary.AppendPGDATA("pg_hba.conf", "host replication all samenet scram-sha-256\n")
+	b.primary.ExecSQL("ALTER SYSTEM SET wal_log_hints = on")
+	b.primary.Restart()
+	b.primary.WaitWritable(90 * time.Second)
+
+	rt, err := docker.New("", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	rt.Labels = e.Labels()
+	b.c = &spec.Cluster{
+		Name: "c-" + e.RunID, Image: e.Image, Network: e.Network, Primary: "p", Database: "pacsdb",
+		Superuser: spec.Credentials{Name: "pacs", Password: spec.NewSecret("pacs-pw", "test")},
+		Nodes:     []*spec.Node{{Name: "p", Container: e.Name("p")}, {Name: "s", Container: e.Name("s")}},
+	}
+	e.Own(reconcile.LabelCluster, b.c.Name)
+	b.d = reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": rt}, DB: postgres.New()}
+	return b
+}
+
+// replicationRole creates a replication role named user with password pw and
+// a slot for the standby, and makes it the cluster's replication user.
+func (b *oneOffBed) replicationRole(user, pw, slot string) {
+	b.primary.ExecSQL("CREATE ROLE " + pgx.Identifier{user}.Sanitize() + " REPLICATION LOGIN PASSWORD '" + pw + "'")
+	b.primary.ExecSQL("SELECT pg_create_physical_replication_slot($1)", slot)
+	b.c.Replication = spec.Replication{User: user, Password: spec.NewSecret(pw, "test")}
+}
+
+// backup builds the standby's data in vol as the replication user.
+func (b *oneOffBed) backup(t *testing.T, vol, slot string) error {
+	t.Helper()
+	a := reconcile.Action{Kind: reconcile.BaseBackup, Node: "s", Mount: reconcile.Mount{Volume: vol}, Backup: &reconcile.BackupSpec{
+		Image: b.c.Image, Network: b.c.Network, Host: b.c.Node("p").Container, Port: 5432, User: b.c.Replication.User, Slot: slot,
+		Files:    []reconcile.FileWrite{{Path: reconcile.SignalPath, Mode: 0o600}},
+		Passfile: reconcile.FileWrite{Path: reconcile.SecretsDir + "/replication.pgpass", Content: pgconf.Passfile(b.c), Mode: 0o600, Secret: true},
+	}}
+	return reconcile.RunOneOffAction(b.e.Ctx(5*time.Minute), b.c, b.d, "p", slog.New(slog.NewTextHandler(&b.log, nil)), a)
+}
+
+// dataMountList lists the top of the data location vol (the mount point).
+func (b *oneOffBed) dataMountList(t *testing.T, vol string) []string {
+	t.Helper()
+	out, code, err := b.e.RunOnce("ls", []string{"ls", "-A", reconcile.DataMount}, []string{vol + ":" + reconcile.DataMount})
+	if err != nil || code != 0 {
+		t.Fatalf("while listing %s in volume %s: exit %d, %v: %s", reconcile.DataMount, vol, code, err, out)
+	}
+	return strings.Fields(out)
+}
+
+// checkNothingRan fails the test when a command hidden in a name was run:
+// each such name touches a file "pwned" in the data's mount point.
+func (b *oneOffBed) checkNothingRan(t *testing.T, vol string) {
+	t.Helper()
+	for _, f := range b.dataMountList(t, vol) {
+		if f == "pwned" {
+			t.Errorf("a command hidden in a name was run as root in the one-off container: %s/pwned exists in volume %s", reconcile.DataMount, vol)
+		}
+	}
+}
+
+// TestE2EOneOffHostileNames: a base backup as a replication user, and a
+// rewind as a superuser into a database, whose names hold shell
+// metacharacters and commands work on the real engine and server, and no
+// command hidden in a name runs.
+func TestE2EOneOffHostileNames(t *testing.T) {
+	b := newOneOffBed(t)
+
+	t.Run("base backup", func(t *testing.T) {
+		vol := b.e.Volume("s1-data")
+		b.replicationRole(`rep$(touch /var/lib/postgresql/pwned)`, "repl-pw", "hostile_s1")
+		err := b.backup(t, vol, "hostile_s1")
+		b.checkNothingRan(t, vol)
+		if err != nil {
+			t.Fatalf("base backup as %q: %v", b.c.Replication.User, err)
+		}
+		have := strings.Join(b.dataMountList(t, vol), " ")
+		if have != "data" {
+			t.Errorf("volume %s holds %q after the base backup; want data alone (no marker left)", vol, have)
+		}
+	})
+
+	t.Run("rewind", func(t *testing.T) {
+		vol := b.e.Volume("s2-data")
+		b.replicationRole("replicator", "repl-pw", "plain_s2")
+		if err := b.backup(t, vol, "plain_s2"); err != nil {
+			t.Fatalf("base backup: %v", err)
+		}
+		// pg_rewind needs a target that was shut down cleanly: run the
+		// standby once.
+		s := b.e.StartNode(e2e.NodeOptions{Name: "s", Volume: vol, Password: "pacs-pw"})
+		b.e.Eventually(90*time.Second, "the standby to answer", func() error {
+			return s.TryQueryRow("SELECT 1", []any{new(int)})
+		})
+		s.Stop()
+
+		su := `su'x"; touch /var/lib/postgresql/pwned; echo "`
+		db := `a'b"c;d \ $(touch /var/lib/postgresql/pwned)`
+		b.primary.ExecSQL("CREATE ROLE " + pgx.Identifier{su}.Sanitize() + " SUPERUSER LOGIN PASSWORD 'su-pw'")
+		b.primary.ExecSQL("CREATE DATABASE " + pgx.Identifier{db}.Sanitize())
+		b.c.Superuser = spec.Credentials{Name: su, Password: spec.NewSecret("su-pw", "test")}
+		b.c.Database = db
+		a := reconcile.Action{Kind: reconcile.Rewind, Node: "s", Mount: reconcile.Mount{Volume: vol}, Backup: &reconcile.BackupSpec{
+			Image: b.c.Image, Network: b.c.Network, Host: b.c.Node("p").Container, Port: 5432, User: su,
+			Files:    []reconcile.FileWrite{{Path: reconcile.SignalPath, Mode: 0o600}},
+			Passfile: reconcile.FileWrite{Path: reconcile.SecretsDir + "/superuser.pgpass", Content: pgconf.SuperuserPassfile(b.c), Mode: 0o600, Secret: true},
+		}}
+		err := reconcile.RunOneOffAction(b.e.Ctx(5*time.Minute), b.c, b.d, "p", slog.New(slog.NewTextHandler(&b.log, nil)), a)
+		b.checkNothingRan(t, vol)
+		if err != nil {
+			t.Fatalf("rewind as %q into database %q: %v", su, db, err)
+		}
+		if have := strings.Join(b.dataMountList(t, vol), " "); have != "data" {
+			t.Errorf("volume %s holds %q after the rewind; want data alone (no marker left)", vol, have)
+		}
+	})
+}
