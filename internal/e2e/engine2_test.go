@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/jackc/pgx/v5"
 )
@@ -43,8 +45,12 @@ done`, addr, gw, port, far.User, far.Database)
 		t.Errorf("a container on the first engine does not reach %s:%s published by the second", addr, port)
 	}
 
-	// Stopped (SIGSTOP): calls time out; the database keeps serving.
+	// Stopped (SIGSTOP): every thread of dockerd is stopped once Stop
+	// returns, so calls time out; the database keeps serving.
 	s.Stop()
+	if err := allStopped(s.pid()); err != nil {
+		t.Errorf("right after Stop: dockerd: %v", err)
+	}
 	start := time.Now()
 	err = s.Ping(2 * time.Second)
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
@@ -104,6 +110,50 @@ func published(n *Node, addr, port string) error {
 	var one int
 	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("while querying %s:%s: %w", addr, port, err)
+	}
+	return nil
+}
+
+// TestE2ESecondEngineKeepsDocker0 proves that a second engine leaves the
+// machine's engine alone: its default bridge docker0 is still there while a
+// second engine runs, after that engine was killed and started again on its
+// own roots, and after it stopped; and the machine's engine still starts a
+// container on its default network.
+func TestE2ESecondEngineKeepsDocker0(t *testing.T) {
+	e := Require(t)
+	if err := docker0(); err != nil {
+		t.Fatalf("before the test: %v; the machine's engine has no default bridge (restart dockerd to get it back)", err)
+	}
+	t.Run("second engine", func(t *testing.T) {
+		s := RequireSecondEngine(t)
+		if err := docker0(); err != nil {
+			t.Errorf("after the second engine started: %v", err)
+		}
+		s.Kill()
+		s.Start()
+		if err := docker0(); err != nil {
+			t.Errorf("after the second engine was killed and started again: %v", err)
+		}
+	})
+	if err := docker0(); err != nil {
+		t.Fatalf("after the second engine stopped: %v", err)
+	}
+	ctx := e.Ctx(apiTimeout)
+	c, err := e.Docker.ContainerCreate(ctx, &container.Config{Image: e.Image, Cmd: []string{"true"}, Labels: e.Labels()},
+		nil, nil, nil, e.Name("default-bridge"))
+	if err != nil {
+		t.Fatalf("while creating a container on the machine engine's default network: %v", err)
+	}
+	if err := e.Docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("the machine's engine no longer starts a container on its default network: %v", err)
+	}
+}
+
+// docker0 returns nil when the machine engine's default bridge exists in the
+// test's network namespace.
+func docker0() error {
+	if out, err := exec.Command("ip", "link", "show", "docker0").CombinedOutput(); err != nil {
+		return fmt.Errorf("docker0 is gone (ip link show docker0: %v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
