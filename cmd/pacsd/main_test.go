@@ -150,3 +150,50 @@ func TestValidateDeepFile(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateNeverPrintsPasswords runs validate, as text and as JSON, on
+// files whose diagnostics show lines that hold a password: a syntax error on
+// the line, a misspelt attribute, a heredoc, a missing "=", an unterminated
+// string, a value on the next line, a password as a setting. No output may
+// show the password.
+func TestValidateNeverPrintsPasswords(t *testing.T) {
+	prepareExampleSecrets(t)
+	pwFile, err := filepath.Abs("../../examples/secrets/pacs.password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "cluster \"pacs\" {\n  image    = \"dcm4che/postgres-dcm4chee:17.4-34\"\n  database = \"pacsdb\"\n  superuser {\n    name = \"pacs\"\n"
+	tail := "  }\n  node \"db1\" {}\n}\n"
+	files := map[string]string{
+		"syntax-error-on-line": head + "    password = \"hunter2-syntax\" extra\n" + tail,
+		"misspelt":             head + "    password_file = \"" + pwFile + "\"\n    pasword = \"hunter2-misspelt\"\n" + tail,
+		"misspelt-capital":     head + "    Password = \"hunter2-capital\"\n    passwd = \"hunter2-passwd\"\n" + tail,
+		"heredoc":              head + "    password = <<EOT\nhunter2-heredoc\nEOT\n" + tail,
+		"heredoc-syntax-error": head + "    password = <<-EOT\n      hunter2-heredoc-indented\n    EOT\n" + tail + "node {\n",
+		"missing-equals":       head + "    password \"hunter2-equals\"\n" + tail,
+		"one-line-block":       "cluster \"pacs\" {\n  superuser { name = \"pacs\", password = \"hunter2-oneline\" }\n}\n",
+		"unterminated":         head + "    password = \"hunter2-unterminated\n" + tail,
+		"next-line":            head + "    password =\n      \"hunter2-nextline\"\n" + tail,
+		"parenthesised":        head + "    password = (\n      \"hunter2-parens\"\n    )\n    nme = 1\n" + tail,
+		"template":             head + "    password = \"hunter2-${template}\"\n" + tail,
+		"setting":              head + "    password_file = \"" + pwFile + "\"\n  }\n  settings = { password = \"hunter2-setting\", \"password\" = \"hunter2-quoted\" }\n  node \"db1\" {}\n}\n",
+		"comment-after":        head + "    password = \"hunter2-comment\" # was hunter2-old\n    bad = true\n" + tail,
+	}
+	for name, src := range files {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "pacs.hcl")
+			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"validate", "-f", path}, {"validate", "-f", path, "--json"}} {
+				_, stdout, stderr := runCLI(t, nil, args...)
+				if !strings.Contains(stdout+stderr, "rror") && !strings.Contains(stdout+stderr, "arning") {
+					t.Errorf("pacsd %v printed no diagnostic:\n%s%s", args, stdout, stderr)
+				}
+				if strings.Contains(stdout+stderr, "hunter2") {
+					t.Errorf("pacsd %v printed a password:\n%s%s", args, stdout, stderr)
+				}
+			}
+		})
+	}
+}

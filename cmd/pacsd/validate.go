@@ -45,16 +45,28 @@ func runValidate(c *cli, args []string) int {
 }
 
 // writeDiagnostics prints diagnostics with hcl's text writer: file:line:col and
-// a source snippet read from a copy of the file with its passwords redacted.
+// a source snippet read from a copy of the file in which every value that may
+// be a password is starred out (spec.RedactSource).
 func writeDiagnostics(w io.Writer, path string, diags hcl.Diagnostics) error {
 	if len(diags) == 0 {
 		return nil
 	}
 	files := map[string]*hcl.File{}
-	if src, err := os.ReadFile(path); err == nil {
+	if src, err := readSource(path); err == nil {
 		files[path] = &hcl.File{Bytes: spec.RedactSource(src, path)}
 	}
 	return hcl.NewDiagnosticTextWriter(w, files, 0, false).WriteDiagnostics(diags)
+}
+
+// readSource reads the topology file for source snippets, one byte more
+// than the parser reads at most.
+func readSource(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, spec.MaxFileSize+1))
 }
 
 func countDiags(diags hcl.Diagnostics) string {

@@ -31,7 +31,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a = " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n"))
 	f.Add([]byte(strings.Repeat("b {\n", 100) + strings.Repeat("}\n", 100)))
 	f.Add([]byte("a = \"" + strings.Repeat("${\"", 100) + strings.Repeat("\"}", 100) + "\"\n"))
-	f.Add(bytes.Repeat([]byte("#\n"), maxFileSize/2+1))
+	f.Add(bytes.Repeat([]byte("#\n"), MaxFileSize/2+1))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		// A parse that takes seconds is a bug (a reload must not stall the daemon):
 		// fail with every goroutine's stack, so the loop shows.

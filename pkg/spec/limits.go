@@ -13,8 +13,10 @@ import (
 // recovered: without these bounds one saved file could kill the daemon, and
 // kill it again at every restart.
 const (
-	// maxFileSize is the largest topology file pacsd parses, in bytes.
-	maxFileSize = 1 << 20
+	// MaxFileSize is the largest topology file pacsd parses, in bytes; a
+	// larger one is refused by its size, so reading more than one byte past
+	// it is never needed.
+	MaxFileSize = 1 << 20
 	// maxNesting is the deepest nesting pacsd parses: brackets, braces,
 	// parentheses, blocks, templates, conditionals and unary operators, each
 	// level counted once.
@@ -22,15 +24,15 @@ const (
 )
 
 // checkLimits refuses src, the content of the topology file filename, when it
-// is larger than maxFileSize or nested deeper than maxNesting. It reads src
+// is larger than MaxFileSize or nested deeper than maxNesting. It reads src
 // with the HCL lexer only, which does not recurse, so it is safe on any input.
 func checkLimits(src []byte, filename string) hcl.Diagnostics {
 	start := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
-	if len(src) > maxFileSize {
+	if len(src) > MaxFileSize {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Topology File Too Large",
-			Detail:   fmt.Sprintf("The topology file is larger than %d bytes (1 MiB), the most pacsd reads. A topology takes a few kilobytes: check that the path names the topology file, and that nothing appended to it.", maxFileSize),
+			Detail:   fmt.Sprintf("The topology file is larger than %d bytes (1 MiB), the most pacsd reads. A topology takes a few kilobytes: check that the path names the topology file, and that nothing appended to it.", MaxFileSize),
 			Subject:  start.Ptr(),
 		}}
 	}

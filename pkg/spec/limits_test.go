@@ -101,7 +101,7 @@ func TestNestingCountsOneExpression(t *testing.T) {
 
 // TestParseRefusesLargeFile: a file larger than 1 MiB is refused before parsing.
 func TestParseRefusesLargeFile(t *testing.T) {
-	src := []byte(strings.Repeat("# a comment line that pads the file\n", maxFileSize/36+1))
+	src := []byte(strings.Repeat("# a comment line that pads the file\n", MaxFileSize/36+1))
 	f, diags := Parse(src, "large.hcl")
 	if f != nil || len(diags) != 1 || diags[0].Summary != "Topology File Too Large" || diags[0].Severity != hcl.DiagError {
 		t.Fatalf("Parse of %d bytes: value %v, diagnostics:\n%s", len(src), f != nil, diagsText(diags))
@@ -112,11 +112,11 @@ func TestParseRefusesLargeFile(t *testing.T) {
 // TestParseFileRefusesLargeFile: ParseFile reads no more than the limit allows.
 func TestParseFileRefusesLargeFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "large.hcl")
-	if err := os.WriteFile(path, bytes.Repeat([]byte("#\n"), maxFileSize), 0o600); err != nil {
+	if err := os.WriteFile(path, bytes.Repeat([]byte("#\n"), MaxFileSize), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f, diags := ParseFile(path)
 	if f != nil || len(diags) != 1 || diags[0].Summary != "Topology File Too Large" || diags[0].Subject.Filename != path {
-		t.Fatalf("ParseFile of %d bytes: value %v, diagnostics:\n%s", 2*maxFileSize, f != nil, diagsText(diags))
+		t.Fatalf("ParseFile of %d bytes: value %v, diagnostics:\n%s", 2*MaxFileSize, f != nil, diagsText(diags))
 	}
 }

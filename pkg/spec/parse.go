@@ -43,14 +43,14 @@ func ParseFile(path string) (*File, hcl.Diagnostics) {
 }
 
 // readTopology reads the topology file, at most one byte more than
-// maxFileSize: a larger file is refused by its size, never read whole.
+// MaxFileSize: a larger file is refused by its size, never read whole.
 func readTopology(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	return io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	return io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
 }
 
 // Parse parses src, the content of the topology file named filename, and

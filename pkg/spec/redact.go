@@ -1,31 +1,91 @@
 package spec
 
 import (
-	"regexp"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// passwordLine matches a line that assigns a password attribute, in case the
-// file does not parse far enough to find it in the syntax tree.
-var passwordLine = regexp.MustCompile(`(?m)^(\s*"?password"?\s*=\s*)([^\n]*)$`)
-
 // RedactSource returns a copy of src, the content of a topology file, in which
-// the value of every password attribute is overwritten with "*", keeping every
+// every value that may be a password is overwritten with "*", keeping every
 // line and column in place. Print source snippets of diagnostics from the
-// redacted copy, so that a password written in the file never reaches a terminal or log.
+// redacted copy, so that a password written in the file never reaches a
+// terminal or log.
+//
+// It reads src with the HCL lexer, which works on files that do not parse, and
+// is safe on any input. A secret-bearing name is an identifier or quoted key
+// that looks like a password ("password", a misspelling such as "pasword" or
+// "Password", or any name holding "pass", "pwd" or "secret"; "password_file"
+// names a path and is not one). Everything after such a name is starred
+// (except "=" and blanks) up to the end of its value: the end of the line, a
+// comma or a closing brace where brackets, parentheses, quotes and heredocs
+// opened after the name are closed again, so a heredoc or a value continued
+// on the next lines is starred whole. Attributes named password are starred by the syntax tree
+// too, where the file parses.
 func RedactSource(src []byte, filename string) []byte {
 	out := append([]byte(nil), src...)
-	star := func(from, to int) {
-		for i := max(from, 0); i < min(to, len(out)); i++ {
+	star := func(rng hcl.Range) {
+		for i := max(rng.Start.Byte, 0); i < min(rng.End.Byte, len(out)); i++ {
 			if out[i] != '\n' && out[i] != '\r' {
 				out[i] = '*'
 			}
 		}
 	}
-	for _, m := range passwordLine.FindAllSubmatchIndex(src, -1) {
-		star(m[4], m[5])
+	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
+	secret := false // within the value of a secret-bearing name
+	depth := 0      // brackets, quotes and heredocs opened within it
+	value := false  // a token of the value was seen (the value may start on the next line)
+	for _, tok := range tokens {
+		if !secret {
+			if (tok.Type == hclsyntax.TokenIdent || tok.Type == hclsyntax.TokenQuotedLit) && secretName(string(tok.Bytes)) {
+				secret, depth, value = true, 0, false
+			}
+			continue
+		}
+		switch tok.Type {
+		case hclsyntax.TokenEOF:
+			continue
+		case hclsyntax.TokenEqual:
+			continue
+		case hclsyntax.TokenNewline:
+			if depth <= 0 && value {
+				secret = false
+			}
+			continue
+		case hclsyntax.TokenComma:
+			if depth <= 0 && value { // the next item of a one-line object or list
+				secret = false
+				continue
+			}
+		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenOQuote,
+			hclsyntax.TokenOHeredoc, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
+			depth++
+		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenCQuote,
+			hclsyntax.TokenCHeredoc, hclsyntax.TokenTemplateSeqEnd, hclsyntax.TokenQuotedNewline:
+			depth--
+		}
+		if depth < 0 {
+			// A closer of what was open before the name: the quote of a
+			// quoted key, or the brace that ends a one-line object or block
+			// after the value.
+			depth = 0
+			if value {
+				secret = false
+				continue
+			}
+			star(tok.Range)
+			continue
+		}
+		star(tok.Range)
+		value = true
+		// A line comment holds the newline that ends its line; a string
+		// left open by a newline ends with it too.
+		endsLine := tok.Type == hclsyntax.TokenQuotedNewline ||
+			tok.Type == hclsyntax.TokenComment && strings.HasSuffix(string(tok.Bytes), "\n")
+		if endsLine && depth <= 0 && value {
+			secret = false
+		}
 	}
 	if checkLimits(src, filename).HasErrors() {
 		return out // the parser would overflow its stack on it
@@ -39,11 +99,22 @@ func RedactSource(src []byte, filename string) []byte {
 		return out
 	}
 	_ = hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
-		if a, ok := n.(*hclsyntax.Attribute); ok && a.Name == "password" {
-			r := a.Expr.Range()
-			star(r.Start.Byte, r.End.Byte)
+		if a, ok := n.(*hclsyntax.Attribute); ok && secretName(a.Name) {
+			star(a.Expr.Range())
 		}
 		return nil
 	})
 	return out
+}
+
+// secretName reports whether name, an attribute name or key, may hold a
+// password: "password" in any case, a name within two edits of it, or a name
+// holding "pass", "pwd" or "secret". "password_file" holds a path.
+func secretName(name string) bool {
+	n := strings.ToLower(name)
+	if n == "password_file" {
+		return false
+	}
+	return strings.Contains(n, "pass") || strings.Contains(n, "pwd") || strings.Contains(n, "secret") ||
+		editDistance(n, "password") <= 2
 }

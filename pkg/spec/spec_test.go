@@ -315,3 +315,42 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("suggest = %q, want none", got)
 	}
 }
+
+// TestRedactSourceStarsSecretValues: values after a secret-bearing name are
+// starred whether or not the file parses; other values stay readable, and
+// every byte stays in place.
+func TestRedactSourceStarsSecretValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, src  string
+		hide, keep []string
+	}{
+		{"syntax error", "a {\n  password = \"s1\" extra\n  image = \"keep1\"\n}\n", []string{"s1", "extra"}, []string{"keep1"}},
+		{"misspelt", "a {\n  pasword = \"s2\"\n  PassWord = \"s3\"\n  db_secret = \"s4\"\n}\n", []string{"s2", "s3", "s4"}, nil},
+		{"heredoc", "a {\n  password = <<EOT\ns5\nEOT\n  image = \"keep2\"\n}\n", []string{"s5"}, []string{"keep2", "\n  image"}},
+		{"missing equals", "password \"s6\"\nimage = \"keep3\"\n", []string{"s6"}, []string{"keep3"}},
+		{"next line", "password =\n  \"s7\"\nimage = \"keep4\"\n", []string{"s7"}, []string{"keep4"}},
+		{"unterminated", "password = \"s8\nimage = \"keep5\"\n", []string{"s8"}, []string{"keep5"}},
+		{"one-line object", "settings = { password = \"s9\", x = 1, \"password\" = \"s10\" }\n", []string{"s9", "s10"}, []string{"x = 1"}},
+		{"one-line block", "a { password = \"s11\" }\nimage = \"keep6\"\n", []string{"s11"}, []string{"keep6", "}"}},
+		{"comment", "password = \"s12\" # old: s13\nimage = \"keep7\"\n", []string{"s12", "s13"}, []string{"keep7"}},
+		{"function", "password = env(\"S14\")\npassword_file = \"keep8\"\n", []string{"S14"}, []string{"keep8"}},
+		{"parenthesised", "password = (\n  \"s15\"\n)\nimage = \"keep9\"\n", []string{"s15"}, []string{"keep9"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := RedactSource([]byte(tc.src), "x.hcl")
+			if len(got) != len(tc.src) || strings.Count(string(got), "\n") != strings.Count(tc.src, "\n") {
+				t.Fatalf("redaction moved text: %q", got)
+			}
+			for _, h := range tc.hide {
+				if strings.Contains(string(got), h) {
+					t.Errorf("%q still visible: %q", h, got)
+				}
+			}
+			for _, k := range tc.keep {
+				if !strings.Contains(string(got), k) {
+					t.Errorf("%q starred too: %q", k, got)
+				}
+			}
+		})
+	}
+}
