@@ -22,13 +22,28 @@ import (
 const installLoop = `while [ $# -gt 0 ]; do install -o postgres -g postgres -m 0600 -- "$1" "$2"; shift 2; done
 `
 
-// baseBackupScript builds a standby's data. Arguments: the mount point,
-// the marker, PGDATA, the passfile, the primary's host and port, the
-// replication user, the slot, then pairs of a staged file and its target.
+// enterable is a shell function of the scripts: enterable MOUNT WHAT HINT
+// fails, with a message naming WHAT (the node's data location) and HINT (what
+// the operator can do), when the image's postgres user cannot enter the
+// mount point MOUNT. The mount point is the operator's directory (data =
+// "/srv"): pacsd changes only the data directory inside it, never its owner
+// or mode.
+const enterable = `enterable() {
+  if ! runuser -u postgres -- test -x "$1"; then
+    echo "the image's postgres user (uid $(id -u postgres)) cannot enter $2, the node's data location mounted at $1 (owner $(stat -c %u:%g -- "$1"), mode $(stat -c %a -- "$1")); pacsd changes only the data directory inside it, never the directory itself: $3, then run pacsd again" >&2
+    exit 4
+  fi
+}
+`
+
+// baseBackupScript builds a standby's data. Arguments: the mount point, what
+// the data location is and what to do when postgres cannot enter it, the
+// marker, PGDATA, the passfile, the primary's host and port, the replication
+// user, the slot, then pairs of a staged file and its target.
 const baseBackupScript = `set -eu
-mount=$1 marker=$2 pgdata=$3 passfile=$4 host=$5 port=$6 user=$7 slot=$8
-shift 8
-install -d -o postgres -g postgres -m 0700 -- "$mount"
+` + enterable + `mount=$1 where=$2 hint=$3 marker=$4 pgdata=$5 passfile=$6 host=$7 port=$8 user=$9 slot=${10}
+shift 10
+enterable "$mount" "$where" "$hint"
 if [ -n "$(ls -A -- "$pgdata" 2>/dev/null)" ]; then echo "$pgdata is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
 touch -- "$marker"
 install -d -o postgres -g postgres -m 0700 -- "$pgdata"
@@ -36,12 +51,14 @@ runuser -u postgres -- env PGPASSFILE="$passfile" pg_basebackup -h "$host" -p "$
 ` + installLoop + `rm -f -- "$marker"
 `
 
-// rewindScript rewinds a former primary's data. Arguments: the marker,
-// PGDATA, the passfile, the source server's libpq connection string, then
-// pairs of a staged file and its target.
+// rewindScript rewinds a former primary's data. Arguments: the mount point,
+// what the data location is and what to do when postgres cannot enter it,
+// the marker, PGDATA, the passfile, the source server's libpq connection
+// string, then pairs of a staged file and its target.
 const rewindScript = `set -eu
-marker=$1 pgdata=$2 passfile=$3 source=$4
-shift 4
+` + enterable + `mount=$1 where=$2 hint=$3 marker=$4 pgdata=$5 passfile=$6 source=$7
+shift 7
+enterable "$mount" "$where" "$hint"
 touch -- "$marker"
 runuser -u postgres -- env PGPASSFILE="$passfile" pg_rewind -D "$pgdata" --source-server="$source" -P
 ` + installLoop + `rm -f -- "$marker"
@@ -56,7 +73,8 @@ func (x *executor) baseBackup(ctx context.Context, rt Runtime, a Action) error {
 	b := a.Backup
 	staged, pairs := stageFiles(b.Files)
 	files := append([]FileWrite{b.Passfile}, staged...)
-	args := append([]string{DataMount, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, strconv.Itoa(b.Port), b.User, b.Slot}, pairs...)
+	where, hint := x.mountWords(a.Node, a.Mount)
+	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, strconv.Itoa(b.Port), b.User, b.Slot}, pairs...)
 	return x.runScript(ctx, rt, a.Node, "basebackup", a.Mount, baseBackupScript, args, files)
 }
 
@@ -111,8 +129,22 @@ func (x *executor) rewind(ctx context.Context, rt Runtime, a Action) error {
 		return fmt.Errorf("while running a checkpoint on the acting primary %q before the rewind: %w", x.acting, err)
 	}
 	staged, pairs := stageFiles(b.Files)
-	args := append([]string{BuildingMarker, PGDATA, b.Passfile.Path, sourceServer(b.Host, b.Port, b.User, x.c.Database)}, pairs...)
+	where, hint := x.mountWords(a.Node, a.Mount)
+	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, sourceServer(b.Host, b.Port, b.User, x.c.Database)}, pairs...)
 	return x.runScript(ctx, rt, a.Node, "rewind", a.Mount, rewindScript, args, append([]FileWrite{b.Passfile}, staged...))
+}
+
+// mountWords says what the data location m of node is, for messages, and
+// what the operator can do so that the image's postgres user can enter it.
+func (x *executor) mountWords(node string, m Mount) (where, hint string) {
+	on := ""
+	if n := x.c.Node(node); n != nil && n.Host != "" {
+		on = fmt.Sprintf(" on host %q", n.Host)
+	}
+	if m.HostDir != "" {
+		return "host directory " + m.HostDir + on, "give that user search permission on it, for example: chmod o+x " + m.HostDir + " (mode 0711 or 0755)"
+	}
+	return "volume " + m.Volume + on, "give that user search permission on the volume's top directory (mode 0711 or 0755)"
 }
 
 // sourceServer is pg_rewind's --source-server: a libpq connection string

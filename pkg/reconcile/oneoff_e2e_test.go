@@ -2,8 +2,12 @@ package reconcile_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,6 +153,90 @@ func TestE2EOneOffHostileNames(t *testing.T) {
 		}
 		if have := strings.Join(b.dataMountList(t, vol), " "); have != "data" {
 			t.Errorf("volume %s holds %q after the rewind; want data alone (no marker left)", vol, have)
+		}
+	})
+}
+
+// TestE2EBaseBackupKeepsMountPoint: a node's host directory (data = "/srv")
+// is the mount point of its data; a base backup changes only the data
+// directory inside it, never the directory's own owner or mode. A host
+// directory the image's postgres user cannot enter is refused with a message
+// that names it and the permission it needs, and is left as it was.
+func TestE2EBaseBackupKeepsMountPoint(t *testing.T) {
+	b := newOneOffBed(t)
+	b.replicationRole("replicator", "repl-pw", "mount_s")
+	// The engine is this machine's: it binds the test's directories.
+	backupInto := func(dir string) error {
+		t.Helper()
+		a := reconcile.Action{Kind: reconcile.BaseBackup, Node: "s", Mount: reconcile.Mount{HostDir: dir}, Backup: &reconcile.BackupSpec{
+			Image: b.c.Image, Network: b.c.Network, Host: b.c.Node("p").Container, Port: 5432, User: b.c.Replication.User, Slot: "mount_s",
+			Files:    []reconcile.FileWrite{{Path: reconcile.SignalPath, Mode: 0o600}},
+			Passfile: reconcile.FileWrite{Path: reconcile.SecretsDir + "/replication.pgpass", Content: pgconf.Passfile(b.c), Mode: 0o600, Secret: true},
+		}}
+		return reconcile.RunOneOffAction(b.e.Ctx(5*time.Minute), b.c, b.d, "p", slog.New(slog.NewTextHandler(&b.log, nil)), a)
+	}
+	ownerMode := func(path string) string {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		return fmt.Sprintf("%d:%d %o", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+	mountDir := func(mode os.FileMode) string {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "srv")
+		if err := os.Mkdir(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // the data inside belongs to the container's postgres
+			if _, _, err := b.e.RunOnce("rm", []string{"sh", "-c", "rm -rf " + reconcile.DataMount + "/*"}, []string{dir + ":" + reconcile.DataMount}); err != nil {
+				t.Logf("while emptying %s: %v", dir, err)
+			}
+		})
+		return dir
+	}
+
+	t.Run("mode 0755", func(t *testing.T) {
+		dir := mountDir(0o755)
+		before := ownerMode(dir)
+		if err := backupInto(dir); err != nil {
+			t.Fatalf("base backup into host directory %s: %v", dir, err)
+		}
+		if after := ownerMode(dir); after != before {
+			t.Errorf("the base backup changed the host directory %s itself: owner and mode %s, were %s", dir, after, before)
+		}
+		uid, _ := b.e.PostgresIDs()
+		if got, want := ownerMode(filepath.Join(dir, "data")), fmt.Sprintf("%d:", uid); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, " 700") {
+			t.Errorf("the data directory inside %s: owner and mode %s, want postgres's (uid %d) and 700", dir, got, uid)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data", "PG_VERSION")); err != nil {
+			t.Errorf("no complete data directory in %s: %v", dir, err)
+		}
+	})
+
+	t.Run("mode 0700", func(t *testing.T) {
+		dir := mountDir(0o700)
+		before := ownerMode(dir)
+		err := backupInto(dir)
+		if after := ownerMode(dir); after != before {
+			t.Errorf("the base backup changed the host directory %s itself: owner and mode %s, were %s", dir, after, before)
+		}
+		if err == nil {
+			t.Fatalf("base backup into host directory %s (mode 0700, owned by root): no error; want a refusal", dir)
+		}
+		t.Logf("refused: %v", err)
+		for _, want := range []string{dir, "700", "cannot enter", "chmod o+x"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the error does not say %q: %v", want, err)
+			}
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("the refused base backup left %d entries in %s (first %s); want none", len(entries), dir, entries[0].Name())
 		}
 	})
 }
