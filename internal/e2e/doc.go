@@ -16,6 +16,16 @@
 //
 // For the fault matrix: a Writer records every acknowledged commit and checks
 // that none is lost (CheckNoLoss), a Probe checks every 100 ms that at most one
-// node accepts writes, and RequireSecondEngine runs a second Docker engine on
-// the same machine that a test can stop or kill.
+// node accepts writes, and RequireTestHost runs a host of the multi-host test
+// bed: a network namespace of its own with its own Docker engine and an
+// address on a bridge shared with the other hosts (RequireSecondEngine is the
+// first of them, an engine a test can stop or kill). No test engine runs in
+// the machine's own network namespace, so none touches the machine engine's
+// bridges.
+//
+// A fault the harness injects is confirmed in place before the helper returns
+// (every thread of a stopped process in state T, a paused container's cgroup
+// frozen, a killed or stopped container's main process gone, a disconnected
+// container no longer on the network), so that what a test measures next is
+// the fault.
 package e2e
