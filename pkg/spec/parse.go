@@ -76,6 +76,10 @@ func parse(src []byte, filename, dir string) (*File, hcl.Diagnostics) {
 		"env":  envFunc,
 		"file": d.fileFunc(),
 	}}
+	d.secretCtx = &hcl.EvalContext{Functions: map[string]function.Function{
+		"env":  envFunc,
+		"file": d.secretFileFunc(),
+	}}
 	file := d.decodeFile(f.Body)
 	file.Path = filename
 	if len(file.Clusters) == 0 && !d.diags.HasErrors() {
@@ -150,6 +154,32 @@ func (d *decoder) fileFunc() function.Function {
 	})
 }
 
+// secretFileFunc is file("path") where a password is expected: the file must
+// be readable by its owner only, like a password_file, and its trailing line
+// breaks are dropped.
+func (d *decoder) secretFileFunc() function.Function {
+	return function.New(&function.Spec{
+		Description: "Returns the content of a file readable only by its owner, without trailing line breaks; a relative path is relative to the topology file.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			path := args[0].AsString()
+			full := d.resolve(path)
+			if st, err := os.Stat(full); err == nil && st.Mode().Perm()&0o077 != 0 {
+				return cty.NilVal, fmt.Errorf("the password file %q has mode %04o, so other users of this machine can read or change it; run \"chmod 600 %s\"", path, st.Mode().Perm(), full)
+			}
+			b, err := readSmallFile(full)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			if !utf8.Valid(b) {
+				return cty.NilVal, fmt.Errorf("the file %q is not UTF-8 text", path)
+			}
+			return cty.StringVal(trimLineEnds(string(b))), nil
+		},
+	})
+}
+
 // readSmallFile reads a regular file of at most maxReadSize bytes.
 func readSmallFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
@@ -176,10 +206,12 @@ func readSmallFile(path string) ([]byte, error) {
 
 // decoder collects diagnostics while the decodeXBlock functions walk the file.
 type decoder struct {
-	ctx      *hcl.EvalContext
-	dir      string
-	filename string
-	diags    hcl.Diagnostics
+	ctx *hcl.EvalContext
+	// secretCtx evaluates password attributes: its file() checks the file's mode.
+	secretCtx *hcl.EvalContext
+	dir       string
+	filename  string
+	diags     hcl.Diagnostics
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {

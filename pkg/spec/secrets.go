@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // secretAttrs are the attributes every block that takes a password accepts.
@@ -30,12 +33,28 @@ func (d *decoder) decodeSecret(attrs hcl.Attributes, owner string) (Secret, bool
 	}
 	switch {
 	case hasPW:
+		if call, ok := pw.Expr.(*hclsyntax.FunctionCallExpr); ok && call.Name == "file" && len(call.Args) == 1 && !call.ExpandFinal {
+			// password = file("path") is read like password_file.
+			var path string
+			if !d.evalString(call.Args[0], &path) {
+				return Secret{}, false
+			}
+			return d.secretFromFile(pw.Expr.Range(), path, owner)
+		}
 		var text string
-		if d.str(attrs, "password", &text) == nil {
+		// file() inside a longer expression checks the file's mode too.
+		saved := d.ctx
+		d.ctx = d.secretCtx
+		attr := d.str(attrs, "password", &text)
+		d.ctx = saved
+		if attr == nil {
 			return Secret{}, false
 		}
 		if text == "" {
 			d.errorf(pw.Expr.Range(), "Empty Password", "The password of %s is empty. Give a password; PostgreSQL refuses empty passwords for scram-sha-256.", owner)
+			return Secret{}, false
+		}
+		if !d.checkPasswordText(pw.Expr.Range(), text, owner) {
 			return Secret{}, false
 		}
 		if !usesFunction(pw.Expr) {
@@ -48,18 +67,59 @@ func (d *decoder) decodeSecret(attrs hcl.Attributes, owner string) (Secret, bool
 		if d.str(attrs, "password_file", &path) == nil {
 			return Secret{}, false
 		}
-		b, ok := d.readPrivateFile(pf.Expr.Range(), path, "Password File")
-		if !ok {
-			return Secret{}, false
-		}
-		text := strings.TrimRight(string(b), "\r\n")
-		if text == "" {
-			d.errorf(pf.Expr.Range(), "Empty Password File", "The password file %q of %s is empty. Write the password into it (a trailing newline is ignored).", path, owner)
-			return Secret{}, false
-		}
-		return NewSecret(text, path), true
+		return d.secretFromFile(pf.Expr.Range(), path, owner)
 	}
 	return Secret{}, false
+}
+
+// secretFromFile reads a password from the file at path (password_file, or
+// password = file(path)): mode 0600 or 0400, trailing line breaks dropped,
+// no line break or NUL inside. rng is where the path is written.
+func (d *decoder) secretFromFile(rng hcl.Range, path, owner string) (Secret, bool) {
+	b, ok := d.readPrivateFile(rng, path, "Password File")
+	if !ok {
+		return Secret{}, false
+	}
+	text := trimLineEnds(string(b))
+	if text == "" {
+		d.errorf(rng, "Empty Password File", "The password file %q of %s is empty. Write the password into it (a trailing newline is ignored).", path, owner)
+		return Secret{}, false
+	}
+	if !d.checkPasswordText(rng, text, owner) {
+		return Secret{}, false
+	}
+	return NewSecret(text, path), true
+}
+
+// trimLineEnds drops the line breaks at the end of a password file's content.
+func trimLineEnds(s string) string { return strings.TrimRight(s, "\r\n") }
+
+// checkPasswordText refuses a password holding a line break or NUL: the
+// passfile, connection strings and PostgreSQL's own clients cannot carry it,
+// so it could never authenticate. The detail never shows the password.
+func (d *decoder) checkPasswordText(rng hcl.Range, text, owner string) bool {
+	if !strings.ContainsAny(text, "\n\r\x00") {
+		return true
+	}
+	d.errorf(rng, "Invalid Character in Password",
+		"The password of %s holds a line break or NUL character (a file's trailing line breaks are dropped, but not those inside, and a heredoc always ends with one). PostgreSQL's password file and connection strings cannot carry it, so the password could never authenticate. Write the password on one line.", owner)
+	return false
+}
+
+// evalString evaluates expr to a string into dst, reporting why not.
+func (d *decoder) evalString(expr hcl.Expression, dst *string) bool {
+	v, diags := expr.Value(d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() || !v.IsWhollyKnown() {
+		return false
+	}
+	cv, err := convert.Convert(v, cty.String)
+	if err != nil || cv.IsNull() {
+		d.errorf(expr.Range(), "Incorrect Attribute Value Type", "The argument of file() must be a path, such as \"secrets/pacs.password\".")
+		return false
+	}
+	*dst = cv.AsString()
+	return true
 }
 
 // readPrivateFile reads a file that must exist, be a regular file and be

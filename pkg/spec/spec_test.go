@@ -354,3 +354,65 @@ func TestRedactSourceStarsSecretValues(t *testing.T) {
 		})
 	}
 }
+
+// TestPasswordFromFunctions: a password from file() is read like a
+// password_file (mode 0600 or 0400, trailing line breaks dropped), and a
+// password from env(), file() or a heredoc that holds a line break is refused:
+// it could never authenticate.
+func TestPasswordFromFunctions(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	crlf := write("crlf.password", "from-file\r\n", 0o400)
+	open := write("open.password", "from-file\n", 0o640)
+	inner := write("inner.password", "from\nfile\n", 0o600)
+	t.Setenv("PACSD_TEST_PW_OK", "from-env")
+	t.Setenv("PACSD_TEST_PW_NEWLINE", "from-env\n")
+	for _, tc := range []struct {
+		expr, want, problem string
+	}{
+		{fmt.Sprintf("file(%q)", crlf), "from-file", ""},
+		{fmt.Sprintf("file(%q)", open), "", "Password File Readable by Others"},
+		{fmt.Sprintf("\"${file(%q)}\"", open), "", "Error in Function Call"},
+		{fmt.Sprintf("file(%q)", inner), "", "Invalid Character in Password"},
+		{fmt.Sprintf("file(%q)", filepath.Join(dir, "absent")), "", "Password File Not Found"},
+		{"<<EOT\nin-a-heredoc\nEOT\n", "", "Invalid Character in Password"},
+		{`env("PACSD_TEST_PW_OK")`, "from-env", ""},
+		{`env("PACSD_TEST_PW_NEWLINE")`, "", "Invalid Character in Password"},
+	} {
+		t.Run(tc.expr, func(t *testing.T) {
+			src := fmt.Sprintf("cluster \"pacs\" {\n  image = \"postgres:16\"\n  database = \"pacsdb\"\n  superuser {\n    name = \"pacs\"\n    password = %s\n  }\n  node \"db1\" {}\n}\n", tc.expr)
+			f, diags := Parse([]byte(src), filepath.Join(dir, "pacs.hcl"))
+			var problems []string
+			for _, d := range diags.Errs() {
+				problems = append(problems, d.(*hcl.Diagnostic).Summary)
+				for _, secret := range []string{"from-env", "from-file", "from\nfile"} {
+					if strings.Contains(d.Error(), secret) {
+						t.Errorf("the diagnostic shows the password: %s", d)
+					}
+				}
+			}
+			var want []string
+			if tc.problem != "" {
+				want = []string{tc.problem}
+			}
+			if diff := cmp.Diff(want, problems); diff != "" {
+				t.Fatalf("errors differ (-want +got):\n%s", diff)
+			}
+			if f != nil {
+				if got := f.Clusters[0].Superuser.Password.Reveal(); got != tc.want {
+					t.Errorf("password %q, want %q", got, tc.want)
+				}
+			}
+		})
+	}
+}
