@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pacsd/pacsd/pkg/postgres/sqltext"
 	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
@@ -140,18 +141,6 @@ func (c *Conn) Reload(ctx context.Context) error {
 	return nil
 }
 
-// quoteLiteral quotes s as an SQL string literal, correct whatever
-// standard_conforming_strings says: quotes are doubled, and a string with a
-// backslash becomes an E-prefixed literal with its backslashes doubled (as libpq's
-// PQescapeLiteral does). NUL bytes cannot be sent and are refused. It is the
-// one quoting function for values that cannot travel as bind parameters.
-func quoteLiteral(s string) (string, error) {
-	if strings.ContainsRune(s, 0) {
-		return "", fmt.Errorf("a literal cannot hold a NUL byte")
-	}
-	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
-	if strings.Contains(s, `\`) {
-		q = "E" + strings.ReplaceAll(q, `\`, `\\`)
-	}
-	return q, nil
-}
+// quoteLiteral quotes s as an SQL string literal: sqltext.Literal, the one
+// quoting function for values that cannot travel as bind parameters.
+func quoteLiteral(s string) (string, error) { return sqltext.Literal(s) }

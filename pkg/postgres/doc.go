@@ -6,10 +6,13 @@
 //
 // Passwords reach the server as SCRAM-SHA-256 verifiers only (see Verifier in
 // scram.go, which depends on the standard library alone), and the statement
-// that carries a verifier runs with statement logging switched off for its
-// transaction, so neither a password nor its verifier lands in the server log.
+// that carries a verifier runs in a transaction whose statements the server
+// neither logs (statement, duration, sampling, error and debug logging) nor
+// keeps (pg_stat_statements, pgaudit), so neither a password nor its verifier
+// lands in the server log. That SQL text lives in the subpackage sqltext,
+// which the executor's password reset over a container's socket shares.
 // Identifiers are quoted with pgx.Identifier.Sanitize; literals with one
-// quoting function, quoteLiteral.
+// quoting function, sqltext.Literal.
 //
 // Connections use sslmode=disable: the servers are reached over the cluster's
 // own container network. Errors name the server's address and, for

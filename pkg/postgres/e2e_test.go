@@ -236,14 +236,20 @@ func TestE2ERolesSlotsSettings(t *testing.T) {
 		}
 	})
 
-	// From here on every statement is logged.
-	n.ExecSQL("ALTER SYSTEM SET log_statement = 'all'")
+	// From here on every statement is logged, three ways: as it comes, with
+	// its duration, and in transactions sampled for logging.
+	logAll := map[string]string{"log_statement": "all", "log_min_duration_statement": "0", "log_transaction_sample_rate": "1"}
+	for name, value := range logAll {
+		n.ExecSQL("ALTER SYSTEM SET " + name + " = '" + value + "'")
+	}
 	if err := c.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, e, c, "log_statement to be all", func(s *reconcile.DBState) error {
-		if got := s.Settings["log_statement"]; got.Value != "all" || got.SourceFile != e2e.PGDATA+"/"+autoConf {
-			return fmt.Errorf("log_statement = %+v", got)
+	eventually(t, e, c, "every statement to be logged", func(s *reconcile.DBState) error {
+		for name, value := range logAll {
+			if got := s.Settings[name]; got.Value != value || got.SourceFile != e2e.PGDATA+"/"+autoConf {
+				return fmt.Errorf("%s = %+v", name, got)
+			}
 		}
 		return nil
 	})
@@ -342,8 +348,8 @@ func TestE2ERolesSlotsSettings(t *testing.T) {
 
 	t.Run("no secrets in the server log", func(t *testing.T) {
 		logs := n.Logs()
-		if !strings.Contains(logs, `DROP ROLE IF EXISTS "archive"`) {
-			t.Fatalf("the server log shows no statements; log_statement = 'all' did not take:\n%s", logs)
+		if !strings.Contains(logs, `DROP ROLE IF EXISTS "archive"`) || !strings.Contains(logs, "duration: ") {
+			t.Fatalf("the server log shows no statements or durations; the settings did not take:\n%s", logs)
 		}
 		for what, s := range map[string]string{"password 1": pw1, "password 2": pw2, "verifier 1": v1, "verifier 2": v2} {
 			if strings.Contains(logs, s) {

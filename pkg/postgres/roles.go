@@ -9,19 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pacsd/pacsd/pkg/postgres/sqltext"
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
-
-// quiet switches off, for the rest of a transaction, everything that would
-// write the text of the next statement to the server log or keep it in
-// pg_stat_statements. It runs before a statement that carries a verifier.
-// (The extension's parameter is a harmless placeholder when it is not loaded.)
-var quiet = []string{
-	"SET LOCAL log_statement = 'none'",
-	"SET LOCAL log_min_duration_statement = -1",
-	"SET LOCAL log_min_error_statement = 'panic'",
-	"SET LOCAL pg_stat_statements.track_utility = off",
-}
 
 // SetRole makes role r.Name exist with the attributes of r: it creates the
 // role when it is missing, else alters LOGIN, REPLICATION and SUPERUSER where
@@ -31,7 +21,9 @@ var quiet = []string{
 //
 // r.Verifier must be a SCRAM-SHA-256 verifier (see Verifier); anything else,
 // such as a plain password, is refused before it is sent. The verifier is
-// sent as a quoted literal in a transaction that does not log its statements.
+// sent as a quoted literal in a transaction that neither logs nor keeps its
+// statements (sqltext.QuietBefore: the same as the executor's reset over a
+// container's socket).
 // SetRole refuses to take LOGIN or SUPERUSER from the connected role.
 // All changes happen in one transaction.
 func (c *Conn) SetRole(ctx context.Context, r reconcile.RoleSpec) error {
@@ -58,7 +50,11 @@ func (c *Conn) SetRole(ctx context.Context, r reconcile.RoleSpec) error {
 		return nil
 	}
 	if secret {
-		stmts = append(slices.Clone(quiet), stmts...)
+		if _, err := c.conn.Exec(ctx, sqltext.QuietBefore); err != nil {
+			return c.wrap(doing, err)
+		}
+		defer c.conn.Exec(ctx, sqltext.QuietAfter)
+		stmts = append([]string{sqltext.QuietLocal}, stmts...)
 	}
 	return c.wrap(doing, pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
 		for _, s := range stmts {
