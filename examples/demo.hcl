@@ -40,6 +40,6 @@ cluster "demo" {
 
 daemon {
   listen    = "127.0.0.1:9187"
-  state_dir = "../.demo-state"
+  state_dir = ".demo-state" # beside this file: examples/.demo-state
   resync    = "30s"
 }

@@ -552,6 +552,17 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	return h
 }
 
+// loopbackHost reports whether host, the host part of a listen address, is
+// loopback only: localhost, or an IP address in 127.0.0.0/8 or ::1. "" (every
+// address) is not.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
 
 func validHostAddress(a string) bool {
@@ -587,14 +598,22 @@ func (d *decoder) decodeDaemonBlock(block *hcl.Block, dm *Daemon) {
 	if attr := d.str(content.Attributes, "listen", &dm.Listen); attr != nil {
 		host, port, err := net.SplitHostPort(dm.Listen)
 		p, perr := strconv.Atoi(port)
-		if err != nil || perr != nil || p < 1 || p > 65535 || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
+		switch {
+		case err != nil || perr != nil || p < 1 || p > 65535 || (host != "" && net.ParseIP(host) == nil && host != "localhost"):
 			d.errorf(attr.Expr.Range(), "Invalid Listen Address", "The listen address %q is not an IP address and port, such as \"127.0.0.1:9187\".", dm.Listen)
+		case !loopbackHost(host):
+			d.warnf(attr.Expr.Range(), "Status Endpoints Open to the Network",
+				"The listen address %q is not a loopback address. pacsd's HTTP endpoints have no authentication yet: anyone who reaches this address can read the clusters' status (nodes, roles, replication, what pacsd does). Listen on 127.0.0.1 (the default) and put an authenticating proxy in front, unless every client of this address is trusted.", dm.Listen)
 		}
 	}
 	if attr := d.str(content.Attributes, "state_dir", &dm.StateDir); attr != nil {
-		if strings.TrimSpace(dm.StateDir) == "" {
+		switch clean := filepath.Clean(dm.StateDir); {
+		case strings.TrimSpace(dm.StateDir) == "":
 			d.errorf(attr.Expr.Range(), "Empty State Directory", "state_dir is empty. Give the directory where pacsd keeps its state, such as %q.", DefaultStateDir)
-		} else {
+		case !filepath.IsAbs(clean) && (clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator))):
+			d.errorf(attr.Expr.Range(), "State Directory Outside the File's Directory",
+				"The state directory %q goes above the topology file's directory, so where it lands depends on where the file is. Give an absolute path, such as %q, or a directory beside the file.", dm.StateDir, DefaultStateDir)
+		default:
 			dm.StateDir = d.resolve(dm.StateDir)
 		}
 	}

@@ -416,3 +416,40 @@ func TestPasswordFromFunctions(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonListenAndStateDir: a listen address that is not loopback gets a
+// warning (the endpoints have no authentication); a relative state_dir that
+// goes above the file's directory is refused.
+func TestDaemonListenAndStateDir(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	parse := func(daemon string) []string {
+		src := "cluster \"pacs\" {\n  image = \"postgres:16\"\n  database = \"pacsdb\"\n  superuser {\n    name = \"pacs\"\n    password_file = \"secrets/ok.password\"\n  }\n  node \"db1\" {}\n}\ndaemon {\n" + daemon + "\n}\n"
+		_, diags := Parse([]byte(src), "testdata/pacs.hcl")
+		var got []string
+		for _, d := range diags {
+			got = append(got, d.Summary)
+		}
+		return got
+	}
+	const open = "Status Endpoints Open to the Network"
+	for listen, want := range map[string]string{
+		"127.0.0.1:9187": "", "127.1.2.3:1": "", "[::1]:9187": "", "localhost:9187": "", "[::ffff:127.0.0.1]:9187": "",
+		":9187": open, "0.0.0.0:9187": open, "[::]:9187": open, "10.0.0.5:9187": open, "[fd00::1]:9187": open,
+		"pacs.example.org:9187": "Invalid Listen Address",
+	} {
+		got := parse(fmt.Sprintf("listen = %q", listen))
+		if (want == "") != (len(got) == 0) || want != "" && (len(got) != 1 || got[0] != want) {
+			t.Errorf("listen = %q: diagnostics %q, want %q", listen, got, want)
+		}
+	}
+	const outside = "State Directory Outside the File's Directory"
+	for dir, want := range map[string]string{
+		"state": "", "./state": "", "a/../b": "", "/var/lib/../lib/pacsd": "", ".": "",
+		"..": outside, "../state": outside, "a/../../state": outside, "./../state": outside,
+	} {
+		got := parse(fmt.Sprintf("state_dir = %q", dir))
+		if (want == "") != (len(got) == 0) || want != "" && (len(got) != 1 || got[0] != want) {
+			t.Errorf("state_dir = %q: diagnostics %q, want %q", dir, got, want)
+		}
+	}
+}

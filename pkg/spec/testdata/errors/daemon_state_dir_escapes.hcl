@@ -1,0 +1,14 @@
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  node "db1" {
+    port = 15432
+  }
+}
+daemon {
+  state_dir = "state/../../pacsd-state" # ERROR: State Directory Outside the File's Directory
+}
