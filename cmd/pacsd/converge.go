@@ -250,58 +250,82 @@ func (p *progress) done() {
 // runSwitchover makes NODE the primary of its cluster now, then converges.
 func runSwitchover(c *cli, args []string) int {
 	fs := c.newFlags("switchover", "NODE [-f FILE] [--cluster NAME]")
+	t, code, ok := c.nodeTarget(fs, args)
+	if !ok {
+		return code
+	}
+	ctx, cancel := signalContext(30 * time.Minute)
+	defer cancel()
+	res, err := reconcile.SwitchoverTo(ctx, t.cluster, t.node, t.deps, newLogger(c.stderr))
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
+		return exitProblem
+	}
+	fmt.Fprintf(c.stdout, "cluster %q: %q is the primary; converged (%d actions)\n", t.cluster.Name, t.node, len(res.Done))
+	t.fileDiffers(c.stdout)
+	return exitOK
+}
+
+// nodeTarget is the node a command such as switchover or failover acts on.
+type nodeTarget struct {
+	node    string
+	cluster *spec.Cluster
+	deps    reconcile.Deps
+}
+
+// fileDiffers tells the operator to edit the file when it names another primary.
+func (t nodeTarget) fileDiffers(w io.Writer) {
+	if t.cluster.Primary != t.node {
+		fmt.Fprintf(w, "the file still names %q as primary: edit it to %q so that it says what runs\n", t.cluster.Primary, t.node)
+	}
+}
+
+// nodeTarget parses "NODE [-f FILE] [--cluster NAME]" and the flags fs has
+// besides, loads the file, finds NODE's cluster and wires the adapters, with
+// a cluster lock that says when it waits for another pacsd process.
+func (c *cli) nodeTarget(fs *flag.FlagSet, args []string) (nodeTarget, int, bool) {
+	name := fs.Name()
 	path := c.fileFlag(fs)
 	clusterName := fs.String("cluster", "", "the cluster of NODE, when the file has several")
-	var node string
+	var t nodeTarget
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		node, args = args[0], args[1:]
+		t.node, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return exitOK
+			return t, exitOK, false
 		}
-		return exitUsage
+		return t, exitUsage, false
 	}
-	if node == "" && fs.NArg() == 1 {
-		node = fs.Arg(0)
-	} else if fs.NArg() > 0 || node == "" {
+	if t.node == "" && fs.NArg() == 1 {
+		t.node = fs.Arg(0)
+	} else if fs.NArg() > 0 || t.node == "" {
 		fs.Usage()
-		return exitUsage
+		return t, exitUsage, false
 	}
-	f := c.loadSpec("switchover", *path)
+	f := c.loadSpec(name, *path)
 	if f == nil {
-		return exitProblem
+		return t, exitProblem, false
 	}
-	var cl *spec.Cluster
 	for _, x := range f.Clusters {
-		if (*clusterName == "" || x.Name == *clusterName) && x.Node(node) != nil {
-			if cl != nil {
-				fmt.Fprintf(c.stderr, "pacsd switchover: node %q is in clusters %q and %q; name one with --cluster\n", node, cl.Name, x.Name)
-				return exitUsage
+		if (*clusterName == "" || x.Name == *clusterName) && x.Node(t.node) != nil {
+			if t.cluster != nil {
+				fmt.Fprintf(c.stderr, "pacsd %s: node %q is in clusters %q and %q; name one with --cluster\n", name, t.node, t.cluster.Name, x.Name)
+				return t, exitUsage, false
 			}
-			cl = x
+			t.cluster = x
 		}
 	}
-	if cl == nil {
-		fmt.Fprintf(c.stderr, "pacsd switchover: no cluster in %s has a node %q\n", *path, node)
-		return exitProblem
+	if t.cluster == nil {
+		fmt.Fprintf(c.stderr, "pacsd %s: no cluster in %s has a node %q\n", name, *path, t.node)
+		return t, exitProblem, false
 	}
 	d, err := deps(f, newProgress(c.stderr).line)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
-		return exitProblem
+		fmt.Fprintf(c.stderr, "pacsd %s: %v\n", name, err)
+		return t, exitProblem, false
 	}
-	d.Lock = announced(d.Lock, c.stderr, "switchover")
-	ctx, cancel := signalContext(30 * time.Minute)
-	defer cancel()
-	res, err := reconcile.SwitchoverTo(ctx, cl, node, d, newLogger(c.stderr))
-	if err != nil {
-		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
-		return exitProblem
-	}
-	fmt.Fprintf(c.stdout, "cluster %q: %q is the primary; converged (%d actions)\n", cl.Name, node, len(res.Done))
-	if cl.Primary != node {
-		fmt.Fprintf(c.stdout, "the file still names %q as primary: edit it to %q so that it says what runs\n", cl.Primary, node)
-	}
-	return exitOK
+	d.Lock = announced(d.Lock, c.stderr, name)
+	t.deps = d
+	return t, exitOK, true
 }

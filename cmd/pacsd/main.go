@@ -42,6 +42,7 @@ func init() {
 		{"plan", "[-f FILE] [--json]", "show what apply would change (exit 2 when changes are pending)", runPlan},
 		{"apply", "[-f FILE]", "converge every cluster of the file once", runApply},
 		{"switchover", "NODE [-f FILE]", "make NODE the primary now (no acknowledged write is lost)", runSwitchover},
+		{"failover", "NODE [-f FILE]", "make standby NODE the primary when the primary is lost (fenced first)", runFailover},
 		{"run", "[-f FILE]", "keep every cluster converged to the file (the service)", runRun},
 		{"version", "", "print the version of pacsd", runVersion},
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/pacsd/pacsd/internal/e2e"
 )
@@ -51,4 +54,120 @@ func containerID(t *testing.T, e *e2e.Env, name string) string {
 		t.Fatalf("while inspecting %s: %v", name, err)
 	}
 	return c.ID
+}
+
+// TestE2EFailoverUnknownPosition kills the primary of an asynchronous
+// cluster while no pacsd runs, so no pacsd ever saw its last WAL position.
+// The daemon, started afterwards, must not promote (a standby's lag cannot
+// be bounded by max_lag) and must say why; 'pacsd failover NODE' refuses too
+// and names --accept-loss, with which it promotes the standby, and the old
+// primary rejoins as a standby.
+func TestE2EFailoverUnknownPosition(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	tp.extra = `  failover {
+    automatic = true
+    after     = "1s"
+    max_lag   = "16MB"
+  }
+`
+	tp.write(t)
+	tp.apply(t)
+	tp.writeAndRead(t, "BEFORE")
+	if err := e.Docker.ContainerKill(e.Ctx(time.Minute), tp.container("db1"), "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	r := startDaemon(t, tp, "2s")
+	waitFor(t, time.Minute, "the failover to be refused", func() error {
+		return r.metric(t, `pacsd_failovers_total{cluster="`+tp.name+`",result="refused"} 1`)
+	})
+	if log := r.log.String(); !strings.Contains(log, "last WAL position is unknown") || !strings.Contains(log, "pacsd failover NODE") {
+		t.Errorf("the refusal does not say why or what to do:\n%s", log)
+	}
+	if err := tp.node("db2").Writable(); err == nil {
+		t.Fatal("db2 was promoted although the primary's last position was unknown")
+	}
+	r.stop(t)
+
+	code, stdout, stderr := runCLI(t, nil, "failover", "db2", "-f", r.path)
+	if code != exitProblem || !strings.Contains(stderr, "may lack acknowledged commits") || !strings.Contains(stderr, "--accept-loss") {
+		t.Fatalf("pacsd failover db2 without --accept-loss: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if err := tp.node("db2").Writable(); err == nil {
+		t.Fatal("pacsd failover promoted db2 without --accept-loss")
+	}
+	code, stdout, stderr = runCLI(t, nil, "failover", "db2", "--accept-loss", "-f", r.path)
+	if code != exitOK {
+		t.Fatalf("pacsd failover db2 --accept-loss: exit %d\n%s%s", code, stdout, stderr)
+	}
+	waitFor(t, 2*time.Minute, "db2 primary, db1 streaming from it", func() error {
+		p, err := onePrimary(tp)
+		if err == nil && p != "db2" {
+			err = fmt.Errorf("%s is the primary", p)
+		}
+		return err
+	})
+	if got := tp.node("db2").QueryString("SELECT count(*)::text FROM patient WHERE pat_id = 'BEFORE'"); got != "1" {
+		t.Errorf("db2 lacks the row it had streamed: count %s", got)
+	}
+}
+
+// TestE2EFencedPrimaryStartedByHand fails over a killed primary, stops
+// pacsd right after the failover (before a pass makes the old primary
+// rejoin), then starts the fenced old primary by hand again and again for
+// 10 s, as an operator might: whenever it answers it must be in recovery
+// (its fence placed standby.signal), the probe must never see two writable
+// nodes, and once pacsd runs again it must stream from the new primary.
+// Replication is asynchronous, so that a second primary would accept
+// writes at once rather than wait for a synchronous standby.
+func TestE2EFencedPrimaryStartedByHand(t *testing.T) {
+	b := newFailoverBed(t, false)
+	e := b.tp.e
+	b.tp.node("db1").Kill()
+	waitFor(t, time.Minute, "the failover", func() error {
+		if !strings.Contains(b.r.log.String(), `"msg":"failover done"`) {
+			return fmt.Errorf("no failover yet")
+		}
+		return nil
+	})
+	b.r.stop(t)
+	now := ""
+	for _, n := range []string{"db2", "db3"} {
+		var rec bool
+		if b.tp.node(n).TryQueryRow("SELECT pg_is_in_recovery()", []any{&rec}) == nil && !rec {
+			now = n
+		}
+	}
+	if now == "" {
+		t.Fatal("no standby was promoted")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	starts, answered := 0, 0
+	for time.Now().Before(deadline) {
+		c, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), b.tp.container("db1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.State.Running {
+			if err := e.Docker.ContainerStart(e.Ctx(time.Minute), c.ID, container.StartOptions{}); err == nil {
+				starts++
+			}
+		}
+		var rec bool
+		if err := b.tp.node("db1").TryQueryRow("SELECT pg_is_in_recovery()", []any{&rec}); err == nil {
+			answered++
+			if !rec {
+				t.Fatalf("the fenced old primary was started by hand as a primary beside %s", now)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("started the old primary by hand %d times; it answered %d times, always in recovery", starts, answered)
+	if starts == 0 || answered == 0 {
+		t.Fatal("the old primary was never started by hand, or never answered: the test proved nothing")
+	}
+	b.r = startDaemon(t, b.tp, "2s")
+	b.rejoined(t, now)
+	b.w.Stop()
+	b.probe.Check(t)
 }

@@ -667,12 +667,14 @@ func (d *Daemon) followOne(ctx context.Context, rt reconcile.Runtime, cluster, h
 	}
 }
 
-// worthAPass tells the events that mean an object of pacsd's may have gone.
+// worthAPass tells the events that mean an object of pacsd's may have gone,
+// or come back: a fenced node started by hand or by the engine is looked at
+// at once (it comes back in recovery, and a pass makes it follow).
 func worthAPass(ev Event) bool {
 	switch ev.Type {
 	case "container":
 		switch ev.Action {
-		case "die", "stop", "kill", "oom", "destroy":
+		case "die", "stop", "kill", "oom", "destroy", "start", "unpause", "restart":
 			return true
 		}
 	case "network":

@@ -96,10 +96,10 @@ func lostBecause(h *reconcile.DBState, err error) error {
 
 // reachable notes that the primary answers: it is not lost (any more).
 func (d *Daemon) reachable(cluster string, ws *watchState) {
-	if !ws.downSince.IsZero() {
+	if ws.announced {
 		d.log.Info("primary reachable again", "cluster", cluster, "node", ws.node, "down_for", time.Since(ws.downSince).Round(time.Millisecond).String())
 	}
-	ws.downSince = time.Time{}
+	ws.downSince, ws.announced = time.Time{}, false
 }
 
 // seenStore keeps the supervisor's last sight of a healthy primary across
@@ -111,7 +111,7 @@ type seenStore interface {
 
 // seenFresh is how old a saved sight of the primary may be to be used by a
 // pacsd that starts while the primary is lost.
-const seenFresh = 5 * time.Minute
+const seenFresh = reconcile.SeenFresh
 
 // seenSaveEvery is how often an unchanged synchronous set is saved again
 // with the primary's newer WAL position (an idle primary's, every
@@ -144,7 +144,9 @@ type watchState struct {
 	saved      time.Time // when last was last saved
 	savedWAL   uint64    // and the WAL position saved then
 	last       reconcile.LastSeen
-	downSince  time.Time
+	downSince  time.Time // when a check first found it lost, with or without the lock
+	announced  bool      // a check under the lock confirmed it lost, and said so
+	loadErr    string    // the last error reading the cluster's state, logged once
 	retryAfter time.Time
 }
 
@@ -192,7 +194,19 @@ func (d *Daemon) supervise(ctx context.Context) {
 func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState) {
 	acting := c.Primary
 	if deps.State != nil {
-		if st, err := deps.State.Load(c.Name); err == nil && st.Acting != "" {
+		st, err := deps.State.Load(c.Name)
+		if err != nil {
+			// Without the record the acting primary is unknown: after a
+			// failover the file's primary is the fenced old one. Nothing
+			// is checked, nothing fails over.
+			if ws.loadErr != err.Error() {
+				ws.loadErr = err.Error()
+				d.log.Error("cannot read the cluster's state; automatic failover is suspended until it can be read", "cluster", c.Name, "error", err.Error())
+			}
+			return
+		}
+		ws.loadErr = ""
+		if st.Acting != "" {
 			acting = st.Acting
 		}
 	}
@@ -201,11 +215,15 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		return
 	}
 	if ws.node != acting { // a start, a switchover or a failover
-		*ws = watchState{node: acting}
+		*ws = watchState{node: acting, loadErr: ws.loadErr}
 		if ss, ok := deps.State.(seenStore); ok {
 			// What a pacsd before this one saw, when recent: an older sight
 			// may name standbys that are no longer synchronous.
-			if ls, err := ss.LoadSeen(c.Name); err == nil && ls.Node == acting && time.Since(ls.At) < seenFresh {
+			ls, err := ss.LoadSeen(c.Name)
+			switch {
+			case err != nil:
+				d.log.Warn("cannot read the last sight of the primary; until the primary is seen healthy, a failover has no position to bound the standbys' lag", "cluster", c.Name, "error", err.Error())
+			case ls.Node == acting && time.Since(ls.At) < seenFresh:
 				ws.last = ls
 			}
 		}
@@ -224,11 +242,16 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		return
 	}
 	// The health check takes no lock, so that what a healthy primary shows
-	// (its WAL position, its synchronous standbys) stays fresh. But while a
-	// pass, or another pacsd process (a switchover on the command line),
-	// acts on the cluster, what it does (a restart, an alias moved, a primary
-	// stopped to switch over) must not look like a lost primary: such ticks
-	// count for nothing.
+	// (its WAL position, its synchronous standbys) stays fresh, and so that
+	// the time a primary has been lost counts while a pass, or another pacsd
+	// process, holds the cluster's lock (a restart, a base backup): failover
+	// never waits for a pass to end before its timer starts. But what a pass
+	// or a switchover does (a restart, a primary stopped to switch over) can
+	// look like a lost primary: the primary counts as lost, and the decision
+	// is taken, only under the lock, after one more look.
+	if ws.downSince.IsZero() {
+		ws.downSince = now
+	}
 	unlock, ok := d.tryLock(c.Name)
 	if !ok {
 		return
@@ -236,8 +259,9 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	defer unlock()
 	// One more look, now under the lock: what the check above saw may be
 	// older than what acted in between (a switchover that promoted its
-	// target and let go of the lock), and the first call after a partition
-	// heals may fail. A primary that answers now is not lost.
+	// target and let go of the lock, a pass that restarted the primary), and
+	// the first call after a partition heals may fail. A primary that
+	// answers now is not lost.
 	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
 	lost = lostBecause(reconcile.Health(rctx, c, n, deps))
 	cancel()
@@ -246,9 +270,9 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		return
 	}
 	now = time.Now()
-	if ws.downSince.IsZero() {
-		ws.downSince = now
-		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", lost.Error(), "failover_after", c.Failover.After.String())
+	if !ws.announced {
+		ws.announced = true
+		d.log.Warn("primary lost", "cluster", c.Name, "node", acting, "error", lost.Error(), "failover_after", c.Failover.After.String(), "down_for", now.Sub(ws.downSince).Round(time.Millisecond).String())
 	}
 	if now.Sub(ws.downSince) < c.Failover.After.Duration || now.Before(ws.retryAfter) {
 		return
@@ -263,7 +287,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	case ferr == nil:
 		d.m.failovers.WithLabelValues(c.Name, "promoted").Inc()
 		d.log.Warn("failover done", "cluster", c.Name, "from", acting, "to", to, "lost_for", time.Since(ws.downSince).Round(time.Millisecond).String())
-		ws.downSince, ws.last = time.Time{}, reconcile.LastSeen{}
+		ws.downSince, ws.announced, ws.last = time.Time{}, false, reconcile.LastSeen{}
 		d.resetBackoff()
 		d.trigger.Poke()
 	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):

@@ -26,6 +26,8 @@ var (
 	// CatchUpTimeout bounds the wait for a switchover's target to replay
 	// everything the old primary wrote.
 	CatchUpTimeout = 60 * time.Second
+	// PromoteTimeout bounds a promotion (pg_promote waits up to 60 s).
+	PromoteTimeout = 2 * time.Minute
 )
 
 // maxRounds bounds how often Apply observes, plans and acts before it gives
@@ -407,7 +409,7 @@ func (x *executor) do(ctx context.Context, a Action) error {
 			return x.setRoleLocal(ctx, rt, id, a)
 		}
 	case Fence:
-		return x.fence(ctx, rt, a.Node, id)
+		return errFence(fenceNode(ctx, rt, x.c, x.c.Node(a.Node), FenceTimeout))
 	case SetAliases:
 		return rt.NetworkAliases(ctx, id, x.c.Network, a.Aliases)
 	case Rewind:
@@ -444,23 +446,6 @@ func (x *executor) do(ctx context.Context, a Action) error {
 	return fmt.Errorf("unknown action kind %q", a.Kind)
 }
 
-// fence stops a node's container and confirms through the engine that it no
-// longer runs; without that confirmation it is an error, never a guess.
-func (x *executor) fence(ctx context.Context, rt Runtime, node, id string) error {
-	n := x.c.Node(node)
-	if err := rt.ContainerStop(ctx, id, FenceTimeout); err != nil {
-		return fmt.Errorf("while fencing: %w", err)
-	}
-	ct, err := rt.ContainerInspect(ctx, n.Container, x.c.Name, n.Name)
-	if err != nil {
-		return fmt.Errorf("while confirming the fence: %w", err)
-	}
-	if ct != nil && ct.Running {
-		return fmt.Errorf("container %q still runs after it was stopped; pacsd cannot confirm it is fenced: stop it by hand", n.Container)
-	}
-	return nil
-}
-
 // switchover hands the primary role from a.From to a.Node without losing an
 // acknowledged write: the old primary stops with a fast shutdown (its WAL
 // senders send everything to connected standbys first), the target replays
@@ -485,8 +470,14 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 	if err := frt.ContainerStop(ctx, fromID, StopTimeout); err != nil {
 		return fmt.Errorf("while stopping the old primary %q: %w", from.Name, err)
 	}
+	// From here the switchover ends one way or the other even when ctx is
+	// cancelled (pacsd stopping): the old primary is started again, or the
+	// target is recorded and promoted; never neither.
+	done := context.WithoutCancel(ctx)
 	restore := func(why error) error {
-		if err := frt.ContainerStart(ctx, fromID); err != nil {
+		rctx, cancel := context.WithTimeout(done, StopTimeout)
+		defer cancel()
+		if err := frt.ContainerStart(rctx, fromID); err != nil {
 			return fmt.Errorf("%w; starting the old primary %q again also failed: %v: start it by hand", why, from.Name, err)
 		}
 		return fmt.Errorf("%w; the old primary %q was started again and is still the primary", why, from.Name)
@@ -504,6 +495,9 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 	}
 	deadline := time.Now().Add(CatchUpTimeout)
 	for {
+		if ctx.Err() != nil {
+			return restore(fmt.Errorf("the switchover was stopped (%w) while the target %q caught up", ctx.Err(), to.Name))
+		}
 		st, err := x.state(ctx, trt, to.Name)
 		if err == nil && st.InRecovery && st.WAL > ctl.Checkpoint {
 			break
@@ -517,18 +511,44 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 			}
 			return restore(fmt.Errorf("the target %q did not replay the old primary's shutdown checkpoint %s within %s (%s)", to.Name, FormatLSN(ctl.Checkpoint), CatchUpTimeout, why))
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if err := x.setActing(to.Name); err != nil {
 		return restore(err)
 	}
-	conn, err := x.connect(ctx, trt, to.Name)
+	// The old primary gets standby.signal now, so that a start by hand or by
+	// the engine brings it back in recovery, never beside the new primary; a
+	// start that came before is stopped again.
+	fctx, cancel := context.WithTimeout(done, StopTimeout)
+	err = fenceNode(fctx, frt, x.c, from, FenceTimeout)
+	cancel()
 	if err != nil {
-		return fmt.Errorf("%q is recorded as the acting primary but could not be reached to promote it (%w); the next pass promotes it", to.Name, err)
+		return fmt.Errorf("%q is recorded as the acting primary but was not promoted: the old primary %q could not be fenced (%w); the next pass promotes %q once %q is confirmed stopped or a standby", to.Name, from.Name, err, to.Name, from.Name)
+	}
+	return x.promoteRecorded(done, to.Name)
+}
+
+// promoteRecorded promotes node, which is recorded as the acting primary
+// already. It runs to its end even when ctx is cancelled (bounded by
+// PromoteTimeout), so that stopping pacsd never leaves the recorded primary
+// in recovery; when it fails, the next pass promotes it (see planPromote).
+func (x *executor) promoteRecorded(ctx context.Context, node string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PromoteTimeout)
+	defer cancel()
+	rt, err := x.rt(node)
+	if err != nil {
+		return err
+	}
+	conn, err := x.connect(ctx, rt, node)
+	if err != nil {
+		return fmt.Errorf("%q is recorded as the acting primary but could not be reached to promote it (%w); the next pass promotes it", node, err)
 	}
 	defer conn.Close()
 	if err := conn.Promote(ctx); err != nil {
-		return fmt.Errorf("%q is recorded as the acting primary but its promotion failed (%w); the next pass tries again", to.Name, err)
+		return fmt.Errorf("%q is recorded as the acting primary but its promotion failed (%w); the next pass tries again", node, err)
 	}
 	return nil
 }

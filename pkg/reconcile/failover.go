@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -25,6 +24,11 @@ type LastSeen struct {
 	// At is when that was.
 	At time.Time
 }
+
+// SeenFresh is how old a saved LastSeen may be to be used: an older one may
+// name standbys that are no longer synchronous, and a WAL position far
+// behind the primary's last.
+const SeenFresh = 5 * time.Minute
 
 // ErrNotFenced is returned (wrapped) when the old primary cannot be confirmed
 // stopped: pacsd then never promotes.
@@ -46,9 +50,124 @@ var FailoverTimeout = 2 * time.Second
 // wrote (and, with synchronous replication, among its synchronous standbys),
 // records it as the acting primary, and promotes it. It returns the promoted
 // node. It never promotes when the fence is not confirmed or no standby
-// qualifies; the error says why and what an operator can do. The rest
-// (repointing standbys, the old primary's rejoin) is the next Apply's work.
+// qualifies (ChooseFailoverTarget decides); the error says why and what an
+// operator can do. The rest (repointing standbys, the old primary's rejoin)
+// is the next Apply's work.
 func Failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, log *slog.Logger) (string, error) {
+	return failover(ctx, c, d, last, "", false, log)
+}
+
+// ManualFailover is 'pacsd failover NODE': an operator's decision to make
+// node the primary while the acting primary is lost. The acting primary must
+// not answer as a primary (a healthy one is switched over instead, without
+// loss) and is fenced and confirmed exactly as by Failover. node must be a
+// standby that answers. Where node may lack acknowledged commits (beyond
+// max_lag of the primary's last known position, that position unknown, or
+// not a synchronous standby with synchronous replication), it refuses unless
+// acceptLoss is set, and the error says what may be lost.
+func ManualFailover(ctx context.Context, c *spec.Cluster, d Deps, node string, acceptLoss bool, last LastSeen, log *slog.Logger) (string, error) {
+	if c.Node(node) == nil {
+		return "", fmt.Errorf("cluster %q has no node %q", c.Name, node)
+	}
+	return failover(ctx, c, d, last, node, acceptLoss, log)
+}
+
+// StandbyHealth is what a failover saw of one standby: its server's state,
+// or why it could not be read.
+type StandbyHealth struct {
+	Node string
+	DB   *DBState
+	Err  error
+}
+
+// FailoverChoice is the decision of ChooseFailoverTarget.
+type FailoverChoice struct {
+	// To is the standby to promote, "" when none qualifies.
+	To string
+	// Received is how far To has received WAL.
+	Received uint64
+	// Refused says, per standby not chosen, why it does not qualify.
+	Refused []string
+}
+
+// ChooseFailoverTarget decides which standby replaces the lost primary old.
+// It has no side effects. A standby qualifies when its server answers in
+// recovery, it may lack no acknowledged commit that the rules can see
+// (standbyRisks), and, among those, it has received the most WAL; of two
+// at the same position the one declared first wins.
+func ChooseFailoverTarget(c *spec.Cluster, old string, last LastSeen, standbys []StandbyHealth) FailoverChoice {
+	var ch FailoverChoice
+	for _, n := range c.Nodes {
+		if n.Name == old {
+			continue
+		}
+		h := healthOf(standbys, n.Name)
+		if why := standbyUnusable(h); why != "" {
+			ch.Refused = append(ch.Refused, n.Name+": "+why)
+			continue
+		}
+		if risks := standbyRisks(c, last, h); len(risks) > 0 {
+			ch.Refused = append(ch.Refused, n.Name+": "+strings.Join(risks, "; "))
+			continue
+		}
+		if got := received(h.DB); ch.To == "" || got > ch.Received {
+			ch.To, ch.Received = n.Name, got
+		}
+	}
+	return ch
+}
+
+// healthOf returns the health of node among hs; a node not looked at reads
+// as not reachable.
+func healthOf(hs []StandbyHealth, node string) StandbyHealth {
+	for _, h := range hs {
+		if h.Node == node {
+			return h
+		}
+	}
+	return StandbyHealth{Node: node, Err: errors.New("it was not checked")}
+}
+
+// received is how far a standby has WAL, received or replayed.
+func received(db *DBState) uint64 { return max(db.ReceivedWAL, db.WAL) }
+
+// standbyUnusable says why a standby cannot be promoted at all ("" when it can).
+func standbyUnusable(h StandbyHealth) string {
+	switch {
+	case h.Err != nil:
+		return h.Err.Error()
+	case h.DB == nil:
+		return "its server does not answer"
+	case !h.DB.InRecovery:
+		return "it is not in recovery (not a standby)"
+	}
+	return ""
+}
+
+// standbyRisks says why promoting a standby that answers may lose
+// acknowledged commits: with synchronous replication, it was not one of the
+// primary's synchronous standbys; with asynchronous replication, the
+// primary's last position is unknown (pacsd did not see it healthy since it
+// started or since the last promotion), so its lag cannot be bounded; and
+// it is further behind that position than max_lag.
+func standbyRisks(c *spec.Cluster, last LastSeen, h StandbyHealth) []string {
+	var risks []string
+	got := received(h.DB)
+	switch {
+	case c.Replication.Synchronous && !slices.Contains(last.SyncStandbys, h.Node):
+		risks = append(risks, "it was not a synchronous standby of the primary when pacsd last saw it healthy (or pacsd never saw it healthy)")
+	case !c.Replication.Synchronous && last.WAL == 0:
+		risks = append(risks, fmt.Sprintf("the primary's last WAL position is unknown (pacsd has not seen it healthy since it started or since the last promotion), so a lag within max_lag %s cannot be confirmed; it has received up to %s", c.Failover.MaxLag, FormatLSN(got)))
+	}
+	if last.WAL > got && last.WAL-got > uint64(c.Failover.MaxLag) {
+		risks = append(risks, fmt.Sprintf("%d bytes behind the primary's last known position %s (max_lag %s)", last.WAL-got, FormatLSN(last.WAL), c.Failover.MaxLag))
+	}
+	return risks
+}
+
+// failover fences the acting primary, chooses a standby (to, when an
+// operator named one), records and promotes it.
+func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to string, acceptLoss bool, log *slog.Logger) (string, error) {
 	var st ClusterState
 	if d.State != nil {
 		var err error
@@ -63,90 +182,78 @@ func Failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, log *
 	if last.Node != "" && last.Node != old {
 		return "", fmt.Errorf("cluster %q: %w: %q was found lost, but %q acts as primary now (a switchover or failover happened meanwhile); nothing was done", c.Name, ErrActingChanged, last.Node, old)
 	}
+	if last.Node == "" {
+		last = LastSeen{Node: old} // nothing is known of the primary's last position
+	}
 	on := c.Node(old)
 	if on == nil {
 		return "", fmt.Errorf("cluster %q: the acting primary %q is not declared", c.Name, old)
+	}
+	manual := to != ""
+	if manual {
+		if to == old {
+			return "", fmt.Errorf("cluster %q: %q is the acting primary already; name the standby to promote", c.Name, to)
+		}
+		if h, err := Health(ctx, c, on, d); err == nil && !h.InRecovery {
+			return "", fmt.Errorf("cluster %q: the acting primary %q answers and accepts writes; pacsd does not fail over a healthy primary: run 'pacsd switchover %s', which loses no acknowledged write", c.Name, old, to)
+		}
 	}
 	rt, err := d.runtime(c, on.Host)
 	if err != nil {
 		return "", err
 	}
-	// 1. Fence: stop it (a frozen one is killed) and confirm through the engine.
-	fctx, cancel := context.WithTimeout(ctx, 3*FailoverTimeout+FenceTimeout)
-	ct, err := rt.ContainerInspect(fctx, on.Container, c.Name, on.Name)
-	if err == nil && ct != nil && (ct.Running || ct.Paused) {
-		err = rt.ContainerStop(fctx, ct.ID, time.Second)
-		if err == nil {
-			ct, err = rt.ContainerInspect(fctx, on.Container, c.Name, on.Name)
-		}
-	}
+	// 1. Fence: standby.signal, then stopped (a frozen one killed), confirmed by the engine.
+	fctx, cancel := context.WithTimeout(ctx, 4*FailoverTimeout+FenceTimeout)
+	err = fenceNode(fctx, rt, c, on, time.Second)
 	cancel()
 	if err != nil {
-		return "", fmt.Errorf("cluster %q, node %q: %w (%v); pacsd does not promote a standby while the old primary might still accept writes: make sure it is stopped (power off its host, or stop its container), then run 'pacsd switchover NODE'", c.Name, old, ErrNotFenced, err)
-	}
-	if ct != nil && ct.Running {
-		return "", fmt.Errorf("cluster %q, node %q: %w: its container still runs after a stop; stop it by hand, then run 'pacsd switchover NODE'", c.Name, old, ErrNotFenced)
+		return "", fmt.Errorf("cluster %q, node %q: %w; pacsd does not promote a standby while the old primary might still accept writes: make sure it is stopped (power off its host, or stop its container), then run 'pacsd failover NODE'", c.Name, old, err)
 	}
 	log.Warn("old primary fenced", "cluster", c.Name, "node", old)
 
 	// 2. Choose: the most WAL received, within max_lag, synchronous if asked.
-	type candidate struct {
-		node     *spec.Node
-		received uint64
-	}
-	var cands []candidate
-	var refused []string
+	var health []StandbyHealth
 	for _, n := range c.Nodes {
-		if n.Name == old {
-			continue
+		if n.Name != old && (!manual || n.Name == to) {
+			h, err := Health(ctx, c, n, d)
+			health = append(health, StandbyHealth{Node: n.Name, DB: h, Err: err})
 		}
-		h, err := Health(ctx, c, n, d)
-		switch {
-		case err != nil:
-			refused = append(refused, fmt.Sprintf("%s: %v", n.Name, err))
-			continue
-		case !h.InRecovery:
-			refused = append(refused, n.Name+": it is not in recovery (not a standby)")
-			continue
-		case c.Replication.Synchronous && !slices.Contains(last.SyncStandbys, n.Name):
-			refused = append(refused, n.Name+": it was not a synchronous standby")
-			continue
-		}
-		got := max(h.ReceivedWAL, h.WAL)
-		if last.WAL > got && last.WAL-got > uint64(c.Failover.MaxLag) {
-			refused = append(refused, fmt.Sprintf("%s: %d bytes behind the primary's last known position %s (max_lag %s)", n.Name, last.WAL-got, FormatLSN(last.WAL), c.Failover.MaxLag))
-			continue
-		}
-		cands = append(cands, candidate{n, got})
 	}
-	if len(cands) == 0 {
-		return "", fmt.Errorf("cluster %q: %w: %s; the old primary %q stays fenced: bring it back with 'docker start %s' if its data is intact, or promote a standby by hand with 'pacsd switchover NODE' accepting the loss of what it lacks", c.Name, ErrNoCandidate, strings.Join(refused, "; "), old, on.Container)
+	var got uint64
+	if manual {
+		h := healthOf(health, to)
+		if why := standbyUnusable(h); why != "" {
+			return "", fmt.Errorf("cluster %q, node %q: %w: %s; the old primary %q stays fenced", c.Name, to, ErrNoCandidate, why, old)
+		}
+		risks := standbyRisks(c, last, h)
+		if len(risks) > 0 && !acceptLoss {
+			return "", fmt.Errorf("cluster %q, node %q: it may lack acknowledged commits: %s; the old primary %q stays fenced: bring it back with 'docker start %s' if its data is intact, or run 'pacsd failover %s --accept-loss' to promote it anyway", c.Name, to, strings.Join(risks, "; "), old, on.Container, to)
+		}
+		if len(risks) > 0 {
+			log.Warn("failover by hand: promoting a standby that may lack acknowledged commits", "cluster", c.Name, "node", to, "risk", strings.Join(risks, "; "))
+		}
+		got = received(h.DB)
+	} else {
+		ch := ChooseFailoverTarget(c, old, last, health)
+		if ch.To == "" {
+			return "", fmt.Errorf("cluster %q: %w: %s; the old primary %q stays fenced: bring it back with 'docker start %s' if its data is intact, or promote a standby by hand with 'pacsd failover NODE', which says what it may lose", c.Name, ErrNoCandidate, strings.Join(ch.Refused, "; "), old, on.Container)
+		}
+		to, got = ch.To, ch.Received
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].received > cands[j].received })
-	to := cands[0].node
 
 	// 3. Record, then promote.
 	x := &executor{c: c, d: d, obs: &Observed{State: st}, log: log, ids: map[string]string{}, acting: old, keep: c.Primary}
-	if c.Primary == to.Name {
+	if c.Primary == to {
 		x.keep = ""
 	}
-	if err := x.setActing(to.Name); err != nil {
+	if err := x.setActing(to); err != nil {
 		return "", err
 	}
-	trt, err := d.runtime(c, to.Host)
-	if err != nil {
-		return to.Name, err
+	if err := x.promoteRecorded(ctx, to); err != nil {
+		return to, err
 	}
-	conn, err := x.connect(ctx, trt, to.Name)
-	if err != nil {
-		return to.Name, fmt.Errorf("%q is recorded as the acting primary but could not be reached to promote it (%w); the next pass promotes it", to.Name, err)
-	}
-	defer conn.Close()
-	if err := conn.Promote(ctx); err != nil {
-		return to.Name, fmt.Errorf("%q is recorded as the acting primary but its promotion failed (%w); the next pass tries again", to.Name, err)
-	}
-	log.Warn("failover: standby promoted", "cluster", c.Name, "from", old, "to", to.Name, "epoch", x.obs.State.Epoch, "received", FormatLSN(cands[0].received))
-	return to.Name, nil
+	log.Warn("failover: standby promoted", "cluster", c.Name, "from", old, "to", to, "epoch", x.obs.State.Epoch, "received", FormatLSN(got), "by_hand", manual)
+	return to, nil
 }
 
 // Health checks node n of c cheaply, bounded by FailoverTimeout: its

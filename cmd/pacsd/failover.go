@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+)
+
+// seenStore is the part of the state directory that keeps the daemon's last
+// sight of a healthy primary.
+type seenStore interface {
+	LoadSeen(cluster string) (reconcile.LastSeen, error)
+}
+
+// runFailover is the operator's failover: the acting primary is lost, and
+// NODE, a standby, is made the primary. The old primary is fenced and
+// confirmed stopped first, as by the daemon; a standby that may lack
+// acknowledged commits is promoted only with --accept-loss, and what it may
+// lack is said first.
+func runFailover(c *cli, args []string) int {
+	fs := c.newFlags("failover", "NODE [-f FILE] [--cluster NAME] [--accept-loss]")
+	acceptLoss := fs.Bool("accept-loss", false, "promote NODE even when it may lack acknowledged commits (beyond max_lag, position unknown, not synchronous)")
+	t, code, ok := c.nodeTarget(fs, args)
+	if !ok {
+		return code
+	}
+	ctx, cancel := signalContext(30 * time.Minute)
+	defer cancel()
+	log := newLogger(c.stderr)
+	cl := t.cluster
+	unlock, err := t.deps.Lock(ctx, cl.Name)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)
+		return exitProblem
+	}
+	var last reconcile.LastSeen
+	if ss, ok := t.deps.State.(seenStore); ok {
+		ls, err := ss.LoadSeen(cl.Name)
+		switch {
+		case err != nil:
+			fmt.Fprintf(c.stderr, "pacsd failover: cannot read the last sight of the primary (%v); its last position counts as unknown\n", err)
+		case time.Since(ls.At) < reconcile.SeenFresh:
+			last = ls
+		}
+	}
+	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, *acceptLoss, last, log)
+	unlock()
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)
+		if errors.Is(err, reconcile.ErrNotFenced) {
+			fmt.Fprintf(c.stderr, "pacsd failover: nothing was promoted\n")
+		}
+		return exitProblem
+	}
+	res, err := reconcile.Apply(ctx, cl, t.deps, log)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd failover: %q is the primary, but converging the rest failed: %v; run 'pacsd apply' again\n", to, err)
+		return exitProblem
+	}
+	fmt.Fprintf(c.stdout, "cluster %q: %q is the primary; converged (%d actions)\n", cl.Name, to, len(res.Done))
+	t.fileDiffers(c.stdout)
+	return exitOK
+}

@@ -1,0 +1,64 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// signalFile is standby.signal as pacsd places it.
+var signalFile = FileWrite{Path: SignalPath, Content: []byte{}, Mode: 0o600}
+
+// fenceNode makes sure node n of c can no longer accept writes, and cannot
+// again after a start by hand or by the engine: standby.signal goes into its
+// PGDATA first, while its server runs (PostgreSQL reads it only at start),
+// then its container is stopped (killed after timeout; a frozen one at
+// once) and the engine must confirm that it no longer runs; a node whose
+// signal could not be placed while it ran gets it now. It is the one fence
+// of failover, of the plan's "a second primary" and of every path that
+// stops a primary for good. The error wraps ErrNotFenced when the node may
+// still, or again, accept writes.
+func fenceNode(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, timeout time.Duration) error {
+	ct, err := rt.ContainerInspect(ctx, n.Container, c.Name, n.Name)
+	if err != nil {
+		return fmt.Errorf("%w: while inspecting container %q: %v", ErrNotFenced, n.Container, err)
+	}
+	if ct == nil {
+		return nil // no container runs its data; pacsd creates one only as a standby
+	}
+	placed := false
+	if ct.Running && !ct.Paused {
+		placed = rt.WriteFiles(ctx, ct.ID, []FileWrite{signalFile}) == nil
+	}
+	if ct.Running || ct.Paused {
+		if ct.Paused {
+			timeout = 0 // whatever it was asked would hang: it is killed
+		}
+		if err := rt.ContainerStop(ctx, ct.ID, timeout); err != nil {
+			return fmt.Errorf("%w: while stopping container %q: %v", ErrNotFenced, n.Container, err)
+		}
+		if ct, err = rt.ContainerInspect(ctx, n.Container, c.Name, n.Name); err != nil {
+			return fmt.Errorf("%w: while confirming that container %q stopped: %v", ErrNotFenced, n.Container, err)
+		}
+		if ct != nil && ct.Running {
+			return fmt.Errorf("%w: container %q still runs after it was stopped", ErrNotFenced, n.Container)
+		}
+	}
+	if ct != nil && !placed {
+		if err := rt.WriteFiles(ctx, ct.ID, []FileWrite{signalFile}); err != nil {
+			return fmt.Errorf("%w: container %q is stopped, but standby.signal could not be placed in its data (%v), so a start would bring it back as a primary: remove the container ('docker rm %s'; its data stays and pacsd re-creates it as a standby)", ErrNotFenced, n.Container, err, n.Container)
+		}
+	}
+	return nil
+}
+
+// errFence is fenceNode's error for a caller that is not a failover.
+func errFence(err error) error {
+	if errors.Is(err, ErrNotFenced) {
+		return fmt.Errorf("pacsd cannot confirm it is fenced: %w; stop it by hand", err)
+	}
+	return err
+}

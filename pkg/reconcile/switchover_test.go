@@ -1,0 +1,234 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// switchRuntime is the engine of a switchover whose target never catches
+// up: the old primary stops cleanly, and each start is recorded with
+// whether its context was already cancelled.
+type switchRuntime struct {
+	Runtime
+	mu     sync.Mutex
+	calls   []string
+	starts  []error // ctx.Err() of each ContainerStart
+	stopped map[string]bool
+}
+
+func (f *switchRuntime) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+func (f *switchRuntime) ContainerInspect(_ context.Context, name, _, _ string) (*ContainerState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped["id-"+name] {
+		return &ContainerState{ID: "id-" + name, Name: name, Status: "exited"}, nil
+	}
+	return &ContainerState{ID: "id-" + name, Name: name, Running: true, Addr: name + ":5432"}, nil
+}
+
+func (f *switchRuntime) ContainerStop(_ context.Context, id string, _ time.Duration) error {
+	f.record("stop " + id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped == nil {
+		f.stopped = map[string]bool{}
+	}
+	f.stopped[id] = true
+	return nil
+}
+
+func (f *switchRuntime) ContainerStart(ctx context.Context, id string) error {
+	f.record("start " + id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts = append(f.starts, ctx.Err())
+	if ctx.Err() == nil {
+		delete(f.stopped, id)
+	}
+	return ctx.Err()
+}
+
+func (f *switchRuntime) WriteFiles(_ context.Context, id string, files []FileWrite) error {
+	for _, fw := range files {
+		f.record("write " + id + " " + fw.Path)
+	}
+	return nil
+}
+
+func (f *switchRuntime) ReadFiles(context.Context, string, []string) (map[string][]byte, error) {
+	b := make([]byte, 64)
+	le := binary.LittleEndian
+	le.PutUint32(b[8:], 1300)
+	le.PutUint32(b[16:], uint32(DBShutdowned))
+	le.PutUint64(b[32:], 0x3000000)
+	le.PutUint32(b[48:], 1)
+	return map[string][]byte{ControlPath: b}, nil
+}
+
+// laggingDB is a target that stays behind the old primary's checkpoint.
+type laggingDB struct{}
+
+func (laggingDB) Connect(context.Context, string, string, spec.Secret, string) (DBConn, error) {
+	return laggingConn{}, nil
+}
+
+type laggingConn struct{ DBConn }
+
+func (laggingConn) State(context.Context) (*DBState, error) {
+	return &DBState{InRecovery: true, Receiver: "streaming", WAL: 0x1000000}, nil
+}
+func (laggingConn) Checkpoint(context.Context) error { return nil }
+func (laggingConn) Close()                           {}
+
+// TestSwitchoverCancelledRestores stops pacsd (cancels the context) while a
+// switchover's target catches up: the switchover must end at once, start
+// the old primary again with a context that is not cancelled, and record
+// nothing; before, it waited out CatchUpTimeout and then tried to start the
+// old primary with the cancelled context, which left no primary.
+func TestSwitchoverCancelledRestores(t *testing.T) {
+	c := testCluster(t, "")
+	defer func(d time.Duration) { CatchUpTimeout = d }(CatchUpTimeout)
+	CatchUpTimeout = 20 * time.Second
+	rt := &switchRuntime{}
+	store := &memStore{}
+	var log bytes.Buffer
+	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: laggingDB{}, State: store},
+		obs: &Observed{}, log: slog.New(slog.NewTextHandler(&log, nil)), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	err := x.switchover(ctx, Action{Kind: Switchover, Node: "db2", From: "db1"})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "was started again and is still the primary") {
+		t.Fatalf("switchover cancelled while catching up: %v; want the old primary started again", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the cancelled switchover took %s; want it to end at once", took)
+	}
+	if len(rt.starts) != 1 || rt.starts[0] != nil {
+		t.Errorf("starts of the old primary with their context errors: %v; want one, not cancelled", rt.starts)
+	}
+	if store.saves != 0 {
+		t.Errorf("the state was saved %d times; a switchover that did not happen records nothing", store.saves)
+	}
+}
+
+// memStore is a StateStore in memory.
+type memStore struct {
+	mu    sync.Mutex
+	st    map[string]ClusterState
+	saves int
+}
+
+func (m *memStore) Load(cluster string) (ClusterState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st[cluster], nil
+}
+
+func (m *memStore) Save(cluster string, s ClusterState) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st == nil {
+		m.st = map[string]ClusterState{}
+	}
+	m.st[cluster] = s
+	m.saves++
+	return nil
+}
+
+// caughtUpDB is a target that has replayed past the old primary's
+// checkpoint; it records promotions.
+type caughtUpDB struct{ promoted *int }
+
+func (d caughtUpDB) Connect(context.Context, string, string, spec.Secret, string) (DBConn, error) {
+	return caughtUpConn{promoted: d.promoted}, nil
+}
+
+type caughtUpConn struct {
+	DBConn
+	promoted *int
+}
+
+func (caughtUpConn) State(context.Context) (*DBState, error) {
+	return &DBState{InRecovery: true, Receiver: "streaming", WAL: 0x4000000}, nil
+}
+func (caughtUpConn) Checkpoint(context.Context) error { return nil }
+func (c caughtUpConn) Promote(context.Context) error  { *c.promoted++; return nil }
+func (caughtUpConn) Close()                           {}
+
+// failingStore is a state store whose writes fail (a full disk).
+type failingStore struct{ memStore }
+
+func (f *failingStore) Save(string, ClusterState) error {
+	return errors.New("write state/cluster-pacs.json: no space left on device")
+}
+
+// TestSwitchoverRecordFails: when the new acting primary cannot be
+// recorded, nothing is promoted and the old primary is started again.
+func TestSwitchoverRecordFails(t *testing.T) {
+	c := testCluster(t, "")
+	rt := &switchRuntime{}
+	promoted := 0
+	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, State: &failingStore{}},
+		obs: &Observed{}, log: slog.New(slog.DiscardHandler), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
+	err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"})
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "was started again") {
+		t.Fatalf("switchover with a failing state store: %v; want the write's error and the old primary started again", err)
+	}
+	if promoted != 0 {
+		t.Errorf("%d promotions although the new acting primary was not recorded", promoted)
+	}
+	if len(rt.starts) != 1 {
+		t.Errorf("the old primary was started %d times, want once", len(rt.starts))
+	}
+}
+
+// TestFailoverRecordFails: when the new acting primary cannot be recorded,
+// the failover promotes nothing and says why.
+func TestFailoverRecordFails(t *testing.T) {
+	c := testCluster(t, "failover {\n automatic = true\n }")
+	rt := &switchRuntime{}
+	promoted := 0
+	d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, State: &failingStore{}}
+	_, err := Failover(context.Background(), c, d, LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now()}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("failover with a failing state store: %v; want the write's error", err)
+	}
+	if promoted != 0 {
+		t.Errorf("%d promotions although the new acting primary was not recorded", promoted)
+	}
+	want := []string{"write id-pacs-db1 " + SignalPath, "stop id-pacs-db1"}
+	if len(rt.calls) < 2 || rt.calls[0] != want[0] || rt.calls[1] != want[1] {
+		t.Errorf("engine calls %q; want the fence first: standby.signal, then the stop: %q", rt.calls, want)
+	}
+}
+
+// healthDB answers health checks: db1 (the lost primary) refuses
+// connections, the others are standbys that have everything.
+type healthDB struct{ promoted *int }
+
+func (d healthDB) Connect(_ context.Context, addr string, _ string, _ spec.Secret, _ string) (DBConn, error) {
+	if strings.HasPrefix(addr, "pacs-db1:") {
+		return nil, errors.New("connection refused")
+	}
+	return caughtUpConn{promoted: d.promoted}, nil
+}
+
+func (caughtUpConn) Health(context.Context) (*DBState, error) {
+	return &DBState{InRecovery: true, WAL: 0x4000000, ReceivedWAL: 0x4000000}, nil
+}
