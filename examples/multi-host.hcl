@@ -58,7 +58,10 @@ host "a" {
 }
 
 host "b" {
-  docker  = "ssh://pacsd@10.0.0.12"
+  # The engine of b, its socket forwarded to this machine over ssh
+  # (ssh -nNT -L /run/pacsd/b.sock:/var/run/docker.sock pacsd@10.0.0.12);
+  # or tcp://10.0.0.12:2376 with a tls block.
+  docker  = "unix:///run/pacsd/b.sock"
   address = "10.0.0.12"
 }
 

@@ -236,7 +236,11 @@ func (d *decoder) checkFile(f *File) {
 			if n.Data != "" {
 				dataDirs = append(dataDirs, claimedDir{n, by})
 			}
-			if len(engines) > 1 && (n.Host == "" || n.Port == 0) {
+			switch {
+			case n.Host != "" && hosts[n.Host] != nil && n.Port == 0:
+				d.errorf(n.DeclRange, "Node on a Host Block Without Port",
+					"Node %q of cluster %q runs on host %q, and pacsd reaches the PostgreSQL of a node on a host block at the host's address and the node's published port. Give node %q a port, such as 15432, or leave host out to run it on the local Docker engine.", n.Name, c.Name, n.Host, n.Name)
+			case len(engines) > 1 && (n.Host == "" || n.Port == 0):
 				d.errorf(n.DeclRange, "Node Unreachable from Other Hosts",
 					"Cluster %q spans several Docker engines, so its nodes replicate through published ports on host addresses. Give node %q a port, and run it on a host block with an address (a host block may name this machine's engine too).", c.Name, n.Name)
 			}

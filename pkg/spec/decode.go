@@ -1,8 +1,12 @@
 package spec
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -533,21 +537,34 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	d.checkName(block, "host")
 	content := d.content(block.Body, hostSchema)
 	dockerAttr := d.str(content.Attributes, "docker", &h.Docker)
-	scheme, _, _ := strings.Cut(h.Docker, "://")
-	if dockerAttr != nil && (!strings.Contains(h.Docker, "://") || !slices.Contains([]string{"unix", "tcp", "ssh"}, scheme)) {
-		d.errorf(dockerAttr.Expr.Range(), "Invalid Docker Endpoint", "The Docker endpoint %q is not understood. Write unix:///path, tcp://address:port (with a tls block) or ssh://user@address.", h.Docker)
-		dockerAttr = nil
+	endpoint, err := url.Parse(h.Docker)
+	if dockerAttr != nil {
+		switch {
+		case err == nil && endpoint.Scheme == "ssh":
+			d.errorf(dockerAttr.Expr.Range(), "SSH Docker Endpoints Not Supported",
+				"pacsd cannot reach a Docker engine over ssh:// yet. Use tcp:// with a tls block (the engine's TLS port, usually 2376), or forward the engine's socket to this machine (ssh -nNT -L /run/pacsd/%s.sock:/var/run/docker.sock %s) and write unix:///run/pacsd/%s.sock.", h.Name, strings.TrimPrefix(h.Docker, "ssh://"), h.Name)
+			dockerAttr = nil
+		case err != nil || endpoint.Scheme == "unix" && endpoint.Path == "" || endpoint.Scheme == "tcp" && endpoint.Hostname() == "" ||
+			endpoint.Scheme != "unix" && endpoint.Scheme != "tcp":
+			d.errorf(dockerAttr.Expr.Range(), "Invalid Docker Endpoint", "The Docker endpoint %q is not understood. Write unix:///path/to/docker.sock, or tcp://address:port with a tls block.", h.Docker)
+			dockerAttr = nil
+		}
 	}
 	if attr := d.str(content.Attributes, "address", &h.Address); attr != nil && !validHostAddress(h.Address) {
 		d.errorf(attr.Expr.Range(), "Invalid Host Address", "The address %q is not an IP address or host name. Give where other hosts reach this host's published ports, such as \"10.0.0.12\", without a port.", h.Address)
 	}
 	if b := d.single(content.Blocks, "tls", fmt.Sprintf("Host %q", h.Name)); b != nil {
 		h.TLS = d.decodeTLSBlock(b)
-		if dockerAttr != nil && scheme != "tcp" {
+		if dockerAttr != nil && endpoint.Scheme != "tcp" {
 			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q has a tls block but its Docker endpoint %q is not tcp://. Remove the tls block, or use a tcp:// endpoint.", h.Name, h.Docker)
 		}
-	} else if dockerAttr != nil && scheme == "tcp" {
-		d.warnf(dockerAttr.Expr.Range(), "Unencrypted Docker Endpoint", "Host %q is reached over tcp:// without TLS, so anyone on the network can control its Docker engine. Add a tls block, or use ssh://.", h.Name)
+	} else if dockerAttr != nil && endpoint.Scheme == "tcp" {
+		if loopbackHost(endpoint.Hostname()) {
+			d.warnf(dockerAttr.Expr.Range(), "Unencrypted Docker Endpoint", "Host %q is reached over tcp:// without TLS, so every user and process of this machine can control its Docker engine. Add a tls block, or use the engine's unix:// socket.", h.Name)
+		} else {
+			d.errorf(dockerAttr.Expr.Range(), "Docker Endpoint Without TLS",
+				"Host %q is reached over tcp:// without TLS, so anyone on the network could control its Docker engine, and every container, file and password on it. Add a tls block with the CA, client certificate and key of the engine's TLS port (usually 2376), or use a unix:// socket.", h.Name)
+		}
 	}
 	return h
 }
@@ -569,27 +586,98 @@ func validHostAddress(a string) bool {
 	return net.ParseIP(a) != nil || hostnamePattern.MatchString(a)
 }
 
-// decodeTLSBlock decodes the client certificate material of a host.
+// decodeTLSBlock decodes the client certificate material of a host and checks
+// that the Docker client can use it: a CA certificate, a certificate and the
+// private key that belongs to it, all PEM.
 func (d *decoder) decodeTLSBlock(block *hcl.Block) *TLS {
 	t := &TLS{}
 	content := d.content(block.Body, tlsSchema)
-	for _, f := range []struct {
-		name string
-		dst  *string
-		kind string
-	}{{"ca", &t.CA, "TLS CA File"}, {"cert", &t.Cert, "TLS Certificate"}, {"key", &t.Key, "TLS Key"}} {
-		attr := d.str(content.Attributes, f.name, f.dst)
-		if attr == nil {
-			continue
+	attrs := content.Attributes
+	var certPEM, keyPEM []byte
+	if attr := d.str(attrs, "ca", &t.CA); attr != nil {
+		if b, ok := d.readTLSFile(attr.Expr.Range(), t.CA, "TLS CA File"); ok && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			d.errorf(attr.Expr.Range(), "Invalid TLS CA File", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give the certificate of the CA that signed the Docker engine's server certificate.", t.CA)
 		}
-		if f.name == "key" {
-			d.readPrivateFile(attr.Expr.Range(), *f.dst, f.kind)
-		} else {
-			d.checkFileExists(attr.Expr.Range(), *f.dst, f.kind)
+	}
+	if attr := d.str(attrs, "cert", &t.Cert); attr != nil {
+		if b, ok := d.readTLSFile(attr.Expr.Range(), t.Cert, "TLS Certificate"); ok {
+			if pemCertificate(b) {
+				certPEM = b
+			} else {
+				d.errorf(attr.Expr.Range(), "Invalid TLS Certificate", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give pacsd's client certificate, signed by a CA the Docker engine trusts.", t.Cert)
+			}
 		}
-		*f.dst = d.resolve(*f.dst)
+	}
+	keyAttr := d.str(attrs, "key", &t.Key)
+	if keyAttr != nil {
+		if b, ok := d.readPrivateFile(keyAttr.Expr.Range(), t.Key, "TLS Key"); ok {
+			if pemPrivateKey(b) {
+				keyPEM = b
+			} else {
+				d.errorf(keyAttr.Expr.Range(), "Invalid TLS Key", "The file %q holds no unencrypted PEM private key (-----BEGIN PRIVATE KEY-----, or RSA or EC) that pacsd can read. Give the private key of the client certificate, without a passphrase.", t.Key)
+			}
+		}
+	}
+	if certPEM != nil && keyPEM != nil {
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			d.errorf(keyAttr.Expr.Range(), "TLS Key Does Not Match the Certificate", "The key %q does not belong to the certificate %q (%s). Give the key the certificate was made for.", t.Key, t.Cert, err)
+		}
+	}
+	for _, p := range []*string{&t.CA, &t.Cert, &t.Key} {
+		if *p != "" {
+			*p = d.resolve(*p)
+		}
 	}
 	return t
+}
+
+// readTLSFile reads a certificate file (relative to the topology file), or
+// reports why it cannot.
+func (d *decoder) readTLSFile(rng hcl.Range, path, kind string) ([]byte, bool) {
+	b, err := readSmallFile(d.resolve(path))
+	if err != nil {
+		d.errorf(rng, kind+" Not Found", "pacsd cannot use %q: %s. Relative paths are relative to the topology file; correct the path or create the file.", path, unwrapPathError(err))
+		return nil, false
+	}
+	return b, true
+}
+
+// pemCertificate reports whether b holds a PEM certificate that parses.
+func pemCertificate(b []byte) bool {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return false
+		}
+		if block.Type == "CERTIFICATE" {
+			_, err := x509.ParseCertificate(block.Bytes)
+			return err == nil
+		}
+	}
+}
+
+// pemPrivateKey reports whether b holds an unencrypted PEM private key in one
+// of the forms crypto/tls reads: PKCS #8, PKCS #1 (RSA) or SEC 1 (EC).
+func pemPrivateKey(b []byte) bool {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return false
+		}
+		if !strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			continue
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+			return true
+		}
+		if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+			return true
+		}
+		_, err := x509.ParseECPrivateKey(block.Bytes)
+		return err == nil
+	}
 }
 
 // decodeDaemonBlock decodes pacsd's own settings.

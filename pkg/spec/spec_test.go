@@ -2,7 +2,13 @@ package spec
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"os"
@@ -452,4 +458,51 @@ func TestDaemonListenAndStateDir(t *testing.T) {
 			t.Errorf("state_dir = %q: diagnostics %q, want %q", dir, got, want)
 		}
 	}
+}
+
+// TestPEMForms: the key forms crypto/tls reads are accepted (PKCS #8, PKCS #1,
+// SEC 1), anything else is not a key; a certificate must parse.
+func TestPEMForms(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(ecKey)
+	sec1, _ := x509.MarshalECPrivateKey(ecKey)
+	enc := func(typ string, b []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}) }
+	for name, tc := range map[string]struct {
+		pem       []byte
+		key, cert bool
+	}{
+		"pkcs8":               {enc("PRIVATE KEY", pkcs8), true, false},
+		"pkcs1":               {enc("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)), true, false},
+		"sec1 after params":   {append(enc("EC PARAMETERS", []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}), enc("EC PRIVATE KEY", sec1)...), true, false},
+		"garbage key":         {enc("PRIVATE KEY", []byte("not a key")), false, false},
+		"not pem":             {[]byte("secret-ok\n"), false, false},
+		"test certificate":    {mustRead(t, "testdata/secrets/tls-cert.pem"), false, true},
+		"garbage cert":        {enc("CERTIFICATE", []byte("not a certificate")), false, false},
+		"public key":          {enc("PUBLIC KEY", []byte("x")), false, false},
+		"test key":            {mustRead(t, "testdata/secrets/tls-key.pem"), true, false},
+		"test CA certificate": {mustRead(t, "testdata/secrets/tls-ca.pem"), false, true},
+	} {
+		if got := pemPrivateKey(tc.pem); got != tc.key {
+			t.Errorf("%s: pemPrivateKey = %v, want %v", name, got, tc.key)
+		}
+		if got := pemCertificate(tc.pem); got != tc.cert {
+			t.Errorf("%s: pemCertificate = %v, want %v", name, got, tc.cert)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

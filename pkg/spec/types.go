@@ -166,7 +166,8 @@ func (n *Node) Location() string {
 // Host is a remote Docker engine.
 type Host struct {
 	Name string `json:"name"`
-	// Docker is the engine endpoint: unix://, tcp:// or ssh://.
+	// Docker is the engine endpoint: unix:///path, or tcp://address:port (with
+	// TLS unless the address is loopback); ssh:// is refused (not supported yet).
 	Docker string `json:"docker"`
 	// Address is where other hosts reach this host's published ports.
 	Address string `json:"address"`

@@ -10,10 +10,10 @@ cluster "pacs" {
   }
 }
 host "b" {
-  docker  = "ssh://pacsd@10.0.0.12"
+  docker  = "unix:///run/pacsd/engine-b.sock"
   address = "10.0.0.12"
 }
 host "b" { # ERROR: Duplicate Host
-  docker  = "ssh://pacsd@10.0.0.13"
+  docker  = "unix:///run/pacsd/engine-c.sock"
   address = "10.0.0.13"
 }

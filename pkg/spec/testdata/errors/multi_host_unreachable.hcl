@@ -17,6 +17,6 @@ cluster "pacs" {
   }
 }
 host "b" {
-  docker  = "ssh://pacsd@10.0.0.12"
+  docker  = "unix:///run/pacsd/engine-b.sock"
   address = "10.0.0.12"
 }

@@ -10,6 +10,22 @@ cluster "pacs" {
   }
 }
 host "b" {
-  docker  = "tcp://10.0.0.12:2375" # WARNING: Unencrypted Docker Endpoint
+  docker  = "tcp://10.0.0.12:2375" # ERROR: Docker Endpoint Without TLS
   address = "10.0.0.12:22" # ERROR: Invalid Host Address
+}
+host "c" {
+  docker  = "tcp://engine.example.org:2375" # ERROR: Docker Endpoint Without TLS
+  address = "10.0.0.13"
+}
+host "d" {
+  docker  = "tcp://127.0.0.1:2375" # WARNING: Unencrypted Docker Endpoint
+  address = "127.0.0.1"
+}
+host "e" {
+  docker  = "tcp://localhost:2375" # WARNING: Unencrypted Docker Endpoint
+  address = "127.0.0.1"
+}
+host "f" {
+  docker  = "tcp://" # ERROR: Invalid Docker Endpoint
+  address = "127.0.0.1"
 }

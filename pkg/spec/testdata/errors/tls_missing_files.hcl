@@ -14,7 +14,7 @@ host "b" {
   address = "10.0.0.12"
   tls {
     ca   = "certs/ca.pem" # ERROR: TLS CA File Not Found
-    cert = "../secrets/ok.password"
+    cert = "../secrets/tls-cert.pem"
     key  = "../secrets/open.password" # ERROR: TLS Key Readable by Others
   }
 }

@@ -10,11 +10,11 @@ cluster "pacs" {
   }
 }
 host "b" {
-  docker  = "ssh://pacsd@10.0.0.12"
+  docker  = "unix:///run/pacsd/engine-b.sock"
   address = "10.0.0.12"
   tls { # ERROR: TLS Needs a tcp:// Endpoint
-    ca   = "../secrets/ok.password"
-    cert = "../secrets/ok.password"
-    key  = "../secrets/ok.password"
+    ca   = "../secrets/tls-ca.pem"
+    cert = "../secrets/tls-cert.pem"
+    key  = "../secrets/tls-key.pem"
   }
 }

@@ -99,9 +99,9 @@ host "b" {
   docker  = "tcp://10.0.0.12:2376"
   address = "pacs-b.example.org"
   tls {
-    ca   = "../secrets/ok.password"
-    cert = "../secrets/ok.password"
-    key  = "../secrets/ok.password"
+    ca   = "../secrets/tls-ca.pem"
+    cert = "../secrets/tls-cert.pem"
+    key  = "../secrets/tls-key.pem"
   }
 }
 
