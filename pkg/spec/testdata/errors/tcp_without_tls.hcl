@@ -29,3 +29,7 @@ host "f" {
   docker  = "tcp://" # ERROR: Invalid Docker Endpoint
   address = "127.0.0.1"
 }
+host "g" {
+  docker  = "unix://var/run/docker.sock" # ERROR: Invalid Docker Endpoint
+  address = "127.0.0.1"
+}
