@@ -27,6 +27,11 @@
 // the build is complete; its presence means the data is partial and must
 // never be started.
 //
+// One-off containers (RunOnce: base backups, rewinds, data moved aside) are
+// removed when they end, also when the caller gives up. Those a killed pacsd
+// left behind are found by their labels and killed, confirmed stopped and
+// removed by RemoveOneOffs, before the next one touches the node's data.
+//
 // Engines from Docker 20.10 (API 1.41) up are supported: the client negotiates
 // the API version. Stopping with a signal other than the container's own stop
 // signal needs API 1.42, so ContainerCreate sets SIGINT as the container's

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -39,6 +41,117 @@ func (r *Runtime) RunOnce(ctx context.Context, o reconcile.OneOff) (code int, ta
 		hc.NetworkMode = container.NetworkMode(o.Network)
 	}
 	return r.run(ctx, o.Name, cfg, hc, nil, o.Files, o.Progress)
+}
+
+// oneOffGone bounds how long RemoveOneOffs waits for a killed one-off
+// container to stop, and then for its removal.
+const oneOffGone = 30 * time.Second
+
+// RemoveOneOffs finds the one-off containers of node in cluster by their
+// labels (io.pacsd.cluster, io.pacsd.node and reconcile.IsOneOff), in any
+// state: a killed pacsd leaves them running (still writing into the node's
+// data), paused or never started, and they block the next one-off by its
+// name. Each is thawed when paused, killed with SIGKILL, confirmed no longer
+// running, and removed (its volumes stay). It returns the names of those it
+// removed, also alongside an error. The node's own container is never
+// touched: it is no one-off.
+func (r *Runtime) RemoveOneOffs(ctx context.Context, cluster, node string) ([]string, error) {
+	lctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
+	list, err := r.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", reconcile.LabelCluster+"="+cluster),
+		filters.Arg("label", reconcile.LabelNode+"="+node),
+	)})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("while listing the one-off containers of node %q in cluster %q: %w", node, cluster, err)
+	}
+	var removed []string
+	for _, c := range list {
+		if c.Labels[reconcile.LabelCluster] != cluster || c.Labels[reconcile.LabelNode] != node || !reconcile.IsOneOff(c.Labels) {
+			continue
+		}
+		name := short(c.ID)
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if err := r.removeOneOff(ctx, c.ID, name); err != nil {
+			return removed, err
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
+}
+
+// removeOneOff kills the one-off container id, waits until the engine
+// reports it stopped, removes it and confirms it is gone.
+func (r *Runtime) removeOneOff(ctx context.Context, id, name string) error {
+	stillRuns := func(how string) error {
+		return fmt.Errorf("one-off container %s %s; it may still write into the node's data: remove it by hand (docker rm -f %s), check the engine's log, then run pacsd again", name, how, name)
+	}
+	c, err := r.inspect(ctx, id)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.State != nil && c.State.Paused {
+		cctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
+		err := r.cli.ContainerUnpause(cctx, id)
+		cancel()
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("while thawing the paused one-off container %s to kill it: %w", name, err)
+		}
+	}
+	if c.State != nil && (c.State.Running || c.State.Paused || c.State.Restarting) {
+		cctx, cancel := context.WithTimeout(ctx, r.timeouts().Change)
+		err := r.cli.ContainerKill(cctx, id, "KILL")
+		cancel()
+		// An error may only mean it stopped in between: the state decides.
+		if werr := r.waitStopped(ctx, id); werr != nil {
+			if err != nil && !isNotFound(err) {
+				return stillRuns(fmt.Sprintf("could not be killed (%v) and %v", err, werr))
+			}
+			return stillRuns(werr.Error())
+		}
+	}
+	if err := r.ContainerRemove(ctx, id); err != nil {
+		return err
+	}
+	c, err = r.inspectSettled(ctx, id)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return stillRuns("is still there after its removal (state " + c.State.Status + ")")
+}
+
+// waitStopped waits up to oneOffGone until container id no longer runs (or
+// is gone).
+func (r *Runtime) waitStopped(ctx context.Context, id string) error {
+	deadline := time.Now().Add(oneOffGone)
+	for {
+		c, err := r.inspect(ctx, id)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c.State == nil || (!c.State.Running && !c.State.Paused && !c.State.Restarting) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still runs %s after SIGKILL (state %s)", oneOffGone, c.State.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("was not seen stopped after SIGKILL: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // run creates, starts and follows a container to its end, then removes it.

@@ -59,6 +59,13 @@ type Runtime interface {
 	// lines go to o.Progress as they come; the result is the exit code and the
 	// last lines of output.
 	RunOnce(ctx context.Context, o OneOff) (code int, tail string, err error)
+	// RemoveOneOffs finds the one-off containers of node in cluster (see
+	// IsOneOff), left by a pacsd that was killed while one ran, kills them,
+	// confirms that they no longer run, and removes them. It returns the
+	// names of those it removed; an error means one may still run (and
+	// write into the node's data). The node's own container is never
+	// touched.
+	RemoveOneOffs(ctx context.Context, cluster, node string) (removed []string, err error)
 	// DataInspect reports what a data location holds, with a one-off
 	// container of image when no container of the node runs.
 	DataInspect(ctx context.Context, image string, m Mount) (DataState, error)

@@ -17,6 +17,22 @@ import (
 // reaches them as a positional argument of bash, never spliced into the
 // script, and the scripts quote "$1" and the like wherever they use one.
 
+// LabelOneOff marks a one-off container (base backup, rewind, data moved
+// aside); its value says which. A one-off also carries LabelCluster and
+// LabelNode of the node whose data it mounts.
+const LabelOneOff = "io.pacsd.one-off"
+
+// oneOffRoles are the LabelRole values of one-off containers made before
+// LabelOneOff existed.
+var oneOffRoles = map[string]bool{"basebackup": true, "rewind": true, "move-aside": true}
+
+// IsOneOff reports whether a container with labels is a one-off container
+// of pacsd (it carries LabelOneOff, or a LabelRole only one-offs have), never
+// a node's own container.
+func IsOneOff(labels map[string]string) bool {
+	return labels[LabelOneOff] != "" || oneOffRoles[labels[LabelRole]]
+}
+
 // installLoop installs the files staged by stageFiles, given as the pairs of
 // arguments left after the script's own ones were shifted away.
 const installLoop = `while [ $# -gt 0 ]; do install -o postgres -g postgres -m 0600 -- "$1" "$2"; shift 2; done
@@ -86,14 +102,20 @@ func (x *executor) runOnce(ctx context.Context, rt Runtime, node, what string, m
 
 // runScript runs script with bash in a one-off container of the node, named
 // after the node's container and what, with args as its positional
-// arguments ($1 onwards) and files placed before it starts.
+// arguments ($1 onwards) and files placed before it starts. The one-offs a
+// killed pacsd left on the node go first (clearOneOffs).
 func (x *executor) runScript(ctx context.Context, rt Runtime, node, what string, m Mount, script string, args []string, files []FileWrite) error {
+	// A one-off left by a killed pacsd blocks this one by its name and may
+	// still write into the data.
+	if err := x.clearOneOffs(ctx, rt, node); err != nil {
+		return err
+	}
 	n := x.c.Node(node)
 	code, tail, err := rt.RunOnce(ctx, OneOff{
 		Name:     n.Container + "-" + what,
 		Image:    x.c.Image,
 		Network:  x.c.Network,
-		Labels:   map[string]string{LabelCluster: x.c.Name, LabelNode: n.Name, LabelRole: what},
+		Labels:   map[string]string{LabelCluster: x.c.Name, LabelNode: n.Name, LabelRole: what, LabelOneOff: what},
 		Mount:    m,
 		Cmd:      append([]string{"bash", "-c", script, "bash"}, args...),
 		Files:    files,
@@ -104,6 +126,23 @@ func (x *executor) runScript(ctx context.Context, rt Runtime, node, what string,
 	}
 	if code != 0 {
 		return fmt.Errorf("%s exited with code %d: %s", what, code, strings.TrimSpace(tail))
+	}
+	return nil
+}
+
+// clearOneOffs removes the one-off containers of node that a killed pacsd
+// left behind (see Runtime.RemoveOneOffs) and logs each one it removed. Call
+// it before anything touches the node's data: such a container blocks the
+// next one by its name and may still write into the data. An error means
+// one may still run; then nothing may touch the data.
+func (x *executor) clearOneOffs(ctx context.Context, rt Runtime, node string) error {
+	removed, err := rt.RemoveOneOffs(ctx, x.c.Name, node)
+	for _, name := range removed {
+		x.log.Warn("removed a one-off container left behind (a base backup, rewind or move of the data that did not finish)",
+			"cluster", x.c.Name, "node", node, "container", name)
+	}
+	if err != nil {
+		return fmt.Errorf("while removing the one-off containers left behind on node %q (they may still write into its data): %w", node, err)
 	}
 	return nil
 }

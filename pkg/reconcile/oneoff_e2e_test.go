@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pacsd/pacsd/internal/e2e"
@@ -239,4 +240,39 @@ func TestE2EBaseBackupKeepsMountPoint(t *testing.T) {
 			t.Errorf("the refused base backup left %d entries in %s (first %s); want none", len(entries), dir, entries[0].Name())
 		}
 	})
+}
+
+// TestE2EBaseBackupAfterLeftover: a base backup that a killed pacsd left
+// running (it still writes into the node's data and holds the name of the
+// next one) is killed and removed before the next base backup, which then
+// builds the data; the log names the container removed.
+func TestE2EBaseBackupAfterLeftover(t *testing.T) {
+	b := newOneOffBed(t)
+	b.replicationRole("replicator", "repl-pw", "leftover_s")
+	vol := b.e.Volume("s-data")
+	name := b.c.Node("s").Container + "-basebackup"
+	labels := b.e.Labels()
+	labels[reconcile.LabelCluster], labels[reconcile.LabelNode], labels[reconcile.LabelRole] = b.c.Name, "s", "basebackup"
+	ctx := b.e.Ctx(time.Minute)
+	c, err := b.e.Docker.ContainerCreate(ctx,
+		&container.Config{Image: b.e.Image, Entrypoint: []string{"sh", "-c", "while true; do date > " + reconcile.DataMount + "/leftover; sleep 0.05; done"}, Labels: labels},
+		&container.HostConfig{NetworkMode: "none", Binds: []string{vol + ":" + reconcile.DataMount}}, nil, nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.e.Docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.backup(t, vol, "leftover_s"); err != nil {
+		t.Fatalf("base backup after a leftover one: %v\n%s", err, b.log.String())
+	}
+	if !strings.Contains(b.log.String(), "container="+name) {
+		t.Errorf("the log does not name the leftover container %s:\n%s", name, b.log.String())
+	}
+	if _, err := b.e.Docker.ContainerInspect(ctx, c.ID); err == nil {
+		t.Errorf("the leftover container %s is still there", name)
+	}
+	if have := strings.Join(b.dataMountList(t, vol), " "); have != "data leftover" {
+		t.Errorf("volume %s holds %q after the base backup; want the data and the leftover's file, no marker", vol, have)
+	}
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -19,11 +20,22 @@ import (
 type oneOffRuntime struct {
 	Runtime
 	ran []OneOff
+	// calls lists RemoveOneOffs and RunOnce calls in order.
+	calls []string
+	// leftovers and removeErr are what RemoveOneOffs returns.
+	leftovers []string
+	removeErr error
 }
 
 func (f *oneOffRuntime) RunOnce(_ context.Context, o OneOff) (int, string, error) {
 	f.ran = append(f.ran, o)
+	f.calls = append(f.calls, "run "+o.Name)
 	return 0, "", nil
+}
+
+func (f *oneOffRuntime) RemoveOneOffs(_ context.Context, cluster, node string) ([]string, error) {
+	f.calls = append(f.calls, "remove one-offs of "+cluster+"/"+node)
+	return f.leftovers, f.removeErr
 }
 
 func (f *oneOffRuntime) ContainerInspect(context.Context, string, string, string) (*ContainerState, error) {
@@ -137,5 +149,63 @@ func TestOneOffScriptsHoldNoValues(t *testing.T) {
 	}
 	if diff := cmp.Diff(pr[2], rewind[2]); diff != "" {
 		t.Errorf("the rewind's script depends on the values (-plain +hostile):\n%s", diff)
+	}
+}
+
+// TestOneOffClearsLeftoversFirst: before a one-off container touches a
+// node's data, the one-offs a killed pacsd left on that node are removed
+// (each logged with cluster, node and container); when that fails, nothing
+// runs.
+func TestOneOffClearsLeftoversFirst(t *testing.T) {
+	c := oneOffCluster(oneOffValues{superuser: "pacs", user: "replicator", database: "pacsdb", host: "pacs-db1"})
+	for _, tc := range []struct {
+		name      string
+		leftovers []string
+		removeErr error
+		wantCalls []string
+		wantErr   string
+		wantLog   []string
+	}{
+		{name: "none left", wantCalls: []string{"remove one-offs of pacs/db2", "run pacs-db2-basebackup"}},
+		{name: "one left", leftovers: []string{"pacs-db2-rewind"},
+			wantCalls: []string{"remove one-offs of pacs/db2", "run pacs-db2-basebackup"},
+			wantLog:   []string{"cluster=pacs", "node=db2", "container=pacs-db2-rewind"}},
+		{name: "still runs", leftovers: []string{"pacs-db2-move-aside"}, removeErr: errors.New("container pacs-db2-rewind still runs after SIGKILL"),
+			wantCalls: []string{"remove one-offs of pacs/db2"},
+			wantErr:   `while removing the one-off containers left behind on node "db2" (they may still write into its data): container pacs-db2-rewind still runs after SIGKILL`,
+			wantLog:   []string{"container=pacs-db2-move-aside"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &oneOffRuntime{leftovers: tc.leftovers, removeErr: tc.removeErr}
+			var log bytes.Buffer
+			x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}}, log: slog.New(slog.NewTextHandler(&log, nil)), acting: "db1"}
+			b := &BackupSpec{Host: "pacs-db1", Port: 5432, User: "replicator", Slot: "s", Passfile: FileWrite{Path: SecretsDir + "/replication.pgpass"}}
+			err := x.baseBackup(context.Background(), rt, Action{Kind: BaseBackup, Node: "db2", Mount: Mount{Volume: "v"}, Backup: b})
+			if diff := cmp.Diff(tc.wantCalls, rt.calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			gotErr := ""
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if gotErr != tc.wantErr {
+				t.Errorf("error %q, want %q", gotErr, tc.wantErr)
+			}
+			for _, w := range tc.wantLog {
+				if !strings.Contains(log.String(), w) {
+					t.Errorf("the log does not say %q: %s", w, log.String())
+				}
+			}
+			for _, o := range rt.ran {
+				if !IsOneOff(o.Labels) || o.Labels[LabelCluster] != "pacs" || o.Labels[LabelNode] != "db2" {
+					t.Errorf("one-off %s has labels %v: RemoveOneOffs would not find it", o.Name, o.Labels)
+				}
+			}
+		})
+	}
+	for _, role := range []string{"primary", "standby", ""} {
+		if IsOneOff(map[string]string{LabelCluster: "pacs", LabelNode: "db2", LabelRole: role}) {
+			t.Errorf("a node's container with role %q is taken for a one-off", role)
+		}
 	}
 }
