@@ -295,6 +295,7 @@ func (h *TestHost) netUp() error {
 		return fmt.Errorf("while waiting to set up %s: %w", TestHostBridge, err)
 	}
 	defer bed.Close()
+	removeOldLayout(h.t)
 	if err := h.checkRoutes(); err != nil {
 		return err
 	}
@@ -356,6 +357,46 @@ func (h *TestHost) netUp() error {
 		return fmt.Errorf("while routing its containers' range: %w", err)
 	}
 	return nil
+}
+
+// The layout of an earlier version of the test bed, whose second engine ran
+// in the machine's own network namespace.
+const (
+	oldBridge   = "pacsd-e2e-br2"
+	oldRunDir   = testHostRunDir + "/docker2"
+	oldPidfile  = testHostRunDir + "/docker2.pid"
+	oldDataRoot = "/var/lib/pacsd-e2e-docker2"
+)
+
+// removeOldLayout removes what an earlier version of the test bed left on
+// this machine (its bridge, whose address would collide with the test
+// hosts', its data root and run files), unless its dockerd still runs.
+func removeOldLayout(t testing.TB) {
+	if pidOf(oldPidfile, oldRunDir) != 0 {
+		t.Logf("an earlier test bed's second engine still runs (%s); leaving it alone", oldPidfile)
+		return
+	}
+	if run("ip", "link", "show", oldBridge) == nil {
+		if out, _ := exec.Command("ip", "-o", "link", "show", "master", oldBridge).Output(); len(bytes.TrimSpace(out)) == 0 {
+			if err := run("ip", "link", "del", oldBridge); err != nil {
+				t.Logf("while removing the bridge %s of an earlier test bed: %v", oldBridge, err)
+			} else {
+				t.Logf("removed the bridge %s of an earlier test bed", oldBridge)
+			}
+		}
+	}
+	if _, err := os.Stat(oldDataRoot); err == nil {
+		if err := unmountUnder(oldDataRoot, oldRunDir); err != nil {
+			t.Logf("while unmounting what an earlier test bed left: %v", err)
+			return
+		}
+		for _, p := range []string{oldDataRoot, oldRunDir, oldPidfile, testHostRunDir + "/docker2.sock", testHostRunDir + "/docker2.log"} {
+			if err := os.RemoveAll(p); err != nil {
+				t.Logf("while removing %s of an earlier test bed: %v", p, err)
+			}
+		}
+		t.Logf("removed the data root %s of an earlier test bed", oldDataRoot)
+	}
 }
 
 // forwardRule lets frames between test hosts through the FORWARD chain.

@@ -214,3 +214,38 @@ func TestE2ETestHostKilledChild(t *testing.T) {
 	}
 	time.Sleep(10 * time.Minute) // killed long before
 }
+
+// TestE2ETestHostRemovesOldLayout proves that a test host clears what an
+// earlier version of the test bed left on a machine (its bridge in the
+// machine's namespace, whose address is in the test hosts' range, and its
+// data root, bind-mounted onto itself as dockerd leaves it) instead of
+// refusing to start for the bridge's route.
+func TestE2ETestHostRemovesOldLayout(t *testing.T) {
+	Require(t)
+	for _, args := range [][]string{
+		{"ip", "link", "add", "name", oldBridge, "type", "bridge"},
+		{"ip", "addr", "add", "10.214.0.1/24", "dev", oldBridge},
+		{"ip", "link", "set", oldBridge, "up"},
+		{"mkdir", "-p", oldDataRoot + "/image"},
+		{"mount", "--bind", oldDataRoot, oldDataRoot},
+	} {
+		if err := run(args...); err != nil {
+			t.Fatalf("while laying out an earlier test bed: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = run("ip", "link", "del", oldBridge)
+		_ = unmountUnder(oldDataRoot)
+		_ = os.RemoveAll(oldDataRoot)
+	})
+	h := RequireTestHost(t)
+	if err := h.Ping(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if run("ip", "link", "show", oldBridge) == nil {
+		t.Errorf("the bridge %s of an earlier test bed is still there", oldBridge)
+	}
+	if _, err := os.Stat(oldDataRoot); err == nil {
+		t.Errorf("the data root %s of an earlier test bed is still there", oldDataRoot)
+	}
+}
