@@ -469,7 +469,12 @@ func (d *decoder) decodeClientsBlock(block *hcl.Block, c *Cluster) {
 		}
 	}
 	if p, s := c.Clients.PrimaryAlias, c.Clients.StandbyAlias; p != "" && p == s {
-		d.errorf(content.Attributes["standby_alias"].Expr.Range(), "Duplicate Client Alias", "The aliases primary_alias and standby_alias are both %q. Give the standbys another alias, such as %q.", p, p+"-ro")
+		// Point at standby_alias, or at primary_alias when standby_alias keeps its default.
+		rng, fix := c.Clients.StandbyRange, fmt.Sprintf("Give the standbys another alias, such as %q.", p+"-ro")
+		if _, set := content.Attributes["standby_alias"]; !set {
+			rng, fix = c.Clients.PrimaryRange, fmt.Sprintf("%q is the default standby_alias: choose another primary_alias, or set standby_alias too.", s)
+		}
+		d.errorf(rng, "Duplicate Client Alias", "The aliases primary_alias and standby_alias are both %q. %s", p, fix)
 	}
 }
 
