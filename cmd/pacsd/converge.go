@@ -175,7 +175,7 @@ func runApply(c *cli, args []string) int {
 		return exitProblem
 	}
 	d.Lock = announced(d.Lock, c.stderr, "apply")
-	ctx, cancel := signalContext(30 * time.Minute)
+	ctx, cancel := signalContext(10 * time.Minute)
 	defer cancel()
 	code := exitOK
 	for _, cl := range f.Clusters {
@@ -191,10 +191,11 @@ func runApply(c *cli, args []string) int {
 	return code
 }
 
-// signalContext is cancelled by SIGINT/SIGTERM or after d.
-func signalContext(d time.Duration) (context.Context, context.CancelFunc) {
+// signalContext is cancelled by SIGINT/SIGTERM, or when the work made no
+// progress for idle (a base backup of hours runs as long as it copies).
+func signalContext(idle time.Duration) (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := reconcile.WithIdleTimeout(ctx, idle)
 	return ctx, func() { cancel(); stop() }
 }
 
@@ -254,7 +255,7 @@ func runSwitchover(c *cli, args []string) int {
 	if !ok {
 		return code
 	}
-	ctx, cancel := signalContext(30 * time.Minute)
+	ctx, cancel := signalContext(10 * time.Minute)
 	defer cancel()
 	res, err := reconcile.SwitchoverTo(ctx, t.cluster, t.node, t.deps, newLogger(c.stderr))
 	if err != nil {

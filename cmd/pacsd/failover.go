@@ -26,7 +26,7 @@ func runFailover(c *cli, args []string) int {
 	if !ok {
 		return code
 	}
-	ctx, cancel := signalContext(30 * time.Minute)
+	ctx, cancel := signalContext(10 * time.Minute)
 	defer cancel()
 	log := newLogger(c.stderr)
 	cl := t.cluster

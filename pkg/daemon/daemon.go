@@ -68,7 +68,9 @@ type Options struct {
 	// Notify sends a state to the service manager; nil means sd_notify,
 	// which does nothing when the process does not run under systemd.
 	Notify func(state string)
-	// PassTimeout bounds one cluster's pass; zero means DefaultPassTimeout.
+	// PassTimeout is how long one cluster's pass may go without progress
+	// (an action done, a base backup's bytes moving) before it is given up;
+	// zero means DefaultPassTimeout. A pass that makes progress is never cut.
 	PassTimeout time.Duration
 	// ShutdownTimeout bounds the wait for the running pass when Run's context
 	// is done; zero means DefaultShutdownTimeout.
@@ -478,7 +480,7 @@ func closeDeps(deps reconcile.Deps) {
 
 // converge runs one cluster's pass and records its outcome.
 func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
-	pctx, cancel := context.WithTimeout(ctx, d.o.PassTimeout)
+	pctx, cancel := reconcile.WithIdleTimeout(ctx, d.o.PassTimeout)
 	defer cancel()
 	start := time.Now()
 	d.applyStarted.Store(start.UnixNano())

@@ -24,7 +24,8 @@ var (
 	// FenceTimeout is how long a fenced node may take to stop before it is killed.
 	FenceTimeout = 5 * time.Second
 	// CatchUpTimeout bounds the wait for a switchover's target to replay
-	// everything the old primary wrote.
+	// everything the old primary wrote, counted from the last time its
+	// replay moved: a target that catches up is waited for.
 	CatchUpTimeout = 60 * time.Second
 	// PromoteTimeout bounds a promotion (pg_promote waits up to 60 s).
 	PromoteTimeout = 2 * time.Minute
@@ -152,7 +153,8 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	held := &heldLock{unlock: unlock}
+	defer held.release()
 	if d.State != nil {
 		now, err := d.State.Load(c.Name)
 		if err != nil {
@@ -171,7 +173,7 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		return nil, nil
 	}
 	res.Rounds++
-	err = execute(ctx, c, d, obs, actions, log, res)
+	err = execute(ctx, c, d, obs, actions, log, res, held)
 	if cerr := countRound(c, d); err == nil {
 		err = cerr
 	}
@@ -195,9 +197,24 @@ func countRound(c *spec.Cluster, d Deps) error {
 	return nil
 }
 
-// execute carries out one round's actions in order.
-func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, actions []Action, log *slog.Logger, res *Result) error {
+// heldLock is the cluster's lock as a round holds it: long work lets go of
+// it and takes it again (see executor.unlocked).
+type heldLock struct{ unlock func() }
+
+// release lets go of the lock, once.
+func (h *heldLock) release() {
+	if h.unlock != nil {
+		h.unlock()
+		h.unlock = nil
+	}
+}
+
+// execute carries out one round's actions in order. held is the cluster's
+// lock the round holds (nil: none to let go of during long work).
+func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, actions []Action, log *slog.Logger, res *Result, held *heldLock) error {
 	x := newExecutor(c, d, obs, log)
+	x.held = held
+	x.alive = func() { madeProgress(ctx) }
 	for i := 0; i < len(actions); {
 		// File writes in a row, in one phase, go to each node's container at
 		// once and to the nodes side by side; each is still logged as its
@@ -213,10 +230,14 @@ func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, action
 			if err := logAction(log, group[0], start, x.do(ctx, group[0]), res); err != nil {
 				return err
 			}
-			continue
-		}
-		if err := x.writeFiles(ctx, group, log, res); err != nil {
+		} else if err := x.writeFiles(ctx, group, log, res); err != nil {
 			return err
+		}
+		madeProgress(ctx)
+		if x.stale {
+			log.Info("the cluster changed while long work ran without its lock (a failover, a switchover or another pacsd process acted); observing again",
+				"cluster", c.Name, "acting", x.obs.State.Acting)
+			return errStale
 		}
 	}
 	return nil
@@ -326,10 +347,19 @@ type executor struct {
 	acting string
 	// keep is recorded as ClusterState.Keep by a switchover (see SwitchoverTo).
 	keep string
+	// held is the cluster's lock this round holds; nil when it holds none.
+	held *heldLock
+	// stale is set when the cluster's state changed while long work ran
+	// without the lock: the round ends and observes again.
+	stale bool
+	// alive tells the round's idle timeout that work moved (nil: no timeout).
+	alive func()
+	// working holds the nodes whose work lock this executor holds.
+	working map[string]bool
 }
 
 func newExecutor(c *spec.Cluster, d Deps, obs *Observed, log *slog.Logger) *executor {
-	x := &executor{c: c, d: d, obs: obs, log: log, ids: map[string]string{}, acting: obs.State.Acting}
+	x := &executor{c: c, d: d, obs: obs, log: log, ids: map[string]string{}, acting: obs.State.Acting, working: map[string]bool{}}
 	if x.acting == "" {
 		x.acting = c.Primary
 	}
@@ -351,12 +381,59 @@ func (x *executor) rt(node string) (Runtime, error) {
 	return x.d.runtime(x.c, host)
 }
 
+// progress passes a one-off's output lines on; a line that differs from the
+// one before (pg_basebackup and pg_rewind print the bytes they copied) is
+// progress for the round's idle timeout.
 func (x *executor) progress(node string) func(string) {
+	var last string
 	return func(line string) {
+		if line != last && x.alive != nil {
+			x.alive()
+		}
+		last = line
 		if x.d.Progress != nil {
 			x.d.Progress(node, line)
 		}
 	}
+}
+
+// unlocked runs long work (a base backup, a rewind: minutes to hours) on
+// node's data without the cluster's lock, so that the failover supervisor,
+// and other pacsd processes, are not held up meanwhile; the work's one-off
+// container marks the node's data as in use. It then takes the lock again,
+// and when the cluster's state changed meanwhile (a failover, a
+// switchover) it marks the round stale, so that it ends and observes again
+// rather than go on from an old observation.
+func (x *executor) unlocked(ctx context.Context, node, what string, work func(context.Context) error) error {
+	if x.held == nil || x.held.unlock == nil || x.d.Lock == nil {
+		return work(ctx)
+	}
+	// The node's work lock, taken under the cluster's lock, keeps every
+	// other pacsd process off this node's data while the work runs.
+	once, cancel := context.WithCancel(ctx)
+	cancel() // one try
+	unlockWork, err := x.d.Lock(once, workLockKey(x.c.Name, node))
+	if err != nil {
+		return fmt.Errorf("node %q: %w (%v); the next pass looks again", node, ErrNodeBusy, err)
+	}
+	x.working[node] = true
+	defer func() { unlockWork(); delete(x.working, node) }()
+	x.held.release()
+	x.log.Info("long work runs without the cluster's lock; failover checks go on", "cluster", x.c.Name, "node", node, "work", what)
+	err = work(ctx)
+	unlock, lerr := x.d.lock(ctx, x.c.Name)
+	if lerr != nil {
+		return errors.Join(err, fmt.Errorf("while taking the cluster's lock again after the %s: %w", what, lerr))
+	}
+	x.held.unlock = unlock
+	if x.d.State != nil {
+		now, lerr := x.d.State.Load(x.c.Name)
+		if lerr != nil {
+			return errors.Join(err, lerr)
+		}
+		x.stale = now != x.obs.State
+	}
+	return err
 }
 
 func (x *executor) do(ctx context.Context, a Action) error {
@@ -381,6 +458,10 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		delete(x.ids, a.Node)
 		return rt.ContainerRemove(ctx, id)
 	case CreateContainer:
+		// Nothing starts on data that a leftover one-off may still write.
+		if err := x.clearOneOffs(ctx, rt, a.Node); err != nil {
+			return err
+		}
 		id, err := rt.ContainerCreate(ctx, *a.Container)
 		if err != nil {
 			return err
@@ -388,6 +469,9 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		x.ids[a.Node] = id
 		return nil
 	case StartContainer:
+		if err := x.clearOneOffs(ctx, rt, a.Node); err != nil {
+			return err
+		}
 		if err := rt.ContainerStart(ctx, id); err != nil {
 			return err
 		}
@@ -403,7 +487,7 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		}
 		return x.waitStarted(ctx, rt, a.Node)
 	case BaseBackup:
-		return x.baseBackup(ctx, rt, a)
+		return x.unlocked(ctx, a.Node, "base backup", func(ctx context.Context) error { return x.baseBackup(ctx, rt, a) })
 	case SetRole:
 		if a.Local {
 			return x.setRoleLocal(ctx, rt, id, a)
@@ -413,7 +497,7 @@ func (x *executor) do(ctx context.Context, a Action) error {
 	case SetAliases:
 		return rt.NetworkAliases(ctx, id, x.c.Network, a.Aliases)
 	case Rewind:
-		return x.rewind(ctx, rt, a)
+		return x.unlocked(ctx, a.Node, "rewind", func(ctx context.Context) error { return x.rewind(ctx, rt, a) })
 	case Switchover:
 		return x.switchover(ctx, a)
 	}
@@ -494,6 +578,7 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		return restore(fmt.Errorf("the old primary %q did not shut down cleanly (%s)", from.Name, ctl.State))
 	}
 	deadline := time.Now().Add(CatchUpTimeout)
+	var replayed uint64
 	for {
 		if ctx.Err() != nil {
 			return restore(fmt.Errorf("the switchover was stopped (%w) while the target %q caught up", ctx.Err(), to.Name))
@@ -501,6 +586,11 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		st, err := x.state(ctx, trt, to.Name)
 		if err == nil && st.InRecovery && st.WAL > ctl.Checkpoint {
 			break
+		}
+		if err == nil && st.WAL > replayed {
+			// It catches up: the wait goes on as long as it does.
+			replayed, deadline = st.WAL, time.Now().Add(CatchUpTimeout)
+			madeProgress(ctx)
 		}
 		if time.Now().After(deadline) {
 			why := fmt.Sprintf("replayed %s", "nothing known")

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,6 +77,12 @@ const rewindScript = `set -eu
 shift 7
 enterable "$mount" "$where" "$hint"
 touch -- "$marker"
+# pg_rewind brings a data directory that was not shut down cleanly (a killed
+# primary) to a consistent state in single-user mode, which refuses to run
+# with standby.signal; the fence placed one. It goes for the rewind and is
+# back whatever happens, so a start of the node never finds it a primary.
+trap 'runuser -u postgres -- touch -- "$pgdata/standby.signal"' EXIT
+rm -f -- "$pgdata/standby.signal"
 runuser -u postgres -- env PGPASSFILE="$passfile" pg_rewind -D "$pgdata" --source-server="$source" -P
 ` + installLoop + `rm -f -- "$marker"
 `
@@ -135,7 +142,21 @@ func (x *executor) runScript(ctx context.Context, rt Runtime, node, what string,
 // it before anything touches the node's data: such a container blocks the
 // next one by its name and may still write into the data. An error means
 // one may still run; then nothing may touch the data.
+//
+// A one-off of long work that runs without the cluster's lock (see
+// executor.unlocked) holds the node's work lock: when another pacsd process
+// holds it, its one-off is not a leftover but work in progress, and it is
+// left alone (ErrNodeBusy).
 func (x *executor) clearOneOffs(ctx context.Context, rt Runtime, node string) error {
+	if !x.working[node] && x.d.Lock != nil {
+		once, cancel := context.WithCancel(ctx)
+		cancel() // one try
+		unlock, err := x.d.Lock(once, workLockKey(x.c.Name, node))
+		if err != nil {
+			return fmt.Errorf("node %q: %w (%v); the next pass looks again", node, ErrNodeBusy, err)
+		}
+		defer unlock()
+	}
 	removed, err := rt.RemoveOneOffs(ctx, x.c.Name, node)
 	for _, name := range removed {
 		x.log.Warn("removed a one-off container left behind (a base backup, rewind or move of the data that did not finish)",
@@ -146,6 +167,15 @@ func (x *executor) clearOneOffs(ctx context.Context, rt Runtime, node string) er
 	}
 	return nil
 }
+
+// ErrNodeBusy is returned (wrapped) when another pacsd process runs long
+// work (a base backup, a rewind) on a node's data: nothing else touches
+// that data until it ends.
+var ErrNodeBusy = errors.New("another pacsd process is building or rewinding the node's data")
+
+// workLockKey names the lock that long work on a node's data holds while it
+// runs without the cluster's lock.
+func workLockKey(cluster, node string) string { return cluster + ".work." + node }
 
 // rewind runs pg_rewind on a former primary's data against the acting
 // primary, then puts pacsd's files and standby.signal in place. Its marker

@@ -19,7 +19,7 @@ import (
 // whether its context was already cancelled.
 type switchRuntime struct {
 	Runtime
-	mu     sync.Mutex
+	mu      sync.Mutex
 	calls   []string
 	starts  []error // ctx.Err() of each ContainerStart
 	stopped map[string]bool

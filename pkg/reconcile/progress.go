@@ -1,0 +1,49 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// WithIdleTimeout returns a context that is cancelled when no progress has
+// been reported for idle: long work (a base backup, a rewind, a catch-up)
+// runs as long as it makes progress, and work that hangs is still given up.
+// Apply reports progress when an action ends and when a one-off's output
+// changes (pg_basebackup and pg_rewind print the bytes they have copied);
+// context.Cause of the cancelled context says how long nothing moved.
+func WithIdleTimeout(parent context.Context, idle time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &watchdog{}
+	w.last.Store(time.Now().UnixNano())
+	ctx = context.WithValue(ctx, watchdogKey{}, w)
+	go func() {
+		tick := time.NewTicker(min(idle/10, time.Second))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if since := time.Since(time.Unix(0, w.last.Load())); since > idle {
+					cancel(fmt.Errorf("no progress for %s: %w", since.Round(time.Second), context.DeadlineExceeded))
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+type watchdogKey struct{}
+
+type watchdog struct{ last atomic.Int64 }
+
+// madeProgress tells ctx's idle timeout (see WithIdleTimeout), if any, that
+// work moved.
+func madeProgress(ctx context.Context) {
+	if w, ok := ctx.Value(watchdogKey{}).(*watchdog); ok {
+		w.last.Store(time.Now().UnixNano())
+	}
+}
