@@ -42,7 +42,7 @@ demo-clean:
 	-docker rm -f demo-db1 demo-db2
 	-docker volume rm demo-db1-data demo-db2-data
 	-docker network rm demo
-	rm -rf .demo-state
+	rm -rf examples/.demo-state
 
 # Builds $(IMAGE) from Debian's packages only when missing or when image/ changed.
 image: engine

@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 bash scripts/engine.sh
 make --no-print-directory build image
 chmod 600 examples/secrets/*      # git does not keep file modes; pacsd refuses readable password files
-mkdir -p .demo-state
 
 file=examples/demo.hcl
 bin/pacsd validate -f "$file" >/dev/null

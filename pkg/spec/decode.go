@@ -385,7 +385,7 @@ func (d *decoder) decodeAccessBlock(block *hcl.Block) *Access {
 			"pacsd writes the replication rules of pg_hba.conf itself, for the replication user and the addresses of the cluster's nodes only. Remove this access rule.")
 	}
 	if attr := d.str(content.Attributes, "user", &a.User); attr != nil {
-		d.checkIdentifier(attr.Expr.Range(), a.User, "user")
+		d.checkIdentifier(attr.Expr.Range(), strings.TrimPrefix(a.User, "+"), "user") // "+role": members of role, as pg_hba.conf reads it
 	}
 	if attr := d.str(content.Attributes, "address", &a.Address); attr != nil {
 		d.checkAddress(attr.Expr.Range(), a)

@@ -62,11 +62,11 @@ host "a" {
 }
 
 host "b" {
-  docker  = "ssh://pacs@10.0.0.12"
+  docker  = "unix:///run/pacsd/b.sock"
   address = "10.0.0.12"
 }
 
 host "c" {
-  docker  = "ssh://pacs@db-c.example.org"
+  docker  = "unix:///run/pacsd/c.sock"
   address = "db-c.example.org"
 }
