@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
 // TestE2EDataLocationChanged edits the acting primary's volume in the file,
@@ -170,4 +174,41 @@ func TestE2EFencedPrimaryStartedByHand(t *testing.T) {
 	b.rejoined(t, now)
 	b.w.Stop()
 	b.probe.Check(t)
+}
+
+// TestE2EBaseBackupStopsAfterRepeatedFailures puts a standby's data on a
+// small file system that a base backup fills: each try fails, its partial
+// data is moved aside (kept), and after MaxBuildAttempts tries pacsd stops
+// building the node and says why, instead of filling the disk with copies
+// forever. The primary is never touched.
+func TestE2EBaseBackupStopsAfterRepeatedFailures(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	small := filepath.Join(tp.dir, "small")
+	if err := os.Mkdir(small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=12m,mode=0755", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Fatalf("while mounting a small tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", small).Run() })
+	tp.nodeBody = map[string]string{"db2": fmt.Sprintf(" data = %q ", small)}
+	tp.write(t)
+	for i := 1; i <= reconcile.MaxBuildAttempts; i++ {
+		code, stdout, stderr := runCLI(t, nil, "apply", "-f", tp.path)
+		if code == exitOK || !strings.Contains(stderr, "base-backup") {
+			t.Fatalf("apply %d on a full standby location: exit %d, want a failed base backup\n%s%s", i, code, stdout, stderr)
+		}
+	}
+	code, stdout, stderr := runCLI(t, nil, "apply", "-f", tp.path)
+	if !strings.Contains(stdout+stderr, "Base Backup Failed Repeatedly") || strings.Contains(stderr, "action=base-backup") {
+		t.Fatalf("apply after %d failed base backups: exit %d, want no new base backup and the reason\n%s%s", reconcile.MaxBuildAttempts, code, stdout, stderr)
+	}
+	asides, _ := filepath.Glob(filepath.Join(small, "data.aside-*"))
+	if len(asides) > reconcile.MaxBuildAttempts-1 {
+		t.Errorf("%d copies of partial data kept aside, want at most %d: %v", len(asides), reconcile.MaxBuildAttempts-1, asides)
+	}
+	if err := tp.node("db1").Writable(); err != nil {
+		t.Errorf("the primary does not accept writes: %v", err)
+	}
 }

@@ -257,13 +257,16 @@ func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mou
 		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
 	}
 	defer r.removeQuietly(id)
-	files, err := r.ReadFiles(ctx, id, []string{reconcile.VersionPath, reconcile.BuildingMarker})
+	files, err := r.ReadFiles(ctx, id, []string{reconcile.VersionPath, reconcile.BuildingMarker, reconcile.BuildAttemptsPath})
 	if err != nil {
 		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
 	}
 	st := reconcile.DataState{Exists: true}
 	st.Major = leadingNumber(string(files[reconcile.VersionPath]))
 	_, st.Partial = files[reconcile.BuildingMarker]
+	if b, ok := files[reconcile.BuildAttemptsPath]; ok {
+		st.BuildAttempts = reconcile.ParseBuildAttempts(b)
+	}
 	return st, nil
 }
 

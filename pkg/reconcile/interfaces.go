@@ -18,6 +18,10 @@ const (
 	// BuildingMarker exists beside PGDATA while pacsd builds a node's data
 	// (a base backup); data with the marker is partial and never started.
 	BuildingMarker = DataMount + "/pacsd-building"
+	// BuildAttemptsPath, beside PGDATA, counts the base backups of the node
+	// that began and did not finish; a finished one removes it. After
+	// MaxBuildAttempts pacsd builds the node no more and says why.
+	BuildAttemptsPath = DataMount + "/pacsd-build-attempts"
 )
 
 // Runtime is the container engine of one host, as Apply and Observe use it.

@@ -96,7 +96,7 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 }
 
 // nodeFiles are the files Observe reads from every node's data.
-var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath}
+var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath, BuildAttemptsPath}
 
 // ObserveNode looks at one node: container, data, pacsd's files, server.
 func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*NodeState, error) {
@@ -145,6 +145,9 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 	}
 	_, partial := files[BuildingMarker]
 	ns.Data = DataState{Exists: true, Partial: partial}
+	if b, ok := files[BuildAttemptsPath]; ok {
+		ns.Data.BuildAttempts = ParseBuildAttempts(b)
+	}
 	if v, ok := files[VersionPath]; ok {
 		ns.Data.Major, _ = strconv.Atoi(strings.TrimSpace(string(v)))
 	}

@@ -1,5 +1,10 @@
 package reconcile
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Labels pacsd puts on every object it owns. An object without LabelCluster is
 // never changed by pacsd.
 const (
@@ -82,6 +87,9 @@ type DataState struct {
 	Partial bool
 	// Unknown reports that the data could not be inspected (engine error).
 	Unknown bool
+	// BuildAttempts counts the base backups that began and did not finish
+	// (see BuildAttemptsPath).
+	BuildAttempts int
 	// Control is the head of the control file, nil when it was not read.
 	Control *Control
 }
@@ -140,4 +148,14 @@ type RoleState struct {
 	// It is not the password, but it is still never printed.
 	Verifier string
 	MemberOf []string
+}
+
+// ParseBuildAttempts reads the content of BuildAttemptsPath; anything but a
+// count reads as one attempt, never as none.
+func ParseBuildAttempts(b []byte) int {
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }

@@ -56,16 +56,21 @@ const enterable = `enterable() {
 // baseBackupScript builds a standby's data. Arguments: the mount point, what
 // the data location is and what to do when postgres cannot enter it, the
 // marker, PGDATA, the passfile, the primary's host and port, the replication
-// user, the slot, then pairs of a staged file and its target.
+// user, the slot, the count of unfinished builds (BuildAttemptsPath), then
+// pairs of a staged file and its target.
 const baseBackupScript = `set -eu
-` + enterable + `mount=$1 where=$2 hint=$3 marker=$4 pgdata=$5 passfile=$6 host=$7 port=$8 user=$9 slot=${10}
-shift 10
+` + enterable + `mount=$1 where=$2 hint=$3 marker=$4 pgdata=$5 passfile=$6 host=$7 port=$8 user=$9 slot=${10} attempts=${11}
+shift 11
 enterable "$mount" "$where" "$hint"
 if [ -n "$(ls -A -- "$pgdata" 2>/dev/null)" ]; then echo "$pgdata is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
+# Builds begun and not finished, counted before this one begins: a build
+# that fails, hangs or is killed is counted, and pacsd stops after a few.
+n=$(head -c 16 -- "$attempts" 2>/dev/null | tr -cd 0-9)
+echo $(( ${n:-0} + 1 )) > "$attempts"
 touch -- "$marker"
 install -d -o postgres -g postgres -m 0700 -- "$pgdata"
 runuser -u postgres -- env PGPASSFILE="$passfile" pg_basebackup -h "$host" -p "$port" -U "$user" -w -D "$pgdata" -X stream -S "$slot" -c fast -P -v
-` + installLoop + `rm -f -- "$marker"
+` + installLoop + `rm -f -- "$marker" "$attempts"
 `
 
 // rewindScript rewinds a former primary's data. Arguments: the mount point,
@@ -97,7 +102,7 @@ func (x *executor) baseBackup(ctx context.Context, rt Runtime, a Action) error {
 	staged, pairs := stageFiles(b.Files)
 	files := append([]FileWrite{b.Passfile}, staged...)
 	where, hint := x.mountWords(a.Node, a.Mount)
-	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, strconv.Itoa(b.Port), b.User, b.Slot}, pairs...)
+	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, strconv.Itoa(b.Port), b.User, b.Slot, BuildAttemptsPath}, pairs...)
 	return x.runScript(ctx, rt, a.Node, "basebackup", a.Mount, baseBackupScript, args, files)
 }
 

@@ -2,10 +2,12 @@ package reconcile
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -15,6 +17,10 @@ import (
 	"github.com/pacsd/pacsd/pkg/pgconf"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
+
+// MaxBuildAttempts is how many base backups of one node may begin and not
+// finish before pacsd stops building it (see BuildAttemptsPath).
+const MaxBuildAttempts = 3
 
 // Problem is something Plan refuses to act on, such as a name clash with an
 // object pacsd does not own. It says what is wrong, where, and what to do.
@@ -689,6 +695,14 @@ func (p *planner) roleReason(db *DBState, r RoleSpec, password spec.Secret) stri
 func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 	c := p.c
 	want := ContainerSpecFor(c, n, false)
+	if a := ns.Data.BuildAttempts; a >= MaxBuildAttempts && (ns.Data.Partial || ns.Data.Major == 0) {
+		// Never a loop of builds, each leaving a copy of partial data aside.
+		p.warn(n.Name, "Base Backup Failed Repeatedly", fmt.Sprintf(
+			"%d base backups of the node into %s began and did not finish; pacsd builds it no more, so that partial copies do not fill the disk: find the cause in pacsd's log (disk space, the network, the primary's slot or pg_hba.conf), "+
+				"then remove %s from that location (for example: docker run --rm -v %s:%s --entrypoint rm %s %s) and pacsd builds it again",
+			a, n.Location(), path.Base(BuildAttemptsPath), cmp.Or(n.Data, n.Volume), DataMount, c.Image, BuildAttemptsPath))
+		return
+	}
 	ns = p.planMoveAside(n, ns, want.Mount)
 	if ns.Container != nil && !ns.Container.Running && ns.Data.Control != nil && ns.Data.Control.WasPrimary() && ns.Data.Major != 0 {
 		p.planRejoin(n, ns, want)

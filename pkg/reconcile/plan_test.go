@@ -257,6 +257,14 @@ func TestPlanGolden(t *testing.T) {
 			o.State = ClusterState{Acting: "db1", Epoch: 1}
 			*o.Nodes["db1"] = NodeState{Data: DataState{Exists: true}}
 		}},
+		{name: "standby-build-failed-twice", edit: func(o *Observed) {
+			o.Nodes["db3"].Data = DataState{Exists: true, Partial: true, Major: 15, BuildAttempts: 2}
+			o.Nodes["db3"].Container, o.Nodes["db3"].DB, o.Nodes["db3"].Files = nil, nil, nil
+		}},
+		{name: "standby-build-failed-three-times", edit: func(o *Observed) {
+			o.Nodes["db3"].Data = DataState{Exists: true, Partial: true, Major: 15, BuildAttempts: 3}
+			o.Nodes["db3"].Container, o.Nodes["db3"].DB, o.Nodes["db3"].Files = nil, nil, nil
+		}},
 		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},
 	}
 	for _, tt := range tests {
