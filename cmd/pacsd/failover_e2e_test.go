@@ -243,12 +243,9 @@ func restartEngine(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("cannot stop the Docker engine (pid %d): %v", pid, err)
 	}
-	waitFor(t, time.Minute, "the Docker engine to stop", func() error {
-		if syscall.Kill(pid, 0) == nil {
-			return errors.New("dockerd still runs")
-		}
-		return nil
-	})
+	if err := e2e.WaitProcessGone(pid, time.Minute); err != nil {
+		t.Fatalf("the Docker engine did not stop: %v", err)
+	}
 	if out, err := exec.Command("bash", "../../scripts/engine.sh").CombinedOutput(); err != nil {
 		t.Fatalf("cannot start the Docker engine again: %v\n%s", err, out)
 	}

@@ -267,3 +267,13 @@ func cgroupDir(mountinfo, fstype, opt, path string) string {
 	}
 	return ""
 }
+
+// WaitProcessGone waits until the process pid, as it is now, has ended: a
+// zombie, which still answers kill(pid, 0), counts as ended.
+func WaitProcessGone(pid int, timeout time.Duration) error {
+	p, err := processOf(pid)
+	if err != nil {
+		return nil // already gone
+	}
+	return p.waitGone(timeout)
+}

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -319,7 +318,7 @@ func (d *Daemon) pass(ctx context.Context) {
 // read returns the file's content and checksum; an unreadable file has a
 // checksum of its error, so that the same error is reported once.
 func (d *Daemon) read() ([]byte, string) {
-	src, err := os.ReadFile(d.path)
+	src, err := spec.ReadTopology(d.path)
 	if err != nil {
 		return nil, "error: " + err.Error()
 	}

@@ -26,7 +26,7 @@ func ParseFile(path string) (*File, hcl.Diagnostics) {
 	abs, err := filepath.Abs(path)
 	if err == nil {
 		var src []byte
-		src, err = readTopology(abs)
+		src, err = ReadTopology(abs)
 		if err == nil {
 			f, diags := parse(src, path, filepath.Dir(abs))
 			if f != nil {
@@ -42,9 +42,10 @@ func ParseFile(path string) (*File, hcl.Diagnostics) {
 	}}
 }
 
-// readTopology reads the topology file, at most one byte more than
-// MaxFileSize: a larger file is refused by its size, never read whole.
-func readTopology(path string) ([]byte, error) {
+// ReadTopology reads the topology file, at most one byte more than
+// MaxFileSize: a larger file is refused by its size, never read whole. The
+// daemon and the watcher read it this way too.
+func ReadTopology(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/pacsd/pacsd/pkg/spec"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -283,7 +284,7 @@ func (r *run) resolve() bool {
 // read returns the hex SHA-256 of the file's content, or "" when it cannot be
 // read.
 func (w *Watcher) read() string {
-	b, err := os.ReadFile(w.path)
+	b, err := spec.ReadTopology(w.path)
 	if err != nil {
 		w.log.Debug("file cannot be read", "err", err)
 		return ""
