@@ -18,8 +18,9 @@ build:
 # a real Docker engine, provisioned when missing, and the local PostgreSQL image.
 test: vet unit e2e
 
+# Unit tests run with the race detector.
 unit:
-	PACSD_E2E=0 $(GO) test -count=1 ./...
+	PACSD_E2E=0 $(GO) test -race -count=1 ./...
 
 e2e:
 ifeq ($(PACSD_E2E),1)
@@ -54,6 +55,7 @@ fmt:
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 # Measurements: each scenario alternates pacsd and its baseline in one run and
 # prints medians, min/max and the ratio. PACSD_BENCH_RUNS sets the repetitions.

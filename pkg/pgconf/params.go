@@ -30,9 +30,8 @@ type Upstream struct {
 // setting is one line of pacsd.conf.
 type setting struct {
 	name, value string
-	// note is a comment written after the line, or instead of it when skip is set.
+	// note is a comment written after the line.
 	note string
-	skip bool
 }
 
 // Params renders pacsd.conf for node of cluster c: first every parameter

@@ -52,23 +52,23 @@ func TestWaitStarted(t *testing.T) {
 	defer func(r, s time.Duration) { ReadyTimeout, StreamTimeout = r, s }(ReadyTimeout, StreamTimeout)
 	ReadyTimeout, StreamTimeout = 300*time.Millisecond, 300*time.Millisecond
 	rt := &fakeRuntime{ct: &ContainerState{Running: true, Addr: "192.0.2.1:5432"}}
-	run := func(db *fakeDB) (error, time.Duration, string) {
+	run := func(db *fakeDB) (time.Duration, string, error) {
 		var log bytes.Buffer
 		x := &executor{c: c, d: Deps{DB: db}, log: slog.New(slog.NewTextHandler(&log, nil)), acting: "db1"}
 		start := time.Now()
 		err := x.waitStarted(context.Background(), rt, "db2")
-		return err, time.Since(start), log.String()
+		return time.Since(start), log.String(), err
 	}
 
-	err, took, log := run(&fakeDB{st: &DBState{InRecovery: true, Receiver: "waiting"}})
+	took, log, err := run(&fakeDB{st: &DBState{InRecovery: true, Receiver: "waiting"}})
 	if err != nil || took < StreamTimeout || took > 5*StreamTimeout || !strings.Contains(log, "not streaming yet") {
 		t.Errorf("not streaming: got %v after %s, log %q; want nil after about %s and a warning", err, took, log, StreamTimeout)
 	}
-	err, _, _ = run(&fakeDB{err: errors.New("connection refused")})
+	_, _, err = run(&fakeDB{err: errors.New("connection refused")})
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("never answers: got %v, want an error with the cause", err)
 	}
-	err, took, _ = run(&fakeDB{st: &DBState{InRecovery: true, Receiver: "streaming"}})
+	took, _, err = run(&fakeDB{st: &DBState{InRecovery: true, Receiver: "streaming"}})
 	if err != nil || took > 100*time.Millisecond {
 		t.Errorf("streaming: got %v after %s, want nil at once", err, took)
 	}

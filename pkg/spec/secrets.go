@@ -150,13 +150,6 @@ func (d *decoder) readPrivateFile(rng hcl.Range, path, kind string) ([]byte, boo
 	return b, true
 }
 
-// checkFileExists reports a diagnostic when path (relative to the topology file) is not a readable regular file.
-func (d *decoder) checkFileExists(rng hcl.Range, path, kind string) {
-	if _, err := readSmallFile(d.resolve(path)); err != nil {
-		d.errorf(rng, kind+" Not Found", "pacsd cannot use %q: %s. Relative paths are relative to the topology file; correct the path or create the file.", path, unwrapPathError(err))
-	}
-}
-
 // unwrapPathError gives the short reason of a file error ("no such file or directory").
 func unwrapPathError(err error) string {
 	var pe *fs.PathError
