@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// lostRuntime is an engine on which the primary's container runs but whose
+// stop fails: a fence is never confirmed, so a failover is refused.
+type lostRuntime struct{ reconcile.Runtime }
+
+func (lostRuntime) ContainerInspect(_ context.Context, name, _, _ string) (*reconcile.ContainerState, error) {
+	return &reconcile.ContainerState{ID: "id-" + name, Name: name, Running: true, Addr: name + ":5432"}, nil
+}
+func (lostRuntime) WriteFiles(context.Context, string, []reconcile.FileWrite) error {
+	return errors.New("the engine does not answer")
+}
+func (lostRuntime) ContainerStop(context.Context, string, time.Duration) error {
+	return errors.New("the engine does not answer")
+}
+
+// deadDB refuses every connection: the primary does not answer.
+type deadDB struct{}
+
+func (deadDB) Connect(context.Context, string, string, spec.Secret, string) (reconcile.DBConn, error) {
+	return nil, errors.New("connection refused")
+}
+
+// TestLostTimerRunsWhileLocked: a primary lost while a pass holds the
+// cluster's lock (a restart, a base backup) has its lost time counted; once
+// the lock is free and failover.after has passed, the very next check
+// decides (here: a refusal, since the fence cannot be confirmed), instead of
+// starting the timer only then.
+func TestLostTimerRunsWhileLocked(t *testing.T) {
+	f := mustFixture(t)
+	c := f.d.file.Clusters[0]
+	c.Failover.Automatic, c.Failover.After = true, spec.Duration{Duration: 300 * time.Millisecond}
+	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: deadDB{}}
+	ws := &watchState{}
+	ctx := context.Background()
+
+	unlock, err := f.d.lock(ctx, c.Name) // a pass acts
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		f.d.check(ctx, c, deps, ws)
+		time.Sleep(20 * time.Millisecond)
+	}
+	refused := `pacsd_failovers_total{cluster="pacs",result="refused"} 1`
+	if f.metric(refused) {
+		t.Fatal("a failover was tried while a pass held the lock")
+	}
+	unlock() // the pass ends
+	f.d.check(ctx, c, deps, ws)
+	if !f.metric(refused) {
+		t.Errorf("the first check after the pass let go of the lock tried no failover; want one: the primary was lost for longer than failover.after\nlog:\n%s", f.log)
+	}
+}
