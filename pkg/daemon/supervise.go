@@ -88,6 +88,9 @@ func (d *Daemon) mutex(cluster string) *sync.Mutex {
 // lostBecause says why a health check found the primary lost; nil when it
 // answers as a primary.
 func lostBecause(h *reconcile.DBState, err error) error {
+	if errors.Is(err, reconcile.ErrServerRefused) {
+		return nil // it answers: a refused login is drift for a pass to repair, never a failover
+	}
 	if err == nil && h.InRecovery {
 		return errors.New("it is in recovery")
 	}
@@ -236,8 +239,10 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		d.log.Warn("slow health check", "cluster", c.Name, "node", acting, "took", took.String())
 	}
 	if lost == nil {
-		seen := reconcile.LastSeen{Node: acting, WAL: h.WAL, SyncStandbys: h.SyncStandbys, At: now}
-		d.keepSeen(c.Name, deps, ws, seen)
+		if h != nil {
+			seen := reconcile.LastSeen{Node: acting, WAL: h.WAL, SyncStandbys: h.SyncStandbys, At: now}
+			d.keepSeen(c.Name, deps, ws, seen)
+		}
 		d.reachable(c.Name, ws)
 		return
 	}

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +63,32 @@ func TestLostTimerRunsWhileLocked(t *testing.T) {
 	f.d.check(ctx, c, deps, ws)
 	if !f.metric(refused) {
 		t.Errorf("the first check after the pass let go of the lock tried no failover; want one: the primary was lost for longer than failover.after\nlog:\n%s", f.log)
+	}
+}
+
+// refusingDB is a server that answers and refuses the login (a password
+// changed by hand): the server is alive.
+type refusingDB struct{}
+
+func (refusingDB) Connect(context.Context, string, string, spec.Secret, string) (reconcile.DBConn, error) {
+	return nil, fmt.Errorf("%w: FATAL: password authentication failed for user \"pacs\" (SQLSTATE 28P01)", reconcile.ErrServerRefused)
+}
+
+// TestRefusedLoginIsNotLost: a primary whose server refuses pacsd's login
+// (its password changed by hand) is alive; it is never failed over (before,
+// it was fenced after failover.after with nothing to promote).
+func TestRefusedLoginIsNotLost(t *testing.T) {
+	f := mustFixture(t)
+	c := f.d.file.Clusters[0]
+	c.Failover.Automatic, c.Failover.After = true, spec.Duration{Duration: 100 * time.Millisecond}
+	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: refusingDB{}}
+	ws := &watchState{}
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		f.d.check(context.Background(), c, deps, ws)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(f.log.String(), "primary lost") || f.metric(`pacsd_failovers_total{cluster="pacs",result="refused"} 1`) {
+		t.Errorf("a primary that refuses the login was taken for lost:\n%s", f.log)
 	}
 }

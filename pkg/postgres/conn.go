@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pacsd/pacsd/pkg/postgres/sqltext"
 	"github.com/pacsd/pacsd/pkg/reconcile"
@@ -80,9 +82,26 @@ func (d *Database) connect(ctx context.Context, addr, user string, password spec
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		// pgx's errors name host, user and database; make sure that stays so.
-		return fail(redact(err, password.Reveal()))
+		alive := answered(err)
+		err = redact(err, password.Reveal())
+		if alive {
+			err = fmt.Errorf("%w: %w", reconcile.ErrServerRefused, err)
+		}
+		return fail(err)
 	}
 	return &Conn{conn: conn, addr: addr, user: user}, nil
+}
+
+// answered reports a connection error that a running server sent: the
+// login was refused (SQLSTATE class 28: a wrong password, no pg_hba.conf
+// line), too many connections, or the database does not exist. Such a
+// server is alive.
+func answered(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "28") || pe.Code == "53300" || pe.Code == "3D000"
 }
 
 // redact hides the password should an error ever quote it.

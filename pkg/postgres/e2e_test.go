@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -420,4 +421,25 @@ func TestE2ERolesSlotsSettings(t *testing.T) {
 			t.Errorf("State on a closed connection: err = %v, want one naming the server", err)
 		}
 	})
+}
+
+// TestE2ERefusedLoginIsAnswer: a running server that refuses the login (a
+// wrong password) is told apart from one that does not answer: the error
+// wraps reconcile.ErrServerRefused, which the failover supervisor reads as
+// "alive"; a port where nothing listens does not.
+func TestE2ERefusedLoginIsAnswer(t *testing.T) {
+	e := e2e.Require(t)
+	n := e.StartNode(e2e.NodeOptions{Name: "db1", Password: "pacs-" + e.RunID})
+	n.WaitWritable(90 * time.Second)
+	_, err := New().connect(e.Ctx(30*time.Second), n.IP()+":5432", n.User, spec.NewSecret("wrong-"+e.RunID, "test"), n.Database)
+	if !errors.Is(err, reconcile.ErrServerRefused) {
+		t.Errorf("a wrong password: %v; want ErrServerRefused", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "wrong-"+e.RunID) {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	_, err = New().connect(e.Ctx(30*time.Second), n.IP()+":5433", n.User, spec.NewSecret("x", "test"), n.Database)
+	if err == nil || errors.Is(err, reconcile.ErrServerRefused) {
+		t.Errorf("a port where nothing listens: %v; want an error that is not ErrServerRefused", err)
+	}
 }

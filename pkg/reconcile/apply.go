@@ -748,8 +748,9 @@ func (x *executor) probe(ctx context.Context, rt Runtime, node string, standby b
 	if standby && st.Receiver != "streaming" {
 		return fmt.Errorf("%w (WAL receiver: %q)", errNotStreaming, st.Receiver)
 	}
-	if !standby && st.InRecovery {
-		return errors.New("the server is still in recovery")
-	}
+	// An acting primary that starts in recovery was fenced (standby.signal)
+	// by a failover that then found no standby to promote: it answers, and
+	// the next round promotes it once every other node is confirmed a
+	// standby or stopped (planPromote).
 	return nil
 }

@@ -30,6 +30,11 @@ type LastSeen struct {
 // behind the primary's last.
 const SeenFresh = 5 * time.Minute
 
+// ErrServerRefused is returned (wrapped) by Database.Connect when a server
+// answered and refused the connection (a wrong password, no pg_hba.conf line,
+// too many connections): the server is alive, whatever else is wrong.
+var ErrServerRefused = errors.New("the server answered and refused the connection")
+
 // ErrNotFenced is returned (wrapped) when the old primary cannot be confirmed
 // stopped: pacsd then never promotes.
 var ErrNotFenced = errors.New("the old primary cannot be confirmed stopped")
@@ -202,6 +207,23 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	if err != nil {
 		return "", err
 	}
+	standbyHealth := func() []StandbyHealth {
+		var hs []StandbyHealth
+		for _, n := range c.Nodes {
+			if n.Name != old && (!manual || n.Name == to) {
+				h, err := Health(ctx, c, n, d)
+				hs = append(hs, StandbyHealth{Node: n.Name, DB: h, Err: err})
+			}
+		}
+		return hs
+	}
+	// 0. A primary is never fenced for nothing: when no standby qualifies
+	// now, none will once the primary is stopped.
+	if !manual {
+		if ch := ChooseFailoverTarget(c, old, last, standbyHealth()); ch.To == "" {
+			return "", fmt.Errorf("cluster %q: %w: %s; the old primary %q was not touched: bring it back if its data is intact, or promote a standby by hand with 'pacsd failover NODE', which says what it may lose", c.Name, ErrNoCandidate, strings.Join(ch.Refused, "; "), old)
+		}
+	}
 	// 1. Fence: standby.signal, then stopped (a frozen one killed), confirmed by the engine.
 	fctx, cancel := context.WithTimeout(ctx, 4*FailoverTimeout+FenceTimeout)
 	err = fenceNode(fctx, rt, c, on, time.Second)
@@ -212,13 +234,7 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	log.Warn("old primary fenced", "cluster", c.Name, "node", old)
 
 	// 2. Choose: the most WAL received, within max_lag, synchronous if asked.
-	var health []StandbyHealth
-	for _, n := range c.Nodes {
-		if n.Name != old && (!manual || n.Name == to) {
-			h, err := Health(ctx, c, n, d)
-			health = append(health, StandbyHealth{Node: n.Name, DB: h, Err: err})
-		}
-	}
+	health := standbyHealth() // the positions are final now
 	var got uint64
 	if manual {
 		h := healthOf(health, to)

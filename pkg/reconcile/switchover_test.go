@@ -232,3 +232,20 @@ func (d healthDB) Connect(_ context.Context, addr string, _ string, _ spec.Secre
 func (caughtUpConn) Health(context.Context) (*DBState, error) {
 	return &DBState{InRecovery: true, WAL: 0x4000000, ReceivedWAL: 0x4000000}, nil
 }
+
+// TestFailoverFencesNothingWithoutCandidate: when no standby qualifies (here:
+// asynchronous replication and the primary's last position unknown), the
+// primary is not touched at all: no standby.signal, no stop.
+func TestFailoverFencesNothingWithoutCandidate(t *testing.T) {
+	c := testCluster(t, "failover {\n automatic = true\n }")
+	rt := &switchRuntime{}
+	promoted := 0
+	d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, State: &memStore{}}
+	_, err := Failover(context.Background(), c, d, LastSeen{}, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, ErrNoCandidate) {
+		t.Fatalf("failover with no qualifying standby: %v; want ErrNoCandidate", err)
+	}
+	if len(rt.calls) != 0 || promoted != 0 {
+		t.Errorf("engine calls %q and %d promotions; want none", rt.calls, promoted)
+	}
+}
