@@ -192,7 +192,16 @@ func (tp *topology) checkStreaming(t *testing.T) {
 			continue
 		}
 		tp.node(n).WaitStreaming(30 * time.Second)
-		slot := p.QueryString("SELECT coalesce((SELECT active::text FROM pg_replication_slots WHERE slot_name = $1), 'missing')", "pacsd_"+tp.name+"_"+n)
+		// A standby that just reconnected may still read "streaming" while
+		// the primary has not yet seen it back on its slot.
+		var slot string
+		_ = e2e.Poll(30*time.Second, func() error {
+			slot = p.QueryString("SELECT coalesce((SELECT active::text FROM pg_replication_slots WHERE slot_name = $1), 'missing')", "pacsd_"+tp.name+"_"+n)
+			if slot != "true" {
+				return fmt.Errorf("slot active: %s", slot)
+			}
+			return nil
+		})
 		if slot != "true" {
 			t.Errorf("primary: slot of standby %s: %s, want active", n, slot)
 		}
