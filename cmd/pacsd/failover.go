@@ -45,6 +45,7 @@ func runFailover(c *cli, args []string) int {
 			last = ls
 		}
 	}
+	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
 	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, *acceptLoss, last, log)
 	unlock()
 	if err != nil {

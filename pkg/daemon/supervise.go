@@ -282,7 +282,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if now.Sub(ws.downSince) < c.Failover.After.Duration || now.Before(ws.retryAfter) {
 		return
 	}
-	ws.last.Node = acting
+	ws.last.Node, ws.last.LostAt = acting, ws.downSince
 	to, ferr := reconcile.Failover(ctx, c, deps, ws.last, d.log)
 	switch {
 	case errors.Is(ferr, reconcile.ErrActingChanged):

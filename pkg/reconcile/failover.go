@@ -23,6 +23,9 @@ type LastSeen struct {
 	SyncStandbys []string
 	// At is when that was.
 	At time.Time
+	// LostAt is when the primary was found lost (not kept): WAL counts as
+	// its last position only when At is within SightTolerance of it.
+	LostAt time.Time `json:"-"`
 }
 
 // SeenFresh is how old a saved LastSeen may be to be used: an older one may
@@ -102,6 +105,9 @@ type FailoverChoice struct {
 // at the same position the one declared first wins.
 func ChooseFailoverTarget(c *spec.Cluster, old string, last LastSeen, standbys []StandbyHealth) FailoverChoice {
 	var ch FailoverChoice
+	if why := quorumRisk(c, old, last, standbys); why != "" {
+		return FailoverChoice{Refused: []string{why}}
+	}
 	for _, n := range c.Nodes {
 		if n.Name == old {
 			continue
@@ -158,16 +164,72 @@ func standbyUnusable(h StandbyHealth) string {
 func standbyRisks(c *spec.Cluster, last LastSeen, h StandbyHealth) []string {
 	var risks []string
 	got := received(h.DB)
+	known := last.positionKnown()
 	switch {
 	case c.Replication.Synchronous && !slices.Contains(last.SyncStandbys, h.Node):
 		risks = append(risks, "it was not a synchronous standby of the primary when pacsd last saw it healthy (or pacsd never saw it healthy)")
-	case !c.Replication.Synchronous && last.WAL == 0:
-		risks = append(risks, fmt.Sprintf("the primary's last WAL position is unknown (pacsd has not seen it healthy since it started or since the last promotion), so a lag within max_lag %s cannot be confirmed; it has received up to %s", c.Failover.MaxLag, FormatLSN(got)))
+	case !c.Replication.Synchronous && !known:
+		why := "pacsd has not seen it healthy since it started or since the last promotion"
+		switch {
+		case last.WAL != 0 && last.LostAt.IsZero():
+			why = "when it was lost is not known"
+		case last.WAL != 0:
+			why = fmt.Sprintf("pacsd last saw it healthy %s before it was lost, and it may have written more since", last.LostAt.Sub(last.At).Round(time.Millisecond))
+		}
+		risks = append(risks, fmt.Sprintf("the primary's last WAL position is unknown (%s), so a lag within max_lag %s cannot be confirmed; it has received up to %s", why, c.Failover.MaxLag, FormatLSN(got)))
 	}
-	if last.WAL > got && last.WAL-got > uint64(c.Failover.MaxLag) {
+	if known && last.WAL > got && last.WAL-got > uint64(c.Failover.MaxLag) {
 		risks = append(risks, fmt.Sprintf("%d bytes behind the primary's last known position %s (max_lag %s)", last.WAL-got, FormatLSN(last.WAL), c.Failover.MaxLag))
 	}
 	return risks
+}
+
+// SightTolerance is how much older than the moment the primary was found
+// lost its last healthy sight may be for its WAL position to count as the
+// primary's last: the supervisor looks several times a second, a saved
+// sight is seconds old, and a busy archive writes megabytes meanwhile.
+const SightTolerance = 3 * time.Second
+
+// positionKnown reports whether last.WAL is the primary's last position:
+// seen, and seen close enough to the moment it was lost (LostAt; unknown
+// LostAt counts as now for the caller that sets it, see LastSeen).
+func (last LastSeen) positionKnown() bool {
+	return last.WAL != 0 && !last.At.IsZero() && !last.LostAt.IsZero() && last.LostAt.Sub(last.At) <= SightTolerance
+}
+
+// quorumRisk says, with synchronous replication, why no standby may be
+// promoted while a synchronous standby of the primary cannot be checked: a
+// commit is acknowledged once any of them has it ("ANY 1"), so the one that
+// cannot be checked may hold commits the others lack. "" when all answer.
+func quorumRisk(c *spec.Cluster, old string, last LastSeen, hs []StandbyHealth) string {
+	if !c.Replication.Synchronous {
+		return ""
+	}
+	for _, m := range last.SyncStandbys {
+		if m == old || c.Node(m) == nil {
+			continue
+		}
+		if why := standbyUnusable(healthOf(hs, m)); why != "" {
+			return fmt.Sprintf("the synchronous standby %q cannot be checked (%s); it may hold acknowledged commits that the others lack", m, why)
+		}
+	}
+	return ""
+}
+
+// aheadOf names the usable standbys that have received more WAL than to.
+func aheadOf(c *spec.Cluster, old, to string, hs []StandbyHealth) []string {
+	t := healthOf(hs, to)
+	if t.DB == nil {
+		return nil
+	}
+	var ahead []string
+	for _, n := range c.Nodes {
+		h := healthOf(hs, n.Name)
+		if n.Name != old && n.Name != to && standbyUnusable(h) == "" && received(h.DB) > received(t.DB) {
+			ahead = append(ahead, fmt.Sprintf("%q has received more WAL (%s against %s)", n.Name, FormatLSN(received(h.DB)), FormatLSN(received(t.DB))))
+		}
+	}
+	return ahead
 }
 
 // failover fences the acting primary, chooses a standby (to, when an
@@ -210,7 +272,7 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	standbyHealth := func() []StandbyHealth {
 		var hs []StandbyHealth
 		for _, n := range c.Nodes {
-			if n.Name != old && (!manual || n.Name == to) {
+			if n.Name != old {
 				h, err := Health(ctx, c, n, d)
 				hs = append(hs, StandbyHealth{Node: n.Name, DB: h, Err: err})
 			}
@@ -242,6 +304,10 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 			return "", fmt.Errorf("cluster %q, node %q: %w: %s; the old primary %q stays fenced", c.Name, to, ErrNoCandidate, why, old)
 		}
 		risks := standbyRisks(c, last, h)
+		if why := quorumRisk(c, old, last, health); why != "" {
+			risks = append(risks, why)
+		}
+		risks = append(risks, aheadOf(c, old, to, health)...)
 		if len(risks) > 0 && !acceptLoss {
 			return "", fmt.Errorf("cluster %q, node %q: it may lack acknowledged commits: %s; the old primary %q stays fenced: bring it back with 'docker start %s' if its data is intact, or run 'pacsd failover %s --accept-loss' to promote it anyway", c.Name, to, strings.Join(risks, "; "), old, on.Container, to)
 		}

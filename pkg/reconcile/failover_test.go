@@ -17,7 +17,7 @@ func TestChooseFailoverTarget(t *testing.T) {
 	async := "failover {\n automatic = true\n max_lag = \"16MB\"\n }"
 	const sync = "synchronous" // the same cluster with synchronous replication
 	seen := func(wal uint64, sync ...string) LastSeen {
-		return LastSeen{Node: "db1", WAL: wal, SyncStandbys: sync, At: time.Unix(1e9, 0)}
+		return LastSeen{Node: "db1", WAL: wal, SyncStandbys: sync, At: time.Unix(1e9, 0), LostAt: time.Unix(1e9, 0).Add(150 * time.Millisecond)}
 	}
 	tests := []struct {
 		name    string
@@ -62,6 +62,17 @@ func TestChooseFailoverTarget(t *testing.T) {
 			health: []StandbyHealth{standby("db2", 120*mb), standby("db3", 100*mb)}, want: "db2"},
 		{name: "received but not replayed counts", extra: async, last: seen(100 * mb),
 			health: []StandbyHealth{{Node: "db2", DB: &DBState{InRecovery: true, ReceivedWAL: 100 * mb, WAL: 1}}, standby("db3", 90*mb)}, want: "db2"},
+		{name: "sight older than SightTolerance: position unknown", extra: async,
+			last:    LastSeen{Node: "db1", WAL: 100 * mb, At: time.Unix(1e9, 0), LostAt: time.Unix(1e9, 0).Add(4 * time.Second)},
+			health:  []StandbyHealth{standby("db2", 99*mb), standby("db3", 1*mb)},
+			refused: []string{"db2: the primary's last WAL position is unknown (pacsd last saw it healthy 4s before", "db3: the primary's last WAL position is unknown"}},
+		{name: "synchronous: a synchronous standby cannot be checked", extra: sync, last: seen(100*mb, "db2", "db3"),
+			health:  []StandbyHealth{{Node: "db2", Err: errors.New("its container does not run")}, standby("db3", 100*mb)},
+			refused: []string{`the synchronous standby "db2" cannot be checked`}},
+		{name: "synchronous: a stale sight skips only the lag check", extra: sync,
+			last:   LastSeen{Node: "db1", WAL: 100 * mb, SyncStandbys: []string{"db3"}, At: time.Unix(1e9, 0), LostAt: time.Unix(1e9, 0).Add(time.Minute)},
+			health: []StandbyHealth{standby("db2", 100*mb), standby("db3", 10*mb)}, want: "db3",
+			refused: []string{"db2: it was not a synchronous standby"}},
 		{name: "exactly max_lag behind qualifies", extra: async, last: seen(100 * mb),
 			health: []StandbyHealth{standby("db2", 84*mb), standby("db3", 83*mb)}, want: "db2",
 			refused: []string{"db3: 17825792 bytes behind"}},

@@ -205,7 +205,7 @@ func TestFailoverRecordFails(t *testing.T) {
 	rt := &switchRuntime{}
 	promoted := 0
 	d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, State: &failingStore{}}
-	_, err := Failover(context.Background(), c, d, LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now()}, slog.New(slog.DiscardHandler))
+	_, err := Failover(context.Background(), c, d, LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("failover with a failing state store: %v; want the write's error", err)
 	}
