@@ -104,9 +104,11 @@ type Daemon struct {
 	shared func(ctx context.Context, cluster string) (func(), error)
 	m      *metrics
 
-	forced       atomic.Bool  // a reload was asked for
-	looping      atomic.Bool  // the loop runs
-	applyStarted atomic.Int64 // Unix ns when the running Apply started, 0 when none
+	forced  atomic.Bool // a reload was asked for
+	looping atomic.Bool // the loop runs
+	// passCtx is the running pass's context (nil when none): its last
+	// progress tells the service watchdog that a long pass is alive.
+	passCtx atomic.Pointer[context.Context]
 
 	// Owned by the loop (and New before it).
 	sum       string     // checksum of the content last read, taken or not
@@ -482,9 +484,9 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 	pctx, cancel := reconcile.WithIdleTimeout(ctx, d.o.PassTimeout)
 	defer cancel()
 	start := time.Now()
-	d.applyStarted.Store(start.UnixNano())
+	d.passCtx.Store(&pctx)
 	res, err := d.safeApply(pctx, c)
-	d.applyStarted.Store(0)
+	d.passCtx.Store(nil)
 	took := time.Since(start)
 	if err != nil && ctx.Err() != nil {
 		d.log.Info("pass interrupted by shutdown", "cluster", c.Name, "actions", len(res.Done))

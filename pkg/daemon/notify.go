@@ -8,11 +8,13 @@ import (
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
 // watchdogGrace is how long an Apply may overrun PassTimeout (it should
 // return soon after its context is done) before the daemon counts as hung.
-const watchdogGrace = time.Minute
+var watchdogGrace = time.Minute
 
 // sdNotify sends states to systemd; outside systemd it does nothing.
 func sdNotify(log *slog.Logger) func(string) {
@@ -54,14 +56,17 @@ func (d *Daemon) watchdog(ctx context.Context) {
 	}()
 }
 
-// alive is nil while the loop runs and no Apply has overrun its timeout.
+// alive is nil while the loop runs and the running pass, if any, has made
+// progress within its timeout: a base backup of hours that copies is alive.
 func (d *Daemon) alive() error {
 	if !d.looping.Load() {
 		return errors.New("the loop does not run")
 	}
-	if ns := d.applyStarted.Load(); ns != 0 {
-		if busy := time.Since(time.Unix(0, ns)); busy > d.o.PassTimeout+watchdogGrace {
-			return fmt.Errorf("a pass has run for %s, past its timeout of %s", busy.Round(time.Second), d.o.PassTimeout)
+	if pctx := d.passCtx.Load(); pctx != nil {
+		if last := reconcile.LastProgress(*pctx); !last.IsZero() {
+			if idle := time.Since(last); idle > d.o.PassTimeout+watchdogGrace {
+				return fmt.Errorf("a pass has made no progress for %s, past its timeout of %s", idle.Round(time.Second), d.o.PassTimeout)
+			}
 		}
 	}
 	return nil

@@ -176,7 +176,11 @@ func (d *Daemon) supervise(ctx context.Context) {
 			continue
 		}
 		for _, c := range snap.file.Clusters {
-			if _, ok := d.ready.Load(c.Name); !ok || !c.Failover.Automatic {
+			// A cluster is supervised once its first pass succeeded, or once
+			// its state records an acting primary: a pacsd started in the
+			// middle of a long base backup, or with one engine unreachable,
+			// still fails over a lost primary.
+			if _, ok := d.ready.Load(c.Name); !c.Failover.Automatic || !ok && !recorded(snap.deps, c.Name) {
 				delete(seen, c.Name)
 				continue
 			}
@@ -188,6 +192,15 @@ func (d *Daemon) supervise(ctx context.Context) {
 			d.check(ctx, c, snap.deps, ws)
 		}
 	}
+}
+
+// recorded reports whether the cluster's state records an acting primary.
+func recorded(deps reconcile.Deps, cluster string) bool {
+	if deps.State == nil {
+		return false
+	}
+	st, err := deps.State.Load(cluster)
+	return err == nil && st.Acting != ""
 }
 
 // check looks at one cluster's acting primary and fails over when it has

@@ -92,3 +92,29 @@ func TestRefusedLoginIsNotLost(t *testing.T) {
 		t.Errorf("a primary that refuses the login was taken for lost:\n%s", f.log)
 	}
 }
+
+// TestWatchdogCountsFromProgress: the service watchdog is fed while a pass
+// runs far longer than its timeout as long as it makes progress (a base
+// backup of hours), and no more once it has made none for the timeout;
+// before, it counted from the pass's start and systemd killed pacsd in the
+// middle of any long base backup.
+func TestWatchdogCountsFromProgress(t *testing.T) {
+	f := mustFixture(t)
+	defer func(g time.Duration) { watchdogGrace = g }(watchdogGrace)
+	watchdogGrace = 0
+	f.d.o.PassTimeout = 200 * time.Millisecond
+	f.d.looping.Store(true)
+	pctx, cancel := reconcile.WithIdleTimeout(context.Background(), time.Hour)
+	defer cancel()
+	f.d.passCtx.Store(&pctx)
+	for start := time.Now(); time.Since(start) < time.Second; time.Sleep(50 * time.Millisecond) {
+		reconcile.Progressed(pctx)
+		if err := f.d.alive(); err != nil {
+			t.Fatalf("a pass that progresses, %s after it began: %v; want alive", time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := f.d.alive(); err == nil {
+		t.Error("a pass with no progress for longer than its timeout is still counted alive")
+	}
+}

@@ -214,7 +214,7 @@ func (h *heldLock) release() {
 func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, actions []Action, log *slog.Logger, res *Result, held *heldLock) error {
 	x := newExecutor(c, d, obs, log)
 	x.held = held
-	x.alive = func() { madeProgress(ctx) }
+	x.alive = func() { Progressed(ctx) }
 	for i := 0; i < len(actions); {
 		// File writes in a row, in one phase, go to each node's container at
 		// once and to the nodes side by side; each is still logged as its
@@ -233,7 +233,7 @@ func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, action
 		} else if err := x.writeFiles(ctx, group, log, res); err != nil {
 			return err
 		}
-		madeProgress(ctx)
+		Progressed(ctx)
 		if x.stale {
 			log.Info("the cluster changed while long work ran without its lock (a failover, a switchover or another pacsd process acted); observing again",
 				"cluster", c.Name, "acting", x.obs.State.Acting)
@@ -590,7 +590,7 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		if err == nil && st.WAL > replayed {
 			// It catches up: the wait goes on as long as it does.
 			replayed, deadline = st.WAL, time.Now().Add(CatchUpTimeout)
-			madeProgress(ctx)
+			Progressed(ctx)
 		}
 		if time.Now().After(deadline) {
 			why := fmt.Sprintf("replayed %s", "nothing known")

@@ -99,7 +99,7 @@ func TestLongWorkRunsWhileItProgresses(t *testing.T) {
 		ctx, cancel := WithIdleTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		x := newExecutor(c, Deps{Runtimes: map[string]Runtime{"": rt}}, &Observed{State: ClusterState{Acting: "db1"}}, slog.New(slog.DiscardHandler))
-		x.alive = func() { madeProgress(ctx) }
+		x.alive = func() { Progressed(ctx) }
 		err := x.do(ctx, backupAction())
 		if err != nil && context.Cause(ctx) != nil {
 			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))

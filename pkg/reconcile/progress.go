@@ -40,10 +40,21 @@ type watchdogKey struct{}
 
 type watchdog struct{ last atomic.Int64 }
 
-// madeProgress tells ctx's idle timeout (see WithIdleTimeout), if any, that
-// work moved.
-func madeProgress(ctx context.Context) {
+// Progressed tells ctx's idle timeout (see WithIdleTimeout), if any, that
+// work moved. Apply calls it; long work outside Apply may too.
+func Progressed(ctx context.Context) {
 	if w, ok := ctx.Value(watchdogKey{}).(*watchdog); ok {
 		w.last.Store(time.Now().UnixNano())
 	}
+}
+
+// LastProgress returns when work under ctx last reported progress, or when
+// its idle timeout began (see WithIdleTimeout); the zero time when ctx has
+// none. A service watchdog reads it: a pass that makes progress is alive
+// however long it runs.
+func LastProgress(ctx context.Context) time.Time {
+	if w, ok := ctx.Value(watchdogKey{}).(*watchdog); ok {
+		return time.Unix(0, w.last.Load())
+	}
+	return time.Time{}
 }

@@ -16,7 +16,7 @@ func TestWithIdleTimeout(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	for time.Since(start) < time.Second {
-		madeProgress(ctx)
+		Progressed(ctx)
 		if ctx.Err() != nil {
 			t.Fatalf("cancelled after %s although progress was reported every 50 ms", time.Since(start))
 		}
