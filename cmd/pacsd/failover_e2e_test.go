@@ -243,7 +243,7 @@ func restartEngine(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("cannot stop the Docker engine (pid %d): %v", pid, err)
 	}
-	if err := e2e.WaitProcessGone(pid, time.Minute); err != nil {
+	if err := e2e.WaitProcessGone(pid, 3*time.Minute); err != nil {
 		t.Fatalf("the Docker engine did not stop: %v", err)
 	}
 	if out, err := exec.Command("bash", "../../scripts/engine.sh").CombinedOutput(); err != nil {

@@ -212,3 +212,25 @@ func TestE2EBaseBackupStopsAfterRepeatedFailures(t *testing.T) {
 		t.Errorf("the primary does not accept writes: %v", err)
 	}
 }
+
+// TestE2EContainerRenamed renames the primary's container by hand: no
+// command may create a second container on its data; plan and apply refuse
+// and say how to repair.
+func TestE2EContainerRenamed(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	tp.apply(t)
+	renamed := tp.container("db1") + "-renamed"
+	if err := e.Docker.ContainerRename(e.Ctx(time.Minute), tp.container("db1"), renamed); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"plan", "apply"} {
+		code, stdout, stderr := runCLI(t, nil, cmd, "-f", tp.path)
+		if code != exitProblem || !strings.Contains(stdout+stderr, "Container Renamed") {
+			t.Fatalf("pacsd %s after the primary's container was renamed: exit %d, want %d and Container Renamed\n%s%s", cmd, code, exitProblem, stdout, stderr)
+		}
+	}
+	if _, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), tp.container("db1")); err == nil {
+		t.Fatal("a second container was created for db1 beside the renamed one")
+	}
+}

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -80,6 +81,35 @@ func (r *Runtime) RemoveOneOffs(ctx context.Context, cluster, node string) ([]st
 		removed = append(removed, name)
 	}
 	return removed, nil
+}
+
+// NodeContainers returns the names of the containers labelled as node's own
+// in cluster (never its one-offs), whatever they are called now: a container
+// renamed by hand, or left under its old name when container_name was
+// edited, is still the node's, on the node's data.
+func (r *Runtime) NodeContainers(ctx context.Context, cluster, node string) ([]string, error) {
+	lctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
+	list, err := r.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", reconcile.LabelCluster+"="+cluster),
+		filters.Arg("label", reconcile.LabelNode+"="+node),
+	)})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("while listing the containers of node %q in cluster %q: %w", node, cluster, err)
+	}
+	var names []string
+	for _, c := range list {
+		if c.Labels[reconcile.LabelCluster] != cluster || c.Labels[reconcile.LabelNode] != node || reconcile.IsOneOff(c.Labels) {
+			continue
+		}
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // removeOneOff kills the one-off container id, waits until the engine

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -21,10 +22,31 @@ var signalFile = FileWrite{Path: SignalPath, Content: []byte{}, Mode: 0o600}
 // of failover, of the plan's "a second primary" and of every path that
 // stops a primary for good. The error wraps ErrNotFenced when the node may
 // still, or again, accept writes.
+//
+// Every container labelled as the node's own is fenced, whatever its name
+// now (renamed by hand, or left under an old container_name): none of them
+// may run the node's data as a primary.
 func fenceNode(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, timeout time.Duration) error {
-	ct, err := rt.ContainerInspect(ctx, n.Container, c.Name, n.Name)
+	names, err := rt.NodeContainers(ctx, c.Name, n.Name)
 	if err != nil {
-		return fmt.Errorf("%w: while inspecting container %q: %v", ErrNotFenced, n.Container, err)
+		return fmt.Errorf("%w: while listing the containers of node %q: %v", ErrNotFenced, n.Name, err)
+	}
+	if !slices.Contains(names, n.Container) {
+		names = append(names, n.Container)
+	}
+	for _, name := range names {
+		if err := fenceContainer(ctx, rt, c, n, name, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fenceContainer fences one container of node n (see fenceNode).
+func fenceContainer(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, name string, timeout time.Duration) error {
+	ct, err := rt.ContainerInspect(ctx, name, c.Name, n.Name)
+	if err != nil {
+		return fmt.Errorf("%w: while inspecting container %q: %v", ErrNotFenced, name, err)
 	}
 	if ct == nil {
 		return nil // no container runs its data; pacsd creates one only as a standby
@@ -38,18 +60,18 @@ func fenceNode(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, t
 			timeout = 0 // whatever it was asked would hang: it is killed
 		}
 		if err := rt.ContainerStop(ctx, ct.ID, timeout); err != nil {
-			return fmt.Errorf("%w: while stopping container %q: %v", ErrNotFenced, n.Container, err)
+			return fmt.Errorf("%w: while stopping container %q: %v", ErrNotFenced, name, err)
 		}
-		if ct, err = rt.ContainerInspect(ctx, n.Container, c.Name, n.Name); err != nil {
-			return fmt.Errorf("%w: while confirming that container %q stopped: %v", ErrNotFenced, n.Container, err)
+		if ct, err = rt.ContainerInspect(ctx, name, c.Name, n.Name); err != nil {
+			return fmt.Errorf("%w: while confirming that container %q stopped: %v", ErrNotFenced, name, err)
 		}
 		if ct != nil && ct.Running {
-			return fmt.Errorf("%w: container %q still runs after it was stopped", ErrNotFenced, n.Container)
+			return fmt.Errorf("%w: container %q still runs after it was stopped", ErrNotFenced, name)
 		}
 	}
 	if ct != nil && !placed {
 		if err := rt.WriteFiles(ctx, ct.ID, []FileWrite{signalFile}); err != nil {
-			return fmt.Errorf("%w: container %q is stopped, but standby.signal could not be placed in its data (%v), so a start would bring it back as a primary: remove the container ('docker rm %s'; its data stays and pacsd re-creates it as a standby)", ErrNotFenced, n.Container, err, n.Container)
+			return fmt.Errorf("%w: container %q is stopped, but standby.signal could not be placed in its data (%v), so a start would bring it back as a primary: remove the container ('docker rm %s'; its data stays and pacsd re-creates it as a standby)", ErrNotFenced, name, err, name)
 		}
 	}
 	return nil

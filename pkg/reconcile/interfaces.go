@@ -70,6 +70,9 @@ type Runtime interface {
 	// write into the node's data). The node's own container is never
 	// touched.
 	RemoveOneOffs(ctx context.Context, cluster, node string) (removed []string, err error)
+	// NodeContainers returns the names of the containers labelled as node's
+	// own in cluster (not its one-offs), whatever their names are now.
+	NodeContainers(ctx context.Context, cluster, node string) ([]string, error)
 	// DataInspect reports what a data location holds, with a one-off
 	// container of image when no container of the node runs.
 	DataInspect(ctx context.Context, image string, m Mount) (DataState, error)

@@ -110,6 +110,15 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		return nil, fmt.Errorf("while inspecting container %q: %w", n.Container, err)
 	}
 	ns.Container = ct
+	labelled, err := rt.NodeContainers(ctx, c.Name, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range labelled {
+		if ct == nil || name != ct.Name {
+			ns.Strays = append(ns.Strays, name)
+		}
+	}
 	mount := Mount{Volume: n.Volume, HostDir: n.Data}
 	if ct == nil || !ct.Owned {
 		if ns.Data, err = rt.DataInspect(ctx, c.Image, mount); err != nil {

@@ -55,6 +55,10 @@ type NodeState struct {
 	DB *DBState
 	// DBError says why DB is nil, when the container runs.
 	DBError string
+	// Strays are the names of other containers labelled as this node's own
+	// (renamed by hand, or left under an old container_name): each would
+	// run a second server on the node's data.
+	Strays []string
 }
 
 // ContainerState is a container as the engine reports it.

@@ -150,6 +150,11 @@ func (p *planner) plan() {
 			blocked[n.Name] = true
 			continue
 		}
+		if len(ns.Strays) > 0 {
+			p.problem(n.Name, "Container Renamed", fmt.Sprintf("container %s is labelled as node %q's own but the file names the node's container %q (renamed by hand, or container_name edited); pacsd never runs a second container on a node's data: stop it and rename it back ('docker rename %s %s'), or remove it if it is not needed ('docker rm')", strings.Join(quoteAll(ns.Strays), ", "), n.Name, n.Container, ns.Strays[0], n.Container))
+			blocked[n.Name] = true
+			continue
+		}
 		if major != 0 && ns.Data.Major != 0 && ns.Data.Major != major {
 			p.problem(n.Name, "PostgreSQL Version Mismatch", fmt.Sprintf("the data in %s was made by PostgreSQL %d but image %s runs PostgreSQL %d; upgrade the data with pg_upgrade or use an image of version %d", n.Location(), ns.Data.Major, c.Image, major, ns.Data.Major))
 			blocked[n.Name] = true
@@ -263,6 +268,15 @@ func (p *planner) checkDataLocations(acting string, blocked map[string]bool) {
 			return
 		}
 	}
+}
+
+// quoteAll quotes each name.
+func quoteAll(names []string) []string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return q
 }
 
 // sameMount reports whether two data locations are the same.

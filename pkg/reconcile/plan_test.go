@@ -265,6 +265,12 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db3"].Data = DataState{Exists: true, Partial: true, Major: 15, BuildAttempts: 3}
 			o.Nodes["db3"].Container, o.Nodes["db3"].DB, o.Nodes["db3"].Files = nil, nil, nil
 		}},
+		{name: "container-renamed", edit: func(o *Observed) {
+			// db1's container was renamed by hand (or container_name edited):
+			// none has the file's name, one labelled db1 has another.
+			o.Nodes["db1"].Container, o.Nodes["db1"].DB, o.Nodes["db1"].Files = nil, nil, nil
+			o.Nodes["db1"].Strays = []string{"pacs-db1-renamed"}
+		}},
 		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},
 	}
 	for _, tt := range tests {

@@ -62,6 +62,10 @@ func (f *switchRuntime) ContainerStart(ctx context.Context, id string) error {
 	return ctx.Err()
 }
 
+func (f *switchRuntime) NodeContainers(context.Context, string, string) ([]string, error) {
+	return nil, nil
+}
+
 func (f *switchRuntime) WriteFiles(_ context.Context, id string, files []FileWrite) error {
 	for _, fw := range files {
 		f.record("write " + id + " " + fw.Path)
@@ -247,5 +251,38 @@ func TestFailoverFencesNothingWithoutCandidate(t *testing.T) {
 	}
 	if len(rt.calls) != 0 || promoted != 0 {
 		t.Errorf("engine calls %q and %d promotions; want none", rt.calls, promoted)
+	}
+}
+
+// renamedRuntime is an engine on which node db1's container runs under
+// another name ("renamed-db1"): none has the file's name.
+type renamedRuntime struct{ switchRuntime }
+
+func (f *renamedRuntime) NodeContainers(_ context.Context, _, node string) ([]string, error) {
+	if node == "db1" {
+		return []string{"renamed-db1"}, nil
+	}
+	return nil, nil
+}
+
+func (f *renamedRuntime) ContainerInspect(ctx context.Context, name, cluster, node string) (*ContainerState, error) {
+	if name == "pacs-db1" {
+		return nil, nil
+	}
+	return f.switchRuntime.ContainerInspect(ctx, name, cluster, node)
+}
+
+// TestFenceFindsRenamedContainer: a primary whose container was renamed is
+// still fenced (before, no container by the file's name counted as fenced,
+// and a standby was promoted beside the running primary).
+func TestFenceFindsRenamedContainer(t *testing.T) {
+	c := testCluster(t, "")
+	rt := &renamedRuntime{}
+	if err := fenceNode(context.Background(), rt, c, c.Node("db1"), time.Second); err != nil {
+		t.Fatalf("fence: %v", err)
+	}
+	want := []string{"write id-renamed-db1 " + SignalPath, "stop id-renamed-db1"}
+	if len(rt.calls) != 2 || rt.calls[0] != want[0] || rt.calls[1] != want[1] {
+		t.Errorf("engine calls %q, want %q", rt.calls, want)
 	}
 }
