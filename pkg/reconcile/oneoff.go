@@ -82,12 +82,24 @@ const rewindScript = `set -eu
 shift 7
 enterable "$mount" "$where" "$hint"
 touch -- "$marker"
-# pg_rewind brings a data directory that was not shut down cleanly (a killed
-# primary) to a consistent state in single-user mode, which refuses to run
-# with standby.signal; the fence placed one. It goes for the rewind and is
-# back whatever happens, so a start of the node never finds it a primary.
-trap 'runuser -u postgres -- touch -- "$pgdata/standby.signal"' EXIT
-rm -f -- "$pgdata/standby.signal"
+# standby.signal stays in place throughout, so that a start of the node by
+# hand or by the engine never finds it a primary. pg_rewind needs data that
+# was shut down cleanly, and its own crash recovery (single-user mode)
+# refuses standby.signal: data that was not (a killed primary, a crashed
+# standby) is recovered here as a standby that follows nobody and listens
+# nowhere, then shut down cleanly ("shut down in recovery").
+runuser -u postgres -- touch -- "$pgdata/standby.signal"
+state=$(runuser -u postgres -- env LC_ALL=C pg_controldata -D "$pgdata" | sed -n 's/^Database cluster state: *//p')
+case "$state" in
+"shut down" | "shut down in recovery") ;;
+*)
+  echo "the data was not shut down cleanly ($state); recovering it as a standby first"
+  runuser -u postgres -- pg_ctl -D "$pgdata" -w -t 3600 -l /tmp/recovery.log \
+    -o "-c listen_addresses= -c hot_standby=on -c primary_conninfo= -c primary_slot_name= -c restore_command= -c unix_socket_directories=/tmp" start ||
+    { cat /tmp/recovery.log >&2; exit 1; }
+  runuser -u postgres -- pg_ctl -D "$pgdata" -w -t 3600 -m fast stop
+  ;;
+esac
 runuser -u postgres -- env PGPASSFILE="$passfile" pg_rewind -D "$pgdata" --source-server="$source" -P
 ` + installLoop + `rm -f -- "$marker"
 `
