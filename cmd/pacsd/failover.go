@@ -20,8 +20,9 @@ type seenStore interface {
 // acknowledged commits is promoted only with --accept-loss, and what it may
 // lack is said first.
 func runFailover(c *cli, args []string) int {
-	fs := c.newFlags("failover", "NODE [-f FILE] [--cluster NAME] [--accept-loss]")
-	acceptLoss := fs.Bool("accept-loss", false, "promote NODE even when it may lack acknowledged commits (beyond max_lag, position unknown, not synchronous)")
+	fs := c.newFlags("failover", "NODE [-f FILE] [--cluster NAME] [--accept-loss] [--confirm-fenced]")
+	acceptLoss := fs.Bool("accept-loss", false, "promote NODE even when it may lack acknowledged commits (beyond max_lag, position unknown, not synchronous, another standby ahead)")
+	confirmFenced := fs.Bool("confirm-fenced", false, "go on when the old primary's engine cannot confirm that it is stopped: you made sure it cannot accept writes (its host is powered off)")
 	t, code, ok := c.nodeTarget(fs, args)
 	if !ok {
 		return code
@@ -46,7 +47,7 @@ func runFailover(c *cli, args []string) int {
 		}
 	}
 	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
-	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, *acceptLoss, last, log)
+	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced}, last, log)
 	unlock()
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)

@@ -174,6 +174,9 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	}
 	res.Rounds++
 	err = execute(ctx, c, d, obs, actions, log, res, held)
+	if held.unlock == nil {
+		return actions, err // the lock was lost (not taken back after long work): nothing more is written
+	}
 	if cerr := countRound(c, d); err == nil {
 		err = cerr
 	}
@@ -652,7 +655,12 @@ func (x *executor) setActing(node string) error {
 		return errors.New("no state store is configured; pacsd cannot record the acting primary")
 	}
 	if err := x.d.State.Save(x.c.Name, st); err != nil {
-		return fmt.Errorf("while recording %q as the acting primary: %w", node, err)
+		// A write that failed after the record was renamed into place (its
+		// directory not synced) may have taken effect: what is on disk counts.
+		if now, lerr := x.d.State.Load(x.c.Name); lerr != nil || now != st {
+			return fmt.Errorf("while recording %q as the acting primary: %w", node, err)
+		}
+		x.log.Warn("the record of the acting primary is in place, but its write reported an error; it may not survive a crash of the machine", "cluster", x.c.Name, "node", node, "error", err.Error())
 	}
 	x.obs.State, x.acting = st, node
 	return nil

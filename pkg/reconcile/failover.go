@@ -62,7 +62,7 @@ var FailoverTimeout = 2 * time.Second
 // operator can do. The rest (repointing standbys, the old primary's rejoin)
 // is the next Apply's work.
 func Failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, log *slog.Logger) (string, error) {
-	return failover(ctx, c, d, last, "", false, log)
+	return failover(ctx, c, d, last, "", ManualOptions{}, log)
 }
 
 // ManualFailover is 'pacsd failover NODE': an operator's decision to make
@@ -72,12 +72,24 @@ func Failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, log *
 // standby that answers. Where node may lack acknowledged commits (beyond
 // max_lag of the primary's last known position, that position unknown, or
 // not a synchronous standby with synchronous replication), it refuses unless
-// acceptLoss is set, and the error says what may be lost.
-func ManualFailover(ctx context.Context, c *spec.Cluster, d Deps, node string, acceptLoss bool, last LastSeen, log *slog.Logger) (string, error) {
+// o.AcceptLoss is set, and the error says what may be lost. When the old
+// primary's engine cannot confirm the fence (its host is down or cut off),
+// it refuses unless o.ConfirmFenced says that the operator made sure the
+// old primary cannot accept writes (its host powered off, say).
+func ManualFailover(ctx context.Context, c *spec.Cluster, d Deps, node string, o ManualOptions, last LastSeen, log *slog.Logger) (string, error) {
 	if c.Node(node) == nil {
 		return "", fmt.Errorf("cluster %q has no node %q", c.Name, node)
 	}
-	return failover(ctx, c, d, last, node, acceptLoss, log)
+	return failover(ctx, c, d, last, node, o, log)
+}
+
+// ManualOptions are an operator's answers to what pacsd cannot know.
+type ManualOptions struct {
+	// AcceptLoss promotes a standby that may lack acknowledged commits.
+	AcceptLoss bool
+	// ConfirmFenced goes on when the old primary's engine cannot confirm
+	// the fence: the operator has made sure it cannot accept writes.
+	ConfirmFenced bool
 }
 
 // StandbyHealth is what a failover saw of one standby: its server's state,
@@ -234,7 +246,7 @@ func aheadOf(c *spec.Cluster, old, to string, hs []StandbyHealth) []string {
 
 // failover fences the acting primary, chooses a standby (to, when an
 // operator named one), records and promotes it.
-func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to string, acceptLoss bool, log *slog.Logger) (string, error) {
+func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to string, o ManualOptions, log *slog.Logger) (string, error) {
 	var st ClusterState
 	if d.State != nil {
 		var err error
@@ -290,10 +302,14 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	fctx, cancel := context.WithTimeout(ctx, 4*FailoverTimeout+FenceTimeout)
 	err = fenceNode(fctx, rt, c, on, time.Second)
 	cancel()
-	if err != nil {
-		return "", fmt.Errorf("cluster %q, node %q: %w; pacsd does not promote a standby while the old primary might still accept writes: make sure it is stopped (power off its host, or stop its container), then run 'pacsd failover NODE'", c.Name, old, err)
+	switch {
+	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrNotFenced):
+		log.Warn("failover by hand: the old primary's fence is not confirmed by its engine; the operator confirmed it", "cluster", c.Name, "node", old, "error", err.Error())
+	case err != nil:
+		return "", fmt.Errorf("cluster %q, node %q: %w; pacsd does not promote a standby while the old primary might still accept writes: make sure it is stopped (power off its host, or stop its container), then run 'pacsd failover NODE' (with --confirm-fenced when its engine cannot be reached)", c.Name, old, err)
+	default:
+		log.Warn("old primary fenced", "cluster", c.Name, "node", old)
 	}
-	log.Warn("old primary fenced", "cluster", c.Name, "node", old)
 
 	// 2. Choose: the most WAL received, within max_lag, synchronous if asked.
 	health := standbyHealth() // the positions are final now
@@ -308,7 +324,7 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 			risks = append(risks, why)
 		}
 		risks = append(risks, aheadOf(c, old, to, health)...)
-		if len(risks) > 0 && !acceptLoss {
+		if len(risks) > 0 && !o.AcceptLoss {
 			return "", fmt.Errorf("cluster %q, node %q: it may lack acknowledged commits: %s; the old primary %q stays fenced: bring it back with 'docker start %s' if its data is intact, or run 'pacsd failover %s --accept-loss' to promote it anyway", c.Name, to, strings.Join(risks, "; "), old, on.Container, to)
 		}
 		if len(risks) > 0 {

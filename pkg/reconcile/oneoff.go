@@ -62,7 +62,9 @@ const baseBackupScript = `set -eu
 ` + enterable + `mount=$1 where=$2 hint=$3 marker=$4 pgdata=$5 passfile=$6 host=$7 port=$8 user=$9 slot=${10} attempts=${11}
 shift 11
 enterable "$mount" "$where" "$hint"
-if [ -n "$(ls -A -- "$pgdata" 2>/dev/null)" ]; then echo "$pgdata is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
+# A fence may have left standby.signal alone in a PGDATA that had no data.
+if [ -n "$(ls -A -- "$pgdata" 2>/dev/null | grep -vx standby.signal)" ]; then echo "$pgdata is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
+rm -f -- "$pgdata/standby.signal"
 # Builds begun and not finished, counted before this one begins: a build
 # that fails, hangs or is killed is counted, and pacsd stops after a few.
 n=$(head -c 16 -- "$attempts" 2>/dev/null | tr -cd 0-9)

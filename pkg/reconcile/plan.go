@@ -254,7 +254,12 @@ func (p *planner) checkDataLocations(acting string, blocked map[string]bool) {
 		return
 	}
 	ps := p.node(acting)
-	if ps.Container != nil || ps.Data.Major != 0 || ps.Data.Unknown || ps.Data.Partial {
+	if ps.Container != nil || ps.Data.Major != 0 {
+		return
+	}
+	if ps.Data.Unknown {
+		p.problem(acting, "Primary Data Unknown", fmt.Sprintf("%q is the acting primary and has no container, and what %s holds could not be inspected; pacsd does not create a primary on data it has not seen: make its engine answer, then apply again", acting, p.c.Node(acting).Location()))
+		blocked[acting] = true
 		return
 	}
 	for _, n := range p.c.Nodes {
@@ -376,6 +381,12 @@ func (p *planner) planPromote(primary *spec.Node, ns *NodeState) {
 			continue
 		}
 		o := p.node(n.Name)
+		if o.Container != nil && !o.Container.Running && o.Files != nil && !o.Files.StandbySignal && o.Data.Control != nil && o.Data.Control.WasPrimary() {
+			// A stopped former primary without standby.signal (a fence that
+			// could not place it) gets it before anything is promoted.
+			p.add(Action{Kind: WriteFile, Node: n.Name, Target: SignalPath, phase: 3, File: &FileWrite{Path: SignalPath, Content: []byte{}, Mode: 0o600},
+				Reason: "it last ran as a primary and has no standby.signal; a start would bring it back writable beside the acting primary"})
+		}
 		confirmed := o.Container == nil || !o.Container.Running || (o.DB != nil && o.DB.InRecovery)
 		if !confirmed {
 			p.problem(primary.Name, "Primary In Recovery", fmt.Sprintf("%q is the acting primary but in recovery, and node %q cannot be confirmed a standby or stopped (%s); pacsd does not promote while another node might accept writes", primary.Name, n.Name, dbWhy(o)))

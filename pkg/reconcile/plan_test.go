@@ -271,6 +271,11 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db1"].Container, o.Nodes["db1"].DB, o.Nodes["db1"].Files = nil, nil, nil
 			o.Nodes["db1"].Strays = []string{"pacs-db1-renamed"}
 		}},
+		{name: "primary-data-unknown", edit: func(o *Observed) {
+			// db1's container is gone and its data could not be inspected.
+			o.State = ClusterState{Acting: "db1", Epoch: 1}
+			*o.Nodes["db1"] = NodeState{Data: DataState{Unknown: true}}
+		}},
 		{name: "primary-in-recovery", edit: func(o *Observed) { o.Nodes["db1"].DB.InRecovery = true }},
 	}
 	for _, tt := range tests {

@@ -286,3 +286,54 @@ func TestFenceFindsRenamedContainer(t *testing.T) {
 		t.Errorf("engine calls %q, want %q", rt.calls, want)
 	}
 }
+
+// savedButFailingStore is a state store whose write takes effect and then
+// reports an error (its directory could not be synced).
+type savedButFailingStore struct{ memStore }
+
+func (f *savedButFailingStore) Save(cluster string, s ClusterState) error {
+	_ = f.memStore.Save(cluster, s)
+	return errors.New("while syncing the state directory: input/output error")
+}
+
+// TestSwitchoverRecordInPlaceDespiteError: when the write of the new acting
+// primary reports an error but the record is in place, the switchover goes
+// on (promotes the target) instead of starting the old primary again while
+// the record names the target.
+func TestSwitchoverRecordInPlaceDespiteError(t *testing.T) {
+	c := testCluster(t, "")
+	rt := &switchRuntime{}
+	promoted := 0
+	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, State: &savedButFailingStore{}},
+		obs: &Observed{}, log: slog.New(slog.DiscardHandler), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
+	if err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"}); err != nil {
+		t.Fatalf("switchover: %v", err)
+	}
+	if promoted != 1 || len(rt.starts) != 0 {
+		t.Errorf("%d promotions and %d starts of the old primary; want the target promoted and the old primary left stopped", promoted, len(rt.starts))
+	}
+}
+
+// deadEngine is an engine that does not answer: no fence can be confirmed.
+type deadEngine struct{ switchRuntime }
+
+func (*deadEngine) NodeContainers(context.Context, string, string) ([]string, error) {
+	return nil, errors.New("Cannot connect to the Docker daemon")
+}
+
+// TestManualFailoverConfirmFenced: with the old primary's engine gone,
+// 'pacsd failover NODE' refuses, and promotes with --confirm-fenced.
+func TestManualFailoverConfirmFenced(t *testing.T) {
+	c := testCluster(t, "")
+	promoted := 0
+	d := Deps{Runtimes: map[string]Runtime{"": &deadEngine{}}, DB: healthDB{promoted: &promoted}, State: &memStore{}}
+	last := LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}
+	_, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{}, last, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, ErrNotFenced) || !strings.Contains(err.Error(), "--confirm-fenced") || promoted != 0 {
+		t.Fatalf("manual failover with the engine gone: %v, %d promotions; want ErrNotFenced naming --confirm-fenced", err, promoted)
+	}
+	to, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{ConfirmFenced: true}, last, slog.New(slog.DiscardHandler))
+	if err != nil || to != "db2" || promoted != 1 {
+		t.Errorf("manual failover with --confirm-fenced: %q, %v, %d promotions; want db2 promoted", to, err, promoted)
+	}
+}
