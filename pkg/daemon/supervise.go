@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
@@ -162,7 +163,16 @@ type watchState struct {
 // error with what to do, counted, and tried again later; pacsd never
 // promotes against those rules.
 func (d *Daemon) supervise(ctx context.Context) {
-	seen := map[string]*watchState{}
+	// Each cluster is checked on its own goroutine, one check at a time: a
+	// failover that takes seconds in one cluster never delays the checks
+	// of another.
+	type slot struct {
+		ws   watchState
+		busy atomic.Bool
+	}
+	seen := map[string]*slot{}
+	var running sync.WaitGroup
+	defer running.Wait()
 	tick := time.NewTicker(SuperviseInterval)
 	defer tick.Stop()
 	for {
@@ -184,12 +194,20 @@ func (d *Daemon) supervise(ctx context.Context) {
 				delete(seen, c.Name)
 				continue
 			}
-			ws := seen[c.Name]
-			if ws == nil {
-				ws = &watchState{}
-				seen[c.Name] = ws
+			sl := seen[c.Name]
+			if sl == nil {
+				sl = &slot{}
+				seen[c.Name] = sl
 			}
-			d.check(ctx, c, snap.deps, ws)
+			if !sl.busy.CompareAndSwap(false, true) {
+				continue // its last check still runs
+			}
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				defer sl.busy.Store(false)
+				d.check(ctx, c, snap.deps, &sl.ws)
+			}()
 		}
 	}
 }

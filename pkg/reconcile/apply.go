@@ -27,6 +27,9 @@ var (
 	// everything the old primary wrote, counted from the last time its
 	// replay moved: a target that catches up is waited for.
 	CatchUpTimeout = 60 * time.Second
+	// SQLTimeout bounds each SQL action of a round (a role, a slot, a
+	// reload, a reset setting).
+	SQLTimeout = 30 * time.Second
 	// PromoteTimeout bounds a promotion (pg_promote waits up to 60 s).
 	PromoteTimeout = 2 * time.Minute
 )
@@ -503,8 +506,14 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		return x.unlocked(ctx, a.Node, "rewind", func(ctx context.Context) error { return x.rewind(ctx, rt, a) })
 	case Switchover:
 		return x.switchover(ctx, a)
+	case Promote:
+		return x.promoteRecorded(ctx, a.Node)
 	}
-	// The rest is SQL on the node's server.
+	// The rest is SQL on the node's server: short statements, each bounded,
+	// so that a server that freezes in the middle never holds the cluster's
+	// lock (and with it a failover) for long.
+	ctx, cancel := context.WithTimeout(ctx, SQLTimeout)
+	defer cancel()
 	conn, err := x.connect(ctx, rt, a.Node)
 	if err != nil {
 		return err
@@ -527,8 +536,6 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		return conn.DropRole(ctx, a.Target)
 	case CreateSlot:
 		return conn.CreateSlot(ctx, a.Target)
-	case Promote:
-		return conn.Promote(ctx)
 	}
 	return fmt.Errorf("unknown action kind %q", a.Kind)
 }
@@ -549,10 +556,12 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 	if err != nil {
 		return err
 	}
-	if conn, err := x.connect(ctx, frt, from.Name); err == nil {
-		_ = conn.Checkpoint(ctx) // shortens the shutdown; not needed for safety
+	cctx, cancel := context.WithTimeout(ctx, SQLTimeout)
+	if conn, err := x.connect(cctx, frt, from.Name); err == nil {
+		_ = conn.Checkpoint(cctx) // shortens the shutdown; not needed for safety
 		conn.Close()
 	}
+	cancel()
 	fromID := x.ids[from.Name]
 	if err := frt.ContainerStop(ctx, fromID, StopTimeout); err != nil {
 		return fmt.Errorf("while stopping the old primary %q: %w", from.Name, err)
@@ -586,7 +595,9 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		if ctx.Err() != nil {
 			return restore(fmt.Errorf("the switchover was stopped (%w) while the target %q caught up", ctx.Err(), to.Name))
 		}
-		st, err := x.state(ctx, trt, to.Name)
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := x.state(sctx, trt, to.Name)
+		cancel()
 		if err == nil && st.InRecovery && st.WAL > ctl.Checkpoint {
 			break
 		}
