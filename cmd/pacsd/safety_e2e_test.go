@@ -104,6 +104,11 @@ func TestE2EFailoverUnknownPosition(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("pacsd failover db2 --accept-loss: exit %d\n%s%s", code, stdout, stderr)
 	}
+	// db1 was killed: its rewind recovers it first, with standby.signal
+	// kept in place (pg_rewind's own recovery would refuse the signal).
+	if !strings.Contains(stderr, "recovering it as a standby first") || !strings.Contains(stderr, `"action":"rewind"`) {
+		t.Errorf("the killed old primary did not rejoin by a rewind that recovered it first:\n%s", stderr)
+	}
 	waitFor(t, 2*time.Minute, "db2 primary, db1 streaming from it", func() error {
 		p, err := onePrimary(tp)
 		if err == nil && p != "db2" {
