@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -161,7 +162,7 @@ func quoteList(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// engineKey names the Docker engine a node runs on ("" is the local engine).
+// engineName names the Docker engine a node runs on ("" is the local engine).
 func engineName(host string) string {
 	if host == "" {
 		return "the local Docker engine"
@@ -169,33 +170,89 @@ func engineName(host string) string {
 	return fmt.Sprintf("host %q", host)
 }
 
+// nodeEngines says on which Docker engines a node may run: the normalised
+// endpoints of its host block, or those of the local engine.
+type nodeEngines struct {
+	local []string         // the local engine's endpoints
+	hosts map[string]*Host // the host blocks, by name
+}
+
+// of returns the keys of the engine node n runs on: the normalised endpoints
+// of its host block, of the local engine when it has none, or one key of its
+// own for a host that is unknown or whose endpoint is not valid (reported
+// elsewhere).
+func (e nodeEngines) of(n *Node) []string {
+	if n.Host == "" {
+		return e.local
+	}
+	if h := e.hosts[n.Host]; h != nil && h.Engine != "" {
+		return []string{h.Engine}
+	}
+	return []string{"host\x00" + n.Host}
+}
+
+// same returns a sentence saying that nodes a and b, which run on one
+// engine, name different hosts for it, or "" when they name the same host.
+func (e nodeEngines) same(a, b *Node) string {
+	switch {
+	case a.Host == b.Host:
+		return ""
+	case a.Host == "" || b.Host == "":
+		h := e.hosts[max(a.Host, b.Host)]
+		return fmt.Sprintf(" Host %q names %s, the local Docker engine that nodes without host run on.", h.Name, h.Docker)
+	}
+	return fmt.Sprintf(" Hosts %q and %q name the same Docker engine (%s and %s).", a.Host, b.Host, e.hosts[a.Host].Docker, e.hosts[b.Host].Docker)
+}
+
 // checkFile checks what spans clusters and hosts: names, references and host
-// resources that must be unique across the whole file.
+// resources that must be unique across the whole file. Container names, host
+// ports, volumes and data directories must be unique per Docker engine, and
+// two host blocks, or a host block and the local engine of nodes without
+// host, may name one engine: they are compared by the engine's normalised
+// endpoint, not by the host's name.
 func (d *decoder) checkFile(f *File) {
-	hosts := map[string]*Host{}
+	engines := nodeEngines{local: localEngines(), hosts: map[string]*Host{}}
 	hostDecls := map[string]hcl.Range{}
+	engineHosts := map[string]*Host{}
 	var hostNames []string
 	for _, h := range f.Hosts {
-		if d.firstDeclared(hostDecls, h.Name, h.DeclRange, "Duplicate Host", "host", "") {
-			hosts[h.Name] = h
-			hostNames = append(hostNames, h.Name)
+		if !d.firstDeclared(hostDecls, h.Name, h.DeclRange, "Duplicate Host", "host", "") {
+			continue
 		}
+		engines.hosts[h.Name] = h
+		hostNames = append(hostNames, h.Name)
+		if h.Engine == "" {
+			continue
+		}
+		if first := engineHosts[h.Engine]; first != nil {
+			d.errorf(h.DockerRange, "Duplicate Docker Endpoint",
+				"Host %q names the Docker engine %q, which host %q (declared at %s) already names as %q. Two host blocks on one engine would let two nodes share a data directory, a container name or a host port: run the nodes of both on host %q, and remove this host block.", h.Name, h.Docker, first.Name, first.DeclRange, first.Docker, first.Name)
+			continue
+		}
+		engineHosts[h.Engine] = h
 	}
 	type claim struct {
 		rng hcl.Range
 		by  string
+		n   *Node
 	}
 	clusterDecls := map[string]hcl.Range{}
 	networks := map[string]claim{}
 	// Per engine: container names, host ports, data directories, volumes.
 	claims := map[string]claim{}
-	// take claims key for by, or reports that it is taken; it reports whether key was free.
-	take := func(key string, rng hcl.Range, by, summary, format string, args ...any) bool {
-		if first, dup := claims[key]; dup {
-			d.errorf(rng, summary, format+" It is already used by %s, declared at %s.", append(args, first.by, first.rng)...)
-			return false
+	// take claims what (such as "port\x0015432") on the engine of n for by, or
+	// reports that it is taken; it reports whether it was free.
+	take := func(n *Node, what string, rng hcl.Range, by, summary, format string, args ...any) bool {
+		keys := engines.of(n)
+		for _, k := range keys {
+			if first, dup := claims[k+"\x00"+what]; dup {
+				d.errorf(rng, summary, format+" It is already used by %s, declared at %s.%s", append(args, first.by, first.rng, engines.same(n, first.n))...)
+				return false
+			}
 		}
-		claims[key] = claim{rng, by}
+		for _, k := range keys {
+			claims[k+"\x00"+what] = claim{rng, by, n}
+		}
 		return true
 	}
 	var dataDirs []claimedDir
@@ -206,15 +263,17 @@ func (d *decoder) checkFile(f *File) {
 		if first, dup := networks[c.Network]; dup {
 			d.errorf(c.DeclRange, "Duplicate Network", "Cluster %q would use the Docker network %q, which %s already uses (declared at %s). pacsd owns one network per cluster: set network to another name.", c.Name, c.Network, first.by, first.rng)
 		} else {
-			networks[c.Network] = claim{c.DeclRange, fmt.Sprintf("cluster %q", c.Name)}
+			networks[c.Network] = claim{c.DeclRange, fmt.Sprintf("cluster %q", c.Name), nil}
 		}
-		engines := map[string]bool{}
+		// Counted by host name: nodes on different host blocks replicate
+		// through published ports, even when the blocks name one engine.
+		hostsUsed := map[string]bool{}
 		for _, n := range c.Nodes {
-			engines[n.Host] = true
+			hostsUsed[n.Host] = true
 		}
 		for _, n := range c.Nodes {
-			by := fmt.Sprintf("node %q of cluster %q", n.Name, c.Name)
-			if n.Host != "" && hosts[n.Host] == nil {
+			by := fmt.Sprintf("node %q of cluster %q on %s", n.Name, c.Name, engineName(n.Host))
+			if n.Host != "" && engines.hosts[n.Host] == nil {
 				hint := didYouMean(n.Host, hostNames)
 				if hint == "" {
 					hint = " Declare a host block with that name, or leave host out to use the local Docker engine."
@@ -222,31 +281,31 @@ func (d *decoder) checkFile(f *File) {
 				d.errorf(n.DeclRange, "Unknown Host", "Node %q of cluster %q names the host %q, which is not declared.%s", n.Name, c.Name, n.Host, hint)
 			}
 			engine := engineName(n.Host)
-			containerFree := take("container\x00"+n.Host+"\x00"+n.Container, n.DeclRange, by, "Duplicate Container Name",
+			containerFree := take(n, "container\x00"+n.Container, n.DeclRange, by, "Duplicate Container Name",
 				"The container name %q on %s is taken.", n.Container, engine)
 			if n.Port != 0 {
-				take(fmt.Sprintf("port\x00%s\x00%d", n.Host, n.Port), n.DeclRange, by, "Duplicate Host Port",
+				take(n, fmt.Sprintf("port\x00%d", n.Port), n.DeclRange, by, "Duplicate Host Port",
 					"The host port %d on %s is taken.", n.Port, engine)
 			}
 			// A volume named after a taken container name is taken too; that is one mistake, reported once.
 			if n.Volume != "" && (containerFree || n.Volume != n.Container+"-data") {
-				take("volume\x00"+n.Host+"\x00"+n.Volume, n.DataRange, by, "Duplicate Volume",
+				take(n, "volume\x00"+n.Volume, n.DataRange, by, "Duplicate Volume",
 					"The volume %q on %s is taken; two nodes never share data.", n.Volume, engine)
 			}
 			if n.Data != "" {
 				dataDirs = append(dataDirs, claimedDir{n, by})
 			}
 			switch {
-			case n.Host != "" && hosts[n.Host] != nil && n.Port == 0:
+			case n.Host != "" && engines.hosts[n.Host] != nil && n.Port == 0:
 				d.errorf(n.DeclRange, "Node on a Host Block Without Port",
 					"Node %q of cluster %q runs on host %q, and pacsd reaches the PostgreSQL of a node on a host block at the host's address and the node's published port. Give node %q a port, such as 15432, or leave host out to run it on the local Docker engine.", n.Name, c.Name, n.Host, n.Name)
-			case len(engines) > 1 && (n.Host == "" || n.Port == 0):
+			case len(hostsUsed) > 1 && (n.Host == "" || n.Port == 0):
 				d.errorf(n.DeclRange, "Node Unreachable from Other Hosts",
 					"Cluster %q spans several Docker engines, so its nodes replicate through published ports on host addresses. Give node %q a port, and run it on a host block with an address (a host block may name this machine's engine too).", c.Name, n.Name)
 			}
 		}
 	}
-	d.checkDataDirs(dataDirs)
+	d.checkDataDirs(dataDirs, engines)
 }
 
 type claimedDir struct {
@@ -255,17 +314,18 @@ type claimedDir struct {
 }
 
 // checkDataDirs refuses two nodes on one engine whose data directories are the same or nested.
-func (d *decoder) checkDataDirs(dirs []claimedDir) {
+func (d *decoder) checkDataDirs(dirs []claimedDir, engines nodeEngines) {
 	for i, a := range dirs {
 		for _, b := range dirs[:i] {
-			if a.n.Host != b.n.Host {
+			ka, kb := engines.of(a.n), engines.of(b.n)
+			if !slices.ContainsFunc(ka, func(k string) bool { return slices.Contains(kb, k) }) {
 				continue
 			}
 			switch {
 			case a.n.Data == b.n.Data:
-				d.errorf(a.n.DataRange, "Duplicate Data Directory", "The data directory %q on %s is already used by %s, declared at %s; two nodes never share data. Give each node its own directory.", a.n.Data, engineName(a.n.Host), b.by, b.n.DataRange)
+				d.errorf(a.n.DataRange, "Duplicate Data Directory", "The data directory %q on %s is already used by %s, declared at %s; two nodes never share data.%s Give each node its own directory.", a.n.Data, engineName(a.n.Host), b.by, b.n.DataRange, engines.same(a.n, b.n))
 			case within(a.n.Data, b.n.Data) || within(b.n.Data, a.n.Data):
-				d.errorf(a.n.DataRange, "Nested Data Directories", "The data directory %q on %s and the data directory %q of %s (at %s) lie inside one another. Give each node a directory of its own, side by side.", a.n.Data, engineName(a.n.Host), b.n.Data, b.by, b.n.DataRange)
+				d.errorf(a.n.DataRange, "Nested Data Directories", "The data directory %q on %s and the data directory %q of %s (at %s) lie inside one another.%s Give each node a directory of its own, side by side.", a.n.Data, engineName(a.n.Host), b.n.Data, b.by, b.n.DataRange, engines.same(a.n, b.n))
 			}
 		}
 	}

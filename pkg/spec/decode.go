@@ -538,12 +538,13 @@ func (d *decoder) checkDataPath(attr *hcl.Attribute, n *Node) {
 
 // decodeHostBlock decodes a remote Docker engine.
 func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
-	h := &Host{Name: block.Labels[0], DeclRange: block.DefRange}
+	h := &Host{Name: block.Labels[0], DeclRange: block.DefRange, DockerRange: block.DefRange}
 	d.checkName(block, "host")
 	content := d.content(block.Body, hostSchema)
 	dockerAttr := d.str(content.Attributes, "docker", &h.Docker)
 	endpoint, err := url.Parse(h.Docker)
 	if dockerAttr != nil {
+		h.DockerRange = dockerAttr.Expr.Range()
 		switch {
 		case err == nil && endpoint.Scheme == "ssh":
 			d.errorf(dockerAttr.Expr.Range(), "SSH Docker Endpoints Not Supported",
@@ -570,6 +571,9 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 			d.errorf(dockerAttr.Expr.Range(), "Docker Endpoint Without TLS",
 				"Host %q is reached over tcp:// without TLS, so anyone on the network could control its Docker engine, and every container, file and password on it. Add a tls block with the CA, client certificate and key of the engine's TLS port (usually 2376), or use a unix:// socket.", h.Name)
 		}
+	}
+	if dockerAttr != nil {
+		h.Engine = dockerEngine(h.Docker, h.TLS != nil)
 	}
 	return h
 }

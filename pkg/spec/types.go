@@ -172,8 +172,15 @@ type Host struct {
 	// Address is where other hosts reach this host's published ports.
 	Address string `json:"address"`
 	TLS     *TLS   `json:"tls"`
+	// Engine is the endpoint normalised (scheme, host, port, path; see
+	// DefaultDockerEndpoint for the local engine's): two host blocks with the
+	// same Engine would name one Docker engine, which the parser refuses. It
+	// is "" when the endpoint is not valid.
+	Engine string `json:"-"`
 
 	DeclRange hcl.Range `json:"-"`
+	// DockerRange is the range of the docker attribute's value, or of the block header when it is not set.
+	DockerRange hcl.Range `json:"-"`
 }
 
 // TLS holds the paths (absolute or relative to the topology file's directory) of the client certificate material.
