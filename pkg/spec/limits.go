@@ -50,21 +50,26 @@ func checkLimits(src []byte, filename string) hcl.Diagnostics {
 
 // nestFrame is one open bracket, brace, parenthesis, quote, heredoc or
 // template sequence; questions counts the conditionals (a ? b : c) open in it,
-// each of which the parser nests.
+// each of which the parser nests, and directives the %{ if } and %{ for }
+// directives open in it (a quote or heredoc is a template of its own).
 type nestFrame struct {
-	closer    hclsyntax.TokenType
-	questions int
+	closer     hclsyntax.TokenType
+	questions  int
+	directives int
 }
 
 // tooDeep reports the range of the first token at which tokens nest deeper
-// than maxNesting, counted the way the parser recurses.
+// than maxNesting, counted the way the parser recurses. No count goes below
+// zero: a stray closer or closing directive closes nothing, so it cannot make
+// room for deeper nesting after it.
 func tooDeep(tokens hclsyntax.Tokens) (hcl.Range, bool) {
 	var frames []nestFrame
 	questions := 0 // the sum of questions over frames, plus those at the top level
 	topQuestions := 0
-	unary := 0      // a run of ! and - in a row
-	directives := 0 // open %{ if } and %{ for } directives
-	afterControl := false
+	directives := 0 // the sum of directives over frames, plus those at the top level
+	topDirectives := 0
+	unary := 0            // a run of ! and - in a row
+	afterControl := false // after "%{", before the directive's keyword
 	closers := map[hclsyntax.TokenType]hclsyntax.TokenType{
 		hclsyntax.TokenOBrace:          hclsyntax.TokenCBrace,
 		hclsyntax.TokenOBrack:          hclsyntax.TokenCBrack,
@@ -86,16 +91,38 @@ func tooDeep(tokens hclsyntax.Tokens) (hcl.Range, bool) {
 		questions -= f.questions
 		f.questions = 0
 	}
+	// directive opens (+1) or closes (-1) a directive of the template that
+	// holds the "%{" just read: the frame below the "%{" frame.
+	directive := func(delta int) {
+		open := &topDirectives
+		if len(frames) >= 2 {
+			open = &frames[len(frames)-2].directives
+		}
+		if *open+delta < 0 {
+			return // a stray endif or endfor closes nothing
+		}
+		*open += delta
+		directives += delta
+	}
 	for _, tok := range tokens {
-		if afterControl && tok.Type == hclsyntax.TokenIdent {
-			switch string(tok.Bytes) {
-			case "if", "for":
-				directives++
-			case "endif", "endfor":
-				directives--
+		if afterControl {
+			// The parser skips newlines and comments between "%{" and the
+			// keyword, and so does the count.
+			switch {
+			case tok.Type == hclsyntax.TokenNewline || tok.Type == hclsyntax.TokenComment:
+			case tok.Type == hclsyntax.TokenIdent && (string(tok.Bytes) == "if" || string(tok.Bytes) == "for"):
+				directive(1)
+				afterControl = false
+			case tok.Type == hclsyntax.TokenIdent && (string(tok.Bytes) == "endif" || string(tok.Bytes) == "endfor"):
+				directive(-1)
+				afterControl = false
+			default:
+				afterControl = false
 			}
 		}
-		afterControl = tok.Type == hclsyntax.TokenTemplateControl
+		if tok.Type == hclsyntax.TokenTemplateControl {
+			afterControl = true
+		}
 		switch tok.Type {
 		case hclsyntax.TokenBang, hclsyntax.TokenMinus:
 			unary++
@@ -126,20 +153,22 @@ func tooDeep(tokens hclsyntax.Tokens) (hcl.Range, bool) {
 				frames = append(frames, nestFrame{closer: closer})
 				break
 			}
-			// A closer ends the innermost frame it closes; a stray one is the
-			// parser's to report.
+			// A closer ends the innermost frame it closes, and every frame
+			// inside it with their conditionals and directives; a stray one
+			// is the parser's to report.
 			for i := len(frames) - 1; i >= 0; i-- {
 				if frames[i].closer != tok.Type {
 					continue
 				}
 				for _, f := range frames[i:] {
 					questions -= f.questions
+					directives -= f.directives
 				}
 				frames = frames[:i]
 				break
 			}
 		}
-		if len(frames)+questions+unary+max(directives, 0) > maxNesting {
+		if len(frames)+questions+unary+directives > maxNesting {
 			return tok.Range, true
 		}
 	}

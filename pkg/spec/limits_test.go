@@ -120,3 +120,60 @@ func TestParseFileRefusesLargeFile(t *testing.T) {
 		t.Fatalf("ParseFile of %d bytes: value %v, diagnostics:\n%s", 2*MaxFileSize, f != nil, diagsText(diags))
 	}
 }
+
+// directiveFiles are template directives the nesting count once missed: stray
+// endif and endfor directives that drove the count below zero before deep
+// nesting, a comment or newline between "%{" and "if", and a stray endif in
+// an inner template that cancelled the ifs of the template around it. Each
+// file is 1 MiB at most and nests tens of thousands of levels deep.
+func directiveFiles() map[string]string {
+	return map[string]string{
+		"stray endif":      `a = "` + strings.Repeat("%{endif}", 65000) + strings.Repeat("%{if a}", 65000) + "\"\n",
+		"stray endfor":     `a = "` + strings.Repeat("%{endfor}", 55000) + strings.Repeat("%{for x in y}", 40000) + "\"\n",
+		"stray in heredoc": "a = <<EOT\n" + strings.Repeat("%{ endif }\n", 40000) + strings.Repeat("%{ if true }\n", 40000) + "EOT\n",
+		"comment":          `a = "` + strings.Repeat("%{/**/if true}", 70000) + "\"\n",
+		"newline":          "a = <<EOT\n" + strings.Repeat("%{\nif true}", 80000) + "\nEOT\n",
+		"strip markers":    `a = "` + strings.Repeat("%{~ if true ~}", 70000) + "\"\n",
+		"inner endif":      `a = "` + strings.Repeat(`%{if true}${"%{endif}"}`, 40000) + "\"\n",
+	}
+}
+
+// TestLimitsCountEveryDirective: files of directiveFiles are refused before
+// parsing, quickly and with the nesting diagnostic only; the stack is bounded
+// so that a file the count misses dies at once instead of parsing for
+// half a minute.
+func TestLimitsCountEveryDirective(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(64 << 20))
+	for name, src := range directiveFiles() {
+		t.Run(name, func(t *testing.T) {
+			if len(src) > MaxFileSize {
+				t.Fatalf("the file is %d bytes, more than the %d a topology file may have", len(src), MaxFileSize)
+			}
+			if diags := checkLimits([]byte(src), "deep.hcl"); !diags.HasErrors() {
+				t.Fatal("checkLimits accepted the file")
+			}
+			f, diags := Parse([]byte(src), "deep.hcl")
+			var got []string
+			for _, d := range diags {
+				got = append(got, d.Summary)
+			}
+			if diff := cmp.Diff([]string{"Topology File Nested Too Deeply"}, got); diff != "" || f != nil {
+				t.Errorf("value %v, diagnostics differ (-want +got):\n%s", f != nil, diff)
+			}
+		})
+	}
+}
+
+// TestLimitsAcceptBalancedDirectives: many directives side by side, each
+// closed, and stray closing directives in a shallow file, are not deep.
+func TestLimitsAcceptBalancedDirectives(t *testing.T) {
+	for name, src := range map[string]string{
+		"side by side": `a = "` + strings.Repeat("%{if true}x%{else}y%{endif}%{ for v in [1] }${v}%{ endfor }", 1000) + "\"\n",
+		"nested":       `a = "` + strings.Repeat("%{/**/if true}", 60) + strings.Repeat("%{\nendif}", 60) + "\"\n",
+		"stray":        `a = "` + strings.Repeat("%{endif}", 1000) + "\"\n",
+	} {
+		if diags := checkLimits([]byte(src), "wide.hcl"); diags.HasErrors() {
+			t.Errorf("%s: refused:\n%s", name, diagsText(diags))
+		}
+	}
+}
