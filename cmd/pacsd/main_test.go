@@ -197,3 +197,38 @@ func TestValidateNeverPrintsPasswords(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateOutputBounded: validate's output on a bad file of 1 MiB on one
+// line stays under 1 MB, as text and as JSON: a snippet shows a part of the
+// long line, cut with a marker, a detail does not quote a whole long value,
+// and a file with a problem every few bytes does not list them all.
+func TestValidateOutputBounded(t *testing.T) {
+	long := strings.Repeat("y", 1<<20-64)
+	files := map[string]string{
+		"stray directives": `a = "` + strings.Repeat("%{endif}", 65000) + strings.Repeat("%{if a}", 65000) + "\"\n",
+		"long value":       `cluster "pacs" { image = "` + long + "\" }\n",
+		"long name":        `cluster "pacs" { network = "` + long + "\" }\n",
+		"many problems":    `cluster "pacs" { image = [` + strings.Repeat("f(1),", 200000) + "] }\n",
+	}
+	for name, src := range files {
+		t.Run(name, func(t *testing.T) {
+			if len(src) > 1<<20 {
+				t.Fatalf("the file has %d bytes", len(src))
+			}
+			src = strings.TrimSuffix(src, "\n") + strings.Repeat(" ", 1<<20-len(src)) + "\n" // 1 MiB and a byte
+			path := filepath.Join(t.TempDir(), "pacs.hcl")
+			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"validate", "-f", path}, {"validate", "-f", path, "--json"}} {
+				code, stdout, stderr := runCLI(t, nil, args...)
+				if code != exitProblem || !strings.Contains(stdout+stderr, "rror") {
+					t.Errorf("pacsd %v: exit %d\n%.2000s%.2000s", args, code, stdout, stderr)
+				}
+				if n := len(stdout) + len(stderr); n >= 1e6 {
+					t.Errorf("pacsd %v printed %d bytes:\n%.2000s%.2000s", args, n, stdout, stderr)
+				}
+			}
+		})
+	}
+}

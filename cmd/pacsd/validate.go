@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -44,18 +47,128 @@ func runValidate(c *cli, args []string) int {
 	return exitOK
 }
 
-// writeDiagnostics prints diagnostics with hcl's text writer: file:line:col and
-// a source snippet read from a copy of the file in which every value that may
-// be a password is starred out (spec.RedactSource).
+// Bounds of a source snippet: a line longer than maxSnippetLine bytes is shown
+// in part, around the place the diagnostic points at, with "[...]" where it
+// is cut; a snippet shows maxSnippetLines lines at most.
+const (
+	maxSnippetLine  = 512
+	maxSnippetLines = 8
+	snippetCut      = "[...]"
+)
+
+// writeDiagnostics prints diagnostics as hcl's text writer does (file:line,
+// a source snippet, the detail), the snippets read from a copy of the file in
+// which every value that may be a password is starred out
+// (spec.RedactSource), and bounded: a diagnostic prints no more than
+// maxSnippetLines lines of maxSnippetLine bytes of the file, however long
+// the file's lines are.
 func writeDiagnostics(w io.Writer, path string, diags hcl.Diagnostics) error {
 	if len(diags) == 0 {
 		return nil
 	}
-	files := map[string]*hcl.File{}
-	if src, err := readSource(path); err == nil {
-		files[path] = &hcl.File{Bytes: spec.RedactSource(src, path)}
+	var src []byte
+	if b, err := readSource(path); err == nil {
+		src = spec.RedactSource(b, path)
 	}
-	return hcl.NewDiagnosticTextWriter(w, files, 0, false).WriteDiagnostics(diags)
+	starts := lineStarts(src)
+	bw := bufio.NewWriter(w)
+	for _, d := range diags {
+		writeDiagnostic(bw, path, src, starts, d)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("while writing diagnostics: %w", err)
+	}
+	return nil
+}
+
+// lineStarts returns the byte offset at which each line of src starts.
+func lineStarts(src []byte) []int {
+	starts := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+// writeDiagnostic writes one diagnostic; src is the redacted content of the
+// file path (nil when it could not be read), starts its line offsets.
+func writeDiagnostic(w *bufio.Writer, path string, src []byte, starts []int, d *hcl.Diagnostic) {
+	severity := "Error"
+	if d.Severity == hcl.DiagWarning {
+		severity = "Warning"
+	}
+	fmt.Fprintf(w, "%s: %s\n\n", severity, d.Summary)
+	if s := d.Subject; s != nil {
+		fmt.Fprintf(w, "  on %s line %d:\n", s.Filename, s.Start.Line)
+		if src == nil || s.Filename != path {
+			fmt.Fprint(w, "  (source code not available)\n")
+		} else {
+			snip := *s
+			if d.Context != nil {
+				snip = hcl.RangeOver(snip, *d.Context)
+			}
+			writeSnippet(w, src, starts, snip.Start.Byte, snip.End.Byte, s.Start.Byte)
+		}
+		fmt.Fprint(w, "\n")
+	}
+	if d.Detail != "" {
+		fmt.Fprintf(w, "%s\n\n", d.Detail)
+	}
+}
+
+// writeSnippet writes the lines of src that hold the bytes from start to end
+// (at least the line of start), each numbered, a long line around the byte
+// at, and at most maxSnippetLines lines. Offsets outside src (the file may
+// have changed since it was parsed) are brought inside.
+func writeSnippet(w *bufio.Writer, src []byte, starts []int, start, end, at int) {
+	start = min(max(start, 0), len(src))
+	end = min(max(end, start+1), len(src))
+	first := sort.Search(len(starts), func(i int) bool { return starts[i] > start }) - 1
+	shown := 0
+	for i := first; i < len(starts) && (i == first || starts[i] < end); i++ {
+		if shown == maxSnippetLines {
+			rest := sort.Search(len(starts), func(j int) bool { return starts[j] >= end }) - i
+			fmt.Fprintf(w, "      %s %d more lines\n", snippetCut, rest)
+			return
+		}
+		ls, le := starts[i], len(src)
+		if i+1 < len(starts) {
+			le = starts[i+1] - 1
+		}
+		if le > ls && src[le-1] == '\r' {
+			le--
+		}
+		fmt.Fprintf(w, "%4d: %s\n", i+1, snippetLine(src[ls:le], at-ls))
+		shown++
+	}
+}
+
+// snippetLine returns line, or when it is longer than maxSnippetLine bytes a
+// part of it of that length around the byte at (clamped to the line), marked
+// where it is cut, never in the middle of a UTF-8 character.
+func snippetLine(line []byte, at int) string {
+	if len(line) <= maxSnippetLine {
+		return string(line)
+	}
+	at = min(max(at, 0), len(line))
+	from := max(0, min(at-maxSnippetLine/4, len(line)-maxSnippetLine))
+	to := from + maxSnippetLine
+	for from > 0 && !utf8.RuneStart(line[from]) {
+		from++
+	}
+	for to < len(line) && !utf8.RuneStart(line[to]) {
+		to--
+	}
+	part := string(line[from:to])
+	if from > 0 {
+		part = snippetCut + part
+	}
+	if to < len(line) {
+		part += snippetCut
+	}
+	return part
 }
 
 // readSource reads the topology file for source snippets, one byte more

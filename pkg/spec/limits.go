@@ -3,6 +3,7 @@ package spec
 import (
 	"bytes"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -21,7 +22,50 @@ const (
 	// parentheses, blocks, templates, conditionals and unary operators, each
 	// level counted once.
 	maxNesting = 64
+	// MaxDiagnostics is the most diagnostics Parse returns for one file, the
+	// last of them then saying how many more problems there are. A file of
+	// 1 MiB can have a problem every few bytes; listing them all would make
+	// output and logs hundreds of times larger than the file.
+	MaxDiagnostics = 100
+	// maxDetail is the longest detail of a diagnostic, in bytes; a longer
+	// one, which quotes a long value, is cut in the middle.
+	maxDetail = 1024
 )
+
+// boundDiagnostics cuts every detail longer than maxDetail in the middle,
+// and replaces the diagnostics after the first MaxDiagnostics-1 with one
+// that counts them: an error when one of them is an error, so that the
+// result has errors exactly when diags has.
+func boundDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
+	for _, d := range diags {
+		if len(d.Detail) > maxDetail {
+			head, tail := d.Detail[:maxDetail*2/3], d.Detail[len(d.Detail)-maxDetail/4:]
+			for len(head) > 0 && !utf8.RuneStart(d.Detail[len(head)]) {
+				head = head[:len(head)-1]
+			}
+			for len(tail) > 0 && !utf8.RuneStart(tail[0]) {
+				tail = tail[1:]
+			}
+			d.Detail = fmt.Sprintf("%s [... %d bytes not shown ...] %s", head, len(d.Detail)-len(head)-len(tail), tail)
+		}
+	}
+	if len(diags) <= MaxDiagnostics {
+		return diags
+	}
+	kept, rest := diags[:MaxDiagnostics-1:MaxDiagnostics-1], diags[MaxDiagnostics-1:]
+	errs := len(rest.Errs())
+	severity := hcl.DiagWarning
+	if errs > 0 {
+		severity = hcl.DiagError
+	}
+	return append(kept, &hcl.Diagnostic{
+		Severity: severity,
+		Summary:  "Too Many Problems",
+		Detail: fmt.Sprintf("The topology file has %d more problems from here on (%d errors, %d warnings), which are not listed. Correct the problems above and validate the file again.",
+			len(rest), errs, len(rest)-errs),
+		Subject: rest[0].Subject,
+	})
+}
 
 // checkLimits refuses src, the content of the topology file filename, when it
 // is larger than MaxFileSize or nested deeper than maxNesting. It reads src

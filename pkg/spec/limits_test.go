@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/hcl/v2"
@@ -175,5 +176,48 @@ func TestLimitsAcceptBalancedDirectives(t *testing.T) {
 		if diags := checkLimits([]byte(src), "wide.hcl"); diags.HasErrors() {
 			t.Errorf("%s: refused:\n%s", name, diagsText(diags))
 		}
+	}
+}
+
+// TestParseBoundsDiagnostics: a file with a problem every few bytes gets
+// MaxDiagnostics diagnostics, the last counting the others, and a detail
+// that quotes a long value is cut in the middle.
+func TestParseBoundsDiagnostics(t *testing.T) {
+	src := `cluster "pacs" { image = [` + strings.Repeat("f(1),", 100000) + "] }\n"
+	_, diags := Parse([]byte(src), "many.hcl")
+	if len(diags) != MaxDiagnostics || !diags.HasErrors() {
+		t.Fatalf("%d diagnostics, errors %v; want %d with errors", len(diags), diags.HasErrors(), MaxDiagnostics)
+	}
+	last := diags[len(diags)-1]
+	if last.Summary != "Too Many Problems" || last.Severity != hcl.DiagError || !strings.Contains(last.Detail, "more problems") {
+		t.Errorf("last diagnostic: %s", last)
+	}
+	for _, d := range diags {
+		checkDiagnosticText(t, d, true)
+	}
+
+	_, diags = Parse([]byte(`cluster "pacs" { network = "`+strings.Repeat("ü", 100000)+"\" }\n"), "long.hcl")
+	found := false
+	for _, d := range diags {
+		checkDiagnosticText(t, d, true)
+		if len(d.Detail) > 2*maxDetail || !utf8.ValidString(d.Detail) {
+			t.Errorf("detail of %d bytes (valid UTF-8 %v): %.200s", len(d.Detail), utf8.ValidString(d.Detail), d.Detail)
+		}
+		if d.Summary == "Invalid Network Name" {
+			found = strings.Contains(d.Detail, "bytes not shown") && strings.HasPrefix(d.Detail, "The network name") && strings.HasSuffix(d.Detail, "starting with a letter or digit.")
+		}
+	}
+	if !found {
+		t.Errorf("no cut Invalid Network Name diagnostic:\n%.3000s", diagsText(diags))
+	}
+
+	// Warnings only: the count is a warning, and the result stays valid.
+	var warnings hcl.Diagnostics
+	for i := range MaxDiagnostics + 5 {
+		warnings = append(warnings, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "W", Detail: fmt.Sprint(i), Subject: &hcl.Range{Filename: "w.hcl"}})
+	}
+	got := boundDiagnostics(warnings)
+	if len(got) != MaxDiagnostics || got.HasErrors() || !strings.Contains(got[len(got)-1].Detail, "6 more problems from here on (0 errors, 6 warnings)") {
+		t.Errorf("warnings bounded to %d, errors %v, last %s", len(got), got.HasErrors(), got[len(got)-1])
 	}
 }

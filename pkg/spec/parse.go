@@ -100,7 +100,8 @@ func parse(src []byte, filename, dir string) (*File, hcl.Diagnostics) {
 	return file, diags
 }
 
-// normalize writes every summary in Title Case and sorts diagnostics by position.
+// normalize writes every summary in Title Case, sorts diagnostics by
+// position and bounds them (boundDiagnostics).
 func normalize(diags hcl.Diagnostics) hcl.Diagnostics {
 	for _, d := range diags {
 		d.Summary = titleCase(d.Summary)
@@ -118,7 +119,7 @@ func normalize(diags hcl.Diagnostics) hcl.Diagnostics {
 			return a.Start.Column < b.Start.Column
 		}
 	})
-	return diags
+	return boundDiagnostics(diags)
 }
 
 // envFunc is env("NAME"): the value of an environment variable, an error when it is not set.
