@@ -190,9 +190,12 @@ func (d *Daemon) supervise(ctx context.Context) {
 			// its state records an acting primary: a pacsd started in the
 			// middle of a long base backup, or with one engine unreachable,
 			// still fails over a lost primary.
-			if _, ok := d.ready.Load(c.Name); !c.Failover.Automatic || !ok && !recorded(snap.deps, c.Name) {
+			if !c.Failover.Automatic {
 				delete(seen, c.Name)
 				continue
+			}
+			if _, ok := d.ready.Load(c.Name); !ok && !recorded(snap.deps, c.Name) {
+				continue // its slot, if any, stays: its timer goes on
 			}
 			sl := seen[c.Name]
 			if sl == nil {

@@ -621,7 +621,15 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		}
 	}
 	if err := x.setActing(to.Name); err != nil {
-		return restore(err)
+		// The old primary is started again only when the record surely
+		// still names it. A write that failed may have taken effect (its
+		// directory not synced): then neither primary runs, and pacsd says
+		// so; the old primary wrote nothing since its stop, so whichever
+		// record survives, the next pass can finish safely.
+		if now, lerr := x.d.State.Load(x.c.Name); lerr == nil && now == x.obs.State {
+			return restore(err)
+		}
+		return fmt.Errorf("%w; whether the record names %q or %q is not certain, so neither was started or promoted: make the state directory writable (daemon.state_dir), then run 'pacsd apply'", err, from.Name, to.Name)
 	}
 	// The old primary gets standby.signal now, so that a start by hand or by
 	// the engine brings it back in recovery, never beside the new primary; a
@@ -666,12 +674,7 @@ func (x *executor) setActing(node string) error {
 		return errors.New("no state store is configured; pacsd cannot record the acting primary")
 	}
 	if err := x.d.State.Save(x.c.Name, st); err != nil {
-		// A write that failed after the record was renamed into place (its
-		// directory not synced) may have taken effect: what is on disk counts.
-		if now, lerr := x.d.State.Load(x.c.Name); lerr != nil || now != st {
-			return fmt.Errorf("while recording %q as the acting primary: %w", node, err)
-		}
-		x.log.Warn("the record of the acting primary is in place, but its write reported an error; it may not survive a crash of the machine", "cluster", x.c.Name, "node", node, "error", err.Error())
+		return fmt.Errorf("while recording %q as the acting primary: %w", node, err)
 	}
 	x.obs.State, x.acting = st, node
 	return nil

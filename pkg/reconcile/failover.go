@@ -303,7 +303,11 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	err = fenceNode(fctx, rt, c, on, time.Second)
 	cancel()
 	switch {
-	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrNotFenced):
+	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrEngineUnreachable) && !c.Failover.Automatic:
+		// Its container would be started by its engine when the host comes
+		// back (restart policy unless-stopped), without standby.signal.
+		return "", fmt.Errorf("cluster %q, node %q: %w; --confirm-fenced is refused for a cluster without automatic failover: its containers restart with their engine (restart policy unless-stopped), so the old primary would come back writable when its host does; keep its host off and set its restart policy to no ('docker update --restart=no %s' once its engine answers), or enable failover.automatic, then try again", c.Name, old, err, on.Container)
+	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrEngineUnreachable):
 		log.Warn("failover by hand: the old primary's fence is not confirmed by its engine; the operator confirmed it", "cluster", c.Name, "node", old, "error", err.Error())
 	case err != nil:
 		return "", fmt.Errorf("cluster %q, node %q: %w; pacsd does not promote a standby while the old primary might still accept writes: make sure it is stopped (power off its host, or stop its container), then run 'pacsd failover NODE' (with --confirm-fenced when its engine cannot be reached)", c.Name, old, err)

@@ -10,6 +10,11 @@ import (
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
+// ErrEngineUnreachable is returned (wrapped, with ErrNotFenced) when a fence
+// failed because the node's engine did not answer, as opposed to an engine
+// that answered and reports the container still running.
+var ErrEngineUnreachable = errors.New("the node's engine does not answer")
+
 // signalFile is standby.signal as pacsd places it.
 var signalFile = FileWrite{Path: SignalPath, Content: []byte{}, Mode: 0o600}
 
@@ -29,7 +34,7 @@ var signalFile = FileWrite{Path: SignalPath, Content: []byte{}, Mode: 0o600}
 func fenceNode(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, timeout time.Duration) error {
 	names, err := rt.NodeContainers(ctx, c.Name, n.Name)
 	if err != nil {
-		return fmt.Errorf("%w: while listing the containers of node %q: %v", ErrNotFenced, n.Name, err)
+		return fmt.Errorf("%w: %w: while listing the containers of node %q: %v", ErrNotFenced, ErrEngineUnreachable, n.Name, err)
 	}
 	if !slices.Contains(names, n.Container) {
 		names = append(names, n.Container)
@@ -46,7 +51,7 @@ func fenceNode(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, t
 func fenceContainer(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, name string, timeout time.Duration) error {
 	ct, err := rt.ContainerInspect(ctx, name, c.Name, n.Name)
 	if err != nil {
-		return fmt.Errorf("%w: while inspecting container %q: %v", ErrNotFenced, name, err)
+		return fmt.Errorf("%w: %w: while inspecting container %q: %v", ErrNotFenced, ErrEngineUnreachable, name, err)
 	}
 	if ct == nil {
 		return nil // no container runs its data; pacsd creates one only as a standby
@@ -60,7 +65,7 @@ func fenceContainer(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.No
 			timeout = 0 // whatever it was asked would hang: it is killed
 		}
 		if err := rt.ContainerStop(ctx, ct.ID, timeout); err != nil {
-			return fmt.Errorf("%w: while stopping container %q: %v", ErrNotFenced, name, err)
+			return fmt.Errorf("%w: %w: while stopping container %q: %v", ErrNotFenced, ErrEngineUnreachable, name, err)
 		}
 		if ct, err = rt.ContainerInspect(ctx, name, c.Name, n.Name); err != nil {
 			return fmt.Errorf("%w: while confirming that container %q stopped: %v", ErrNotFenced, name, err)

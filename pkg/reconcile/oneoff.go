@@ -84,25 +84,46 @@ const rewindScript = `set -eu
 shift 7
 enterable "$mount" "$where" "$hint"
 touch -- "$marker"
-# standby.signal stays in place throughout, so that a start of the node by
-# hand or by the engine never finds it a primary. pg_rewind needs data that
-# was shut down cleanly, and its own crash recovery (single-user mode)
-# refuses standby.signal: data that was not (a killed primary, a crashed
-# standby) is recovered here as a standby that follows nobody and listens
-# nowhere, then shut down cleanly ("shut down in recovery").
-runuser -u postgres -- touch -- "$pgdata/standby.signal"
+# standby.signal stays in place, so that a start of the node by hand or by
+# the engine never finds it a primary: pg_rewind removes every file its
+# source lacks, standby.signal among them, so it is put back right after,
+# and on any exit (a failed or stopped rewind) by the trap.
+signal() { runuser -u postgres -- touch -- "$pgdata/standby.signal"; }
+trap signal EXIT
+signal
+# pg_rewind needs data that was shut down cleanly, and its own crash
+# recovery (single-user mode) refuses standby.signal: data that was not (a
+# killed primary, a crashed standby) is recovered here as a standby that
+# follows nobody and listens nowhere, then shut down cleanly ("shut down in
+# recovery"). A line a second says it is alive, for at most an hour.
 state=$(runuser -u postgres -- env LC_ALL=C pg_controldata -D "$pgdata" | sed -n 's/^Database cluster state: *//p')
 case "$state" in
 "shut down" | "shut down in recovery") ;;
 *)
   echo "the data was not shut down cleanly ($state); recovering it as a standby first"
-  runuser -u postgres -- pg_ctl -D "$pgdata" -w -t 3600 -l /tmp/recovery.log \
-    -o "-c listen_addresses= -c hot_standby=on -c primary_conninfo= -c primary_slot_name= -c restore_command= -c unix_socket_directories=/tmp" start ||
-    { cat /tmp/recovery.log >&2; exit 1; }
+  # Its postmaster.pid is stale: its container is stopped (fenced), and the
+  # pid it names is another process in this container.
+  rm -f -- "$pgdata/postmaster.pid"
+  runuser -u postgres -- pg_ctl -D "$pgdata" -W -l /tmp/recovery.log \
+    -o "-c listen_addresses= -c hot_standby=on -c primary_conninfo= -c primary_slot_name= -c restore_command= -c unix_socket_directories=/tmp" start
+  waited=0
+  until [ "$(sed -n 8p "$pgdata/postmaster.pid" 2>/dev/null | tr -d ' ')" = ready ]; do
+    # The server writes its pid file a moment after pg_ctl returns.
+    if { [ "$waited" -ge 10 ] && ! runuser -u postgres -- pg_ctl -D "$pgdata" status >/dev/null 2>&1; } || [ "$waited" -ge 3600 ]; then
+      echo "the recovery as a standby did not finish (waited ${waited}s):" >&2
+      cat /tmp/recovery.log >&2
+      runuser -u postgres -- pg_ctl -D "$pgdata" -w -m immediate stop >/dev/null 2>&1 || true
+      exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+    echo "recovering as a standby: ${waited}s"
+  done
   runuser -u postgres -- pg_ctl -D "$pgdata" -w -t 3600 -m fast stop
   ;;
 esac
 runuser -u postgres -- env PGPASSFILE="$passfile" pg_rewind -D "$pgdata" --source-server="$source" -P
+signal
 ` + installLoop + `rm -f -- "$marker"
 `
 

@@ -297,20 +297,21 @@ func (f *savedButFailingStore) Save(cluster string, s ClusterState) error {
 }
 
 // TestSwitchoverRecordInPlaceDespiteError: when the write of the new acting
-// primary reports an error but the record is in place, the switchover goes
-// on (promotes the target) instead of starting the old primary again while
-// the record names the target.
+// primary reports an error but may have taken effect, the switchover neither
+// promotes the target (the record may not survive a crash) nor starts the old
+// primary again (the record may name the target): it stops and says so.
 func TestSwitchoverRecordInPlaceDespiteError(t *testing.T) {
 	c := testCluster(t, "")
 	rt := &switchRuntime{}
 	promoted := 0
 	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, State: &savedButFailingStore{}},
 		obs: &Observed{}, log: slog.New(slog.DiscardHandler), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
-	if err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"}); err != nil {
-		t.Fatalf("switchover: %v", err)
+	err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"})
+	if err == nil || !strings.Contains(err.Error(), "neither was started or promoted") {
+		t.Fatalf("switchover with a write that may have taken effect: %v; want it to stop and say so", err)
 	}
-	if promoted != 1 || len(rt.starts) != 0 {
-		t.Errorf("%d promotions and %d starts of the old primary; want the target promoted and the old primary left stopped", promoted, len(rt.starts))
+	if promoted != 0 || len(rt.starts) != 0 {
+		t.Errorf("%d promotions and %d starts of the old primary; want neither", promoted, len(rt.starts))
 	}
 }
 
@@ -322,17 +323,25 @@ func (*deadEngine) NodeContainers(context.Context, string, string) ([]string, er
 }
 
 // TestManualFailoverConfirmFenced: with the old primary's engine gone,
-// 'pacsd failover NODE' refuses, and promotes with --confirm-fenced.
+// 'pacsd failover NODE' refuses, and promotes with --confirm-fenced, but
+// only where containers do not restart with their engine (automatic
+// failover: restart policy no).
 func TestManualFailoverConfirmFenced(t *testing.T) {
-	c := testCluster(t, "")
+	last := LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}
+	log := slog.New(slog.DiscardHandler)
+	manual := testCluster(t, "")
 	promoted := 0
 	d := Deps{Runtimes: map[string]Runtime{"": &deadEngine{}}, DB: healthDB{promoted: &promoted}, State: &memStore{}}
-	last := LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}
-	_, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{}, last, slog.New(slog.DiscardHandler))
+	_, err := ManualFailover(context.Background(), manual, d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
+	if !errors.Is(err, ErrNotFenced) || !strings.Contains(err.Error(), "restart policy") || promoted != 0 {
+		t.Fatalf("--confirm-fenced on a cluster whose containers restart with their engine: %v, %d promotions; want a refusal", err, promoted)
+	}
+	c := testCluster(t, "failover {\n automatic = true\n }")
+	_, err = ManualFailover(context.Background(), c, d, "db2", ManualOptions{}, last, log)
 	if !errors.Is(err, ErrNotFenced) || !strings.Contains(err.Error(), "--confirm-fenced") || promoted != 0 {
 		t.Fatalf("manual failover with the engine gone: %v, %d promotions; want ErrNotFenced naming --confirm-fenced", err, promoted)
 	}
-	to, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{ConfirmFenced: true}, last, slog.New(slog.DiscardHandler))
+	to, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
 	if err != nil || to != "db2" || promoted != 1 {
 		t.Errorf("manual failover with --confirm-fenced: %q, %v, %d promotions; want db2 promoted", to, err, promoted)
 	}
