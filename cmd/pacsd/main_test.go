@@ -178,11 +178,37 @@ func TestValidateNeverPrintsPasswords(t *testing.T) {
 		"template":             head + "    password = \"hunter2-${template}\"\n" + tail,
 		"setting":              head + "    password_file = \"" + pwFile + "\"\n  }\n  settings = { password = \"hunter2-setting\", \"password\" = \"hunter2-quoted\" }\n  node \"db1\" {}\n}\n",
 		"comment-after":        head + "    password = \"hunter2-comment\" # was hunter2-old\n    bad = true\n" + tail,
+		// Unknown attributes in the blocks that hold passwords, whatever their names.
+		"pw":                head + "    pw = \"hunter2-pw\"\n    password_file = \"" + pwFile + "\"\n" + tail,
+		"paswd-replication": head + "    password_file = \"su.key\"\n  }\n  replication {\n    paswd = \"hunter2-paswd\"\n    user = \"hunter2-user\" extra\n  }\n  node \"db1\" {}\n}\n",
+		"pword-role":        head + "    password_file = \"su.key\"\n  }\n  role \"viewer\" {\n    pword = \"hunter2-pword\"\n    other = hunter2_ident\n    more = 12345678 # hunter2-comment\n  }\n  node \"db1\" {}\n}\n",
+		"one-line-role":     head + "    password_file = \"su.key\"\n  }\n  role \"viewer\" { pw = \"hunter2-oneline\" }\n  node \"db1\" {}\n}\n",
+		// Values read with file(), from files only their owner may read, in details.
+		"database-file":  strings.Replace(head, `database = "pacsdb"`, `database = file("secrets/pacs.password")`, 1) + "    password_file = \"" + pwFile + "\"\n" + tail,
+		"read-only-file": strings.Replace(head, `image    = "dcm4che/postgres-dcm4chee:17.4-34"`, `image    = file("secrets/ro.password")`, 1) + "    password_file = \"" + pwFile + "\"\n" + tail,
+		"network-file":   "cluster \"pacs\" {\n  network = file(\"secrets/pacs.password\")\n}\n",
+		"container-file": head + "    password_file = \"" + pwFile + "\"\n  }\n  node \"db1\" {\n    container_name = \"x${file(\"secrets/pacs.password\")}\"\n    data = file(\"secrets/pacs.password\")\n  }\n}\n",
+		"setting-file":   head + "    password_file = \"" + pwFile + "\"\n  }\n  settings = { shared_buffers = file(\"secrets/pacs.password\"), (file(\"secrets/ro.password\")) = 1 }\n  node \"db1\" {}\n}\n",
+		"env-of-file":    head + "    password = env(file(\"secrets/pacs.password\"))\n" + tail,
+		"file-of-file":   strings.Replace(head, `database = "pacsdb"`, `database = file(file("secrets/ro.password"))`, 1) + "    password_file = \"" + pwFile + "\"\n" + tail,
 	}
 	for name, src := range files {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "pacs.hcl")
+			dir := t.TempDir()
+			path := filepath.Join(dir, "pacs.hcl")
 			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "secrets", "pacs.password"), []byte("hunter2-from-file\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "secrets", "ro.password"), []byte("hunter2 read only"), 0o400); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "su.key"), []byte("hunter2-key"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			for _, args := range [][]string{{"validate", "-f", path}, {"validate", "-f", path, "--json"}} {

@@ -319,6 +319,7 @@ func (d *decoder) decodeSettings(attr *hcl.Attribute, c *Cluster) {
 	}
 	seen := map[string]hcl.Range{}
 	for _, pair := range pairs {
+		d.attr = "settings"
 		kv, diags := pair.Key.Value(d.ctx)
 		d.diags = append(d.diags, diags...)
 		if diags.HasErrors() {
@@ -355,6 +356,7 @@ func (d *decoder) decodeSettings(attr *hcl.Attribute, c *Cluster) {
 			d.errorf(keyRange, "Removed Parameter", "The parameter %s %s. Remove it from settings.", p.Name, p.Removed)
 			continue
 		}
+		d.attr = "settings." + p.Name
 		v, diags := pair.Value.Value(d.ctx)
 		d.diags = append(d.diags, diags...)
 		if diags.HasErrors() || !v.IsWhollyKnown() {

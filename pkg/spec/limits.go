@@ -71,16 +71,28 @@ func boundDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
 // is larger than MaxFileSize or nested deeper than maxNesting. It reads src
 // with the HCL lexer only, which does not recurse, so it is safe on any input.
 func checkLimits(src []byte, filename string) hcl.Diagnostics {
-	start := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 	if len(src) > MaxFileSize {
-		return hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Topology File Too Large",
-			Detail:   fmt.Sprintf("The topology file is larger than %d bytes (1 MiB), the most pacsd reads. A topology takes a few kilobytes: check that the path names the topology file, and that nothing appended to it.", MaxFileSize),
-			Subject:  start.Ptr(),
-		}}
+		return tooLarge(filename)
 	}
 	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
+	return limitsExceeded(src, tokens, filename)
+}
+
+func tooLarge(filename string) hcl.Diagnostics {
+	start := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Topology File Too Large",
+		Detail:   fmt.Sprintf("The topology file is larger than %d bytes (1 MiB), the most pacsd reads. A topology takes a few kilobytes: check that the path names the topology file, and that nothing appended to it.", MaxFileSize),
+		Subject:  start.Ptr(),
+	}}
+}
+
+// limitsExceeded is checkLimits on tokens, what the lexer gave for src.
+func limitsExceeded(src []byte, tokens hclsyntax.Tokens, filename string) hcl.Diagnostics {
+	if len(src) > MaxFileSize {
+		return tooLarge(filename)
+	}
 	if rng, deep := tooDeep(tokens); deep {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,

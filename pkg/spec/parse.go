@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -93,7 +96,9 @@ func parse(src []byte, filename, dir string) (*File, hcl.Diagnostics) {
 			"The topology file %s. pacsd never reads an empty or truncated file as \"nothing is wanted\": declare at least one cluster block, or restore the file from its last good version.", what)
 	}
 	d.checkFile(file)
-	diags = normalize(append(diags, d.diags...))
+	diags = append(diags, d.diags...)
+	d.scrub(diags)
+	diags = normalize(diags)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -137,23 +142,105 @@ var envFunc = function.New(&function.Spec{
 	},
 })
 
-// fileFunc is file("path"): the content of a file, the path relative to the topology file.
+// fileFunc is file("path"): the content of a file, the path relative to the
+// topology file. A file only its owner may read (mode 0600 or 0400) holds a
+// secret, and is refused: it is read only where a password is expected
+// (secretFileFunc), so that its content never shows in the parsed topology,
+// plan output or docker inspect.
 func (d *decoder) fileFunc() function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the content of a file; a relative path is relative to the topology file.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			b, err := readSmallFile(d.resolve(args[0].AsString()))
+			path := args[0].AsString()
+			full := d.resolve(path)
+			if st, err := os.Stat(full); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o077 == 0 {
+				return cty.NilVal, fmt.Errorf("the file %q can be read by its owner only (mode %04o), so it holds a secret, and %s is not a password: its value would show in diagnostics, plan output and docker inspect. Read a password with password = file(...) or password_file in a superuser, replication or role block; a file that holds no secret may have mode 0644", path, st.Mode().Perm(), d.attrName())
+			}
+			b, err := readSmallFile(full)
 			if err != nil {
 				return cty.NilVal, err
 			}
 			if !utf8.Valid(b) {
-				return cty.NilVal, fmt.Errorf("the file %q is not UTF-8 text", args[0].AsString())
+				return cty.NilVal, fmt.Errorf("the file %q is not UTF-8 text", path)
 			}
+			d.reads = append(d.reads, fileRead{attr: d.attrName(), path: path, content: string(b)})
 			return cty.StringVal(string(b)), nil
 		},
 	})
+}
+
+// fileRead is a value file() returned while the attribute attr was evaluated.
+type fileRead struct{ attr, path, content string }
+
+// attrName names the attribute being evaluated, for diagnostics.
+func (d *decoder) attrName() string {
+	if d.attr == "" {
+		return "the attribute"
+	}
+	return d.attr
+}
+
+// scrub replaces, in the summary and detail of every diagnostic, each value
+// file() returned (whole, trimmed, each of its lines, as written and as %q
+// writes it) with a phrase that names the attribute and the file: a value
+// read from a file never shows in a diagnostic, whatever check quotes it.
+func (d *decoder) scrub(diags hcl.Diagnostics) {
+	// The attributes that read each content, and the file it came from.
+	type source struct {
+		attrs []string
+		path  string
+	}
+	sources := map[string]*source{}
+	var contents []string
+	for _, r := range d.reads {
+		src := sources[r.content]
+		if src == nil {
+			src = &source{path: r.path}
+			sources[r.content] = src
+			contents = append(contents, r.content)
+		}
+		if !slices.Contains(src.attrs, r.attr) {
+			src.attrs = append(src.attrs, r.attr)
+		}
+	}
+	var pairs [][2]string
+	for _, content := range contents {
+		src := sources[content]
+		phrase := fmt.Sprintf("(the value of %s read from the file %q)", src.attrs[0], src.path)
+		if len(src.attrs) > 1 {
+			phrase = fmt.Sprintf("(a value read from the file %q)", src.path)
+		}
+		parts := append([]string{content, strings.TrimSpace(content)}, strings.Split(content, "\n")...)
+		for i, p := range parts {
+			if i > 0 {
+				p = strings.TrimSpace(p)
+			}
+			if p == "" {
+				continue
+			}
+			quoted := strconv.Quote(p)
+			pairs = append(pairs, [2]string{quoted, phrase})
+			if len(p) >= 3 {
+				pairs = append(pairs, [2]string{quoted[1 : len(quoted)-1], phrase}, [2]string{p, phrase})
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	// The longest first: the replacer tries them in this order.
+	sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i][0]) > len(pairs[j][0]) })
+	var args []string
+	for _, p := range pairs {
+		args = append(args, p[0], p[1])
+	}
+	rep := strings.NewReplacer(args...)
+	for _, diag := range diags {
+		diag.Summary = rep.Replace(diag.Summary)
+		diag.Detail = rep.Replace(diag.Detail)
+	}
 }
 
 // secretFileFunc is file("path") where a password is expected: the file must
@@ -177,6 +264,7 @@ func (d *decoder) secretFileFunc() function.Function {
 			if !utf8.Valid(b) {
 				return cty.NilVal, fmt.Errorf("the file %q is not UTF-8 text", path)
 			}
+			d.reads = append(d.reads, fileRead{attr: d.attrName(), path: path, content: string(b)})
 			return cty.StringVal(trimLineEnds(string(b))), nil
 		},
 	})
@@ -214,6 +302,11 @@ type decoder struct {
 	dir       string
 	filename  string
 	diags     hcl.Diagnostics
+	// attr names the attribute being evaluated ("database",
+	// "settings.shared_buffers"), for what file() reads.
+	attr string
+	// reads are the values file() returned, which scrub keeps out of diagnostics.
+	reads []fileRead
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -246,6 +339,7 @@ func (d *decoder) value(attrs hcl.Attributes, name string, ty cty.Type, want str
 	if !ok {
 		return cty.NilVal, nil
 	}
+	d.attr = name
 	v, diags := attr.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
 	if diags.HasErrors() || v.IsNull() || !v.IsWhollyKnown() {

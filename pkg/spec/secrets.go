@@ -36,6 +36,7 @@ func (d *decoder) decodeSecret(attrs hcl.Attributes, owner string) (Secret, bool
 		if call, ok := pw.Expr.(*hclsyntax.FunctionCallExpr); ok && call.Name == "file" && len(call.Args) == 1 && !call.ExpandFinal {
 			// password = file("path") is read like password_file.
 			var path string
+			d.attr = "password"
 			if !d.evalString(call.Args[0], &path) {
 				return Secret{}, false
 			}

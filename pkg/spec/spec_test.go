@@ -341,6 +341,13 @@ func TestRedactSourceStarsSecretValues(t *testing.T) {
 		{"comment", "password = \"s12\" # old: s13\nimage = \"keep7\"\n", []string{"s12", "s13"}, []string{"keep7"}},
 		{"function", "password = env(\"S14\")\npassword_file = \"keep8\"\n", []string{"S14"}, []string{"keep8"}},
 		{"parenthesised", "password = (\n  \"s15\"\n)\nimage = \"keep9\"\n", []string{"s15"}, []string{"keep9"}},
+		{"superuser block", "superuser {\n  pw = \"s16\"\n  name = \"s17\"\n  x = s18 # s19\n  # s20\n}\nimage = \"keep10\"\n", []string{"s16", "s17", "s18", "s19", "s20"}, []string{"keep10", "pw =", "name ="}},
+		{"replication block", "c {\n  replication {\n    paswd = \"s21\"\n    user = \"s22\" extra\n    n = 12345678\n  }\n  image = \"keep11\"\n}\n", []string{"s21", "s22", "12345678"}, []string{"keep11", "paswd ="}},
+		{"role blocks", "role \"viewer\" {\n  pword = <<EOT\ns23\nEOT\n}\nrole \"v\" { pw = \"s24\" }\nrole x { a = [\"s25\"] }\nimage = \"keep12\"\n", []string{"s23", "s24", "s25"}, []string{"keep12", `role "viewer" {`, `role "v" {`}},
+		{"nested in a secret block", "superuser {\n  tls {\n    x = \"s26\"\n  }\n  y = { z = \"s27\" }\n}\nimage = \"keep13\"\n", []string{"s26", "s27"}, []string{"keep13"}},
+		{"pw outside", "settings = { pw = \"s28\" }\nimage = \"keep14\"\n", []string{"s28"}, []string{"keep14"}},
+		{"path value", "superuser {\n  password_file = \"secrets/pacs.password\"\n}\nnode \"keep15\" {\n  data = \"keep16\"\n}\nx = \"secret-path\"\nimage = \"keep17\"\n", nil, []string{"keep15", "keep16", "keep17"}},
+		{"not a block", "role = \"keep18\"\nimage = \"keep19\"\n", nil, []string{"keep18", "keep19"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := RedactSource([]byte(tc.src), "x.hcl")
@@ -505,4 +512,30 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestFileValuesNeverInDetails: file() refuses a file only its owner may
+// read where no password is expected, and a value file() read never shows
+// in a diagnostic: the diagnostic names the attribute and the file instead.
+func TestFileValuesNeverInDetails(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	path := "testdata/errors/file_secret_as_value.hcl"
+	_, diags := parseFixture(t, path)
+	want := map[string]string{
+		"Error in Function Call": `the file "../secrets/ok.password" can be read by its owner only (mode 0600), so it holds a secret, and database is not a password`,
+		"Invalid Network Name":   `The network name (the value of network read from the file "../secrets/open.password") is not valid`,
+	}
+	for _, d := range diags {
+		for _, secret := range []string{"secret-ok", "secret-open"} {
+			if strings.Contains(d.Summary+d.Detail, secret) {
+				t.Errorf("the diagnostic shows a value read from a file: %s", d)
+			}
+		}
+		if w, ok := want[d.Summary]; ok && strings.Contains(d.Detail, w) {
+			delete(want, d.Summary)
+		}
+	}
+	for summary, detail := range want {
+		t.Errorf("no %s diagnostic with %q:\n%s", summary, detail, diagsText(diags))
+	}
 }
