@@ -142,8 +142,9 @@ func RedactSource(src []byte, filename string) []byte {
 }
 
 // secretBlockBraces returns the indexes in tokens of the braces that open a
-// superuser, replication or role block: the block type at the start of a
-// line, its labels (quoted or not), then the brace.
+// superuser, replication or role block, or an object given to an attribute
+// of that name: the name at the start of a line, then labels (quoted or not),
+// line breaks or "=", then the brace.
 func secretBlockBraces(tokens hclsyntax.Tokens) map[int]bool {
 	opens := map[int]bool{}
 	for i, tok := range tokens {
@@ -154,24 +155,26 @@ func secretBlockBraces(tokens hclsyntax.Tokens) map[int]bool {
 			continue
 		}
 		j := i + 1
+	header:
 		for j < len(tokens) {
-			switch {
-			case tokens[j].Type == hclsyntax.TokenIdent:
+			switch tokens[j].Type {
+			case hclsyntax.TokenIdent, hclsyntax.TokenNewline, hclsyntax.TokenEqual, hclsyntax.TokenComment:
 				j++
-				continue
-			case tokens[j].Type == hclsyntax.TokenOQuote:
+			case hclsyntax.TokenOQuote:
 				j++
 				for j < len(tokens) && tokens[j].Type == hclsyntax.TokenQuotedLit {
 					j++
 				}
-				if j < len(tokens) && tokens[j].Type == hclsyntax.TokenCQuote {
-					j++
-					continue
+				if j >= len(tokens) || tokens[j].Type != hclsyntax.TokenCQuote {
+					break header
 				}
-			case tokens[j].Type == hclsyntax.TokenOBrace:
+				j++
+			case hclsyntax.TokenOBrace:
 				opens[j] = true
+				break header
+			default:
+				break header
 			}
-			break
 		}
 	}
 	return opens

@@ -347,6 +347,7 @@ func TestRedactSourceStarsSecretValues(t *testing.T) {
 		{"nested in a secret block", "superuser {\n  tls {\n    x = \"s26\"\n  }\n  y = { z = \"s27\" }\n}\nimage = \"keep13\"\n", []string{"s26", "s27"}, []string{"keep13"}},
 		{"pw outside", "settings = { pw = \"s28\" }\nimage = \"keep14\"\n", []string{"s28"}, []string{"keep14"}},
 		{"path value", "superuser {\n  password_file = \"secrets/pacs.password\"\n}\nnode \"keep15\" {\n  data = \"keep16\"\n}\nx = \"secret-path\"\nimage = \"keep17\"\n", nil, []string{"keep15", "keep16", "keep17"}},
+		{"object attribute", "c {\n  superuser = {\n    pw = \"s29\"\n  }\n  role \"x\"\n  {\n    pw = \"s30\"\n  }\n}\nimage = \"keep20\"\n", []string{"s29", "s30"}, []string{"keep20"}},
 		{"not a block", "role = \"keep18\"\nimage = \"keep19\"\n", nil, []string{"keep18", "keep19"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
