@@ -553,7 +553,9 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 				"pacsd cannot reach a Docker engine over ssh:// yet. Use tcp:// with a tls block (the engine's TLS port, usually 2376), or forward the engine's socket to this machine (ssh -nNT -L /run/pacsd/%s.sock:/var/run/docker.sock %s) and write unix:///run/pacsd/%s.sock.", h.Name, strings.TrimPrefix(h.Docker, "ssh://"), h.Name)
 			dockerAttr = nil
 		case err != nil || endpoint.Scheme == "unix" && (endpoint.Host != "" || endpoint.Path == "") || endpoint.Scheme == "tcp" && endpoint.Hostname() == "" ||
-			endpoint.Scheme != "unix" && endpoint.Scheme != "tcp":
+			endpoint.Scheme != "unix" && endpoint.Scheme != "tcp" || dockerEngine(h.Docker, false) == "":
+			// dockerEngine reads the endpoint as the Docker client does
+			// (url.Parse accepts "UNIX://", the client does not).
 			d.errorf(dockerAttr.Expr.Range(), "Invalid Docker Endpoint", "The Docker endpoint %q is not understood. Write unix:///path/to/docker.sock, or tcp://address:port with a tls block.", h.Docker)
 			dockerAttr = nil
 		}

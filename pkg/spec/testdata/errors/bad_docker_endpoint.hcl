@@ -13,3 +13,7 @@ host "b" {
   docker  = "10.0.0.12:2376" # ERROR: Invalid Docker Endpoint
   address = "10.0.0.12"
 }
+host "c" {
+  docker  = "UNIX:///var/run/docker.sock" # ERROR: Invalid Docker Endpoint
+  address = "10.0.0.13"
+}
