@@ -57,18 +57,13 @@ const oneOffGone = 30 * time.Second
 // removed, also alongside an error. The node's own container is never
 // touched: it is no one-off.
 func (r *Runtime) RemoveOneOffs(ctx context.Context, cluster, node string) ([]string, error) {
-	lctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
-	list, err := r.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", reconcile.LabelCluster+"="+cluster),
-		filters.Arg("label", reconcile.LabelNode+"="+node),
-	)})
-	cancel()
+	list, err := r.nodeList(ctx, cluster, node)
 	if err != nil {
-		return nil, fmt.Errorf("while listing the one-off containers of node %q in cluster %q: %w", node, cluster, err)
+		return nil, err
 	}
 	var removed []string
 	for _, c := range list {
-		if c.Labels[reconcile.LabelCluster] != cluster || c.Labels[reconcile.LabelNode] != node || !reconcile.IsOneOff(c.Labels) {
+		if !reconcile.IsOneOff(c.Labels) {
 			continue
 		}
 		name := short(c.ID)
@@ -83,23 +78,39 @@ func (r *Runtime) RemoveOneOffs(ctx context.Context, cluster, node string) ([]st
 	return removed, nil
 }
 
+// nodeList lists every container labelled for node of cluster (its own and
+// its one-offs), in any state.
+func (r *Runtime) nodeList(ctx context.Context, cluster, node string) ([]container.Summary, error) {
+	lctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
+	defer cancel()
+	list, err := r.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", reconcile.LabelCluster+"="+cluster),
+		filters.Arg("label", reconcile.LabelNode+"="+node),
+	)})
+	if err != nil {
+		return nil, fmt.Errorf("while listing the containers of node %q in cluster %q: %w", node, cluster, err)
+	}
+	var mine []container.Summary
+	for _, c := range list {
+		if c.Labels[reconcile.LabelCluster] == cluster && c.Labels[reconcile.LabelNode] == node {
+			mine = append(mine, c)
+		}
+	}
+	return mine, nil
+}
+
 // NodeContainers returns the names of the containers labelled as node's own
 // in cluster (never its one-offs), whatever they are called now: a container
 // renamed by hand, or left under its old name when container_name was
 // edited, is still the node's, on the node's data.
 func (r *Runtime) NodeContainers(ctx context.Context, cluster, node string) ([]string, error) {
-	lctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
-	list, err := r.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", reconcile.LabelCluster+"="+cluster),
-		filters.Arg("label", reconcile.LabelNode+"="+node),
-	)})
-	cancel()
+	list, err := r.nodeList(ctx, cluster, node)
 	if err != nil {
-		return nil, fmt.Errorf("while listing the containers of node %q in cluster %q: %w", node, cluster, err)
+		return nil, err
 	}
 	var names []string
 	for _, c := range list {
-		if c.Labels[reconcile.LabelCluster] != cluster || c.Labels[reconcile.LabelNode] != node || reconcile.IsOneOff(c.Labels) {
+		if reconcile.IsOneOff(c.Labels) {
 			continue
 		}
 		name := c.ID
