@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -125,18 +126,7 @@ func TestE2ETestHostFailingChild(t *testing.T) {
 	e := h.Env()
 	n := e.StartNode(NodeOptions{Name: "db1", Password: "pw-" + e.RunID})
 	n.Pause()
-	c, err := h.Docker.ContainerInspect(e.Ctx(apiTimeout), n.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := testHostLeft{
-		Name: h.Name, Namespace: h.Namespace, Veth: h.veth, RunDir: h.runDir, DataRoot: h.dataRoot,
-		ExecRoot: h.execRoot, Route: h.ownRoute, ContainerPid: c.State.Pid,
-	}
-	b, _ := json.Marshal(left)
-	if err := os.WriteFile(file, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeLeft(t, h, n, file)
 	h.Kill()
 	t.Fatal("deliberate failure")
 }
@@ -197,21 +187,7 @@ func TestE2ETestHostKilledChild(t *testing.T) {
 	h := RequireTestHost(t)
 	e := h.Env()
 	n := e.StartNode(NodeOptions{Name: "db1", Password: "pw-" + e.RunID})
-	c, err := h.Docker.ContainerInspect(e.Ctx(apiTimeout), n.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := testHostLeft{
-		Name: h.Name, Namespace: h.Namespace, Veth: h.veth, RunDir: h.runDir, DataRoot: h.dataRoot,
-		ExecRoot: h.execRoot, Route: h.ownRoute, ContainerPid: c.State.Pid,
-	}
-	b, _ := json.Marshal(left)
-	if err := os.WriteFile(file+".tmp", b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(file+".tmp", file); err != nil {
-		t.Fatal(err)
-	}
+	writeLeft(t, h, n, file)
 	time.Sleep(10 * time.Minute) // killed long before
 }
 
@@ -247,5 +223,28 @@ func TestE2ETestHostRemovesOldLayout(t *testing.T) {
 	}
 	if _, err := os.Stat(oldDataRoot); err == nil {
 		t.Errorf("the data root %s of an earlier test bed is still there", oldDataRoot)
+	}
+}
+
+// writeLeft records, atomically in file, what test host h and its node n
+// leave on the machine, for the parent test to check once the child is gone.
+func writeLeft(t *testing.T, h *TestHost, n *Node, file string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	c, err := h.Docker.ContainerInspect(ctx, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := testHostLeft{
+		Name: h.Name, Namespace: h.Namespace, Veth: h.veth, RunDir: h.runDir, DataRoot: h.dataRoot,
+		ExecRoot: h.execRoot, Route: h.ownRoute, ContainerPid: c.State.Pid,
+	}
+	b, _ := json.Marshal(left)
+	if err := os.WriteFile(file+".tmp", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(file+".tmp", file); err != nil {
+		t.Fatal(err)
 	}
 }
