@@ -46,8 +46,7 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 		Verifier: postgres.Verifier,
 		Progress: progress,
 	}
-	store := &state.Store{Dir: f.Daemon.StateDir}
-	d.State, d.Lock = store, store.Lock
+	d.Store = &state.Store{Dir: f.Daemon.StateDir}
 	local, err := docker.New("", nil, "")
 	if err != nil {
 		return d, fmt.Errorf("while connecting to the local Docker engine: %w", err)
@@ -67,19 +66,28 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 	return d, nil
 }
 
-// announced makes lock say once on w, for the command cmd, that another pacsd
-// process holds a cluster's lock, before it waits for it.
-func announced(lock func(ctx context.Context, cluster string) (func(), error), w io.Writer, cmd string) func(ctx context.Context, cluster string) (func(), error) {
-	return func(ctx context.Context, cluster string) (func(), error) {
-		now, cancel := context.WithCancel(ctx)
-		cancel() // one try
-		unlock, err := lock(now, cluster)
-		if err == nil || !errors.Is(err, state.ErrLocked) {
-			return unlock, err
-		}
-		fmt.Fprintf(w, "pacsd %s: cluster %q: another pacsd process (pacsd run, apply or switchover) is acting on it; waiting until it is done\n", cmd, cluster)
-		return lock(ctx, cluster)
+// announcedStore is a cluster store whose Lock says on w, for the command
+// cmd, that another pacsd process holds a cluster's lock, before it waits
+// for it.
+type announcedStore struct {
+	reconcile.ClusterStore
+	w   io.Writer
+	cmd string
+}
+
+// Lock takes the lock named cluster, saying so when it has to wait.
+func (s announcedStore) Lock(ctx context.Context, cluster string) (func(), error) {
+	if ctx.Err() != nil { // one try asked for: nothing to wait for, nothing to say
+		return s.ClusterStore.Lock(ctx, cluster)
 	}
+	now, cancel := context.WithCancel(ctx)
+	cancel() // one try
+	unlock, err := s.ClusterStore.Lock(now, cluster)
+	if err == nil || !errors.Is(err, state.ErrLocked) {
+		return unlock, err
+	}
+	fmt.Fprintf(s.w, "pacsd %s: cluster %q: another pacsd process (pacsd run, apply or switchover) is acting on it; waiting until it is done\n", s.cmd, cluster)
+	return s.ClusterStore.Lock(ctx, cluster)
 }
 
 // jsonAction is one action of plan --json; it never holds a secret.
@@ -174,7 +182,7 @@ func runApply(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "pacsd apply: %v\n", err)
 		return exitProblem
 	}
-	d.Lock = announced(d.Lock, c.stderr, "apply")
+	d.Store = announcedStore{d.Store, c.stderr, "apply"}
 	ctx, cancel := signalContext(10 * time.Minute)
 	defer cancel()
 	code := exitOK
@@ -326,7 +334,7 @@ func (c *cli) nodeTarget(fs *flag.FlagSet, args []string) (nodeTarget, int, bool
 		fmt.Fprintf(c.stderr, "pacsd %s: %v\n", name, err)
 		return t, exitProblem, false
 	}
-	d.Lock = announced(d.Lock, c.stderr, name)
+	d.Store = announcedStore{d.Store, c.stderr, name}
 	t.deps = d
 	return t, exitOK, true
 }

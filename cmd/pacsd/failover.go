@@ -8,12 +8,6 @@ import (
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
-// seenStore is the part of the state directory that keeps the daemon's last
-// sight of a healthy primary.
-type seenStore interface {
-	LoadSeen(cluster string) (reconcile.LastSeen, error)
-}
-
 // runFailover is the operator's failover: the acting primary is lost, and
 // NODE, a standby, is made the primary. The old primary is fenced and
 // confirmed stopped first, as by the daemon; a standby that may lack
@@ -31,20 +25,17 @@ func runFailover(c *cli, args []string) int {
 	defer cancel()
 	log := newLogger(c.stderr)
 	cl := t.cluster
-	unlock, err := t.deps.Lock(ctx, cl.Name)
+	unlock, err := t.deps.Store.Lock(ctx, cl.Name)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)
 		return exitProblem
 	}
 	var last reconcile.LastSeen
-	if ss, ok := t.deps.State.(seenStore); ok {
-		ls, err := ss.LoadSeen(cl.Name)
-		switch {
-		case err != nil:
-			fmt.Fprintf(c.stderr, "pacsd failover: cannot read the last sight of the primary (%v); its last position counts as unknown\n", err)
-		case time.Since(ls.At) < reconcile.SeenFresh:
-			last = ls
-		}
+	switch ls, err := t.deps.Store.LoadSeen(cl.Name); {
+	case err != nil:
+		fmt.Fprintf(c.stderr, "pacsd failover: cannot read the last sight of the primary (%v); its last position counts as unknown\n", err)
+	case time.Since(ls.At) < reconcile.SeenFresh:
+		last = ls
 	}
 	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
 	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced}, last, log)

@@ -99,9 +99,9 @@ type Daemon struct {
 	// `docker rm -f` (kill, die, destroy) is one pass, which does not compete
 	// with the engine for the container it is removing.
 	events *watch.Debouncer
-	// shared is the cluster lock shared with other pacsd processes, as the
-	// adapters provide it (nil: none); owned by the loop, published in snap.
-	shared func(ctx context.Context, cluster string) (func(), error)
+	// shared is the cluster store shared with other pacsd processes, as the
+	// adapters provide it; owned by the loop, published in snap.
+	shared reconcile.ClusterStore
 	m      *metrics
 
 	forced  atomic.Bool // a reload was asked for
@@ -364,8 +364,12 @@ func (d *Daemon) reload() (tried bool) {
 			return true
 		}
 		closeDeps(d.deps)
-		d.shared = deps.Lock
-		deps.Lock = d.lock
+		if deps.Store == nil {
+			d.refuse("no cluster store is configured")
+			return true
+		}
+		d.shared = deps.Store
+		deps.Store = &lockedStore{ClusterStore: deps.Store, d: d}
 		d.deps = deps
 	}
 	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir) {
@@ -427,22 +431,21 @@ func (d *Daemon) logDiagnostics(diags hcl.Diagnostics) {
 	}
 }
 
-// acting names the acting primary of each cluster pacsd has brought up: the
-// one recorded in the state directory, else the primary of the last good spec.
+// acting names the acting primary of each cluster whose record names one
+// (reconcile.ActingPrimary without an observation): a cluster without a
+// record is left out, as its acting primary is not known until a pass
+// rebuilds the record.
 func (d *Daemon) acting() map[string]string {
 	m := map[string]string{}
 	if d.file == nil {
 		return m
 	}
 	for _, c := range d.file.Clusters {
-		if d.deps.State != nil {
-			if st, err := d.deps.State.Load(c.Name); err == nil && st.Acting != "" {
-				m[c.Name] = st.Acting
-				continue
+		st, err := d.deps.Store.Load(c.Name)
+		if err == nil {
+			if acting, err := reconcile.ActingPrimary(c, st, nil); err == nil {
+				m[c.Name] = acting
 			}
-		}
-		if d.converged[c.Name] {
-			m[c.Name] = c.Primary
 		}
 	}
 	return m

@@ -93,7 +93,7 @@ func newFixture(t *testing.T, content string) (*fixture, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.deps++
-			return reconcile.Deps{}, nil
+			return reconcile.Deps{Store: &reconcile.MemoryStore{}}, nil
 		},
 		Apply: func(ctx context.Context, c *spec.Cluster, _ reconcile.Deps, _ *slog.Logger) (reconcile.Result, error) {
 			f.mu.Lock()

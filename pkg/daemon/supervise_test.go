@@ -42,7 +42,7 @@ func TestLostTimerRunsWhileLocked(t *testing.T) {
 	f := mustFixture(t)
 	c := f.d.file.Clusters[0]
 	c.Failover.Automatic, c.Failover.After = true, spec.Duration{Duration: 300 * time.Millisecond}
-	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: deadDB{}}
+	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: deadDB{}, Store: f.recorded(t, c)}
 	ws := &watchState{}
 	ctx := context.Background()
 
@@ -81,7 +81,7 @@ func TestRefusedLoginIsNotLost(t *testing.T) {
 	f := mustFixture(t)
 	c := f.d.file.Clusters[0]
 	c.Failover.Automatic, c.Failover.After = true, spec.Duration{Duration: 100 * time.Millisecond}
-	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: refusingDB{}}
+	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: refusingDB{}, Store: f.recorded(t, c)}
 	ws := &watchState{}
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for time.Now().Before(deadline) {
@@ -117,4 +117,15 @@ func TestWatchdogCountsFromProgress(t *testing.T) {
 	if err := f.d.alive(); err == nil {
 		t.Error("a pass with no progress for longer than its timeout is still counted alive")
 	}
+}
+
+// recorded records c's primary as the acting one in the daemon's store and
+// returns the store.
+func (f *fixture) recorded(t *testing.T, c *spec.Cluster) reconcile.ClusterStore {
+	t.Helper()
+	st := f.d.snap.Load().deps.Store
+	if err := st.Save(c.Name, reconcile.ClusterState{Acting: c.Primary, Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -209,8 +209,15 @@ func TestE2EContainerLifecycle(t *testing.T) {
 		t.Errorf("stopping an absent container: %v", err)
 	}
 	ds, err := r.DataInspect(ctx, e.Image, reconcile.Mount{Volume: vol})
+	ctl := ds.Control
+	ds.Control = nil
 	if err != nil || ds != (reconcile.DataState{Exists: true, Major: 15}) {
 		t.Errorf("data after removal: got %+v, %v; want an initialised cluster", ds, err)
+	}
+	// Its control file tells a stopped node's timeline (the acting primary
+	// is rebuilt from timelines when its record is lost).
+	if ctl == nil || ctl.Timeline != 1 || ctl.State != reconcile.DBShutdowned {
+		t.Errorf("control file of the removed container's data: got %+v; want shut down on timeline 1", ctl)
 	}
 }
 

@@ -298,7 +298,7 @@ func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mou
 		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
 	}
 	defer r.removeQuietly(id)
-	files, err := r.ReadFiles(ctx, id, []string{reconcile.VersionPath, reconcile.BuildingMarker, reconcile.BuildAttemptsPath})
+	files, err := r.ReadFiles(ctx, id, []string{reconcile.VersionPath, reconcile.BuildingMarker, reconcile.BuildAttemptsPath, reconcile.ControlPath})
 	if err != nil {
 		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
 	}
@@ -307,6 +307,11 @@ func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mou
 	_, st.Partial = files[reconcile.BuildingMarker]
 	if b, ok := files[reconcile.BuildAttemptsPath]; ok {
 		st.BuildAttempts = reconcile.ParseBuildAttempts(b)
+	}
+	if b, ok := files[reconcile.ControlPath]; ok {
+		if ctl, err := reconcile.ParseControl(b); err == nil {
+			st.Control = &ctl
+		}
 	}
 	return st, nil
 }

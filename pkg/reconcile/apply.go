@@ -72,11 +72,13 @@ func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, log *s
 	if err != nil {
 		return err
 	}
-	acting := obs.State.Acting
-	if acting == "" {
-		acting = c.Primary
+	// The switch starts from a record: one rebuilt from the nodes when none
+	// is kept (see CurrentState), so that the file's primary is never taken
+	// for the acting one.
+	if err := recordActing(c, obs, d, log); err != nil {
+		return err
 	}
-	if acting != node {
+	if acting := obs.State.Acting; acting != node {
 		want := *c
 		want.Primary = node
 		obs.State.Keep = ""
@@ -149,7 +151,7 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	if err := problemsError(problems, log); err != nil {
 		return nil, err
 	}
-	if len(actions) == 0 && (obs.State.Acting != "" || d.State == nil) {
+	if len(actions) == 0 && obs.State.Acting != "" {
 		return nil, nil
 	}
 	unlock, err := d.lock(ctx, c.Name)
@@ -158,18 +160,14 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	}
 	held := &heldLock{unlock: unlock}
 	defer held.release()
-	if d.State != nil {
-		now, err := d.State.Load(c.Name)
-		if err != nil {
-			return nil, err
-		}
-		if now != obs.State {
-			log.Info("the cluster changed since the observation (a failover, a switchover or another pacsd process acted); observing again",
-				"cluster", c.Name, "acting", now.Acting, "epoch", now.Epoch)
-			return nil, errStale
-		}
+	if now, same, err := unchanged(c, d, obs); err != nil {
+		return nil, err
+	} else if !same {
+		log.Info("the cluster changed since the observation (a failover, a switchover or another pacsd process acted); observing again",
+			"cluster", c.Name, "acting", now.Acting, "epoch", now.Epoch)
+		return nil, errStale
 	}
-	if err := recordActing(c, obs, d); err != nil {
+	if err := recordActing(c, obs, d, log); err != nil {
 		return nil, err
 	}
 	if len(actions) == 0 {
@@ -189,15 +187,12 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 // countRound records in the cluster's state that a round acted (see
 // ClusterState.Rounds). The caller holds the cluster's lock.
 func countRound(c *spec.Cluster, d Deps) error {
-	if d.State == nil {
-		return nil
-	}
-	st, err := d.State.Load(c.Name)
+	st, err := d.Store.Load(c.Name)
 	if err != nil {
 		return err
 	}
 	st.Rounds++
-	if err := d.State.Save(c.Name, st); err != nil {
+	if err := d.Store.Save(c.Name, st); err != nil {
 		return fmt.Errorf("cluster %q: while recording an apply round: %w", c.Name, err)
 	}
 	return nil
@@ -306,20 +301,41 @@ func (x *executor) writeFiles(ctx context.Context, writes []Action, log *slog.Lo
 	return errors.Join(errs...)
 }
 
-// recordActing records the acting primary when nothing is recorded yet, so
-// that a later edit of the file's primary is a switchover, not a guess. The
-// caller holds the cluster's lock.
-func recordActing(c *spec.Cluster, obs *Observed, d Deps) error {
-	if obs.State.Acting != "" || d.State == nil {
+// recordActing records the acting primary when nothing is recorded yet: the
+// file's primary for a new cluster, or the state CurrentState rebuilds from
+// the nodes (a lost or damaged record), so that a later edit of the file's
+// primary is a switchover, not a guess. The caller holds the cluster's lock.
+func recordActing(c *spec.Cluster, obs *Observed, d Deps, log *slog.Logger) error {
+	if obs.State.Acting != "" {
 		return nil
 	}
-	st := obs.State
-	st.Acting = ActingPrimary(c, obs)
-	if err := d.State.Save(c.Name, st); err != nil {
+	st, err := CurrentState(c, obs.State, obs)
+	if err != nil {
+		return err
+	}
+	if err := d.Store.Save(c.Name, st); err != nil {
 		return fmt.Errorf("cluster %q: while recording %q as the acting primary: %w", c.Name, st.Acting, err)
 	}
-	obs.State = st
+	if obs.RecordError != "" || st != (ClusterState{Acting: c.Primary}) {
+		log.Warn("the cluster's record was missing or damaged; rebuilt from the nodes", "cluster", c.Name,
+			"acting", st.Acting, "epoch", st.Epoch, "keep", st.Keep, "damaged", obs.RecordError)
+	}
+	obs.State, obs.RecordError = st, ""
 	return nil
+}
+
+// unchanged reports whether the cluster's record is still what obs saw (a
+// damaged record that obs saw damaged counts as unchanged); now is the
+// record as it is. The caller holds the cluster's lock.
+func unchanged(c *spec.Cluster, d Deps, obs *Observed) (now ClusterState, same bool, err error) {
+	now, err = d.Store.Load(c.Name)
+	if errors.Is(err, ErrRecordDamaged) && obs.RecordError != "" {
+		return ClusterState{}, obs.State == ClusterState{}, nil
+	}
+	if err != nil {
+		return now, false, err
+	}
+	return now, now == obs.State, nil
 }
 
 func where(a Action) string {
@@ -411,16 +427,14 @@ func (x *executor) progress(node string) func(string) {
 // switchover) it marks the round stale, so that it ends and observes again
 // rather than go on from an old observation.
 func (x *executor) unlocked(ctx context.Context, node, what string, work func(context.Context) error) error {
-	if x.held == nil || x.held.unlock == nil || x.d.Lock == nil {
+	if x.held == nil || x.held.unlock == nil || x.d.Store == nil {
 		return work(ctx)
 	}
 	// The node's work lock, taken under the cluster's lock, keeps every
 	// other pacsd process off this node's data while the work runs.
-	once, cancel := context.WithCancel(ctx)
-	cancel() // one try
-	unlockWork, err := x.d.Lock(once, workLockKey(x.c.Name, node))
+	unlockWork, err := x.workLock(ctx, node)
 	if err != nil {
-		return fmt.Errorf("node %q: %w (%v); the next pass looks again", node, ErrNodeBusy, err)
+		return err
 	}
 	x.working[node] = true
 	defer func() { unlockWork(); delete(x.working, node) }()
@@ -432,13 +446,11 @@ func (x *executor) unlocked(ctx context.Context, node, what string, work func(co
 		return errors.Join(err, fmt.Errorf("while taking the cluster's lock again after the %s: %w", what, lerr))
 	}
 	x.held.unlock = unlock
-	if x.d.State != nil {
-		now, lerr := x.d.State.Load(x.c.Name)
-		if lerr != nil {
-			return errors.Join(err, lerr)
-		}
-		x.stale = now != x.obs.State
+	_, same, lerr := unchanged(x.c, x.d, x.obs)
+	if lerr != nil {
+		return errors.Join(err, lerr)
 	}
+	x.stale = !same
 	return err
 }
 
@@ -626,7 +638,7 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		// directory not synced): then neither primary runs, and pacsd says
 		// so; the old primary wrote nothing since its stop, so whichever
 		// record survives, the next pass can finish safely.
-		if now, lerr := x.d.State.Load(x.c.Name); lerr == nil && now == x.obs.State {
+		if _, same, lerr := unchanged(x.c, x.d, x.obs); lerr == nil && same {
 			return restore(err)
 		}
 		return fmt.Errorf("%w; whether the record names %q or %q is not certain, so neither was started or promoted: make the state directory writable (daemon.state_dir), then run 'pacsd apply'", err, from.Name, to.Name)
@@ -670,10 +682,10 @@ func (x *executor) promoteRecorded(ctx context.Context, node string) error {
 func (x *executor) setActing(node string) error {
 	st := x.obs.State
 	st.Acting, st.Epoch, st.Keep = node, st.Epoch+1, x.keep
-	if x.d.State == nil {
-		return errors.New("no state store is configured; pacsd cannot record the acting primary")
+	if x.d.Store == nil {
+		return errors.New("no cluster store is configured; pacsd cannot record the acting primary")
 	}
-	if err := x.d.State.Save(x.c.Name, st); err != nil {
+	if err := x.d.Store.Save(x.c.Name, st); err != nil {
 		return fmt.Errorf("while recording %q as the acting primary: %w", node, err)
 	}
 	x.obs.State, x.acting = st, node

@@ -247,16 +247,18 @@ func aheadOf(c *spec.Cluster, old, to string, hs []StandbyHealth) []string {
 // failover fences the acting primary, chooses a standby (to, when an
 // operator named one), records and promotes it.
 func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to string, o ManualOptions, log *slog.Logger) (string, error) {
-	var st ClusterState
-	if d.State != nil {
-		var err error
-		if st, err = d.State.Load(c.Name); err != nil {
-			return "", err
-		}
+	if d.Store == nil {
+		return "", fmt.Errorf("cluster %q: no cluster store is configured", c.Name)
 	}
-	old := st.Acting
-	if old == "" {
-		old = c.Primary
+	st, err := d.Store.Load(c.Name)
+	if err != nil {
+		return "", fmt.Errorf("cluster %q: while reading which node is the acting primary: %w; nothing was done", c.Name, err)
+	}
+	// Only the record names the primary to fence: without one, the file's
+	// primary may be a standby since a switchover.
+	old, err := ActingPrimary(c, st, nil)
+	if err != nil {
+		return "", fmt.Errorf("%w; nothing was done", err)
 	}
 	if last.Node != "" && last.Node != old {
 		return "", fmt.Errorf("cluster %q: %w: %q was found lost, but %q acts as primary now (a switchover or failover happened meanwhile); nothing was done", c.Name, ErrActingChanged, last.Node, old)

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -95,13 +96,37 @@ type ClusterState struct {
 	Rounds uint64 `json:"rounds,omitempty"`
 }
 
-// StateStore keeps ClusterState durably (pkg/state, in daemon.state_dir).
-type StateStore interface {
-	// Load returns the stored state; the zero state when none is stored.
+// ClusterStore is the one owner of what pacsd keeps of a cluster across
+// restarts and shares between pacsd processes: the acting primary, the epoch,
+// the round counter (ClusterState), the failover supervisor's last sight of a
+// healthy primary (LastSeen), and the cluster's lock. Plan, Apply, the
+// switchover, the failover and the daemon's supervisor use nothing else to
+// know them. pkg/state implements it over the state directory; MemoryStore
+// implements it in memory (tests, and the model of a distributed store).
+type ClusterStore interface {
+	// Load returns the stored state; the zero state when none is stored. A
+	// stored record that cannot be read as one Save wrote is an error that
+	// matches ErrRecordDamaged.
 	Load(cluster string) (ClusterState, error)
 	// Save stores the state atomically and durably before returning.
 	Save(cluster string, s ClusterState) error
+	// LoadSeen returns the last sight of a healthy primary; the zero
+	// LastSeen when none is kept.
+	LoadSeen(cluster string) (LastSeen, error)
+	// SaveSeen keeps ls for LoadSeen, atomically.
+	SaveSeen(cluster string, ls LastSeen) error
+	// Lock takes the cluster's lock, shared by every pacsd process on the
+	// store: Apply holds it while it checks that nothing changed since its
+	// observation and carries out a round's actions (not while it
+	// observes), a switchover while it observes and switches, a failover
+	// throughout; so no two ever act on a cluster at once. It waits until
+	// ctx is done and returns the release.
+	Lock(ctx context.Context, cluster string) (unlock func(), err error)
 }
+
+// ErrRecordDamaged is matched by ClusterStore.Load's error when the stored
+// record exists but is not one Save wrote (empty, cut short, unparsable).
+var ErrRecordDamaged = errors.New("the cluster's state record is damaged")
 
 // Database connects to PostgreSQL servers.
 type Database interface {

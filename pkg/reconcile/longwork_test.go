@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -47,39 +46,6 @@ func (f *longRuntime) RunOnce(ctx context.Context, o OneOff) (int, string, error
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// testLock is a lock per name (the cluster's, a node's work lock) that
-// says whether it is held.
-type testLock struct {
-	mu   sync.Mutex
-	held map[string]bool
-}
-
-func (l *testLock) lock(ctx context.Context, name string) (func(), error) {
-	for {
-		l.mu.Lock()
-		if l.held == nil {
-			l.held = map[string]bool{}
-		}
-		if !l.held[name] {
-			l.held[name] = true
-			l.mu.Unlock()
-			return func() { l.mu.Lock(); delete(l.held, name); l.mu.Unlock() }, nil
-		}
-		l.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
-
-func (l *testLock) isHeld(name string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.held[name]
 }
 
 func backupAction() Action {
@@ -125,26 +91,26 @@ func TestLongWorkRunsWhileItProgresses(t *testing.T) {
 // round ends as stale and observes again instead of going on.
 func TestLongWorkYieldsTheLock(t *testing.T) {
 	c := testCluster(t, "")
-	lk := &testLock{}
-	store := &memStore{}
+	store := &MemoryStore{}
+	lk := store
 	_ = store.Save("pacs", ClusterState{Acting: "db1", Epoch: 1})
 	freeDuring, workHeld := false, false
 	rt := &longRuntime{run: 100 * time.Millisecond}
 	rt.during = func() {
-		freeDuring = !lk.isHeld("pacs")
-		workHeld = lk.isHeld(workLockKey("pacs", "db2"))
+		freeDuring = !lk.Held("pacs")
+		workHeld = lk.Held(workLockKey("pacs", "db2"))
 		// A failover happens meanwhile: db3 is the acting primary now.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		unlock, err := lk.lock(ctx, "pacs")
+		unlock, err := lk.Lock(ctx, "pacs")
 		if err != nil {
 			return // the lock is held: freeDuring says so
 		}
 		_ = store.Save("pacs", ClusterState{Acting: "db3", Epoch: 2})
 		unlock()
 	}
-	d := Deps{Runtimes: map[string]Runtime{"": rt}, State: store, Lock: lk.lock}
-	unlock, _ := lk.lock(context.Background(), "pacs")
+	d := Deps{Runtimes: map[string]Runtime{"": rt}, Store: store}
+	unlock, _ := lk.Lock(context.Background(), "pacs")
 	held := &heldLock{unlock: unlock}
 	obs := &Observed{State: ClusterState{Acting: "db1", Epoch: 1}}
 	err := execute(context.Background(), c, d, obs, []Action{backupAction(), {Kind: StartContainer, Node: "db2", Target: "pacs-db2"}}, slog.New(slog.DiscardHandler), &Result{}, held)
@@ -157,11 +123,11 @@ func TestLongWorkYieldsTheLock(t *testing.T) {
 	if !errors.Is(err, errStale) {
 		t.Errorf("execute after a failover during the base backup: %v; want the round stale (the start of db2 not attempted)", err)
 	}
-	if !lk.isHeld("pacs") || lk.isHeld(workLockKey("pacs", "db2")) {
-		t.Errorf("after the base backup the round must hold the cluster's lock and not the node's: %v", lk.held)
+	if !lk.Held("pacs") || lk.Held(workLockKey("pacs", "db2")) {
+		t.Errorf("after the base backup the round must hold the cluster's lock and not the node's: %v", "")
 	}
 	held.release()
-	if lk.isHeld("pacs") {
+	if lk.Held("pacs") {
 		t.Error("the lock is still held after the round let go of it")
 	}
 }
@@ -172,13 +138,13 @@ func TestLongWorkYieldsTheLock(t *testing.T) {
 // is removed.
 func TestBusyNodeLeftAlone(t *testing.T) {
 	c := testCluster(t, "")
-	lk := &testLock{}
-	other, _ := lk.lock(context.Background(), workLockKey("pacs", "db2"))
+	lk := &MemoryStore{}
+	other, _ := lk.Lock(context.Background(), workLockKey("pacs", "db2"))
 	defer other()
 	rt := &longRuntime{}
 	removed := false
 	rt.during = func() { removed = true }
-	x := newExecutor(c, Deps{Runtimes: map[string]Runtime{"": rt}, Lock: lk.lock}, &Observed{State: ClusterState{Acting: "db1"}}, slog.New(slog.DiscardHandler))
+	x := newExecutor(c, Deps{Runtimes: map[string]Runtime{"": rt}, Store: lk}, &Observed{State: ClusterState{Acting: "db1"}}, slog.New(slog.DiscardHandler))
 	err := x.do(context.Background(), Action{Kind: StartContainer, Node: "db2", Target: "pacs-db2"})
 	if !errors.Is(err, ErrNodeBusy) {
 		t.Fatalf("starting db2 while another process builds its data: %v; want ErrNodeBusy", err)

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,24 +22,17 @@ type Deps struct {
 	Verifier func(password string) (string, error)
 	// Progress receives progress lines of image pulls and base backups.
 	Progress func(node, line string)
-	// State keeps the acting primary; nil means none is kept (the spec's
-	// primary always acts), which only tests may use.
-	State StateStore
-	// Lock, when set, takes the cluster's lock, shared by every pacsd
-	// process on the state directory: Apply holds it while it checks that
-	// nothing changed since its observation and carries out a round's
-	// actions (not while it observes), a switchover while it observes and
-	// switches, a failover throughout; so no two ever act on a cluster at
-	// once. It returns the release; it waits until ctx is done.
-	Lock func(ctx context.Context, cluster string) (unlock func(), err error)
+	// Store keeps the acting primary, the epoch, the last sight of the
+	// primary and the cluster's lock (see ClusterStore). Required.
+	Store ClusterStore
 }
 
-// lock takes the cluster's lock (see Deps.Lock); a no-op without one.
+// lock takes the cluster's lock (see ClusterStore.Lock).
 func (d Deps) lock(ctx context.Context, cluster string) (func(), error) {
-	if d.Lock == nil {
-		return func() {}, nil
+	if d.Store == nil {
+		return nil, fmt.Errorf("cluster %q: no cluster store is configured", cluster)
 	}
-	return d.Lock(ctx, cluster)
+	return d.Store.Lock(ctx, cluster)
 }
 
 func (d Deps) runtime(c *spec.Cluster, host string) (Runtime, error) {
@@ -63,10 +57,13 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 		return nil, err
 	}
 	obs := &Observed{Nodes: map[string]*NodeState{}}
-	if d.State != nil {
-		if obs.State, err = d.State.Load(c.Name); err != nil {
-			return nil, err
-		}
+	if d.Store == nil {
+		return nil, fmt.Errorf("cluster %q: no cluster store is configured", c.Name)
+	}
+	if obs.State, err = d.Store.Load(c.Name); errors.Is(err, ErrRecordDamaged) {
+		obs.State, obs.RecordError = ClusterState{}, err.Error()
+	} else if err != nil {
+		return nil, err
 	}
 	if obs.Network, err = rt.NetworkInspect(ctx, c.Network, c.Name); err != nil {
 		return nil, fmt.Errorf("while inspecting network %q: %w", c.Network, err)

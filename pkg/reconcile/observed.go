@@ -25,6 +25,10 @@ type Observed struct {
 	Image *ImageState
 	// State is what pacsd remembers: the acting primary and the epoch.
 	State ClusterState
+	// RecordError says why the stored record could not be read (it is
+	// damaged: empty, cut short, unparsable); State is then the zero state
+	// and CurrentState rebuilds it from the nodes when they allow.
+	RecordError string
 	// Nodes maps node names of the spec (and nodes pacsd owns that the spec
 	// no longer declares) to what was seen of them.
 	Nodes map[string]*NodeState

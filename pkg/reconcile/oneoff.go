@@ -188,12 +188,10 @@ func (x *executor) runScript(ctx context.Context, rt Runtime, node, what string,
 // holds it, its one-off is not a leftover but work in progress, and it is
 // left alone (ErrNodeBusy).
 func (x *executor) clearOneOffs(ctx context.Context, rt Runtime, node string) error {
-	if !x.working[node] && x.d.Lock != nil {
-		once, cancel := context.WithCancel(ctx)
-		cancel() // one try
-		unlock, err := x.d.Lock(once, workLockKey(x.c.Name, node))
+	if !x.working[node] && x.d.Store != nil {
+		unlock, err := x.workLock(ctx, node)
 		if err != nil {
-			return fmt.Errorf("node %q: %w (%v); the next pass looks again", node, ErrNodeBusy, err)
+			return err
 		}
 		defer unlock()
 	}
@@ -276,4 +274,17 @@ func stageFiles(files []FileWrite) ([]FileWrite, []string) {
 		pairs = append(pairs, s.Path, f.Path)
 	}
 	return staged, pairs
+}
+
+// workLock takes node's work lock (see workLockKey) at once or not at all: an
+// error that matches ErrNodeBusy means another pacsd process works on the
+// node's data.
+func (x *executor) workLock(ctx context.Context, node string) (func(), error) {
+	once, cancel := context.WithCancel(ctx)
+	cancel() // one try
+	unlock, err := x.d.Store.Lock(once, workLockKey(x.c.Name, node))
+	if err != nil {
+		return nil, fmt.Errorf("node %q: %w (%v); the next pass looks again", node, ErrNodeBusy, err)
+	}
+	return unlock, nil
 }

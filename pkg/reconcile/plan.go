@@ -89,6 +89,9 @@ type planner struct {
 	c      *spec.Cluster
 	obs    *Observed
 	acting string // the node that is the primary now
+	// state is the cluster's state as it acts on it (CurrentState): the
+	// record, or one rebuilt from the nodes.
+	state ClusterState
 	// nodes starts as obs.Nodes; the plan replaces entries (never edits
 	// them) where an earlier action changes what later ones must assume.
 	nodes    map[string]*NodeState
@@ -136,9 +139,15 @@ func (p *planner) plan() {
 		major = p.obs.Image.Major
 	}
 
-	acting := ActingPrimary(c, p.obs)
+	cur, err := CurrentState(c, p.obs.State, p.obs)
+	if err != nil {
+		p.problem("", "Acting Primary Unknown", err.Error())
+		return
+	}
+	p.state = cur
+	acting := cur.Acting
 	if c.Node(acting) == nil {
-		p.problem(acting, "Acting Primary Not Declared", fmt.Sprintf("node %q is the acting primary (epoch %d) but the file no longer declares it; declare it again, or switch over to a declared node first", acting, p.obs.State.Epoch))
+		p.problem(acting, "Acting Primary Not Declared", fmt.Sprintf("node %q is the acting primary (epoch %d) but the file no longer declares it; declare it again, or switch over to a declared node first", acting, p.state.Epoch))
 		return
 	}
 	p.acting = acting
@@ -182,12 +191,12 @@ func (p *planner) plan() {
 		}
 		p.nodes[n.Name] = &fenced
 	}
-	if c.Primary != acting && c.Primary != p.obs.State.Keep {
+	if c.Primary != acting && c.Primary != p.state.Keep {
 		p.planSwitchover(acting, c.Primary)
 		return
 	}
 	if c.Primary != acting {
-		p.warn(acting, "Primary Differs From Spec", fmt.Sprintf("the file names %q as primary but %q acts as primary since epoch %d (a failover or a switchover by command); pacsd never switches back by itself: edit primary to %q, or run 'pacsd switchover %s'", c.Primary, acting, p.obs.State.Epoch, acting, c.Primary))
+		p.warn(acting, "Primary Differs From Spec", fmt.Sprintf("the file names %q as primary but %q acts as primary since epoch %d (a failover or a switchover by command); pacsd never switches back by itself: edit primary to %q, or run 'pacsd switchover %s'", c.Primary, acting, p.state.Epoch, acting, c.Primary))
 	}
 
 	primary := c.Node(acting)
@@ -308,25 +317,6 @@ func (m Mount) attribute() string {
 	return fmt.Sprintf("volume = %q", m.Volume)
 }
 
-// ActingPrimary returns the node that is the primary now: the one the state
-// records; without a record, the one node that is seen accepting writes;
-// without one, the spec's primary (a new cluster).
-func ActingPrimary(c *spec.Cluster, obs *Observed) string {
-	if obs.State.Acting != "" {
-		return obs.State.Acting
-	}
-	var writable []string
-	for _, n := range c.Nodes {
-		if ns := obs.Nodes[n.Name]; ns != nil && ns.DB != nil && !ns.DB.InRecovery {
-			writable = append(writable, n.Name)
-		}
-	}
-	if len(writable) == 1 {
-		return writable[0]
-	}
-	return c.Primary
-}
-
 // standbyRuns reports whether a node other than acting has a running
 // container. When none has (an engine or host restart stopped everything),
 // there is nothing to fail over to and the acting primary is started again.
@@ -394,7 +384,7 @@ func (p *planner) planPromote(primary *spec.Node, ns *NodeState) {
 		}
 	}
 	p.add(Action{Kind: Promote, Class: ClassSwitchover, Node: primary.Name, Target: primary.Container,
-		Reason: fmt.Sprintf("it is the acting primary (epoch %d) but still in recovery; every other node is a standby or stopped", p.obs.State.Epoch)})
+		Reason: fmt.Sprintf("it is the acting primary (epoch %d) but still in recovery; every other node is a standby or stopped", p.state.Epoch)})
 	db := *ns.DB
 	db.InRecovery = false
 	promoted := *ns

@@ -80,6 +80,7 @@ func converged(c *spec.Cluster) *Observed {
 	obs := &Observed{
 		Network: &NetworkState{ID: "net", Owned: true},
 		Image:   &ImageState{ID: "img", Major: 15},
+		State:   ClusterState{Acting: c.Primary},
 		Nodes:   map[string]*NodeState{},
 	}
 	for _, n := range c.Nodes {
@@ -88,7 +89,7 @@ func converged(c *spec.Cluster) *Observed {
 		files := NodeFiles(c, n.Name, c.Primary)
 		conf, _ := pgconf.EnsureInclude([]byte("# postgresql.conf\n"))
 		_, signal := files[SignalPath]
-		db := &DBState{Version: 150000, InRecovery: !primary, Settings: map[string]Setting{
+		db := &DBState{Version: 150000, InRecovery: !primary, Timeline: 1, Settings: map[string]Setting{
 			"shared_buffers": {Value: "128MB", Context: "postmaster", SourceFile: ParamsPath},
 		}}
 		if primary {
@@ -209,6 +210,31 @@ func TestPlanGolden(t *testing.T) {
 		{name: "two-primaries", edit: func(o *Observed) {
 			o.Nodes["db3"].DB.InRecovery, o.Nodes["db3"].DB.Receiver = false, ""
 			o.Nodes["db3"].Data.Control = &Control{State: DBInProduction, Timeline: 2}
+		}},
+		{name: "record-lost-after-switchover", edit: func(o *Observed) {
+			// The state directory was lost after a switchover to db2: the
+			// one writable node, on the newest timeline, acts; the file's
+			// db1 does not start a switchover back.
+			o.State = ClusterState{}
+			for _, ns := range o.Nodes {
+				ns.DB.Timeline = 2
+			}
+			o.Nodes["db1"].DB.InRecovery, o.Nodes["db1"].DB.Receiver = true, "streaming"
+			o.Nodes["db2"].DB.InRecovery, o.Nodes["db2"].DB.Receiver = false, ""
+			o.Nodes["db2"].DB.Roles, o.Nodes["db2"].DB.Slots = o.Nodes["db1"].DB.Roles, map[string]bool{}
+		}},
+		{name: "record-lost-two-primaries", edit: func(o *Observed) {
+			// Without a record, two writable nodes leave the acting primary
+			// in doubt: nothing is fenced, nothing acts.
+			o.State = ClusterState{}
+			o.Nodes["db3"].DB.InRecovery, o.Nodes["db3"].DB.Receiver = false, ""
+		}},
+		{name: "record-damaged-all-stopped", edit: func(o *Observed) {
+			o.State, o.RecordError = ClusterState{}, "while reading the state of cluster \"pacs\": state/cluster-pacs.json is empty (a write cut short?)"
+			for _, ns := range o.Nodes {
+				ns.Container.Running, ns.Container.Status, ns.DB = false, "exited", nil
+				ns.Data.Control = &Control{State: DBShutdowned, Timeline: 1}
+			}
 		}},
 		{name: "acting-not-promoted", edit: func(o *Observed) {
 			// pacsd stopped after recording db2 as acting, before promoting it.

@@ -108,9 +108,9 @@ func TestSwitchoverCancelledRestores(t *testing.T) {
 	defer func(d time.Duration) { CatchUpTimeout = d }(CatchUpTimeout)
 	CatchUpTimeout = 20 * time.Second
 	rt := &switchRuntime{}
-	store := &memStore{}
+	store := &MemoryStore{}
 	var log bytes.Buffer
-	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: laggingDB{}, State: store},
+	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: laggingDB{}, Store: store},
 		obs: &Observed{}, log: slog.New(slog.NewTextHandler(&log, nil)), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
@@ -126,33 +126,9 @@ func TestSwitchoverCancelledRestores(t *testing.T) {
 	if len(rt.starts) != 1 || rt.starts[0] != nil {
 		t.Errorf("starts of the old primary with their context errors: %v; want one, not cancelled", rt.starts)
 	}
-	if store.saves != 0 {
-		t.Errorf("the state was saved %d times; a switchover that did not happen records nothing", store.saves)
+	if store.Saves != 0 {
+		t.Errorf("the state was saved %d times; a switchover that did not happen records nothing", store.Saves)
 	}
-}
-
-// memStore is a StateStore in memory.
-type memStore struct {
-	mu    sync.Mutex
-	st    map[string]ClusterState
-	saves int
-}
-
-func (m *memStore) Load(cluster string) (ClusterState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.st[cluster], nil
-}
-
-func (m *memStore) Save(cluster string, s ClusterState) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.st == nil {
-		m.st = map[string]ClusterState{}
-	}
-	m.st[cluster] = s
-	m.saves++
-	return nil
 }
 
 // caughtUpDB is a target that has replayed past the old primary's
@@ -175,12 +151,8 @@ func (caughtUpConn) Checkpoint(context.Context) error { return nil }
 func (c caughtUpConn) Promote(context.Context) error  { *c.promoted++; return nil }
 func (caughtUpConn) Close()                           {}
 
-// failingStore is a state store whose writes fail (a full disk).
-type failingStore struct{ memStore }
-
-func (f *failingStore) Save(string, ClusterState) error {
-	return errors.New("write state/cluster-pacs.json: no space left on device")
-}
+// errDiskFull is what a write to a full disk returns.
+var errDiskFull = errors.New("write state/cluster-pacs.json: no space left on device")
 
 // TestSwitchoverRecordFails: when the new acting primary cannot be
 // recorded, nothing is promoted and the old primary is started again.
@@ -188,7 +160,7 @@ func TestSwitchoverRecordFails(t *testing.T) {
 	c := testCluster(t, "")
 	rt := &switchRuntime{}
 	promoted := 0
-	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, State: &failingStore{}},
+	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, Store: &MemoryStore{SaveErr: errDiskFull}},
 		obs: &Observed{}, log: slog.New(slog.DiscardHandler), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
 	err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"})
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "was started again") {
@@ -208,7 +180,7 @@ func TestFailoverRecordFails(t *testing.T) {
 	c := testCluster(t, "failover {\n automatic = true\n }")
 	rt := &switchRuntime{}
 	promoted := 0
-	d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, State: &failingStore{}}
+	d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, Store: recorded("db1", errDiskFull)}
 	_, err := Failover(context.Background(), c, d, LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("failover with a failing state store: %v; want the write's error", err)
@@ -244,7 +216,7 @@ func TestFailoverFencesNothingWithoutCandidate(t *testing.T) {
 	c := testCluster(t, "failover {\n automatic = true\n }")
 	rt := &switchRuntime{}
 	promoted := 0
-	d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, State: &memStore{}}
+	d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, Store: recorded("db1", nil)}
 	_, err := Failover(context.Background(), c, d, LastSeen{}, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, ErrNoCandidate) {
 		t.Fatalf("failover with no qualifying standby: %v; want ErrNoCandidate", err)
@@ -289,10 +261,10 @@ func TestFenceFindsRenamedContainer(t *testing.T) {
 
 // savedButFailingStore is a state store whose write takes effect and then
 // reports an error (its directory could not be synced).
-type savedButFailingStore struct{ memStore }
+type savedButFailingStore struct{ MemoryStore }
 
 func (f *savedButFailingStore) Save(cluster string, s ClusterState) error {
-	_ = f.memStore.Save(cluster, s)
+	_ = f.MemoryStore.Save(cluster, s)
 	return errors.New("while syncing the state directory: input/output error")
 }
 
@@ -304,7 +276,7 @@ func TestSwitchoverRecordInPlaceDespiteError(t *testing.T) {
 	c := testCluster(t, "")
 	rt := &switchRuntime{}
 	promoted := 0
-	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, State: &savedButFailingStore{}},
+	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, Store: &savedButFailingStore{}},
 		obs: &Observed{}, log: slog.New(slog.DiscardHandler), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
 	err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"})
 	if err == nil || !strings.Contains(err.Error(), "neither was started or promoted") {
@@ -331,7 +303,7 @@ func TestManualFailoverConfirmFenced(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	manual := testCluster(t, "")
 	promoted := 0
-	d := Deps{Runtimes: map[string]Runtime{"": &deadEngine{}}, DB: healthDB{promoted: &promoted}, State: &memStore{}}
+	d := Deps{Runtimes: map[string]Runtime{"": &deadEngine{}}, DB: healthDB{promoted: &promoted}, Store: recorded("db1", nil)}
 	_, err := ManualFailover(context.Background(), manual, d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
 	if !errors.Is(err, ErrNotFenced) || !strings.Contains(err.Error(), "restart policy") || promoted != 0 {
 		t.Fatalf("--confirm-fenced on a cluster whose containers restart with their engine: %v, %d promotions; want a refusal", err, promoted)
@@ -345,4 +317,13 @@ func TestManualFailoverConfirmFenced(t *testing.T) {
 	if err != nil || to != "db2" || promoted != 1 {
 		t.Errorf("manual failover with --confirm-fenced: %q, %v, %d promotions; want db2 promoted", to, err, promoted)
 	}
+}
+
+// recorded is a store whose record names acting as the acting primary
+// (epoch 1); its later saves fail with saveErr, when set.
+func recorded(acting string, saveErr error) *MemoryStore {
+	m := &MemoryStore{}
+	_ = m.Save("pacs", ClusterState{Acting: acting, Epoch: 1})
+	m.SaveErr = saveErr
+	return m
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
@@ -38,7 +39,10 @@ func (s *Store) path(cluster string) (string, error) {
 // Load returns the stored state of cluster; the zero state when none is
 // stored. A record that is not one Save wrote (empty, cut short, not a JSON
 // object, without its epoch, with fields Save never writes, a negative
-// epoch) is an error that names the file, never the zero state.
+// epoch) is an error that names the file and matches
+// reconcile.ErrRecordDamaged, never the zero state: pacsd then rebuilds the
+// record from the nodes when they name the acting primary beyond doubt (see
+// reconcile.CurrentState), and Save keeps the damaged file beside it.
 func (s *Store) Load(cluster string) (reconcile.ClusterState, error) {
 	var st reconcile.ClusterState
 	p, err := s.path(cluster)
@@ -46,11 +50,10 @@ func (s *Store) Load(cluster string) (reconcile.ClusterState, error) {
 		err = read(p, &st, "epoch")
 	}
 	if err == nil && st.Epoch < 0 {
-		err = fmt.Errorf("%s: the epoch %d is negative", p, st.Epoch)
+		err = fmt.Errorf("%w: %s: the epoch %d is negative", reconcile.ErrRecordDamaged, p, st.Epoch)
 	}
 	if err != nil {
-		return reconcile.ClusterState{}, fmt.Errorf("while reading the state of cluster %q: %w; "+
-			"fix the file or remove it only if you know which node is the primary (pacsd then takes the file's primary)", cluster, err)
+		return reconcile.ClusterState{}, fmt.Errorf("while reading the state of cluster %q: %w", cluster, err)
 	}
 	return st, nil
 }
@@ -67,25 +70,29 @@ func read(p string, v any, required ...string) error {
 	if err != nil {
 		return err
 	}
+	damaged := reconcile.ErrRecordDamaged
 	if len(bytes.TrimSpace(b)) == 0 {
-		return fmt.Errorf("%s is empty (a write cut short?)", p)
+		return fmt.Errorf("%w: %s is empty (a write cut short?)", damaged, p)
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(b, &keys); err != nil {
-		return fmt.Errorf("%s is not a record pacsd wrote (cut short or edited?): %w", p, err)
+		return fmt.Errorf("%w: %s is not a record pacsd wrote (cut short or edited?): %w", damaged, p, err)
 	}
 	if keys == nil {
-		return fmt.Errorf("%s is not a record pacsd wrote: it holds no JSON object", p)
+		return fmt.Errorf("%w: %s is not a record pacsd wrote: it holds no JSON object", damaged, p)
 	}
 	for _, k := range required {
 		if _, ok := keys[k]; !ok {
-			return fmt.Errorf("%s is not a record pacsd wrote: it has no %q", p, k)
+			return fmt.Errorf("%w: %s is not a record pacsd wrote: it has no %q", damaged, p, k)
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s is not a record pacsd wrote: %w", p, err)
+		return fmt.Errorf("%w: %s is not a record pacsd wrote: %w", damaged, p, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: %s is not a record pacsd wrote: data follows the record", damaged, p)
 	}
 	return nil
 }
@@ -95,6 +102,12 @@ func (s *Store) Save(cluster string, st reconcile.ClusterState) error {
 	p, err := s.path(cluster)
 	if err != nil {
 		return err
+	}
+	// A damaged record is kept beside the new one, for the operator.
+	if _, err := s.Load(cluster); errors.Is(err, reconcile.ErrRecordDamaged) {
+		if err := os.Rename(p, fmt.Sprintf("%s.damaged-%d", p, time.Now().Unix())); err != nil {
+			return fmt.Errorf("while setting the damaged state record %s aside: %w; make the state directory %s writable, then try again", p, err, s.Dir)
+		}
 	}
 	return s.write(cluster, "state", p, st)
 }

@@ -208,6 +208,23 @@ func TestLoadRefusesDamagedRecords(t *testing.T) {
 			if !strings.Contains(err.Error(), "cluster-pacs.json") {
 				t.Errorf("the error %q does not name the file", err)
 			}
+			if !errors.Is(err, reconcile.ErrRecordDamaged) {
+				t.Errorf("the error %q does not match ErrRecordDamaged: the record would not be rebuilt from the nodes", err)
+			}
+			// Saving a rebuilt record keeps the damaged one beside it.
+			if err := s.Save("pacs", reconcile.ClusterState{Acting: "db2", Epoch: 1}); err != nil {
+				t.Fatalf("Save over a damaged record: %v", err)
+			}
+			aside, _ := filepath.Glob(filepath.Join(s.Dir, "cluster-pacs.json.damaged-*"))
+			if len(aside) != 1 {
+				t.Fatalf("damaged records set aside: %v; want one", aside)
+			}
+			if b, err := os.ReadFile(aside[0]); err != nil || string(b) != content {
+				t.Errorf("the record set aside holds %q, %v; want the damaged content", b, err)
+			}
+			if st, err := s.Load("pacs"); err != nil || st.Acting != "db2" {
+				t.Errorf("Load after the rebuild: %+v, %v", st, err)
+			}
 			if err := os.WriteFile(filepath.Join(s.Dir, "seen-pacs.json"), []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
