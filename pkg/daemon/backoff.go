@@ -25,3 +25,45 @@ func backoffDelay(n int, lo, hi time.Duration) time.Duration {
 	}
 	return min(d, hi)
 }
+
+// armRetry pokes the trigger at t, unless an earlier retry is armed.
+func (d *Daemon) armRetry(t time.Time) {
+	next := t
+	d.mu.Lock()
+	for _, st := range d.st.Clusters {
+		if st.RetryAt != nil && st.RetryAt.After(time.Now()) && st.RetryAt.Before(next) {
+			next = *st.RetryAt
+		}
+	}
+	d.mu.Unlock()
+	if d.retry != nil {
+		d.retry.Reset(time.Until(next))
+	}
+}
+
+func (d *Daemon) retryAt(cluster string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st := d.st.Clusters[cluster]; st != nil && st.RetryAt != nil {
+		return *st.RetryAt
+	}
+	return time.Time{}
+}
+
+func (d *Daemon) failures(cluster string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st := d.st.Clusters[cluster]; st != nil {
+		return st.Failures
+	}
+	return 0
+}
+
+// resetBackoff lets every cluster's next pass run at once.
+func (d *Daemon) resetBackoff() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, st := range d.st.Clusters {
+		st.Failures, st.RetryAt = 0, nil
+	}
+}

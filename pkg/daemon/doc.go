@@ -20,4 +20,11 @@
 //
 // Stopping the daemon never stops a database container: it cancels the
 // running pass, waits for it to end and returns.
+//
+// The files: daemon.go, the loop and its passes; reload.go, reading and
+// validating the file; converge.go, one cluster's pass; backoff.go; events.go,
+// engine events that poke the trigger; supervise.go, the failover supervisor
+// (reconcile.PrimaryWatch decides); lock.go, the state directory's lock and
+// the cluster locks; status.go, http.go, metrics.go, notify.go, what the
+// daemon reports.
 package daemon

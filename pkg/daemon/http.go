@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -37,33 +36,4 @@ func (d *Daemon) Handler() http.Handler {
 		_ = enc.Encode(d.Status())
 	})
 	return mux
-}
-
-// Status returns a copy of the daemon's status.
-func (d *Daemon) Status() Status {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.st
-	st.Clusters = make(map[string]*ClusterStatus, len(d.st.Clusters))
-	for name, cs := range d.st.Clusters {
-		c := *cs
-		st.Clusters[name] = &c
-	}
-	return st
-}
-
-// notReady lists why the daemon is not ready; none when it is.
-func (d *Daemon) notReady() []string {
-	st := d.Status()
-	if !st.Passed {
-		return []string{"the first pass has not ended yet"}
-	}
-	var reasons []string
-	for name, cs := range st.Clusters {
-		if cs.Result != "ok" {
-			reasons = append(reasons, fmt.Sprintf("cluster %q: last pass failed: %s", name, cs.Error))
-		}
-	}
-	sort.Strings(reasons)
-	return reasons
 }

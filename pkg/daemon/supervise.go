@@ -30,59 +30,6 @@ type snapshot struct {
 	shared reconcile.ClusterStore
 }
 
-// lockedStore is the cluster store as the daemon hands it to reconcile: its
-// Lock takes the daemon's in-process mutex of the name first, then the
-// store's lock, shared with other pacsd processes (a switchover or apply on
-// the command line).
-type lockedStore struct {
-	reconcile.ClusterStore
-	d *Daemon
-}
-
-// Lock takes the lock named cluster (a cluster's, or a node's work lock).
-func (s *lockedStore) Lock(ctx context.Context, cluster string) (func(), error) {
-	return s.d.take(ctx, s.ClusterStore, cluster, false)
-}
-
-// lock takes the cluster's lock, which a pass holds while it acts (not while
-// it observes) and the supervisor while it checks and fails over.
-func (d *Daemon) lock(ctx context.Context, cluster string) (func(), error) {
-	return d.take(ctx, d.snap.Load().shared, cluster, false)
-}
-
-// tryLock takes the cluster's lock when it is free at once.
-func (d *Daemon) tryLock(cluster string) (func(), bool) {
-	now, cancel := context.WithCancel(context.Background())
-	cancel() // one try of the shared lock
-	unlock, err := d.take(now, d.snap.Load().shared, cluster, true)
-	return unlock, err == nil
-}
-
-// errBusy says that tryLock found the in-process mutex taken.
-var errBusy = errors.New("the cluster's lock is taken")
-
-// take takes the in-process mutex (at once or not at all when try is set),
-// then the lock of shared, waiting until ctx is done.
-func (d *Daemon) take(ctx context.Context, shared reconcile.ClusterStore, cluster string, try bool) (func(), error) {
-	mu := d.mutex(cluster)
-	if !try {
-		mu.Lock()
-	} else if !mu.TryLock() {
-		return nil, errBusy
-	}
-	unlock, err := shared.Lock(ctx, cluster)
-	if err != nil {
-		mu.Unlock()
-		return nil, err
-	}
-	return func() { unlock(); mu.Unlock() }, nil
-}
-
-func (d *Daemon) mutex(cluster string) *sync.Mutex {
-	m, _ := d.locks.LoadOrStore(cluster, &sync.Mutex{})
-	return m.(*sync.Mutex)
-}
-
 // seenFresh is how old a saved sight of the primary may be to be used by a
 // pacsd that starts while the primary is lost.
 const seenFresh = reconcile.SeenFresh

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -146,4 +147,41 @@ func describeNodes(c *spec.Cluster, world *Observed) string {
 		parts = append(parts, fmt.Sprintf("%s: %s", n.Name, what))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// recordActing records the acting primary when nothing is recorded yet: the
+// file's primary for a new cluster, or the state CurrentState rebuilds from
+// the nodes (a lost or damaged record), so that a later edit of the file's
+// primary is a switchover, not a guess. The caller holds the cluster's lock.
+func recordActing(c *spec.Cluster, obs *Observed, d Deps, log *slog.Logger) error {
+	if obs.State.Acting != "" {
+		return nil
+	}
+	st, err := CurrentState(c, obs.State, obs)
+	if err != nil {
+		return err
+	}
+	if err := d.Store.Save(c.Name, st); err != nil {
+		return fmt.Errorf("cluster %q: while recording %q as the acting primary: %w", c.Name, st.Acting, err)
+	}
+	if obs.RecordError != "" || st != (ClusterState{Acting: c.Primary}) {
+		log.Warn("the cluster's record was missing or damaged; rebuilt from the nodes", "cluster", c.Name,
+			"acting", st.Acting, "epoch", st.Epoch, "keep", st.Keep, "damaged", obs.RecordError)
+	}
+	obs.State, obs.RecordError = st, ""
+	return nil
+}
+
+// unchanged reports whether the cluster's record is still what obs saw (a
+// damaged record that obs saw damaged counts as unchanged); now is the
+// record as it is. The caller holds the cluster's lock.
+func unchanged(c *spec.Cluster, d Deps, obs *Observed) (now ClusterState, same bool, err error) {
+	now, err = d.Store.Load(c.Name)
+	if errors.Is(err, ErrRecordDamaged) && obs.RecordError != "" {
+		return ClusterState{}, obs.State == ClusterState{}, nil
+	}
+	if err != nil {
+		return now, false, err
+	}
+	return now, now == obs.State, nil
 }

@@ -79,7 +79,7 @@ type Action struct {
 	// Aliases are the DNS aliases to set (SetAliases).
 	Aliases []string
 
-	phase int
+	phase runPhase
 }
 
 // BackupSpec says how to build a standby's data with pg_basebackup.

@@ -12,4 +12,29 @@
 //
 // Ownership is by label: objects without pacsd's labels are never changed; a
 // name clash is reported as a problem, never resolved by force.
+//
+// Each decision is made in one pure function, and the executor is the only
+// code that acts. The files, by what they decide or do:
+//
+//   - interfaces.go: Runtime, Database and ClusterStore, the seams to the
+//     adapters; memstore.go: MemoryStore, a ClusterStore in memory.
+//   - observe.go, observed.go, control.go: what a pass sees.
+//   - acting.go: which node is the acting primary (CurrentState: the record,
+//     or one rebuilt from the nodes), and recording it.
+//   - plan.go: Plan and its phases; plan_data.go: data locations that must
+//     not change; plan_container.go: what a node's container should be;
+//     plan_files.go: pacsd's files and settings, reload or restart;
+//     plan_roles.go: roles and slots; plan_standby.go: standbys, base
+//     backups, repointing and rejoin (pg_rewind); plan_switchover.go: a
+//     planned switchover and promoting a recorded primary.
+//   - apply.go: Apply's rounds (observe, plan, act under the cluster's
+//     lock); executor.go: the one executor of every action.
+//   - switchover.go: SwitchoverTo and the executor's switchover, record and
+//     promote; fence.go: the one fence, shared by switchover and failover.
+//   - failover_choice.go: ChooseFailoverTarget, whom to promote or why none;
+//     watch.go: PrimaryWatch, when the supervisor fails over; failover.go:
+//     Failover and ManualFailover, which carry the decision out.
+//   - oneoff.go: one-off jobs (base backup, rewind, moving data aside);
+//     roles.go: the superuser's reset; progress.go: idle timeouts of long
+//     work.
 package reconcile

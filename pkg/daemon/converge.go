@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// converge runs one cluster's pass and records its outcome.
+func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
+	pctx, cancel := reconcile.WithIdleTimeout(ctx, d.o.PassTimeout)
+	defer cancel()
+	start := time.Now()
+	d.passCtx.Store(&pctx)
+	res, err := d.safeApply(pctx, c)
+	d.passCtx.Store(nil)
+	took := time.Since(start)
+	if err != nil && ctx.Err() != nil {
+		d.log.Info("pass interrupted by shutdown", "cluster", c.Name, "actions", len(res.Done))
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	d.m.passes.WithLabelValues(c.Name, result).Inc()
+	d.m.duration.WithLabelValues(c.Name, result).Observe(took.Seconds())
+	st := &ClusterStatus{LastPass: start, Duration: took.Round(time.Millisecond).String(), Result: result, Actions: []string{}}
+	for _, a := range res.Done {
+		d.m.actions.WithLabelValues(string(a.Kind), "ok").Inc()
+		st.Actions = append(st.Actions, a.String())
+	}
+	if !fromFile && len(res.Done) > 0 {
+		d.m.drift.WithLabelValues(c.Name).Add(float64(len(res.Done)))
+		d.log.Info("drift repaired", "cluster", c.Name, "actions", len(res.Done))
+	}
+	attrs := []any{"cluster", c.Name, "actions", len(res.Done), "duration", st.Duration}
+	if err == nil {
+		d.converged[c.Name] = true
+		d.ready.Store(c.Name, true)
+		level := slog.LevelDebug
+		if len(res.Done) > 0 {
+			level = slog.LevelInfo
+		}
+		d.log.Log(ctx, level, "cluster converged", attrs...)
+	} else {
+		if k := failedKind(err); k != "" {
+			d.m.actions.WithLabelValues(k, "error").Inc()
+		}
+		st.Error = err.Error()
+		st.Failures = d.failures(c.Name) + 1
+		at := time.Now().Add(backoffDelay(st.Failures, MinBackoff, MaxBackoff))
+		st.RetryAt = &at
+		d.armRetry(at)
+		d.log.Error("pass failed", append(attrs, "error", st.Error, "failures", st.Failures, "retry_at", at)...)
+	}
+	d.mu.Lock()
+	d.st.Clusters[c.Name] = st
+	d.mu.Unlock()
+}
+
+// safeApply runs Apply and turns a panic into an error, logged with its stack.
+func (d *Daemon) safeApply(ctx context.Context, c *spec.Cluster) (res reconcile.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("panic in a pass", "cluster", c.Name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("while converging cluster %q: panic: %v", c.Name, r)
+		}
+	}()
+	return d.o.Apply(ctx, c, d.deps, d.log)
+}
+
+func (d *Daemon) passed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.Passed
+}
+
+// finishPass returns a one-line summary of the state for systemd's STATUS.
+func (d *Daemon) finishPass() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var failing []string
+	for name, st := range d.st.Clusters {
+		if st.Result != "ok" {
+			failing = append(failing, name)
+		}
+	}
+	sort.Strings(failing)
+	s := fmt.Sprintf("%d of %d clusters converged", len(d.st.Clusters)-len(failing), len(d.file.Clusters))
+	if len(failing) > 0 {
+		s += fmt.Sprintf("; failing: %v", failing)
+	}
+	if d.st.ReloadError != "" {
+		s += "; file refused: " + d.st.ReloadError
+	}
+	return s
+}

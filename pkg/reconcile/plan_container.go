@@ -1,0 +1,147 @@
+package reconcile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// planContainer plans the data, container and files of one node. phase is
+// the phase of its container actions (phasePrimary or phaseStandbys).
+func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase runPhase) {
+	want := ContainerSpecFor(p.c, n, primary)
+	files := NodeFiles(p.c, n.Name, p.acting)
+	ns = p.planMoveAside(n, ns, want.Mount)
+	ct := ns.Container
+	switch {
+	case ct == nil:
+		reason := "the node has no container"
+		switch {
+		case primary && ns.Data.Major == 0:
+			want.Files = append(want.Files, initFiles(files)...)
+		case ns.Data.Major != 0:
+			// Data that is there already: pacsd's files go in with the
+			// container, before its first start.
+			want.Files = append(want.Files, pacsdFiles(files, !primary)...)
+			reason += "; it is created on the data that is there, with pacsd's files in it"
+		}
+		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: reason, phase: phase})
+		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: phase})
+		return
+	case ct.Labels[LabelConfig] != want.Labels[LabelConfig] || p.obs.Network == nil:
+		why := "its configuration differs from the spec (" + configDiff(ct.Labels, want.Labels) + ")"
+		if p.obs.Network == nil {
+			why = "the cluster network was removed; a container cannot start on a network that is gone"
+		}
+		p.add(Action{Kind: RemoveContainer, Class: ClassRecreate, Node: n.Name, Target: ct.Name, Reason: why, phase: phase})
+		p.add(Action{Kind: CreateContainer, Class: ClassRecreate, Node: n.Name, Target: want.Name, Container: &want, Reason: "re-created with the spec's configuration", phase: phase})
+		p.planFiles(n, ns, files, primary, phase, true)
+		p.add(Action{Kind: StartContainer, Class: ClassRecreate, Node: n.Name, Target: want.Name, Reason: "the container was re-created", phase: phase})
+		return
+	case !ct.Running:
+		p.planFiles(n, ns, files, primary, phase, true)
+		p.add(Action{Kind: StartContainer, Class: ClassRestart, Node: n.Name, Target: ct.Name, Reason: "the container is " + ct.Status, phase: phase})
+		return
+	}
+	p.planAliases(n, ct, want.Aliases, phaseStandbys)
+	p.planFiles(n, ns, files, primary, phaseFiles, false)
+}
+
+// planAliases gives an existing container the DNS aliases its role calls for
+// (the primary alias follows the acting primary).
+func (p *planner) planAliases(n *spec.Node, ct *ContainerState, want []string, phase runPhase) {
+	w := slices.Sorted(slices.Values(want))
+	if ct == nil || slices.Equal(ct.Aliases, w) {
+		return
+	}
+	p.add(Action{Kind: SetAliases, Node: n.Name, Target: ct.Name, Aliases: w, phase: phase,
+		Reason: fmt.Sprintf("its aliases on network %q are %v, its role calls for %v", p.c.Network, ct.Aliases, w)})
+}
+
+// planMoveAside moves partial data (an interrupted base backup) aside, never
+// deleting it, and returns the state the rest of the plan must assume.
+func (p *planner) planMoveAside(n *spec.Node, ns *NodeState, m Mount) *NodeState {
+	if !ns.Data.Partial {
+		return ns
+	}
+	if ns.Container != nil {
+		p.add(Action{Kind: RemoveContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "its data is a partial base backup", phase: phaseSwitch})
+	}
+	p.add(Action{Kind: MoveAside, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: m,
+		Reason: "the data is a partial base backup; it is kept aside, never started"})
+	return &NodeState{}
+}
+
+// ContainerSpecFor returns the container node n of c must run in. Its
+// LabelConfig digest covers everything but the files placed before start, so
+// a changed digest means the container must be re-created.
+func ContainerSpecFor(c *spec.Cluster, n *spec.Node, primary bool) ContainerSpec {
+	role, alias := "standby", c.Clients.StandbyAlias
+	if primary {
+		role, alias = "primary", c.Clients.PrimaryAlias
+	}
+	aliases := []string{n.Name}
+	if alias != "" {
+		aliases = append(aliases, alias)
+	}
+	restart := "unless-stopped"
+	if c.Failover.Automatic {
+		restart = "no"
+	}
+	cs := ContainerSpec{
+		Name:  n.Container,
+		Image: c.Image,
+		Env: []string{
+			"POSTGRES_USER=" + c.Superuser.Name,
+			"POSTGRES_DB=" + c.Database,
+			"POSTGRES_PASSWORD_FILE=" + superuserPasswordPath,
+			"PGDATA=" + PGDATA,
+		},
+		Network:       c.Network,
+		Aliases:       aliases,
+		Mount:         Mount{Volume: n.Volume, HostDir: n.Data},
+		Port:          n.Port,
+		RestartPolicy: restart,
+		Files:         []FileWrite{{Path: superuserPasswordPath, Content: []byte(c.Superuser.Password.Reveal()), Mode: 0o600, Secret: true}},
+	}
+	cs.Labels = map[string]string{LabelCluster: c.Name, LabelNode: n.Name, LabelRole: role}
+	cs.Labels[LabelConfig] = configDigest(cs)
+	return cs
+}
+
+// configDigest is a short digest of a container's configuration, and its parts
+// in clear so a difference can be named.
+func configDigest(cs ContainerSpec) string {
+	h := sha256.New()
+	for _, part := range configParts(cs) {
+		fmt.Fprintf(h, "%s\x00", part)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func configParts(cs ContainerSpec) []string {
+	return []string{
+		"image=" + cs.Image,
+		"env=" + strings.Join(cs.Env, ","),
+		"cmd=" + strings.Join(cs.Cmd, " "),
+		"network=" + cs.Network,
+		"volume=" + cs.Mount.Volume,
+		"data=" + cs.Mount.HostDir,
+		"port=" + strconv.Itoa(cs.Port),
+		"restart=" + cs.RestartPolicy,
+	}
+}
+
+// configDiff names what differs between the labels of a container and the
+// desired ones, as far as labels tell.
+func configDiff(have, want map[string]string) string {
+	if have[LabelRole] != want[LabelRole] {
+		return "role " + have[LabelRole] + " -> " + want[LabelRole]
+	}
+	return "configuration digest " + have[LabelConfig] + " -> " + want[LabelConfig]
+}

@@ -1,0 +1,229 @@
+package reconcile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pacsd/pacsd/pkg/pgconf"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Paths of pacsd's files in PGDATA.
+const (
+	HBAPath      = PGDATA + "/pg_hba.conf"
+	ParamsPath   = PGDATA + "/pacsd.conf"
+	ConfPath     = PGDATA + "/postgresql.conf"
+	SignalPath   = PGDATA + "/standby.signal"
+	PassfilePath = PGDATA + "/pacsd.pgpass"
+	VersionPath  = PGDATA + "/PG_VERSION"
+	// superuserPasswordPath is where POSTGRES_PASSWORD_FILE points.
+	superuserPasswordPath = SecretsDir + "/superuser.password"
+	initScriptPath        = "/docker-entrypoint-initdb.d/00-pacsd.sh"
+	initFilesDir          = SecretsDir + "/init"
+)
+
+// planFiles compares pacsd's files with what is in PGDATA and writes those
+// that differ; for a running node it then reloads or restarts.
+func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte, primary bool, phase runPhase, beforeStart bool) {
+	have := ns.Files
+	if have == nil {
+		have = &Files{}
+	}
+	write := func(path string, content []byte, secret bool, reason string) {
+		p.add(Action{Kind: WriteFile, Node: n.Name, Target: path, Reason: reason, phase: phase,
+			File: &FileWrite{Path: path, Content: content, Mode: 0o600, Secret: secret}})
+	}
+	var changed []string
+	if !bytes.Equal(have.HBA, want[HBAPath]) {
+		write(HBAPath, want[HBAPath], false, differs(have.HBA))
+		changed = append(changed, "pg_hba.conf")
+	}
+	if !bytes.Equal(have.Params, want[ParamsPath]) {
+		write(ParamsPath, want[ParamsPath], false, differs(have.Params))
+		changed = append(changed, paramNames(have.Params, want[ParamsPath])...)
+	}
+	if sum := sha256.Sum256(want[PassfilePath]); !bytes.Equal(have.PassfileSum, sum[:]) {
+		write(PassfilePath, want[PassfilePath], true, differs(have.PassfileSum))
+		changed = append(changed, "primary_conninfo")
+	}
+	if have.PostgresConf != nil {
+		if conf, ch := pgconf.EnsureInclude(have.PostgresConf); ch {
+			write(ConfPath, conf, false, "the line that includes pacsd.conf is missing or edited")
+			changed = append(changed, "include")
+		}
+	}
+	if !primary && !have.StandbySignal {
+		write(SignalPath, []byte{}, false, "a standby needs standby.signal")
+		changed = append(changed, "standby.signal")
+	}
+	if beforeStart || len(changed) == 0 && !pendingRestart(ns.DB) {
+		return
+	}
+	if needsRestart(changed, ns.DB) {
+		reason := "the server reports settings pending a restart"
+		if len(changed) > 0 {
+			reason = "changes take effect only at start: " + strings.Join(changed, ", ")
+		}
+		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(primary), Reason: reason})
+		return
+	}
+	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", ")})
+}
+
+// restartPhase restarts standbys before the primary.
+func restartPhase(primary bool) runPhase {
+	if primary {
+		return phaseRestartPrimary
+	}
+	return phaseRestartStandbys
+}
+
+func differs(have []byte) string {
+	if have == nil {
+		return "missing or not readable without a container"
+	}
+	return "differs from the spec"
+}
+
+// needsRestart reports whether any changed name is a postmaster-context
+// parameter (or a file that only a start reads), or the server says so.
+func needsRestart(changed []string, db *DBState) bool {
+	if pendingRestart(db) {
+		return true
+	}
+	for _, name := range changed {
+		switch name {
+		case "standby.signal", "include":
+			return true
+		}
+		if prm, ok := spec.LookupParam(name); ok && prm.Context == "postmaster" {
+			return true
+		}
+	}
+	return false
+}
+
+func pendingRestart(db *DBState) bool {
+	if db == nil {
+		return false
+	}
+	for _, s := range db.Settings {
+		if s.PendingRestart {
+			return true
+		}
+	}
+	return false
+}
+
+// paramNames returns the names whose lines differ between two pacsd.conf files.
+func paramNames(old, new []byte) []string {
+	a, b := parseConf(old), parseConf(new)
+	var out []string
+	for k, v := range b {
+		if a[k] != v {
+			out = append(out, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// parseConf reads "name = value" lines, ignoring comments and blank lines.
+func parseConf(b []byte) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		m[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	}
+	return m
+}
+
+// planOverrides resets every ALTER SYSTEM override of a parameter pacsd
+// writes into node n's pacsd.conf (on a standby, primary_conninfo and
+// primary_slot_name among them: an override there stops it streaming), then
+// reloads it unless a reload or restart is planned already.
+func (p *planner) planOverrides(n *spec.Node, ns *NodeState) {
+	if ns.DB == nil {
+		return
+	}
+	managed := parseConf(NodeFiles(p.c, n.Name, p.acting)[ParamsPath])
+	var names []string
+	for name, s := range ns.DB.Settings {
+		if _, ok := managed[name]; ok && strings.HasSuffix(s.SourceFile, "postgresql.auto.conf") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p.add(Action{Kind: ResetSetting, Class: ClassReload, Node: n.Name, Target: name, Reason: "ALTER SYSTEM overrides a parameter pacsd manages"})
+	}
+	if len(names) > 0 && !slices.ContainsFunc(p.actions, func(a Action) bool { return a.Node == n.Name && (a.Kind == Reload || a.Kind == Restart) }) {
+		p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "ALTER SYSTEM overrides were reset"})
+	}
+}
+
+// pacsdFiles are the files pacsd keeps in a node's PGDATA, from files (see
+// NodeFiles), standby.signal among them for a standby.
+func pacsdFiles(files map[string][]byte, standby bool) []FileWrite {
+	paths := []string{HBAPath, ParamsPath, PassfilePath}
+	if standby {
+		paths = append(paths, SignalPath)
+	}
+	placed := make([]FileWrite, len(paths))
+	for i, path := range paths {
+		placed[i] = FileWrite{Path: path, Content: files[path], Mode: 0o600, Secret: path == PassfilePath}
+	}
+	return placed
+}
+
+// NodeFiles returns the content of pacsd's files in PGDATA for node of c when
+// acting is the primary, keyed by path (standby.signal is empty content,
+// present only for standbys).
+func NodeFiles(c *spec.Cluster, node, acting string) map[string][]byte {
+	primary := node == acting
+	up := pgconf.Upstream{}
+	if !primary {
+		up = pgconf.Upstream{Host: c.Node(acting).Container, Port: 5432, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath}
+	}
+	m := map[string][]byte{
+		HBAPath:      pgconf.HBA(c, node, nil),
+		ParamsPath:   pgconf.Params(c, node, up),
+		PassfilePath: pgconf.Passfile(c),
+	}
+	if !primary {
+		m[SignalPath] = []byte{}
+	}
+	return m
+}
+
+// initFiles are placed into a new primary's container so that its first
+// initialisation installs pacsd's files before the server's first real start:
+// no restart is needed for parameters.
+func initFiles(files map[string][]byte) []FileWrite {
+	script := "#!/bin/sh\n# Placed by pacsd: installs pacsd's files at the first initialisation.\nset -e\n" +
+		"for f in pg_hba.conf pacsd.conf pacsd.pgpass; do\n" +
+		"  install -m 0600 \"" + initFilesDir + "/$f\" \"$PGDATA/$f\"\n" +
+		"done\n" +
+		"grep -qxF \"" + pgconf.IncludeLine + "\" \"$PGDATA/postgresql.conf\" || echo \"" + pgconf.IncludeLine + "\" >> \"$PGDATA/postgresql.conf\"\n"
+	return []FileWrite{
+		{Path: initFilesDir + "/pg_hba.conf", Content: files[HBAPath], Mode: 0o600},
+		{Path: initFilesDir + "/pacsd.conf", Content: files[ParamsPath], Mode: 0o600},
+		{Path: initFilesDir + "/pacsd.pgpass", Content: files[PassfilePath], Mode: 0o600, Secret: true},
+		{Path: initScriptPath, Content: []byte(script), Mode: 0o755},
+	}
+}
