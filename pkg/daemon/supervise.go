@@ -110,7 +110,7 @@ func (d *Daemon) supervise(ctx context.Context) {
 				delete(seen, c.Name)
 				continue
 			}
-			if _, ok := d.ready.Load(c.Name); !ok && !recorded(snap.deps, c.Name) {
+			if _, ok := d.ready.Load(c.Name); !ok && !recorded(snap.deps, c) {
 				continue // its slot, if any, stays: its timer goes on
 			}
 			sl := seen[c.Name]
@@ -131,10 +131,13 @@ func (d *Daemon) supervise(ctx context.Context) {
 	}
 }
 
-// recorded reports whether the cluster's state records an acting primary.
-func recorded(deps reconcile.Deps, cluster string) bool {
-	st, err := deps.Store.Load(cluster)
-	return err == nil && st.Acting != ""
+// recorded reports whether the cluster's record names an acting primary.
+func recorded(deps reconcile.Deps, c *spec.Cluster) bool {
+	st, err := deps.Store.Load(c.Name)
+	if err == nil {
+		_, err = reconcile.ActingPrimary(c, st, nil)
+	}
+	return err == nil
 }
 
 // check looks at one cluster's acting primary and fails over when it has
