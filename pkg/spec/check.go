@@ -46,7 +46,15 @@ func (d *decoder) checkCluster(block, replicationBlock *hcl.Block, primaryWritte
 		d.errorf(rng, "Missing Replication Password", "Cluster %q has standbys, so it needs a replication password. Add a replication block with password_file = \"path\" (a file with mode 0600).", c.Name)
 	}
 	if c.Superuser.Name != "" && c.Replication.User == c.Superuser.Name {
-		d.errorf(block.DefRange, "Replication User Is the Superuser", "Cluster %q uses %q both as superuser and as replication user. Give the replication user its own name, such as %q, so that a standby's credentials cannot write.", c.Name, c.Superuser.Name, DefaultReplicationUser)
+		userWritten := false
+		if replicationBlock != nil {
+			_, userWritten = attributesOf(replicationBlock)["user"]
+		}
+		if userWritten {
+			d.errorf(c.Replication.UserRange, "Replication User Is the Superuser", "Cluster %q uses %q both as superuser and as replication user. Give the replication user its own name, such as %q, so that a standby's credentials cannot write.", c.Name, c.Superuser.Name, DefaultReplicationUser)
+		} else {
+			d.errorf(c.Superuser.NameRange, "Replication User Is the Superuser", "The superuser of cluster %q is named %q, which is also the default replication user, so a standby's credentials could write. Give the superuser another name, or set replication.user to a name of its own.", c.Name, c.Superuser.Name)
+		}
 	}
 	roleDecls := map[string]hcl.Range{}
 	for _, r := range c.Roles {
@@ -261,9 +269,9 @@ func (d *decoder) checkFile(f *File) {
 			continue
 		}
 		if first, dup := networks[c.Network]; dup {
-			d.errorf(c.DeclRange, "Duplicate Network", "Cluster %q would use the Docker network %q, which %s already uses (declared at %s). pacsd owns one network per cluster: set network to another name.", c.Name, c.Network, first.by, first.rng)
+			d.errorf(c.NetworkRange, "Duplicate Network", "Cluster %q would use the Docker network %q, which %s already uses (declared at %s). pacsd owns one network per cluster: set network to another name.", c.Name, c.Network, first.by, first.rng)
 		} else {
-			networks[c.Network] = claim{c.DeclRange, fmt.Sprintf("cluster %q", c.Name), nil}
+			networks[c.Network] = claim{c.NetworkRange, fmt.Sprintf("cluster %q", c.Name), nil}
 		}
 		// Counted by host name: nodes on different host blocks replicate
 		// through published ports, even when the blocks name one engine.
@@ -278,13 +286,13 @@ func (d *decoder) checkFile(f *File) {
 				if hint == "" {
 					hint = " Declare a host block with that name, or leave host out to use the local Docker engine."
 				}
-				d.errorf(n.DeclRange, "Unknown Host", "Node %q of cluster %q names the host %q, which is not declared.%s", n.Name, c.Name, n.Host, hint)
+				d.errorf(n.HostRange, "Unknown Host", "Node %q of cluster %q names the host %q, which is not declared.%s", n.Name, c.Name, n.Host, hint)
 			}
 			engine := engineName(n.Host)
-			containerFree := take(n, "container\x00"+n.Container, n.DeclRange, by, "Duplicate Container Name",
+			containerFree := take(n, "container\x00"+n.Container, n.ContainerRange, by, "Duplicate Container Name",
 				"The container name %q on %s is taken.", n.Container, engine)
 			if n.Port != 0 {
-				take(n, fmt.Sprintf("port\x00%d", n.Port), n.DeclRange, by, "Duplicate Host Port",
+				take(n, fmt.Sprintf("port\x00%d", n.Port), n.PortRange, by, "Duplicate Host Port",
 					"The host port %d on %s is taken.", n.Port, engine)
 			}
 			// A volume named after a taken container name is taken too; that is one mistake, reported once.

@@ -149,14 +149,16 @@ func (d *decoder) decodeFile(body hcl.Body) *File {
 // decodeClusterBlock decodes a cluster block and the blocks inside it.
 func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 	c := &Cluster{
-		Name:        block.Labels[0],
-		Network:     block.Labels[0],
-		Replication: Replication{User: DefaultReplicationUser, MaxSlotWAL: DefaultMaxSlotWAL},
-		Settings:    map[string]string{},
-		Roles:       []*Role{},
-		Clients:     Clients{PrimaryAlias: DefaultPrimaryAlias, StandbyAlias: DefaultStandbyAlias, PrimaryRange: block.DefRange, StandbyRange: block.DefRange},
-		Failover:    Failover{MaxLag: DefaultMaxLag, After: Duration{DefaultFailoverAfter}},
-		DeclRange:   block.DefRange,
+		Name:         block.Labels[0],
+		Network:      block.Labels[0],
+		NetworkRange: block.DefRange,
+		Superuser:    Credentials{NameRange: block.DefRange},
+		Replication:  Replication{User: DefaultReplicationUser, MaxSlotWAL: DefaultMaxSlotWAL, UserRange: block.DefRange},
+		Settings:     map[string]string{},
+		Roles:        []*Role{},
+		Clients:      Clients{PrimaryAlias: DefaultPrimaryAlias, StandbyAlias: DefaultStandbyAlias, PrimaryRange: block.DefRange, StandbyRange: block.DefRange},
+		Failover:     Failover{MaxLag: DefaultMaxLag, After: Duration{DefaultFailoverAfter}},
+		DeclRange:    block.DefRange,
 	}
 	d.checkName(block, "cluster")
 	where := fmt.Sprintf("Cluster %q", c.Name)
@@ -165,8 +167,11 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 	if attr := d.str(content.Attributes, "image", &c.Image); attr != nil {
 		d.checkImage(attr, c)
 	}
-	if attr := d.str(content.Attributes, "network", &c.Network); attr != nil && !dockerNamePattern.MatchString(c.Network) {
-		d.errorf(attr.Expr.Range(), "Invalid Network Name", "The network name %q is not valid for Docker. Use 2 to 128 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", c.Network)
+	if attr := d.str(content.Attributes, "network", &c.Network); attr != nil {
+		c.NetworkRange = attr.Expr.Range()
+		if !dockerNamePattern.MatchString(c.Network) {
+			d.errorf(attr.Expr.Range(), "Invalid Network Name", "The network name %q is not valid for Docker. Use 2 to 128 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", c.Network)
+		}
 	}
 	primaryAttr := d.str(content.Attributes, "primary", &c.Primary)
 	_, primaryWritten := content.Attributes["primary"]
@@ -210,7 +215,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 		}
 	}
 	if len(c.Access) == 0 {
-		c.Access = []*Access{{Name: "default", Database: "all", User: "all", Address: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange}}
+		c.Access = []*Access{{Name: "default", Database: "all", User: "all", Address: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange, AddressRange: block.DefRange}}
 	}
 	if !primaryWritten && len(c.Nodes) == 1 {
 		c.Primary = c.Nodes[0].Name
@@ -282,7 +287,9 @@ func (d *decoder) checkRoleName(rng hcl.Range, name, what string) bool {
 // decodeSuperuserBlock decodes the superuser block (POSTGRES_USER and its password).
 func (d *decoder) decodeSuperuserBlock(block *hcl.Block, c *Cluster) {
 	content := d.content(block.Body, superuserSchema)
+	c.Superuser.NameRange = block.DefRange
 	if attr := d.str(content.Attributes, "name", &c.Superuser.Name); attr != nil {
+		c.Superuser.NameRange = attr.Expr.Range()
 		d.checkRoleName(attr.Expr.Range(), c.Superuser.Name, "superuser")
 	}
 	owner := fmt.Sprintf("the superuser of cluster %q", c.Name)
@@ -302,7 +309,9 @@ func hasSecretAttr(attrs hcl.Attributes) bool {
 // decodeReplicationBlock decodes the replication block.
 func (d *decoder) decodeReplicationBlock(block *hcl.Block, c *Cluster) {
 	content := d.content(block.Body, replicationSchema)
+	c.Replication.UserRange = block.DefRange
 	if attr := d.str(content.Attributes, "user", &c.Replication.User); attr != nil {
+		c.Replication.UserRange = attr.Expr.Range()
 		d.checkRoleName(attr.Expr.Range(), c.Replication.User, "replication user")
 	}
 	d.boolean(content.Attributes, "synchronous", &c.Replication.Synchronous)
@@ -380,7 +389,7 @@ var allowedMethods = []string{"scram-sha-256", "md5", "cert", "reject"}
 
 // decodeAccessBlock decodes one client pg_hba rule.
 func (d *decoder) decodeAccessBlock(block *hcl.Block) *Access {
-	a := &Access{Name: block.Labels[0], Database: "all", User: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange}
+	a := &Access{Name: block.Labels[0], Database: "all", User: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange, AddressRange: block.DefRange}
 	content := d.content(block.Body, accessSchema)
 	if attr := d.str(content.Attributes, "database", &a.Database); attr != nil && d.checkIdentifier(attr.Expr.Range(), a.Database, "database") && a.Database == "replication" {
 		d.errorf(attr.Expr.Range(), "Replication Access Is Managed by pacsd",
@@ -390,6 +399,7 @@ func (d *decoder) decodeAccessBlock(block *hcl.Block) *Access {
 		d.checkIdentifier(attr.Expr.Range(), strings.TrimPrefix(a.User, "+"), "user") // "+role": members of role, as pg_hba.conf reads it
 	}
 	if attr := d.str(content.Attributes, "address", &a.Address); attr != nil {
+		a.AddressRange = attr.Expr.Range()
 		d.checkAddress(attr.Expr.Range(), a)
 	}
 	if attr := d.str(content.Attributes, "method", &a.Method); attr != nil && !slices.Contains(allowedMethods, a.Method) {
@@ -490,7 +500,7 @@ func (d *decoder) decodeFailoverBlock(block *hcl.Block, c *Cluster) {
 
 // decodeNodeBlock decodes one node.
 func (d *decoder) decodeNodeBlock(block *hcl.Block, c *Cluster) *Node {
-	n := &Node{Name: block.Labels[0], DeclRange: block.DefRange, DataRange: block.DefRange, ContainerRange: block.DefRange}
+	n := &Node{Name: block.Labels[0], DeclRange: block.DefRange, DataRange: block.DefRange, ContainerRange: block.DefRange, PortRange: block.DefRange, HostRange: block.DefRange}
 	d.checkName(block, "node")
 	n.Container = c.Name + "-" + n.Name
 	content := d.content(block.Body, nodeSchema)
@@ -501,10 +511,15 @@ func (d *decoder) decodeNodeBlock(block *hcl.Block, c *Cluster) *Node {
 	if attr := attrs["container_name"]; attr != nil && !dockerNamePattern.MatchString(n.Container) {
 		d.errorf(attr.Expr.Range(), "Invalid Container Name", "The container name %q is not valid for Docker. Use 2 to 128 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.", n.Container)
 	}
-	if attr := d.integer(attrs, "port", &n.Port); attr != nil && (n.Port < 1 || n.Port > 65535) {
-		d.errorf(attr.Expr.Range(), "Invalid Port", "The port %d is outside 1-65535. Give the host port to publish PostgreSQL on, such as 15432, or leave port out.", n.Port)
+	if attr := d.integer(attrs, "port", &n.Port); attr != nil {
+		n.PortRange = attr.Expr.Range()
+		if n.Port < 1 || n.Port > 65535 {
+			d.errorf(attr.Expr.Range(), "Invalid Port", "The port %d is outside 1-65535. Give the host port to publish PostgreSQL on, such as 15432, or leave port out.", n.Port)
+		}
 	}
-	d.str(attrs, "host", &n.Host)
+	if attr := d.str(attrs, "host", &n.Host); attr != nil {
+		n.HostRange = attr.Expr.Range()
+	}
 	dataAttr := d.str(attrs, "data", &n.Data)
 	volumeAttr := d.str(attrs, "volume", &n.Volume)
 	switch {

@@ -55,12 +55,16 @@ func CheckAgainstPrevious(prev, next *File, acting map[string]string) hcl.Diagno
 				continue
 			}
 			if pn.Data != nn.Data || pn.Volume != nn.Volume || pn.Host != nn.Host {
+				subject := nn.DataRange
+				if pn.Data == nn.Data && pn.Volume == nn.Volume {
+					subject = nn.HostRange // only the host moved
+				}
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Data Location Changed",
 					Detail: fmt.Sprintf("Node %q of cluster %q keeps its data in %s; this file moves it to %s. pacsd never moves or re-creates a node's data on its own. Put the previous location back; to move the data, stop pacsd, move it yourself, then change the file.",
 						nn.Name, nc.Name, pn.Location(), nn.Location()),
-					Subject: nn.DataRange.Ptr(),
+					Subject: subject.Ptr(),
 				})
 			}
 		}

@@ -71,11 +71,12 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-var expectation = regexp.MustCompile(`#\s*(ERROR|WARNING):\s*(.+?)\s*$`)
+var expectation = regexp.MustCompile(`#\s*(ERROR|WARNING)(?:@([0-9]+))?:\s*(.+?)\s*$`)
 
 // TestErrorFixtures parses each file of testdata/errors and checks that every
 // "# ERROR: <summary>" (or "# WARNING: <summary>") comment is reported on its
-// line, and that nothing else is reported.
+// line, and that nothing else is reported. "# ERROR@12: <summary>" pins the
+// column too: the diagnostic's subject must start at column 12 of that line.
 func TestErrorFixtures(t *testing.T) {
 	prepareSecrets(t, "testdata/secrets")
 	paths, _ := filepath.Glob("testdata/errors/*.hcl")
@@ -89,9 +90,15 @@ func TestErrorFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			var want []string
+			pinned := map[string]bool{} // "line severity summary" whose column is given
 			for i, line := range strings.Split(string(src), "\n") {
 				if m := expectation.FindStringSubmatch(line); m != nil {
-					want = append(want, fmt.Sprintf("%d %s %s", i+1, strings.ToLower(m[1]), m[2]))
+					key := fmt.Sprintf("%d %s %s", i+1, strings.ToLower(m[1]), m[3])
+					if m[2] != "" {
+						pinned[key] = true
+						key += " @" + m[2]
+					}
+					want = append(want, key)
 				}
 			}
 			f, diags := Parse(src, path)
@@ -101,17 +108,21 @@ func TestErrorFixtures(t *testing.T) {
 				if d.Severity == hcl.DiagWarning {
 					sev = "warning"
 				}
-				line := 0
+				line, column := 0, 0
 				if d.Subject != nil {
-					line = d.Subject.Start.Line
+					line, column = d.Subject.Start.Line, d.Subject.Start.Column
 				}
-				got = append(got, fmt.Sprintf("%d %s %s", line, sev, d.Summary))
+				key := fmt.Sprintf("%d %s %s", line, sev, d.Summary)
+				if pinned[key] {
+					key += fmt.Sprintf(" @%d", column)
+				}
+				got = append(got, key)
 				checkDiagnosticText(t, d, true)
 			}
 			sort.Strings(want)
 			sort.Strings(got)
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("diagnostics (line severity summary) differ (-want +got):\n%s\nall diagnostics:\n%s", diff, diagsText(diags))
+				t.Errorf("diagnostics (line severity summary @column) differ (-want +got):\n%s\nall diagnostics:\n%s", diff, diagsText(diags))
 			}
 			if diags.HasErrors() != (f == nil) {
 				t.Errorf("Parse returned a value %v with errors %v; want a value exactly when there is no error", f != nil, diags.HasErrors())

@@ -42,6 +42,8 @@ type Cluster struct {
 	ImageMajor int `json:"image_major"`
 	// Network is the Docker network pacsd creates and owns for the cluster (default: the cluster name).
 	Network string `json:"network"`
+	// NetworkRange is the range of the network attribute's value, or of the block header when it is not set.
+	NetworkRange hcl.Range `json:"-"`
 	// Primary names the node that should be the primary.
 	Primary     string      `json:"primary"`
 	Superuser   Credentials `json:"superuser"`
@@ -73,6 +75,10 @@ func (c *Cluster) Node(name string) *Node {
 type Credentials struct {
 	Name     string `json:"name"`
 	Password Secret `json:"password"`
+
+	// NameRange is the range of the name attribute's value, or of the
+	// enclosing block's header when it is not set.
+	NameRange hcl.Range `json:"-"`
 }
 
 // Replication describes the streaming replication role and its bounds.
@@ -83,6 +89,11 @@ type Replication struct {
 	Synchronous bool `json:"synchronous"`
 	// MaxSlotWAL bounds the WAL a replication slot keeps (max_slot_wal_keep_size).
 	MaxSlotWAL Size `json:"max_slot_wal"`
+
+	// UserRange is the range of the user attribute's value, or of the
+	// replication block's header (the cluster block's when there is none)
+	// when it is not set.
+	UserRange hcl.Range `json:"-"`
 }
 
 // Access is one client rule of pg_hba.conf ("host DATABASE USER ADDRESS METHOD").
@@ -95,6 +106,9 @@ type Access struct {
 	Method  string `json:"method"`
 
 	DeclRange hcl.Range `json:"-"`
+	// AddressRange is the range of the address attribute's value, or of the
+	// block header when it is not set (the default rule, or an error).
+	AddressRange hcl.Range `json:"-"`
 }
 
 // Role is an extra database role pacsd keeps; roles not declared are left alone.
@@ -145,6 +159,10 @@ type Node struct {
 	Host string `json:"host"`
 
 	DeclRange hcl.Range `json:"-"`
+	// PortRange and HostRange are the ranges of the port and host
+	// attributes' values, or of the block header when they are not set.
+	PortRange hcl.Range `json:"-"`
+	HostRange hcl.Range `json:"-"`
 	// DataRange is the range of the data or volume attribute, or of the block header when neither is set.
 	DataRange hcl.Range `json:"-"`
 	// ContainerRange is the range of the container_name attribute, or of the block header when it is not set.

@@ -16,7 +16,7 @@ cluster "other" {
     name          = "pacs"
     password_file = "../secrets/ok.password"
   }
-  node "db1" { # ERROR: Duplicate Host Port
-    port = 15432
+  node "db1" {
+    port = 15432 # ERROR@12: Duplicate Host Port
   }
 }

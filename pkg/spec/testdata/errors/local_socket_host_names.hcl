@@ -22,14 +22,14 @@ cluster "other" {
   replication {
     password_file = "../secrets/ok.password"
   }
-  node "db1" { # ERROR: Duplicate Host Port
+  node "db1" {
     host = "here"
-    port = 15432
+    port = 15432 # ERROR@12: Duplicate Host Port
   }
-  node "db2" { # ERROR: Duplicate Container Name
+  node "db2" {
     host           = "here"
     port           = 15433
-    container_name = "archive-db"
+    container_name = "archive-db" # ERROR@22: Duplicate Container Name
   }
   node "db3" {
     host   = "here"

@@ -1,4 +1,4 @@
-cluster "pacs" { # ERROR: Replication User Is the Superuser
+cluster "pacs" {
   image    = "dcm4che/postgres-dcm4chee:17.4-34"
   database = "pacsdb"
   superuser {
@@ -6,7 +6,7 @@ cluster "pacs" { # ERROR: Replication User Is the Superuser
     password_file = "../secrets/ok.password"
   }
   replication {
-    user          = "pacs"
+    user          = "pacs" # ERROR@21: Replication User Is the Superuser
     password_file = "../secrets/ok.password"
   }
   node "db1" {

@@ -5,8 +5,8 @@ cluster "pacs" {
     name          = "pacs"
     password_file = "../secrets/ok.password"
   }
-  node "db1" { # ERROR: Unknown Host
-    host = "bb"
+  node "db1" {
+    host = "bb" # ERROR@12: Unknown Host
     port = 15432
   }
 }
