@@ -58,10 +58,20 @@ vet:
 	$(GO) tool staticcheck ./...
 
 # Measurements: each scenario alternates pacsd and its baseline in one run and
-# prints medians, min/max and the ratio. PACSD_BENCH_RUNS sets the repetitions.
+# records a row; one table at the end (scenario, baseline, pacsd, ratio,
+# target, min/max), also written to bench/results/<date>.json when every
+# scenario ran and none failed. PACSD_BENCH_RUNS sets the repetitions,
+# BENCH_RUN=<regexp> runs some scenarios only (then no file is written),
+# PACSD_BENCH_NOTE is kept in the file (what else ran on the machine).
+BENCH_RUN ?= ^TestBench
 bench: engine
 	$(MAKE) --no-print-directory image
-	set -o pipefail; PACSD_BENCH=1 PACSD_E2E=1 $(GO) test -count=1 -timeout 60m -p 1 -v -run '^TestBench' ./... 2>&1 | grep -vE '^(\{|=== RUN|    --- PASS|=== NAME|=== PAUSE|=== CONT)'
+	@rows=$$(mktemp); trap 'rm -f "$$rows"' EXIT; set -o pipefail; \
+	PACSD_BENCH=1 PACSD_E2E=1 PACSD_BENCH_ROWS="$$rows" $(GO) test -count=1 -timeout 60m -p 1 -v -run '$(BENCH_RUN)' ./... 2>&1 \
+		| grep -vE '^(\{|=== RUN|    --- PASS|=== NAME|=== PAUSE|=== CONT|testing: warning: no tests to run|PASS$$)|\[no tests to run\]$$'; status=$$?; \
+	results=; if [ $$status = 0 ] && [ '$(BENCH_RUN)' = '^TestBench' ]; then results='-results bench/results'; fi; \
+	$(GO) run ./internal/bench/benchtable -rows "$$rows" $$results || status=1; \
+	exit $$status
 
 FUZZTIME ?= 30s
 fuzz:

@@ -5,6 +5,8 @@
 // date in UTC).
 //
 //	go run ./internal/bench/benchtable -rows ROWS [-results DIR] [-note TEXT]
+//
+// The note defaults to $PACSD_BENCH_NOTE.
 package main
 
 import (
@@ -35,7 +37,7 @@ func run(args []string, stdout io.Writer, now time.Time) error {
 	fs := flag.NewFlagSet("benchtable", flag.ContinueOnError)
 	rowsPath := fs.String("rows", "", "file of rows recorded by the scenarios (PACSD_BENCH_ROWS)")
 	dir := fs.String("results", "", "directory to write <date>.json to (bench/results); nothing is written when empty")
-	note := fs.String("note", "", "a note kept in the results file (what else ran on the machine)")
+	note := fs.String("note", os.Getenv("PACSD_BENCH_NOTE"), "a note kept in the results file (what else ran on the machine); default $PACSD_BENCH_NOTE")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
