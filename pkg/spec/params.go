@@ -172,6 +172,19 @@ var restrictedValues = map[string]func(normalized string) string{
 		}
 		return ""
 	},
+	// The topology language has no way yet to give the server a certificate
+	// and key: pacsd mounts none into the container, the data directories it
+	// makes with initdb and pg_basebackup hold no server.crt, and the local
+	// image has its build-time snakeoil pair removed (one key shared by every
+	// container would be worse than none). ssl_cert_file and ssl_key_file
+	// could only name files pacsd neither places nor checks, so PostgreSQL
+	// would refuse to start with ssl = on.
+	"ssl": func(v string) string {
+		if v == "on" {
+			return "ssl must stay off: the image has no server certificate, and TLS for the server is not configurable in pacsd yet, so PostgreSQL would not start with ssl = on. Leave ssl off (remove it from settings); clients authenticate with scram-sha-256, which never sends the password."
+		}
+		return ""
+	},
 }
 
 // CheckParamValue checks a value given for p in settings the way PostgreSQL

@@ -247,6 +247,11 @@ func TestCheckParamValue(t *testing.T) {
 		{"wal_level", b(true), bad(`wal_level takes one of "minimal", "replica" or "logical"; true is not one.`)},
 		{"full_page_writes", b(false), bad(`full_page_writes must stay on, because pacsd brings a former primary back with pg_rewind, which needs full page images; "off" is not allowed.`)},
 		{"full_page_writes", s("on"), ok("on")},
+		{"ssl", s("off"), ok("off")},
+		{"ssl", b(false), ok("off")},
+		{"ssl", b(true), bad(`ssl must stay off: the image has no server certificate, and TLS for the server is not configurable in pacsd yet, so PostgreSQL would not start with ssl = on. Leave ssl off (remove it from settings); clients authenticate with scram-sha-256, which never sends the password.`)},
+		{"SSL", s("On"), bad(`ssl must stay off: the image has no server certificate, and TLS for the server is not configurable in pacsd yet, so PostgreSQL would not start with ssl = on. Leave ssl off (remove it from settings); clients authenticate with scram-sha-256, which never sends the password.`)},
+		{"ssl_cert_file", s("server.crt"), ok("server.crt")},
 		// Strings.
 		{"search_path", s(`"$user", public, pacs`), ok(`"$user", public, pacs`)},
 		{"application_name", n(5), ok("5")},
