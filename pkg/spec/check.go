@@ -2,8 +2,10 @@ package spec
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -11,8 +13,9 @@ import (
 
 // checkCluster checks what spans the blocks of one cluster.
 // primaryWritten says whether the file has a primary attribute, primaryAttr is
-// that attribute when it decoded without error.
-func (d *decoder) checkCluster(block, replicationBlock *hcl.Block, primaryWritten bool, primaryAttr *hcl.Attribute, c *Cluster) {
+// that attribute when it decoded without error. settingRanges holds the range
+// of each value of c.Settings.
+func (d *decoder) checkCluster(block, replicationBlock *hcl.Block, primaryWritten bool, primaryAttr *hcl.Attribute, settingRanges map[string]hcl.Range, c *Cluster) {
 	if len(c.Nodes) == 0 {
 		d.errorf(block.DefRange, "Cluster Has No Nodes", "Cluster %q declares no node block. Add at least one node, such as node \"db1\" { data = \"/var/local/mypacs/db\" }.", c.Name)
 		return
@@ -68,6 +71,83 @@ func (d *decoder) checkCluster(block, replicationBlock *hcl.Block, primaryWritte
 	accessDecls := map[string]hcl.Range{}
 	for _, a := range c.Access {
 		d.firstDeclared(accessDecls, a.Name, a.DeclRange, "Duplicate Access Rule", "access rule", inCluster)
+	}
+	d.checkReplicationCapacity(settingRanges, c)
+}
+
+// checkReplicationCapacity refuses settings that leave the primary too few
+// WAL senders or replication slots for the cluster's standbys. Each standby
+// streams through one WAL sender and keeps one physical replication slot on
+// the primary; pg_basebackup -X stream, which builds or rebuilds a standby
+// (one at a time, on the standby's own slot), holds two WAL senders, one
+// more than the standby it replaces. So a cluster of n standbys needs
+// max_wal_senders >= n + 1 and max_replication_slots >= n.
+//
+// Only values written in settings are checked: when settings leave a
+// parameter out, pacsd writes max(10, 2 × nodes) for both (see
+// pgconf.Params), which is always enough, so PostgreSQL's default of 10 never
+// applies. A cluster without standbys is not checked: it starts no WAL
+// sender, and adding a standby brings the check with it.
+func (d *decoder) checkReplicationCapacity(settingRanges map[string]hcl.Range, c *Cluster) {
+	standbys := len(c.Nodes) - 1
+	if standbys < 1 {
+		return
+	}
+	have := func(name string) (int, hcl.Range, bool) {
+		v, set := c.Settings[name]
+		if !set {
+			return 0, hcl.Range{}, false
+		}
+		n, err := strconv.Atoi(v)
+		return n, settingRanges[name], err == nil
+	}
+	counted := fmt.Sprintf("%d standbys", standbys)
+	if standbys == 1 {
+		counted = "1 standby"
+	}
+	if n, rng, ok := have("max_wal_senders"); ok && n < standbys+1 {
+		d.errorf(rng, "Too Few WAL Senders",
+			"Cluster %q has %s, so max_wal_senders must be at least %d, not %d: each standby streams WAL through one WAL sender of the primary, and pg_basebackup needs one more while pacsd builds or rebuilds a standby. Set max_wal_senders = %d or more, or leave it out of settings (pacsd then sets %d).",
+			c.Name, counted, standbys+1, n, standbys+1, max(10, 2*len(c.Nodes)))
+	}
+	if n, rng, ok := have("max_replication_slots"); ok && n < standbys {
+		d.errorf(rng, "Too Few Replication Slots",
+			"Cluster %q has %s, so max_replication_slots must be at least %d, not %d: pacsd keeps one physical replication slot on the primary for each standby. Set max_replication_slots = %d or more, or leave it out of settings (pacsd then sets %d).",
+			c.Name, counted, standbys, n, standbys, max(10, 2*len(c.Nodes)))
+	}
+}
+
+// checkOpenAccess looks at the access rules written in a cluster block, in
+// the order pg_hba.conf holds them (the first rule that matches decides). The
+// first rule that admits every database and every user from every address
+// (0.0.0.0/0, ::/0 or all) with a password method gets a warning, unless a
+// reject rule before it narrows it: anyone who reaches a published port could
+// then try passwords for every role. Any other rule whose address is a CIDR of
+// prefix length 0 gets the milder warning that it admits every address.
+//
+// The default rule of a cluster without access blocks (host all all all
+// scram-sha-256) is not checked: it is pacsd's documented default, not a
+// choice written in the file.
+func (d *decoder) checkOpenAccess(c *Cluster) {
+	warned, narrowed := false, false
+	for _, a := range c.Access {
+		everyCIDR := false
+		if ip, network, err := net.ParseCIDR(a.Address); err == nil && ip.Equal(network.IP) { // else checkAddress refuses it
+			ones, _ := network.Mask.Size()
+			everyCIDR = ones == 0
+		}
+		everyAddress := everyCIDR || a.Address == "all"
+		admits := a.Method == "scram-sha-256" || a.Method == "md5"
+		switch {
+		case everyAddress && admits && a.Database == "all" && a.User == "all" && !warned && !narrowed:
+			warned = true
+			d.warnf(a.AddressRange, "Access Open to Every Client",
+				"The access rule %q admits every database and every user from every address (%q), and no reject rule before it narrows it: anyone who reaches a node's published port can try passwords for every role. An archive on the cluster network %q that connects as the superuser %q needs no access rule (pacsd admits the superuser from the cluster network); any other archive needs only a rule with database = %q, user = %q and the address of its network, such as \"10.1.0.0/16\".",
+				a.Name, a.Address, c.Network, c.Superuser.Name, c.Database, c.Superuser.Name)
+		case everyCIDR:
+			d.warnf(a.AddressRange, "Access Open to Every Address", "The access rule %q admits clients from every address. Limit it to the networks the archive connects from, such as \"10.1.0.0/16\".", a.Name)
+		}
+		narrowed = narrowed || a.Method == "reject"
 	}
 }
 

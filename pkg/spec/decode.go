@@ -178,8 +178,9 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 	if attr := d.str(content.Attributes, "database", &c.Database); attr != nil {
 		d.checkIdentifier(attr.Expr.Range(), c.Database, "database")
 	}
+	settingRanges := map[string]hcl.Range{}
 	if attr, ok := content.Attributes["settings"]; ok {
-		d.decodeSettings(attr, c)
+		settingRanges = d.decodeSettings(attr, c)
 	}
 
 	if b := d.single(content.Blocks, "superuser", where); b != nil {
@@ -214,6 +215,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 			}
 		}
 	}
+	d.checkOpenAccess(c) // before the default rule is added: only written rules are checked
 	if len(c.Access) == 0 {
 		c.Access = []*Access{{Name: "default", Database: "all", User: "all", Address: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange, AddressRange: block.DefRange}}
 	}
@@ -223,7 +225,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 	if primaryWritten && primaryAttr == nil {
 		c.Primary = "" // its own diagnostic says what is wrong
 	}
-	d.checkCluster(block, replicationBlock, primaryWritten, primaryAttr, c)
+	d.checkCluster(block, replicationBlock, primaryWritten, primaryAttr, settingRanges, c)
 	return c
 }
 
@@ -320,11 +322,14 @@ func (d *decoder) decodeReplicationBlock(block *hcl.Block, c *Cluster) {
 }
 
 // decodeSettings decodes the settings map through the parameter catalogue.
-func (d *decoder) decodeSettings(attr *hcl.Attribute, c *Cluster) {
+// It returns the range of each value it kept in c.Settings, by the
+// parameter's name as c.Settings spells it.
+func (d *decoder) decodeSettings(attr *hcl.Attribute, c *Cluster) map[string]hcl.Range {
+	ranges := map[string]hcl.Range{}
 	pairs, diags := hcl.ExprMap(attr.Expr)
 	if diags.HasErrors() {
 		d.errorf(attr.Expr.Range(), "Invalid Settings", "settings must be a map of PostgreSQL parameter names to values, written like settings = { shared_buffers = \"256MB\" }.")
-		return
+		return ranges
 	}
 	seen := map[string]hcl.Range{}
 	for _, pair := range pairs {
@@ -381,7 +386,9 @@ func (d *decoder) decodeSettings(attr *hcl.Attribute, c *Cluster) {
 			continue
 		}
 		c.Settings[p.Name] = normalized
+		ranges[p.Name] = pair.Value.Range()
 	}
+	return ranges
 }
 
 // allowedMethods are the pg_hba methods an access rule may use.
@@ -439,11 +446,8 @@ func (d *decoder) checkAddress(rng hcl.Range, a *Access) {
 	}
 	if !ip.Equal(network.IP) {
 		d.errorf(rng, "Invalid CIDR Address", "The address %q has bits set after its prefix length. Write the network %q, or %s/%d for the one address.", a.Address, network.String(), ip, 8*len(network.Mask))
-		return
 	}
-	if ones, _ := network.Mask.Size(); ones == 0 {
-		d.warnf(rng, "Access Open to Every Address", "The access rule %q admits clients from every address. Limit it to the networks the archive connects from, such as \"10.1.0.0/16\".", a.Name)
-	}
+	// An address open to everyone is warned about by checkOpenAccess.
 }
 
 // decodeRoleBlock decodes an extra role.

@@ -6,7 +6,7 @@ cluster "pacs" {
     password_file = "../secrets/ok.password"
   }
   access "archive" {
-    address = "0.0.0.0/0" # WARNING: Access Open to Every Address
+    address = "0.0.0.0/0" # WARNING@15: Access Open to Every Client
   }
   access "archive" { # ERROR: Duplicate Access Rule
     address = "::/0" # WARNING: Access Open to Every Address

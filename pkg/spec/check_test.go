@@ -1,0 +1,178 @@
+package spec
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// clusterSource returns a cluster "pacs" of nodes db1..dbN with body added
+// inside the cluster block (settings, access blocks).
+func clusterSource(nodes int, body string) string {
+	var b strings.Builder
+	b.WriteString("cluster \"pacs\" {\n  image    = \"postgres:16\"\n  database = \"pacsdb\"\n  primary  = \"db1\"\n")
+	b.WriteString("  superuser {\n    name          = \"pacs\"\n    password_file = \"secrets/ok.password\"\n  }\n")
+	b.WriteString("  replication {\n    password_file = \"secrets/ok.password\"\n  }\n")
+	b.WriteString(body)
+	for i := 1; i <= nodes; i++ {
+		fmt.Fprintf(&b, "  node \"db%d\" {}\n", i)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// summaries parses src and returns "severity summary" of each diagnostic,
+// checking the house style of each.
+func summaries(t *testing.T, src string) []string {
+	t.Helper()
+	_, diags := Parse([]byte(src), "testdata/pacs.hcl")
+	var got []string
+	for _, d := range diags {
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		got = append(got, sev+" "+d.Summary)
+		checkDiagnosticText(t, d, true)
+	}
+	return got
+}
+
+// TestReplicationCapacity: max_wal_senders written in settings must leave a
+// WAL sender for each standby and one for pg_basebackup, and
+// max_replication_slots a slot for each standby. Left out, pacsd's own
+// value (max(10, 2 × nodes)) applies and nothing is checked; a cluster
+// without standbys is not checked.
+func TestReplicationCapacity(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	const senders, slots = "error Too Few WAL Senders", "error Too Few Replication Slots"
+	for _, tc := range []struct {
+		name     string
+		nodes    int
+		settings string
+		want     []string
+	}{
+		{"left out, 12 standbys", 13, "", nil},
+		{"senders enough", 4, "max_wal_senders = 4", nil},
+		{"senders one short", 4, "max_wal_senders = 3", []string{senders}},
+		{"senders as text", 4, `max_wal_senders = "3"`, []string{senders}},
+		{"senders in hexadecimal", 4, `max_wal_senders = "0x4"`, nil},
+		{"senders one per standby is not enough", 2, "max_wal_senders = 1", []string{senders}},
+		{"senders for one standby", 2, "max_wal_senders = 2", nil},
+		{"no standby, no sender", 1, "max_wal_senders = 0", nil},
+		{"slots enough", 4, "max_replication_slots = 3", nil},
+		{"slots one short", 4, "max_replication_slots = 2", []string{slots}},
+		{"both short", 3, "max_wal_senders = 0\n    max_replication_slots = 0", []string{senders, slots}},
+		{"case as written", 3, "MAX_WAL_SENDERS = 2", []string{senders}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			settings := ""
+			if tc.settings != "" {
+				settings = "  settings = {\n    " + tc.settings + "\n  }\n"
+			}
+			got := summaries(t, clusterSource(tc.nodes, settings))
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("diagnostics differ (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestReplicationCapacityDetail: the detail says how many WAL senders the
+// cluster needs and why.
+func TestReplicationCapacityDetail(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	_, diags := Parse([]byte(clusterSource(3, "  settings = {\n    max_wal_senders = 2\n  }\n")), "testdata/pacs.hcl")
+	if len(diags) != 1 {
+		t.Fatalf("want one diagnostic, got:\n%s", diagsText(diags))
+	}
+	for _, want := range []string{"has 2 standbys", "at least 3, not 2", "one WAL sender", "pg_basebackup needs one more", "pacsd then sets 10"} {
+		if !strings.Contains(diags[0].Detail, want) {
+			t.Errorf("detail %q does not say %q", diags[0].Detail, want)
+		}
+	}
+}
+
+// TestSSLSetting: ssl = on is refused, since the language cannot give the
+// server a certificate yet; off, and leaving it out, are fine.
+func TestSSLSetting(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	for value, want := range map[string][]string{
+		`"off"`: nil, "false": nil, `"0"`: nil,
+		`"on"`: {"error Invalid Parameter Value"}, "true": {"error Invalid Parameter Value"}, `"yes"`: {"error Invalid Parameter Value"},
+	} {
+		got := summaries(t, clusterSource(1, "  settings = {\n    ssl = "+value+"\n  }\n"))
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ssl = %s: diagnostics differ (-want +got):\n%s", value, diff)
+		}
+	}
+}
+
+// TestOpenAccess: the first rule that admits every database and every user
+// from every address with a password, and that no reject rule before it
+// narrows, gets the Access Open to Every Client warning; another rule open to
+// every address (a CIDR /0) gets the milder Access Open to Every Address.
+func TestOpenAccess(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	const client, address = "warning Access Open to Every Client", "warning Access Open to Every Address"
+	rule := func(name, database, user, addr, method string) string {
+		s := fmt.Sprintf("  access %q {\n    address = %q\n", name, addr)
+		if database != "" {
+			s += fmt.Sprintf("    database = %q\n", database)
+		}
+		if user != "" {
+			s += fmt.Sprintf("    user = %q\n", user)
+		}
+		if method != "" {
+			s += fmt.Sprintf("    method = %q\n", method)
+		}
+		return s + "  }\n"
+	}
+	for _, tc := range []struct {
+		name  string
+		rules string
+		want  []string
+	}{
+		{"no access block: the default rule", "", nil},
+		{"archive only", rule("archive", "pacsdb", "pacs", "10.1.0.0/16", ""), nil},
+		{"every address in IPv4, defaults all", rule("open", "", "", "0.0.0.0/0", ""), []string{client}},
+		{"every address in IPv6", rule("open", "all", "all", "::/0", "md5"), []string{client}},
+		{"all", rule("open", "all", "all", "all", "scram-sha-256"), []string{client}},
+		{"after a narrower rule", rule("archive", "pacsdb", "pacs", "10.1.0.0/16", "") + rule("open", "all", "all", "all", ""), []string{client}},
+		{"narrowed by a reject rule before it", rule("deny", "all", "all", "192.0.2.0/24", "reject") + rule("open", "all", "all", "all", ""), nil},
+		{"narrowed, CIDR /0", rule("deny", "all", "viewer", "all", "reject") + rule("open", "all", "all", "0.0.0.0/0", ""), []string{address}},
+		{"reject after it narrows nothing", rule("open", "all", "all", "all", "") + rule("deny", "all", "all", "192.0.2.0/24", "reject"), []string{client}},
+		{"rejecting everyone", rule("none", "all", "all", "all", "reject"), nil},
+		{"certificates only", rule("certs", "all", "all", "0.0.0.0/0", "cert"), []string{address}},
+		{"one database", rule("db", "pacsdb", "all", "0.0.0.0/0", ""), []string{address}},
+		{"one user, address all", rule("user", "all", "pacs", "all", ""), nil},
+		{"same network", rule("net", "all", "all", "samenet", ""), nil},
+		{"one network", rule("net", "all", "all", "10.0.0.0/8", ""), nil},
+		{"the second broad rule", rule("a", "all", "all", "all", "") + rule("b", "all", "all", "::/0", ""), []string{client, address}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := summaries(t, clusterSource(1, tc.rules))
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("diagnostics differ (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestOpenAccessDetail: the warning suggests a rule for the archive's
+// database and user from its network.
+func TestOpenAccessDetail(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	_, diags := Parse([]byte(clusterSource(1, "  access \"open\" {\n    address = \"all\"\n  }\n")), "testdata/pacs.hcl")
+	if len(diags) != 1 {
+		t.Fatalf("want one diagnostic, got:\n%s", diagsText(diags))
+	}
+	for _, want := range []string{`database = "pacsdb"`, `user = "pacs"`, "address of its network", `cluster network "pacs"`} {
+		if !strings.Contains(diags[0].Detail, want) {
+			t.Errorf("detail %q does not say %q", diags[0].Detail, want)
+		}
+	}
+}
