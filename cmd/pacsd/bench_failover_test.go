@@ -45,6 +45,7 @@ func TestBenchFailover(t *testing.T) {
 				t.Fatal(err)
 			}
 			d = untilWritable(t, db2, start)
+			t.Logf("pacsd: %.2fs; where the time went (offsets from docker kill):\n%s", d.Seconds(), timeline(r.log.String(), start))
 		})
 		return d
 	}

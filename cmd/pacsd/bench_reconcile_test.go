@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,63 +19,97 @@ import (
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
-// ProfileEnv names a directory: when set, the pass scenario writes the CPU
-// profile of each cluster size's passes there (pass-<nodes>.pprof).
+// profileEnv names a directory: when set, the pass scenario writes the CPU
+// profile of its passes there (passes.pprof), each sample labelled with the
+// cluster's size (nodes) and whether connections were kept (conns): filter
+// with go tool pprof -tagfocus nodes=12.
 const profileEnv = "PACSD_BENCH_PROFILE"
 
 // TestBenchReconcilePass measures a reconcile pass with nothing to do (the
 // daemon's pass on a converged cluster: Observe, then Plan, which returns no
-// action) on one cluster of 3, then 6, then 12 nodes, grown by apply. Each
-// size runs 20 × PACSD_BENCH_RUNS passes after two to warm up. Targets:
-// under 50 ms at 12 nodes, and growth at most linear (12 nodes at most 4
-// times 3 nodes). The engine and server calls of the passes are timed too
-// and logged, to say where the time goes.
+// action) on three clusters of 3, 6 and 12 nodes, converged by apply, their
+// passes taken in turn (20 × PACSD_BENCH_RUNS each, after two to warm up)
+// so that the load of the machine weighs on every size alike. Targets: under
+// 50 ms at 12 nodes, and growth at most linear (12 nodes at most 4 times 3
+// nodes). The engine and server calls of the passes are timed too and
+// logged, to say where the time goes, and every pass is taken a second time
+// with each node's server connection kept from pass to pass (a what-if: what
+// a connection pool would save; pacsd connects anew in every pass).
 func TestBenchReconcilePass(t *testing.T) {
 	bench.Require(t)
-	e := e2e.Require(t)
 	sizes := []int{3, 6, 12}
 	passes := 20 * bench.Runs(5)
-	tp := benchTopology(t, e, nodeNames(sizes[0])...)
-	medians, reused := map[int]float64{}, map[int]float64{}
-	samples := map[int]bench.Sample{}
+	var ps []*passer
 	for _, n := range sizes {
-		tp.nodes = nodeNames(n)
-		tp.write(t)
+		e := e2e.Require(t)
+		tp := benchTopology(t, e, nodeNames(n)...)
 		tp.apply(t)
-		s, calls := measurePasses(t, tp, passes, n, false)
-		samples[n] = s
-		medians[n] = s.Median().Seconds() * 1e3
-		t.Logf("%d nodes: %d passes, median %.1f ms, %.2f ms per node; per pass, the engine and server calls (side by side, so they add up to more than the pass):\n%s",
-			n, len(s), medians[n], medians[n]/float64(n), calls)
-		kept, calls := measurePasses(t, tp, passes, n, true)
-		reused[n] = kept.Median().Seconds() * 1e3
-		t.Logf("%d nodes, what if each node's server connection were kept from pass to pass (not what pacsd does today): median %.1f ms; per pass:\n%s",
-			n, reused[n], calls)
+		ps = append(ps, newPasser(t, tp, n))
+	}
+	for _, p := range ps {
+		for i := 0; i < 2; i++ {
+			p.pass(t, false)
+			p.pass(t, true)
+		}
+		p.calls.reset()
+		p.keptCalls.reset()
+	}
+	if dir := os.Getenv(profileEnv); dir != "" {
+		path := filepath.Join(dir, "passes.pprof")
+		pf, err := os.Create(path)
+		if err != nil {
+			t.Fatalf("while creating the CPU profile (%s): %v", profileEnv, err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = pf.Close()
+			t.Logf("CPU profile of the passes: %s (go tool pprof -tagfocus nodes=12 -top pacsd.test %s)", path, path)
+		}()
+	}
+	for i := 0; i < passes; i++ {
+		for j := range ps {
+			p := ps[(i+j)%len(ps)] // each size goes first in turn
+			p.today = append(p.today, p.pass(t, false))
+			p.kept = append(p.kept, p.pass(t, true))
+		}
 	}
 	const scenario = "a reconcile pass with nothing to do (Observe + Plan) on one converged cluster"
-	for _, n := range sizes {
+	median := func(s bench.Sample) float64 { return s.Median().Seconds() * 1e3 }
+	for _, p := range ps {
+		t.Logf("%d nodes: %d passes, median %.1f ms, %.2f ms per node; per pass, the engine and server calls (side by side, so they add up to more than the pass):\n%s",
+			p.nodes, len(p.today), median(p.today), median(p.today)/float64(p.nodes), p.calls.summary(passes))
+		t.Logf("%d nodes, what if each node's server connection were kept from pass to pass (not what pacsd does today): median %.1f ms; per pass:\n%s",
+			p.nodes, median(p.kept), p.keptCalls.summary(passes))
+	}
+	for i, p := range ps {
 		var target bench.Target
-		if n == sizes[len(sizes)-1] {
+		if i == len(ps)-1 {
 			target = bench.Max("<", 50)
 		}
-		r := bench.NewRow(fmt.Sprintf("pass-%d", n), fmt.Sprintf("%s of %d nodes", scenario, n), "ms",
-			bench.NewSide(fmt.Sprintf("Observe + Plan, %d nodes", n), samples[n].Millis()), nil, target)
+		r := bench.NewRow(fmt.Sprintf("pass-%d", p.nodes), fmt.Sprintf("%s of %d nodes", scenario, p.nodes), "ms",
+			bench.NewSide(fmt.Sprintf("Observe + Plan, %d nodes", p.nodes), p.today.Millis()), nil, target)
 		r.Note = fmt.Sprintf("%.2f ms per node; with each node's server connection kept from pass to pass (a what-if, not pacsd today): %.1f ms",
-			medians[n]/float64(n), reused[n])
+			median(p.today)/float64(p.nodes), median(p.kept))
 		bench.Record(t, r)
 	}
 	// Growth: the largest cluster against the smallest scaled linearly.
-	small, large := sizes[0], sizes[len(sizes)-1]
-	scale := float64(large) / float64(small)
-	linear := make([]float64, len(samples[small]))
-	for i, v := range samples[small].Millis() {
-		linear[i] = v * scale
+	small, large := ps[0], ps[len(ps)-1]
+	scale := float64(large.nodes) / float64(small.nodes)
+	linear := small.today.Millis()
+	for i := range linear {
+		linear[i] *= scale
 	}
-	lin := bench.NewSide(fmt.Sprintf("%d nodes × %g (linear growth)", small, scale), linear)
-	r := bench.NewRow("pass-growth", fmt.Sprintf("%s: %d nodes against %d nodes grown linearly", scenario, large, small), "ms",
-		bench.NewSide(fmt.Sprintf("Observe + Plan, %d nodes", large), samples[large].Millis()), &lin, bench.Ratio("<=", 1))
-	r.Note = fmt.Sprintf("per node: %.2f ms at %d nodes, %.2f ms at %d, %.2f ms at %d", medians[sizes[0]]/float64(sizes[0]), sizes[0],
-		medians[sizes[1]]/float64(sizes[1]), sizes[1], medians[large]/float64(large), large)
+	lin := bench.NewSide(fmt.Sprintf("%d nodes × %g (linear growth)", small.nodes, scale), linear)
+	r := bench.NewRow("pass-growth", fmt.Sprintf("%s: %d nodes against %d nodes grown linearly", scenario, large.nodes, small.nodes), "ms",
+		bench.NewSide(fmt.Sprintf("Observe + Plan, %d nodes", large.nodes), large.today.Millis()), &lin, bench.Ratio("<=", 1))
+	var per []string
+	for _, p := range ps {
+		per = append(per, fmt.Sprintf("%.2f ms at %d nodes", median(p.today)/float64(p.nodes), p.nodes))
+	}
+	r.Note = "per node: " + strings.Join(per, ", ")
 	bench.Record(t, r)
 }
 
@@ -87,69 +122,64 @@ func nodeNames(n int) []string {
 	return names
 }
 
-// measurePasses runs passes passes of Observe + Plan on tp's cluster, after
-// two to warm up, each of which must plan nothing, and returns their
-// durations and a summary of the engine and server calls of one pass. With
-// keep, each node's server connection is opened once and used by every
-// pass (what a pool would do), to show what that would save.
-func measurePasses(t *testing.T, tp *topology, passes, nodes int, keep bool) (bench.Sample, string) {
+// passer takes reconcile passes on one converged cluster, through pacsd's
+// own adapters (as `pacsd run` wires them) with their calls timed.
+type passer struct {
+	nodes            int
+	c                *spec.Cluster
+	d, dKept         reconcile.Deps
+	calls, keptCalls *callTimes
+	// today and kept are the durations of the passes as pacsd takes them
+	// and with each node's server connection kept.
+	today, kept bench.Sample
+}
+
+func newPasser(t *testing.T, tp *topology, nodes int) *passer {
 	t.Helper()
 	f, diags := spec.ParseFile(tp.path)
 	if diags.HasErrors() {
 		t.Fatalf("%s: %s", tp.path, diags.Error())
 	}
-	c := f.Clusters[0]
-	d, err := deps(f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := &callTimes{}
-	for host, rt := range d.Runtimes {
-		d.Runtimes[host] = timedRuntime{Runtime: rt, calls: calls}
-	}
-	d.DB = timedDB{Database: d.DB, calls: calls}
-	if keep {
-		k := &keptDB{Database: d.DB, conns: map[string]reconcile.DBConn{}}
-		defer k.closeAll()
-		d.DB = k
-	}
-	ctx := context.Background()
-	pass := func() time.Duration {
-		start := time.Now()
-		obs, err := reconcile.Observe(ctx, c, d)
+	p := &passer{nodes: nodes, c: f.Clusters[0], calls: &callTimes{}, keptCalls: &callTimes{}}
+	timed := func(calls *callTimes) reconcile.Deps {
+		d, err := deps(f, nil)
 		if err != nil {
-			t.Fatalf("%d nodes: Observe: %v", nodes, err)
-		}
-		actions, problems := reconcile.Plan(c, obs, d.Matches)
-		took := time.Since(start)
-		if len(actions) != 0 || len(problems) != 0 {
-			t.Fatalf("%d nodes: the cluster is not converged: actions %v, problems %v", nodes, actions, problems)
-		}
-		return took
-	}
-	pass()
-	pass()
-	calls.reset()
-	if dir := os.Getenv(profileEnv); dir != "" && !keep {
-		path := filepath.Join(dir, fmt.Sprintf("pass-%d.pprof", nodes))
-		pf, err := os.Create(path)
-		if err != nil {
-			t.Fatalf("while creating the CPU profile (%s): %v", profileEnv, err)
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
 			t.Fatal(err)
 		}
-		defer func() {
-			pprof.StopCPUProfile()
-			_ = pf.Close()
-			t.Logf("CPU profile of %d passes on %d nodes: %s", passes, nodes, path)
-		}()
+		for host, rt := range d.Runtimes {
+			d.Runtimes[host] = timedRuntime{Runtime: rt, calls: calls}
+		}
+		d.DB = timedDB{Database: d.DB, calls: calls}
+		return d
 	}
-	var s bench.Sample
-	for i := 0; i < passes; i++ {
-		s = append(s, pass())
+	p.d = timed(p.calls)
+	p.dKept = timed(p.keptCalls)
+	k := &keptDB{Database: p.dKept.DB, conns: map[string]reconcile.DBConn{}}
+	t.Cleanup(k.closeAll)
+	p.dKept.DB = k
+	return p
+}
+
+// pass takes one pass, which must plan nothing, and returns how long it took.
+func (p *passer) pass(t *testing.T, keep bool) (took time.Duration) {
+	t.Helper()
+	d, conns := p.d, "new"
+	if keep {
+		d, conns = p.dKept, "kept"
 	}
-	return s, calls.summary(passes)
+	pprof.Do(context.Background(), pprof.Labels("nodes", strconv.Itoa(p.nodes), "conns", conns), func(ctx context.Context) {
+		start := time.Now()
+		obs, err := reconcile.Observe(ctx, p.c, d)
+		if err != nil {
+			t.Fatalf("%d nodes: Observe: %v", p.nodes, err)
+		}
+		actions, problems := reconcile.Plan(p.c, obs, d.Matches)
+		took = time.Since(start)
+		if len(actions) != 0 || len(problems) != 0 {
+			t.Fatalf("%d nodes: the cluster is not converged: actions %v, problems %v", p.nodes, actions, problems)
+		}
+	})
+	return took
 }
 
 // callTimes adds up the wall time of the adapter calls of the passes, per
