@@ -27,28 +27,38 @@ func ActingPrimary(c *spec.Cluster, st ClusterState, world *Observed) (string, e
 // Observe set aside) one rebuilt from what world shows of the nodes. The
 // file's primary is never taken for the acting one against the world:
 //
-//   - No node holds data: the cluster is new, and the file's primary is
-//     its primary.
-//   - Exactly one node accepts writes and no node shows a later timeline
-//     (timelines only grow: a promotion starts a new one): that node is the
-//     acting primary. The rebuilt record keeps the file's primary from
-//     starting a switchover back (Keep) and takes the timeline as the epoch.
+//   - No node but the file's primary holds data: the cluster is new (or
+//     has no standby yet), and the file's primary is its primary, running
+//     or not: no other node can hold newer data.
+//   - Exactly one node accepts writes and no node may be on a later
+//     timeline (timelines only grow: a promotion starts a new one): that
+//     node is the acting primary. The rebuilt record keeps the file's
+//     primary from starting a switchover back (Keep) and takes the
+//     timeline as the epoch.
 //   - Otherwise (no node or several accept writes, a later timeline
-//     elsewhere, a node whose data could not be read): the error says what
-//     each node shows and how to repair, and matches ErrActingUnknown;
-//     nothing may act on the cluster.
+//     elsewhere, a stopped node whose timeline is not certain, a node whose
+//     data could not be read): the error says what each node shows and how
+//     to repair, and matches ErrActingUnknown; nothing may act.
+//
+// A record is refused the same way when the world contradicts it: its
+// acting primary does not accept writes while another node does on a
+// timeline later than any promotion the record counts (every promotion
+// pacsd makes is recorded first, raising the epoch by one; a record
+// restored from a backup, or an old state_dir, does not know of the later
+// ones). A record whose acting primary accepts writes is kept: another
+// writable node is a second primary, and Plan fences it.
 //
 // Without world (nil: the failover supervisor, the failover command), only
 // the record counts; no record is ErrActingUnknown. No side effects.
 func CurrentState(c *spec.Cluster, st ClusterState, world *Observed) (ClusterState, error) {
-	if st.Acting != "" {
-		return st, nil
-	}
-	if world == nil {
+	if st.Acting == "" && world == nil {
 		return st, fmt.Errorf("cluster %q: %w: no record of it is kept (a new or changed state_dir, or a damaged record); a pass of 'pacsd run' or 'pacsd apply' rebuilds the record from the nodes", c.Name, ErrActingUnknown)
 	}
-	var writable, unreadable []string
-	held := false
+	if world == nil {
+		return st, nil
+	}
+	var writable, uncertain []string
+	held := false // a node other than the file's primary holds data
 	var top int64
 	var topNode string
 	for _, n := range c.Nodes {
@@ -56,37 +66,53 @@ func CurrentState(c *spec.Cluster, st ClusterState, world *Observed) (ClusterSta
 		if ns == nil {
 			continue
 		}
-		tl := observedTimeline(ns)
+		tl, certain := timelineOf(ns)
 		if tl > top {
 			top, topNode = tl, n.Name
 		}
-		if ns.DB != nil || tl > 0 || ns.Data.Major > 0 && !ns.Data.Partial {
+		if n.Name != c.Primary && (ns.DB != nil || tl > 0 || ns.Data.Major > 0 && !ns.Data.Partial || ns.Data.Unknown) {
 			held = true
 		}
-		if ns.Data.Unknown || ns.Data.Major > 0 && !ns.Data.Partial && tl == 0 {
-			unreadable = append(unreadable, n.Name)
+		if !certain {
+			uncertain = append(uncertain, n.Name)
 		}
 		if ns.DB != nil && !ns.DB.InRecovery {
 			writable = append(writable, n.Name)
 		}
 	}
-	if !held && len(unreadable) == 0 {
-		return ClusterState{Acting: c.Primary}, nil
+	if st.Acting != "" {
+		recorded := world.Nodes[st.Acting]
+		if recorded == nil || recorded.DB != nil && !recorded.DB.InRecovery {
+			return st, nil
+		}
+		for _, w := range writable {
+			if tl, _ := timelineOf(world.Nodes[w]); tl > st.Epoch+1 {
+				return st, fmt.Errorf("cluster %q: %w: the record names %q (epoch %d), but %q accepts writes on timeline %d, later than any promotion the record counts: a promotion happened that pacsd did not record (a state directory restored from a backup, an old state_dir, a promotion by hand) (%s); pacsd acts on nothing in this cluster: if %q holds the newest data, remove the record (the file cluster-%s.json in daemon.state_dir) and pacsd rebuilds it from the nodes; otherwise stop %q ('docker stop') and make sure the recorded primary holds the newest data",
+					c.Name, ErrActingUnknown, st.Acting, st.Epoch, w, tl, describeNodes(c, world), w, c.Name, w)
+			}
+		}
+		return st, nil
 	}
-	why := ""
+	if !held {
+		return ClusterState{Acting: c.Primary, Epoch: max(top-1, 0)}, nil
+	}
+	why, repair := "", "start by hand ('docker start') the node that holds the newest data, or stop ('docker stop') every node but that one"
 	switch {
-	case len(writable) == 0:
-		why = "no node accepts writes"
 	case len(writable) > 1:
 		why = fmt.Sprintf("nodes %s all accept writes", strings.Join(quoteAll(writable), ", "))
-	case observedTimeline(world.Nodes[writable[0]]) < top:
-		why = fmt.Sprintf("%q accepts writes on timeline %d, but %q shows timeline %d (it was promoted later)", writable[0], observedTimeline(world.Nodes[writable[0]]), topNode, top)
-	case len(unreadable) > 0:
-		why = fmt.Sprintf("the timeline of %s could not be read", strings.Join(quoteAll(unreadable), ", "))
+	case len(writable) == 1 && len(uncertain) > 0:
+		why = fmt.Sprintf("%q accepts writes, but the timeline of %s is not certain (stopped without a clean shutdown as a primary, or unreadable)", writable[0], strings.Join(quoteAll(uncertain), ", "))
+		repair = fmt.Sprintf("start %s by hand ('docker start'), so that its server reports its timeline", strings.Join(quoteAll(uncertain), ", "))
+	case len(writable) == 1:
+		if tl, _ := timelineOf(world.Nodes[writable[0]]); tl < top {
+			why = fmt.Sprintf("%q accepts writes on timeline %d, but %q shows timeline %d (it was promoted later)", writable[0], tl, topNode, top)
+		}
+	default:
+		why = "no node accepts writes"
 	}
 	if why != "" {
-		return st, fmt.Errorf("cluster %q: %w: pacsd keeps no record of it%s, and the nodes do not name it beyond doubt: %s (%s); pacsd acts on nothing in this cluster until exactly one node accepts writes and no node shows a later timeline: start by hand ('docker start') the node that holds the newest data, or stop ('docker stop') every node but that one; pacsd then records it as the acting primary and rejoins the others",
-			c.Name, ErrActingUnknown, recordNote(world), why, describeNodes(c, world))
+		return st, fmt.Errorf("cluster %q: %w: pacsd keeps no record of it%s, and the nodes do not name it beyond doubt: %s (%s); pacsd acts on nothing in this cluster until exactly one node accepts writes and no node may be on a later timeline: %s; pacsd then records the one writable node as the acting primary and rejoins the others",
+			c.Name, ErrActingUnknown, recordNote(world), why, describeNodes(c, world), repair)
 	}
 	acting := writable[0]
 	rebuilt := ClusterState{Acting: acting, Epoch: max(top-1, 0)}
@@ -96,17 +122,29 @@ func CurrentState(c *spec.Cluster, st ClusterState, world *Observed) (ClusterSta
 	return rebuilt, nil
 }
 
-// observedTimeline is the newest timeline seen of a node: its server's, else
-// its control file's; 0 when neither was read.
-func observedTimeline(ns *NodeState) int64 {
+// timelineOf is the newest timeline seen of a node, and whether no later
+// one can be in its data. A running server reports its own; a stopped node's
+// control file names the timeline of its last checkpoint, which is its
+// timeline only after a clean shutdown as a primary (a shutdown
+// checkpoint): a primary promoted and then crashed before its first
+// checkpoint, or a standby that replayed past a timeline switch since its
+// last restartpoint, holds a later one. A node without data is on no
+// timeline, with certainty; data that could not be read is uncertain.
+func timelineOf(ns *NodeState) (int64, bool) {
 	var tl int64
-	if ns.DB != nil {
-		tl = ns.DB.Timeline
-	}
 	if ns.Data.Control != nil {
-		tl = max(tl, int64(ns.Data.Control.Timeline))
+		tl = int64(ns.Data.Control.Timeline)
 	}
-	return tl
+	switch {
+	case ns.DB != nil:
+		return max(tl, ns.DB.Timeline), true
+	case ns.Data.Unknown:
+		return tl, false
+	case ns.Data.Control != nil:
+		return tl, ns.Data.Control.State == DBShutdowned
+	default:
+		return 0, ns.Data.Major == 0 || ns.Data.Partial
+	}
 }
 
 // recordNote says why no record counts, for CurrentState's errors.
@@ -134,6 +172,8 @@ func describeNodes(c *spec.Cluster, world *Observed) string {
 			what = "in recovery"
 		case ns.Data.Unknown:
 			what = "data unreadable"
+		case ns.Container != nil && ns.Container.Running && ns.DBError != "":
+			what = "running, pacsd cannot log in or query it (" + shorten(ns.DBError, 120) + ")"
 		case ns.Container != nil && ns.Container.Running:
 			what = "running, not answering"
 		case ns.Data.Major == 0:
@@ -141,8 +181,10 @@ func describeNodes(c *spec.Cluster, world *Observed) string {
 		default:
 			what = "stopped"
 		}
-		if tl := observedTimeline(ns); tl > 0 {
+		if tl, certain := timelineOf(ns); tl > 0 && certain {
 			what += fmt.Sprintf(", timeline %d", tl)
+		} else if tl > 0 {
+			what += fmt.Sprintf(", timeline %d or later (not certain)", tl)
 		}
 		parts = append(parts, fmt.Sprintf("%s: %s", n.Name, what))
 	}
@@ -184,4 +226,12 @@ func unchanged(c *spec.Cluster, d Deps, obs *Observed) (now ClusterState, same b
 		return now, false, err
 	}
 	return now, now == obs.State, nil
+}
+
+// shorten cuts s to at most n bytes, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

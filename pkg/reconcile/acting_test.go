@@ -21,6 +21,9 @@ func TestCurrentState(t *testing.T) {
 	stopped := func(tl uint32) *NodeState {
 		return &NodeState{Container: &ContainerState{}, Data: DataState{Exists: true, Major: 15, Control: &Control{State: DBShutdowned, Timeline: tl}}}
 	}
+	stoppedAs := func(state ClusterDBState, tl uint32) *NodeState {
+		return &NodeState{Container: &ContainerState{}, Data: DataState{Exists: true, Major: 15, Control: &Control{State: state, Timeline: tl}}}
+	}
 	empty := func() *NodeState { return &NodeState{} }
 	world := func(db1, db2, db3 *NodeState) *Observed {
 		return &Observed{Nodes: map[string]*NodeState{"db1": db1, "db2": db2, "db3": db3}}
@@ -37,6 +40,16 @@ func TestCurrentState(t *testing.T) {
 			world: world(running(true, 1), running(true, 4), running(false, 4)), want: ClusterState{Acting: "db2", Epoch: 3}},
 		{name: "the record counts without a world", record: ClusterState{Acting: "db3", Epoch: 1}, want: ClusterState{Acting: "db3", Epoch: 1}},
 		{name: "no record, no world: unknown", err: "no record of it is kept"},
+		{name: "a stale record: its primary follows a later one", record: ClusterState{Acting: "db1"},
+			world: world(running(false, 2), running(true, 2), running(false, 2)), err: `"db2" accepts writes on timeline 2, later than any promotion the record counts`},
+		{name: "a stale record after several promotions", record: ClusterState{Acting: "db3", Epoch: 2},
+			world: world(running(true, 5), running(false, 5), running(false, 5)), err: "remove the record"},
+		{name: "a record whose primary accepts writes stands against a standby promoted by hand", record: ClusterState{Acting: "db1"},
+			world: world(running(true, 1), running(false, 1), running(true, 2)), want: ClusterState{Acting: "db1"}},
+		{name: "a record ahead of the world: recorded, not yet promoted", record: ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"},
+			world: world(stopped(1), running(false, 1), running(false, 1)), want: ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"}},
+		{name: "a record after a failover, the old primary started by hand", record: ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"},
+			world: world(running(true, 1), running(true, 2), running(false, 2)), want: ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"}},
 		{name: "new cluster: the file's primary", world: world(empty(), empty(), empty()), want: ClusterState{Acting: "db1"}},
 		{name: "no record after a switchover: the one writable node, Keep set",
 			world: world(running(false, 2), running(true, 2), running(false, 2)), want: ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"}},
@@ -50,11 +63,22 @@ func TestCurrentState(t *testing.T) {
 		{name: "a stopped node on a later timeline", world: world(running(true, 1), stopped(2), running(false, 1)),
 			err: `"db1" accepts writes on timeline 1, but "db2" shows timeline 2`},
 		{name: "a node whose data could not be read", world: world(running(true, 2), &NodeState{Data: DataState{Unknown: true}}, running(false, 2)),
-			err: `the timeline of "db2" could not be read`},
+			err: `the timeline of "db2" is not certain`},
 		{name: "data without a readable control file", world: world(running(true, 2), &NodeState{Data: DataState{Exists: true, Major: 15}}, running(false, 2)),
-			err: `the timeline of "db2" could not be read`},
+			err: `the timeline of "db2" is not certain`},
+		{name: "a stopped standby: its timeline is not certain", world: world(running(true, 1), stoppedAs(DBShutdownedInRecovery, 1), running(false, 1)),
+			err: `start "db2" by hand`},
+		{name: "a primary promoted then crashed before its first checkpoint", world: world(running(true, 1), stoppedAs(DBInProduction, 1), running(false, 1)),
+			err: `the timeline of "db2" is not certain`},
+		{name: "a stopped old primary, cleanly shut down: certain", world: world(stopped(1), running(true, 2), running(false, 2)),
+			want: ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"}},
 		{name: "a partial standby does not count", world: world(running(true, 1), &NodeState{Data: DataState{Exists: true, Major: 15, Partial: true}}, empty()),
 			want: ClusterState{Acting: "db1"}},
+		{name: "only the file's primary holds data, stopped: it", world: world(stopped(3), empty(), empty()), want: ClusterState{Acting: "db1", Epoch: 2}},
+		{name: "only the file's primary holds data, unreadable: it (plan checks its data)", world: world(&NodeState{Data: DataState{Unknown: true}}, empty(), empty()),
+			want: ClusterState{Acting: "db1"}},
+		{name: "only the file's primary holds data, another unreadable: unknown", world: world(stopped(1), &NodeState{Data: DataState{Unknown: true}}, empty()),
+			err: "no node accepts writes"},
 		{name: "only a standby holds data: not a new cluster", world: world(empty(), running(false, 1), empty()), err: "no node accepts writes"},
 	}
 	for _, tt := range tests {
@@ -67,7 +91,7 @@ func TestCurrentState(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrActingUnknown) {
 					t.Fatalf("CurrentState: %+v, %v; want ErrActingUnknown with %q", got, err, tt.err)
 				}
-				if tt.world != nil && !strings.Contains(err.Error(), "docker start") {
+				if tt.world != nil && !strings.Contains(err.Error(), "docker st") {
 					t.Errorf("the error does not say how to repair: %v", err)
 				}
 				return

@@ -151,6 +151,16 @@ func (p *planner) plan() {
 	}
 	p.state = cur
 	acting := cur.Acting
+	if p.obs.State.Acting == "" && p.anyContainer() {
+		damaged, keep := "", ""
+		if p.obs.RecordError != "" {
+			damaged = " (its record is damaged: " + p.obs.RecordError + ")"
+		}
+		if cur.Keep != "" {
+			keep = fmt.Sprintf("; the file's %q is kept from starting a switchover back", cur.Keep)
+		}
+		p.warn("", "Record Rebuilt", fmt.Sprintf("pacsd keeps no record of the acting primary%s; the nodes name %q as the acting primary: the next apply records it, epoch %d%s", damaged, acting, cur.Epoch, keep))
+	}
 	if c.Node(acting) == nil {
 		p.problem(acting, "Acting Primary Not Declared", fmt.Sprintf("node %q is the acting primary (epoch %d) but the file no longer declares it; declare it again, or switch over to a declared node first", acting, p.state.Epoch))
 		return
@@ -237,4 +247,14 @@ func (p *planner) plan() {
 			p.planStandby(n, p.node(n.Name))
 		}
 	}
+}
+
+// anyContainer reports whether a node of the cluster has a container.
+func (p *planner) anyContainer() bool {
+	for _, n := range p.c.Nodes {
+		if p.node(n.Name).Container != nil {
+			return true
+		}
+	}
+	return false
 }

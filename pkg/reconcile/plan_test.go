@@ -223,6 +223,15 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db2"].DB.InRecovery, o.Nodes["db2"].DB.Receiver = false, ""
 			o.Nodes["db2"].DB.Roles, o.Nodes["db2"].DB.Slots = o.Nodes["db1"].DB.Roles, map[string]bool{}
 		}},
+		{name: "record-stale", edit: func(o *Observed) {
+			// A record restored from a backup names db1, which follows db2,
+			// promoted since: nothing is fenced, nothing promoted.
+			for _, ns := range o.Nodes {
+				ns.DB.Timeline = 2
+			}
+			o.Nodes["db1"].DB.InRecovery, o.Nodes["db1"].DB.Receiver = true, "streaming"
+			o.Nodes["db2"].DB.InRecovery, o.Nodes["db2"].DB.Receiver = false, ""
+		}},
 		{name: "record-lost-two-primaries", edit: func(o *Observed) {
 			// Without a record, two writable nodes leave the acting primary
 			// in doubt: nothing is fenced, nothing acts.
