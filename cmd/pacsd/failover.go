@@ -14,8 +14,9 @@ import (
 // acknowledged commits is promoted only with --accept-loss, and what it may
 // lack is said first.
 func runFailover(c *cli, args []string) int {
-	fs := c.newFlags("failover", "NODE [-f FILE] [--cluster NAME] [--accept-loss] [--confirm-fenced]")
+	fs := c.newFlags("failover", "NODE [-f FILE] [--cluster NAME] [--accept-loss] [--confirm-fenced] [--from OLD]")
 	acceptLoss := fs.Bool("accept-loss", false, "promote NODE even when it may lack acknowledged commits (beyond max_lag, position unknown, not synchronous, another standby ahead)")
+	from := fs.String("from", "", "the node that was the primary, when pacsd keeps no record of it (a lost or damaged state_dir while the primary is lost); it is fenced like any old primary")
 	confirmFenced := fs.Bool("confirm-fenced", false, "go on when the old primary's engine cannot confirm that it is stopped: you made sure it cannot accept writes (its host is powered off)")
 	t, code, ok := c.nodeTarget(fs, args)
 	if !ok {
@@ -38,7 +39,7 @@ func runFailover(c *cli, args []string) int {
 		last = ls
 	}
 	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
-	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced}, last, log)
+	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced, From: *from}, last, log)
 	unlock()
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)
@@ -47,7 +48,7 @@ func runFailover(c *cli, args []string) int {
 		}
 		return exitProblem
 	}
-	res, err := reconcile.Apply(ctx, cl, t.deps, log)
+	res, err := applyWaiting(ctx, c.stderr, "failover", cl, t.deps, log, nil)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd failover: %q is the primary, but converging the rest failed: %v; run 'pacsd apply' again\n", to, err)
 		return exitProblem

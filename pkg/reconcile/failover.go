@@ -89,6 +89,10 @@ type ManualOptions struct {
 	// ConfirmFenced goes on when the old primary's engine cannot confirm
 	// the fence: the operator has made sure it cannot accept writes.
 	ConfirmFenced bool
+	// From names the old primary when no record names it (a lost or
+	// damaged record while the primary is lost, so that no pass can
+	// rebuild it). With a record, it must name the recorded node.
+	From string
 }
 
 // failover fences the acting primary, chooses a standby (to, when an
@@ -98,14 +102,29 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 		return "", fmt.Errorf("cluster %q: no cluster store is configured", c.Name)
 	}
 	st, err := d.Store.Load(c.Name)
-	if err != nil {
+	if errors.Is(err, ErrRecordDamaged) {
+		st = ClusterState{} // as good as none: the primary must be named (From)
+	} else if err != nil {
 		return "", fmt.Errorf("cluster %q: while reading which node is the acting primary: %w; nothing was done", c.Name, err)
 	}
 	// Only the record names the primary to fence: without one, the file's
 	// primary may be a standby since a switchover.
 	old, err := ActingPrimary(c, st, nil)
-	if err != nil {
+	switch {
+	case err != nil && to != "" && o.From != "":
+		// No record, and the primary is lost too, so that no pass can
+		// rebuild it: the operator names the old primary.
+		if c.Node(o.From) == nil {
+			return "", fmt.Errorf("cluster %q has no node %q (--from)", c.Name, o.From)
+		}
+		old = o.From
+		log.Warn("failover by hand without a record: the operator named the old primary", "cluster", c.Name, "node", old)
+	case err != nil && to != "":
+		return "", fmt.Errorf("%w; nothing was done: when the primary is lost, so that no pass can rebuild the record, name the node that was the primary: 'pacsd failover %s --from NODE'; it is fenced like any old primary", err, to)
+	case err != nil:
 		return "", fmt.Errorf("%w; nothing was done", err)
+	case o.From != "" && o.From != old:
+		return "", fmt.Errorf("cluster %q: the record names %q as the acting primary, not %q (--from); nothing was done: leave --from out, it is only for a cluster without a record", c.Name, old, o.From)
 	}
 	if last.Node != "" && last.Node != old {
 		return "", fmt.Errorf("cluster %q: %w: %q was found lost, but %q acts as primary now (a switchover or failover happened meanwhile); nothing was done", c.Name, ErrActingChanged, last.Node, old)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -326,4 +327,40 @@ func recorded(acting string, saveErr error) *MemoryStore {
 	_ = m.Save("pacs", ClusterState{Acting: acting, Epoch: 1})
 	m.SaveErr = saveErr
 	return m
+}
+
+// TestManualFailoverWithoutRecord: with no record (or a damaged one) and the
+// primary lost, so that no pass can rebuild the record, 'pacsd failover'
+// refuses and names --from; with --from it fences the named node like any
+// old primary and promotes; with a record, --from must name the recorded
+// primary.
+func TestManualFailoverWithoutRecord(t *testing.T) {
+	last := LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}
+	log := slog.New(slog.DiscardHandler)
+	c := testCluster(t, "failover {\n automatic = true\n }")
+	for _, store := range []*MemoryStore{{}, {LoadErr: fmt.Errorf("%w: state/cluster-pacs.json is empty", ErrRecordDamaged)}} {
+		rt := &switchRuntime{}
+		promoted := 0
+		d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, Store: store}
+		_, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{}, last, log)
+		if !errors.Is(err, ErrActingUnknown) || !strings.Contains(err.Error(), "--from NODE") || promoted != 0 || len(rt.calls) != 0 {
+			t.Fatalf("failover without a record (load error %v): %v, %d promotions, calls %q; want a refusal naming --from", store.LoadErr, err, promoted, rt.calls)
+		}
+		store.LoadErr = nil
+		to, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{From: "db1"}, last, log)
+		if err != nil || to != "db2" || promoted != 1 {
+			t.Fatalf("failover --from db1 without a record: %q, %v, %d promotions; want db2 promoted", to, err, promoted)
+		}
+		if len(rt.calls) < 2 || rt.calls[0] != "write id-pacs-db1 "+SignalPath || rt.calls[1] != "stop id-pacs-db1" {
+			t.Errorf("engine calls %q; want db1 fenced first", rt.calls)
+		}
+		if st, _ := store.Load("pacs"); st.Acting != "db2" || st.Epoch != 1 || st.Keep != "db1" {
+			t.Errorf("record after failover --from: %+v", st)
+		}
+	}
+	promoted := 0
+	d := Deps{Runtimes: map[string]Runtime{"": &switchRuntime{}}, DB: healthDB{promoted: &promoted}, Store: recorded("db1", nil)}
+	if _, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{From: "db3"}, last, log); err == nil || !strings.Contains(err.Error(), `names "db1"`) || promoted != 0 {
+		t.Errorf("--from against the record: %v, %d promotions; want a refusal", err, promoted)
+	}
 }
