@@ -83,11 +83,44 @@ func (s announcedStore) Lock(ctx context.Context, cluster string) (func(), error
 	now, cancel := context.WithCancel(ctx)
 	cancel() // one try
 	unlock, err := s.ClusterStore.Lock(now, cluster)
-	if err == nil || !errors.Is(err, state.ErrLocked) {
+	if err == nil || !errors.Is(err, reconcile.ErrLocked) {
 		return unlock, err
 	}
 	fmt.Fprintf(s.w, "pacsd %s: cluster %q: another pacsd process (pacsd run, apply or switchover) is acting on it; waiting until it is done\n", s.cmd, cluster)
 	return s.ClusterStore.Lock(ctx, cluster)
+}
+
+// applyWaiting is Apply for the command line: when another pacsd process (the
+// daemon) runs long work on a node's data (a base backup, a rewind), it says
+// so on w, waits until that work ends and converges again, instead of
+// failing. busy, when not nil, is such an error an earlier call returned.
+func applyWaiting(ctx context.Context, w io.Writer, cmd string, cl *spec.Cluster, d reconcile.Deps, log *slog.Logger, busy error) (reconcile.Result, error) {
+	var total reconcile.Result
+	err := busy
+	for {
+		var nb *reconcile.NodeBusyError
+		if errors.As(err, &nb) {
+			fmt.Fprintf(w, "pacsd %s: cluster %q: another pacsd process works on node %q's data; waiting until it is done\n", cmd, cl.Name, nb.Node)
+			store := d.Store
+			if a, ok := store.(announcedStore); ok {
+				store = a.ClusterStore // this wait says what it waits for itself
+			}
+			if werr := nb.Wait(ctx, store); werr != nil {
+				return total, fmt.Errorf("%w; waiting for it: %w", err, werr)
+			}
+		} else if err != nil {
+			return total, err
+		}
+		res, aerr := reconcile.Apply(ctx, cl, d, log)
+		total.Done, total.Rounds = append(total.Done, res.Done...), total.Rounds+res.Rounds
+		if aerr == nil {
+			return total, nil
+		}
+		err = aerr
+		if !errors.As(err, &nb) {
+			return total, err
+		}
+	}
 }
 
 // jsonAction is one action of plan --json; it never holds a secret.
@@ -187,7 +220,7 @@ func runApply(c *cli, args []string) int {
 	defer cancel()
 	code := exitOK
 	for _, cl := range f.Clusters {
-		res, err := reconcile.Apply(ctx, cl, d, log)
+		res, err := applyWaiting(ctx, c.stderr, "apply", cl, d, log, nil)
 		bar.done()
 		if err != nil {
 			fmt.Fprintf(c.stderr, "pacsd apply: %v\n", err)
@@ -265,7 +298,12 @@ func runSwitchover(c *cli, args []string) int {
 	}
 	ctx, cancel := signalContext(10 * time.Minute)
 	defer cancel()
-	res, err := reconcile.SwitchoverTo(ctx, t.cluster, t.node, t.deps, newLogger(c.stderr))
+	log := newLogger(c.stderr)
+	res, err := reconcile.SwitchoverTo(ctx, t.cluster, t.node, t.deps, log)
+	var busy *reconcile.NodeBusyError
+	if errors.As(err, &busy) { // switched; the daemon rejoins a node meanwhile
+		res, err = applyWaiting(ctx, c.stderr, "switchover", t.cluster, t.deps, log, err)
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
 		return exitProblem

@@ -63,6 +63,10 @@ func serve(ctx context.Context, path string, log *slog.Logger, hup <-chan os.Sig
 		return exitProblem
 	}
 	defer lock.Unlock()
+	ctx, stopLost := context.WithCancel(ctx)
+	defer stopLost()
+	lost := make(chan error, 1)
+	go keepLock(ctx, lock, f.Daemon.StateDir, log, func(err error) { lost <- err; stopLost() })
 	ln, err := net.Listen("tcp", f.Daemon.Listen)
 	if err != nil {
 		log.Error(fmt.Sprintf("while listening on %s (daemon.listen): %v", f.Daemon.Listen, err))
@@ -84,7 +88,41 @@ func serve(ctx context.Context, path string, log *slog.Logger, hup <-chan os.Sig
 		log.Error(err.Error())
 		return exitProblem
 	}
+	select {
+	case err := <-lost:
+		log.Error("pacsd stopped: " + err.Error())
+		return exitProblem
+	default:
+	}
 	return exitOK
+}
+
+// lockCheckEvery is how often the daemon checks that its lock on the state
+// directory is still the one on the file there.
+const lockCheckEvery = 2 * time.Second
+
+// keepLock takes the daemon's lock on the state directory again whenever
+// its file was removed or replaced (a state directory removed by hand), so
+// that a second pacsd can never run beside this one; when it cannot, it
+// calls lost, which stops this one.
+func keepLock(ctx context.Context, lock *daemon.StateLock, stateDir string, log *slog.Logger, lost func(error)) {
+	t := time.NewTicker(lockCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		renewed, err := lock.Renew(stateDir)
+		if err != nil {
+			lost(err)
+			return
+		}
+		if renewed {
+			log.Warn("the state directory's lock file was removed or replaced; pacsd took the lock again", "lock", lock.Path())
+		}
+	}
 }
 
 // followDocker adapts the Docker runtime's events to the daemon.

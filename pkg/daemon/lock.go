@@ -60,6 +60,24 @@ func Lock(stateDir string) (*StateLock, error) {
 // Path is the lock file's path.
 func (l *StateLock) Path() string { return l.l.Path() }
 
+// Renew takes the lock again when its file was removed (with the state
+// directory, say) or replaced since it was taken: another pacsd could
+// otherwise take a lock on the new file and run beside this one. It reports
+// whether it took the lock again; an error means it could not (another
+// pacsd holds the new file), and this one must stop.
+func (l *StateLock) Renew(stateDir string) (bool, error) {
+	if l.l.Held() {
+		return false, nil
+	}
+	n, err := Lock(stateDir)
+	if err != nil {
+		return false, fmt.Errorf("the lock file %s was removed or replaced, and could not be taken again: %w", l.l.Path(), err)
+	}
+	_ = l.l.Unlock()
+	l.l = n.l
+	return true, nil
+}
+
 // Unlock releases the lock. The pid stays in the file; it is only read while
 // the lock is held.
 func (l *StateLock) Unlock() error { return l.l.Unlock() }

@@ -147,3 +147,41 @@ func TestLockFile(t *testing.T) {
 	defer l.Unlock()
 	check()
 }
+
+// TestLockRenewedAfterStateDirRemoved: a state directory removed while pacsd
+// runs takes its lock file with it, and a second pacsd could lock the new
+// one; Renew takes the lock on the new file first (then a second pacsd is
+// refused), and says when another pacsd got there first.
+func TestLockRenewedAfterStateDirRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	l, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if renewed, err := l.Renew(dir); renewed || err != nil {
+		t.Fatalf("Renew of a lock in place: %v, %v; want nothing done", renewed, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if renewed, err := l.Renew(dir); !renewed || err != nil {
+		t.Fatalf("Renew after the directory was removed: %v, %v; want the lock taken again", renewed, err)
+	}
+	if second, err := Lock(dir); err == nil {
+		second.Unlock()
+		t.Fatal("a second pacsd took the lock after Renew")
+	}
+	// Another pacsd locks the new file before Renew looks.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Unlock()
+	if _, err := l.Renew(dir); err == nil || !strings.Contains(err.Error(), "another pacsd") {
+		t.Errorf("Renew with another pacsd on the new lock file: %v; want an error naming it", err)
+	}
+}

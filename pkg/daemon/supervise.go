@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,9 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if err == nil {
 		acting, err = reconcile.ActingPrimary(c, st, nil)
 	}
+	if err == nil && c.Node(acting) == nil {
+		err = fmt.Errorf("cluster %q: the record names %q as the acting primary, but the file no longer declares it; declare it again, or switch over to a declared node", c.Name, acting)
+	}
 	if err != nil {
 		// Without the record the acting primary is unknown: after a
 		// switchover or a failover the file's primary is a standby or the
@@ -164,9 +168,6 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	}
 	ws.loadErr = ""
 	n := c.Node(acting)
-	if n == nil {
-		return
-	}
 	if ws.w.Node != acting { // a start, a switchover or a failover
 		*ws = watchState{w: reconcile.PrimaryWatch{Node: acting}}
 		// What a pacsd before this one saw, when recent: an older sight

@@ -120,9 +120,15 @@ type ClusterStore interface {
 	// observation and carries out a round's actions (not while it
 	// observes), a switchover while it observes and switches, a failover
 	// throughout; so no two ever act on a cluster at once. It waits until
-	// ctx is done and returns the release.
+	// ctx is done and returns the release; an error that matches ErrLocked
+	// means another holder kept it until then (a context done already makes
+	// it one try).
 	Lock(ctx context.Context, cluster string) (unlock func(), err error)
 }
+
+// ErrLocked is matched by ClusterStore.Lock's error when another holder
+// kept the lock until the context was done.
+var ErrLocked = errors.New("the cluster is locked")
 
 // ErrRecordDamaged is matched by ClusterStore.Load's error when the stored
 // record exists but is not one Save wrote (empty, cut short, unparsable).

@@ -92,7 +92,7 @@ func (m *MemoryStore) Lock(ctx context.Context, cluster string) (func(), error) 
 		select {
 		case ch <- struct{}{}:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("cluster %q: the cluster is locked by another holder: %w", cluster, ctx.Err())
+			return nil, fmt.Errorf("cluster %q: %w by another holder: %w", cluster, ErrLocked, ctx.Err())
 		}
 	}
 	var once sync.Once

@@ -284,7 +284,32 @@ func (x *executor) workLock(ctx context.Context, node string) (func(), error) {
 	cancel() // one try
 	unlock, err := x.d.Store.Lock(once, workLockKey(x.c.Name, node))
 	if err != nil {
-		return nil, fmt.Errorf("node %q: %w (%v); the next pass looks again", node, ErrNodeBusy, err)
+		return nil, &NodeBusyError{Cluster: x.c.Name, Node: node, err: err}
 	}
 	return unlock, nil
+}
+
+// NodeBusyError is the error of a step refused because another pacsd
+// process runs long work on the node's data; it matches ErrNodeBusy.
+type NodeBusyError struct {
+	Cluster, Node string
+	err           error
+}
+
+func (e *NodeBusyError) Error() string {
+	return fmt.Sprintf("node %q: %v (%v); the next pass looks again", e.Node, ErrNodeBusy, e.err)
+}
+
+// Unwrap returns ErrNodeBusy.
+func (e *NodeBusyError) Unwrap() error { return ErrNodeBusy }
+
+// Wait waits until the other process's work on the node ends (its work lock
+// is free), or ctx is done.
+func (e *NodeBusyError) Wait(ctx context.Context, store ClusterStore) error {
+	unlock, err := store.Lock(ctx, workLockKey(e.Cluster, e.Node))
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
 }

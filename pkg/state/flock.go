@@ -61,7 +61,17 @@ func LockFile(ctx context.Context, path string) (*FileLock, error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return &FileLock{f: f, path: path}, nil
+			if sameFile(f, path) {
+				return &FileLock{f: f, path: path}, nil
+			}
+			// The file was removed (its directory removed) or replaced
+			// since it was opened: a lock on it locks nothing another
+			// process would look at. Lock the file the path names now.
+			f.Close()
+			if f, err = openLockFile(path); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
@@ -132,6 +142,21 @@ func notLockFile(fi os.FileInfo) string {
 	}
 	return ""
 }
+
+// sameFile reports whether path still names the open file f.
+func sameFile(f *os.File, path string) bool {
+	held, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Lstat(path)
+	return err == nil && os.SameFile(held, now)
+}
+
+// Held reports whether the lock is still the one on the file its path
+// names: false once that file was removed (with its directory, say) or
+// replaced, when another process can take a lock on the new file.
+func (l *FileLock) Held() bool { return sameFile(l.f, l.path) }
 
 // Path is the lock file's path.
 func (l *FileLock) Path() string { return l.path }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
 // lockPoll is how often Lock tries again while another process holds the lock.
@@ -42,5 +44,6 @@ func (s *Store) Lock(ctx context.Context, cluster string) (unlock func(), err er
 }
 
 // ErrLocked is returned (wrapped) by Lock when another process held the
-// cluster's lock until the context was done.
-var ErrLocked = errors.New("the cluster is locked")
+// cluster's lock until the context was done; it is reconcile.ErrLocked, which
+// every ClusterStore returns.
+var ErrLocked = reconcile.ErrLocked
