@@ -70,7 +70,9 @@ func (s Sample) in(unit time.Duration) []float64 {
 
 // Compare runs pacsd and baseline alternately runs times each (baseline
 // first in odd rounds, pacsd first in even ones, so neither always runs on a
-// warmer machine), logs each round and returns both samples.
+// warmer machine), logs each round and returns both samples. A run that
+// fails the test (in a subtest of its own too) ends the scenario: no sample
+// of a failed run is ever returned.
 func Compare(t *testing.T, scenario string, runs int, pacsd, baseline func(t *testing.T) time.Duration) (p, b Sample) {
 	t.Helper()
 	for i := 0; i < runs; i++ {
@@ -78,7 +80,14 @@ func Compare(t *testing.T, scenario string, runs int, pacsd, baseline func(t *te
 		if i%2 == 1 {
 			first, second = pacsd, baseline
 		}
-		d1, d2 := first(t), second(t)
+		d1 := first(t)
+		if t.Failed() {
+			t.Fatalf("%s: run %d failed; the scenario records no row", scenario, i+1)
+		}
+		d2 := second(t)
+		if t.Failed() {
+			t.Fatalf("%s: run %d failed; the scenario records no row", scenario, i+1)
+		}
 		if i%2 == 1 {
 			d1, d2 = d2, d1
 		}

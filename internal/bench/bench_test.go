@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,5 +207,55 @@ func TestReadRowsRefusesOtherLines(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ReadRows(%q) = %v, want an error holding %q", tc.in, err, tc.want)
 		}
+	}
+}
+
+func TestCompareAlternates(t *testing.T) {
+	var order []string
+	side := func(name string, d time.Duration) func(*testing.T) time.Duration {
+		return func(*testing.T) time.Duration { order = append(order, name); return d }
+	}
+	p, b := Compare(t, "s", 3, side("pacsd", 2), side("base", 5))
+	if diff := cmp.Diff([]string{"base", "pacsd", "pacsd", "base", "base", "pacsd"}, order); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(Sample{2, 2, 2}, p); diff != "" {
+		t.Errorf("pacsd sample (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(Sample{5, 5, 5}, b); diff != "" {
+		t.Errorf("baseline sample (-want +got):\n%s", diff)
+	}
+}
+
+// TestCompareStopsAtAFailedRun runs itself as a separate test process in
+// which a baseline run fails in a subtest, as the scenarios' runs do: Compare
+// must fail the test at once, running nothing more and returning nothing.
+func TestCompareStopsAtAFailedRun(t *testing.T) {
+	if os.Getenv("BENCH_COMPARE_FAILING_RUN") == "1" {
+		calls := 0
+		defer func() { fmt.Printf("calls=%d\n", calls) }()
+		pacsd := func(*testing.T) time.Duration { calls++; return 1 }
+		broken := func(t *testing.T) time.Duration {
+			calls++
+			t.Run("by-hand", func(t *testing.T) { t.Error("the engine went away") })
+			return 0
+		}
+		Compare(t, "s", 3, pacsd, broken)
+		fmt.Println("Compare returned")
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCompareStopsAtAFailedRun$", "-test.v")
+	cmd.Env = append(os.Environ(), "BENCH_COMPARE_FAILING_RUN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a failed run did not fail the test:\n%s", out)
+	}
+	for _, want := range []string{"s: run 1 failed; the scenario records no row", "calls=1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "Compare returned") {
+		t.Errorf("Compare returned after a failed run:\n%s", out)
 	}
 }
