@@ -306,14 +306,7 @@ func TestE2EEngineRestartMidFailover(t *testing.T) {
 // primary without switching back.
 func TestE2ESwitchoverBesideDaemon(t *testing.T) {
 	b := newFailoverBed(t, true)
-	tp := b.tp
-	// The daemon's own file: the same state directory, as in production.
-	code, stdout, stderr := runCLI(t, nil, "switchover", "db2", "-f", b.r.path)
-	if code != exitOK || !strings.Contains(stdout, `"db2" is the primary`) {
-		t.Fatalf("pacsd switchover db2: exit %d\n%s%s", code, stdout, stderr)
-	}
-	tp.node("db2").WaitWritable(30 * time.Second)
-	b.rejoined(t, "db2")
+	b.switchoverBesideDaemon(t, "db2")
 	time.Sleep(2 * time.Second) // time enough for a wrong failover (after = 1s)
 	if n, err := b.writable(); err != nil || n != "db2" {
 		t.Errorf("after the switchover: writable %q, %v; want db2 alone", n, err)
@@ -324,6 +317,19 @@ func TestE2ESwitchoverBesideDaemon(t *testing.T) {
 		}
 	}
 	b.finish(t, "db2")
+}
+
+// switchoverBesideDaemon runs 'pacsd switchover node' on the daemon's own
+// file (the same state directory, as in production) and waits until node is
+// the primary and the others stream from it.
+func (b *failoverBed) switchoverBesideDaemon(t *testing.T, node string) {
+	t.Helper()
+	code, stdout, stderr := runCLI(t, nil, "switchover", node, "-f", b.r.path)
+	if code != exitOK || !strings.Contains(stdout, strconv.Quote(node)+" is the primary") {
+		t.Fatalf("pacsd switchover %s: exit %d\n%s%s", node, code, stdout, stderr)
+	}
+	b.tp.node(node).WaitWritable(30 * time.Second)
+	b.rejoined(t, node)
 }
 
 // onePrimary returns the one node of tp that accepts writes when every

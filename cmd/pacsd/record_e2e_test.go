@@ -46,12 +46,7 @@ func (b *failoverBed) noFailoverSince(t *testing.T, mark int, what string) {
 func TestE2ERecordLostAfterSwitchover(t *testing.T) {
 	b := newFailoverBed(t, true)
 	tp := b.tp
-	code, stdout, stderr := runCLI(t, nil, "switchover", "db2", "-f", b.r.path)
-	if code != exitOK || !strings.Contains(stdout, `"db2" is the primary`) {
-		t.Fatalf("pacsd switchover db2: exit %d\n%s%s", code, stdout, stderr)
-	}
-	tp.node("db2").WaitWritable(30 * time.Second)
-	b.rejoined(t, "db2")
+	b.switchoverBesideDaemon(t, "db2")
 	before, err := b.recordOf(t)
 	if err != nil || before.Acting != "db2" {
 		t.Fatalf("record after the switchover: %+v, %v", before, err)

@@ -906,61 +906,40 @@ func (c *loudConn) SetRole(_ context.Context, r RoleSpec) error {
 }
 
 func (c *loudConn) DropRole(_ context.Context, name string) error {
-	w := c.w
-	if err := w.call("sql.DropRole", c.node, name); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, err := c.writable(); err != nil {
-		return err
-	}
-	delete(w.roles, name)
-	return nil
+	return c.change("sql.DropRole", name, true, func(*loudData) { delete(c.w.roles, name) })
 }
 
 func (c *loudConn) CreateSlot(_ context.Context, name string) error {
-	w := c.w
-	if err := w.call("sql.CreateSlot", c.node, name); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	d, err := c.writable()
-	if err != nil {
-		return err
-	}
-	d.slots[name] = true
-	return nil
+	return c.change("sql.CreateSlot", name, true, func(d *loudData) { d.slots[name] = true })
 }
 
 func (c *loudConn) DropSlot(_ context.Context, name string) error {
-	w := c.w
-	if err := w.call("sql.DropSlot", c.node, name); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	d, err := c.writable()
-	if err != nil {
-		return err
-	}
-	delete(d.slots, name)
-	return nil
+	return c.change("sql.DropSlot", name, true, func(d *loudData) { delete(d.slots, name) })
 }
 
 func (c *loudConn) ResetSetting(_ context.Context, name string) error {
+	return c.change("sql.ResetSetting", name, false, func(d *loudData) { delete(d.settings, name) })
+}
+
+// change records the call method(name), then applies edit to the node's
+// server under the world's lock; writable says that the server must accept
+// writes.
+func (c *loudConn) change(method, name string, writable bool, edit func(d *loudData)) error {
 	w := c.w
-	if err := w.call("sql.ResetSetting", c.node, name); err != nil {
+	if err := w.call(method, c.node, name); err != nil {
 		return err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d, err := c.server()
+	get := c.server
+	if writable {
+		get = c.writable
+	}
+	d, err := get()
 	if err != nil {
 		return err
 	}
-	delete(d.settings, name)
+	edit(d)
 	return nil
 }
 
