@@ -21,22 +21,24 @@ const duplicateObject = "42710"
 // what it may hold). A logical slot of that name is an error.
 func (c *Conn) CreateSlot(ctx context.Context, name string) error {
 	doing := "creating replication slot " + name
-	var kind string
-	err := c.conn.QueryRow(ctx, "SELECT slot_type FROM pg_replication_slots WHERE slot_name = $1", name).Scan(&kind)
-	switch {
-	case err == nil && kind == "physical":
-		return nil
-	case err == nil:
-		return c.wrap(doing, fmt.Errorf("a %s slot of that name exists", kind))
-	case !errors.Is(err, pgx.ErrNoRows):
-		return c.wrap(doing, err)
-	}
-	_, err = c.conn.Exec(ctx, "SELECT pg_create_physical_replication_slot($1, true)", name)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == duplicateObject {
-		return nil // created meanwhile by someone else
-	}
-	return c.wrap(doing, err)
+	return c.wrap(doing, c.run(ctx, false, func(ctx context.Context) error {
+		var kind string
+		err := c.conn.QueryRow(ctx, "SELECT slot_type FROM pg_replication_slots WHERE slot_name = $1", name).Scan(&kind)
+		switch {
+		case err == nil && kind == "physical":
+			return nil
+		case err == nil:
+			return fmt.Errorf("a %s slot of that name exists", kind)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		_, err = c.conn.Exec(ctx, "SELECT pg_create_physical_replication_slot($1, true)", name)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == duplicateObject {
+			return nil // created meanwhile by someone else
+		}
+		return err
+	}))
 }
 
 // settingName is a parameter name: an identifier, or a dotted custom one
@@ -66,17 +68,24 @@ func (c *Conn) Checkpoint(ctx context.Context) error {
 func (c *Conn) Promote(ctx context.Context) error {
 	// pg_promote's own wait looks every 100 ms; pacsd looks every 5 ms, as
 	// the promotion is what writers wait for.
+	// Only the request is sent again on a new connection should a kept one
+	// be stale; the wait that follows is a use of its own.
 	var asked bool
-	if err := c.conn.QueryRow(ctx, "SELECT pg_promote(false)").Scan(&asked); err != nil {
+	if err := c.run(ctx, false, func(ctx context.Context) error {
+		return c.conn.QueryRow(ctx, "SELECT pg_promote(false)").Scan(&asked)
+	}); err != nil {
 		return c.wrap("promoting", err)
 	}
 	if !asked {
+		c.spoilt = true
 		return c.wrap("promoting", errors.New("the server did not take the promotion request"))
 	}
 	deadline := time.Now().Add(promoteWait)
 	for {
 		var inRecovery bool
-		if err := c.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		if err := c.run(ctx, false, func(ctx context.Context) error {
+			return c.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+		}); err != nil {
 			return c.wrap("waiting for the promotion", err)
 		}
 		if !inRecovery {

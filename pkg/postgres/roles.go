@@ -37,26 +37,36 @@ func (c *Conn) SetRole(ctx context.Context, r reconcile.RoleSpec) error {
 	if r.Name == c.user && (!r.Login || !r.Superuser) {
 		return c.wrap(doing, errors.New("refusing to take LOGIN or SUPERUSER from the connected role"))
 	}
+	return c.wrap(doing, c.run(ctx, false, func(ctx context.Context) error {
+		return c.setRole(ctx, r)
+	}))
+}
+
+// setRole is SetRole's work on the connection. A connection that carried a
+// verifier is never kept: its session's settings were changed, and its
+// statement cache names the statement.
+func (c *Conn) setRole(ctx context.Context, r reconcile.RoleSpec) error {
 	have, err := c.roles(ctx, r.Name)
 	if err != nil {
-		return c.wrap(doing, err)
+		return err
 	}
 	cur, exists := have[r.Name]
 	stmts, secret, err := roleStatements(r, cur, exists)
 	if err != nil {
-		return c.wrap(doing, err)
+		return err
 	}
 	if len(stmts) == 0 {
 		return nil
 	}
 	if secret {
+		c.spoilt = true
 		if _, err := c.conn.Exec(ctx, sqltext.QuietBefore); err != nil {
-			return c.wrap(doing, err)
+			return err
 		}
 		defer c.conn.Exec(ctx, sqltext.QuietAfter)
 		stmts = append([]string{sqltext.QuietLocal}, stmts...)
 	}
-	return c.wrap(doing, pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
 		for _, s := range stmts {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				// The statement may hold a verifier: say which kind failed only.
@@ -64,7 +74,7 @@ func (c *Conn) SetRole(ctx context.Context, r reconcile.RoleSpec) error {
 			}
 		}
 		return nil
-	}))
+	})
 }
 
 // roleStatements returns the statements that turn cur (exists reports whether

@@ -12,6 +12,35 @@ import (
 )
 
 const (
+	// headQuery reads, in one row, what the server reports as single values:
+	// version, recovery, the timeline's sources, its WAL receiver, its WAL
+	// positions and its streaming and synchronous standbys.
+	//
+	// On a primary the timeline is the one WAL is written on now: the first
+	// eight hex digits of the current WAL file's name (pg_control_checkpoint
+	// lags behind a promotion until the next checkpoint). On a standby it is
+	// the timeline the WAL receiver receives; without a receiver, the latest
+	// timeline the control file knows of. The WAL position is the one
+	// written (primary) or replayed (standby); received is a standby's.
+	headQuery = `SELECT current_setting('server_version_num'), r.rec,
+		CASE WHEN r.rec THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+		CASE WHEN r.rec THEN coalesce(
+			(SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0),
+			greatest((SELECT timeline_id FROM pg_control_checkpoint()),
+				(SELECT min_recovery_end_timeline FROM pg_control_recovery())))::bigint
+		ELSE 0 END,
+		coalesce((SELECT status FROM pg_stat_wal_receiver), ''),
+		` + positionsColumns + `,
+		ARRAY(SELECT application_name::text FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1)
+		FROM (SELECT pg_is_in_recovery() AS rec) r`
+	// healthQuery reads recovery and the columns of positionsColumns.
+	healthQuery = `SELECT r.rec, ` + positionsColumns + ` FROM (SELECT pg_is_in_recovery() AS rec) r`
+	// positionsColumns are the WAL written (primary) or replayed (standby),
+	// the WAL received, and the synchronous standbys; r.rec is
+	// pg_is_in_recovery().
+	positionsColumns = `(CASE WHEN r.rec THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0')::bigint,
+		(coalesce(pg_last_wal_receive_lsn(), '0/0') - '0/0')::bigint,
+		ARRAY(SELECT application_name::text FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') ORDER BY 1)`
 	// settingsQuery reads every parameter with its value as SHOW prints it.
 	settingsQuery = `SELECT name, current_setting(name), context, coalesce(sourcefile, ''), pending_restart
 		FROM pg_settings`
@@ -21,129 +50,123 @@ const (
 		ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_authid g ON g.oid = m.roleid
 			WHERE m.member = a.oid ORDER BY 1)
 		FROM pg_authid a`
-	slotsQuery     = `SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'`
-	streamingQuery = `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1`
-	receiverQuery  = `SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), '')`
-	// On a primary the timeline is the one WAL is written on now: the first
-	// eight hex digits of the current WAL file's name. (pg_control_checkpoint
-	// lags behind a promotion until the next checkpoint.)
-	// walQuery reads the WAL written (primary) or replayed (standby), and received.
-	walQuery = `SELECT (CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0')::bigint,
-	       (coalesce(pg_last_wal_receive_lsn(), '0/0') - '0/0')::bigint`
-	syncQuery            = `SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') ORDER BY 1`
-	primaryTimelineQuery = `SELECT pg_walfile_name(pg_current_wal_lsn())`
-	// On a standby it is the timeline the WAL receiver receives; without a
-	// receiver, the latest timeline the control file knows of.
-	standbyTimelineQuery = `SELECT coalesce(
-		(SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0),
-		greatest((SELECT timeline_id FROM pg_control_checkpoint()),
-			(SELECT min_recovery_end_timeline FROM pg_control_recovery())))::bigint`
+	slotsQuery = `SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'`
 )
 
 // State reads what the server reports about itself: version, recovery,
 // timeline, every setting, every role, physical slots, streaming standbys and
-// its own WAL receiver. It needs a superuser (pg_authid, source files).
+// its own WAL receiver. It needs a superuser (pg_authid, source files). Its
+// statements travel as one batch: one round trip.
 func (c *Conn) State(ctx context.Context) (*reconcile.DBState, error) {
-	s := &reconcile.DBState{}
-	var version string
-	if err := c.conn.QueryRow(ctx, "SELECT current_setting('server_version_num'), pg_is_in_recovery()").
-		Scan(&version, &s.InRecovery); err != nil {
-		return nil, c.wrap("reading the server version", err)
+	var s *reconcile.DBState
+	err := c.run(ctx, false, func(ctx context.Context) error {
+		var err error
+		s, err = c.state(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, c.wrap("reading the server's state", err)
+	}
+	return s, nil
+}
+
+func (c *Conn) state(ctx context.Context) (*reconcile.DBState, error) {
+	s := &reconcile.DBState{Settings: map[string]reconcile.Setting{}, Roles: map[string]reconcile.RoleState{}, Slots: map[string]bool{}}
+	var version, walfile string
+	var standbyTLI, wal, received int64
+	b := &pgx.Batch{}
+	b.Queue(headQuery).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&version, &s.InRecovery, &walfile, &standbyTLI, &s.Receiver, &wal, &received, &s.SyncStandbys, &s.Streaming)
+	})
+	b.Queue(settingsQuery).Query(func(rows pgx.Rows) error {
+		return into(rows, s.Settings, scanSetting)
+	})
+	b.Queue(rolesQuery).Query(func(rows pgx.Rows) error {
+		return into(rows, s.Roles, scanRole)
+	})
+	b.Queue(slotsQuery).Query(func(rows pgx.Rows) error {
+		return into(rows, s.Slots, func(r pgx.Rows) (name string, active bool, err error) {
+			err = r.Scan(&name, &active)
+			return name, active, err
+		})
+	})
+	if err := c.conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
 	}
 	v, err := strconv.Atoi(version)
 	if err != nil {
-		return nil, c.wrap("reading the server version", err)
+		return nil, fmt.Errorf("server_version_num: %w", err)
 	}
 	s.Version = v
-	if s.Timeline, err = c.timeline(ctx, s.InRecovery); err != nil {
-		return nil, c.wrap("reading the timeline", err)
+	s.Timeline = standbyTLI
+	if !s.InRecovery {
+		if s.Timeline, err = walfileTimeline(walfile); err != nil {
+			return nil, fmt.Errorf("the timeline: %w", err)
+		}
 	}
-	if s.Settings, err = c.settings(ctx); err != nil {
-		return nil, c.wrap("reading settings", err)
-	}
-	if s.Roles, err = c.roles(ctx, ""); err != nil {
-		return nil, c.wrap("reading roles", err)
-	}
-	if s.Slots, err = collect(ctx, c.conn, slotsQuery, func(r pgx.Rows, m map[string]bool) error {
-		var name string
-		var active bool
-		err := r.Scan(&name, &active)
-		m[name] = active
-		return err
-	}); err != nil {
-		return nil, c.wrap("reading replication slots", err)
-	}
-	rows, _ := c.conn.Query(ctx, streamingQuery)
-	if s.Streaming, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-		return nil, c.wrap("reading streaming standbys", err)
-	}
+	s.WAL, s.ReceivedWAL = uint64(wal), uint64(received)
 	if len(s.Streaming) == 0 {
 		s.Streaming = nil
 	}
-	if err := c.conn.QueryRow(ctx, receiverQuery).Scan(&s.Receiver); err != nil {
-		return nil, c.wrap("reading the WAL receiver", err)
-	}
-	if err := c.positions(ctx, s); err != nil {
-		return nil, err
+	if len(s.SyncStandbys) == 0 {
+		s.SyncStandbys = nil
 	}
 	return s, nil
 }
 
 // Health reads only whether the server is in recovery, its WAL positions
-// and its synchronous standbys: cheap enough to ask several times a second.
+// and its synchronous standbys, in one statement: cheap enough to ask
+// several times a second. On a kept connection, the first attempt gets
+// half of what is left of ctx's deadline, so that a connection that hangs
+// leaves the other half to a new one.
 func (c *Conn) Health(ctx context.Context) (*reconcile.DBState, error) {
 	s := &reconcile.DBState{}
-	if err := c.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&s.InRecovery); err != nil {
-		return nil, c.wrap("reading whether the server is in recovery", err)
+	var wal, received int64
+	if err := c.run(ctx, true, func(ctx context.Context) error {
+		return c.conn.QueryRow(ctx, healthQuery).Scan(&s.InRecovery, &wal, &received, &s.SyncStandbys)
+	}); err != nil {
+		return nil, c.wrap("reading whether the server is in recovery and its WAL positions", err)
 	}
-	if err := c.positions(ctx, s); err != nil {
-		return nil, err
+	s.WAL, s.ReceivedWAL = uint64(wal), uint64(received)
+	if len(s.SyncStandbys) == 0 {
+		s.SyncStandbys = nil
 	}
 	return s, nil
 }
 
-// positions fills the WAL positions and synchronous standbys of s.
-func (c *Conn) positions(ctx context.Context, s *reconcile.DBState) error {
-	var wal, received int64
-	if err := c.conn.QueryRow(ctx, walQuery).Scan(&wal, &received); err != nil {
-		return c.wrap("reading WAL positions", err)
-	}
-	s.WAL, s.ReceivedWAL = uint64(wal), uint64(received)
-	rows, _ := c.conn.Query(ctx, syncQuery)
-	var err error
-	if s.SyncStandbys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-		return c.wrap("reading synchronous standbys", err)
-	}
-	if len(s.SyncStandbys) == 0 {
-		s.SyncStandbys = nil
-	}
-	return nil
-}
-
-func (c *Conn) timeline(ctx context.Context, inRecovery bool) (int64, error) {
-	var tli int64
-	if inRecovery {
-		err := c.conn.QueryRow(ctx, standbyTimelineQuery).Scan(&tli)
-		return tli, err
-	}
-	var walfile string
-	if err := c.conn.QueryRow(ctx, primaryTimelineQuery).Scan(&walfile); err != nil {
-		return 0, err
-	}
+// walfileTimeline returns the timeline of a WAL file's name: its first
+// eight hex digits.
+func walfileTimeline(walfile string) (int64, error) {
 	if len(walfile) < 8 {
 		return 0, fmt.Errorf("unexpected WAL file name %q", walfile)
 	}
 	return strconv.ParseInt(walfile[:8], 16, 64)
 }
 
-func (c *Conn) settings(ctx context.Context) (map[string]reconcile.Setting, error) {
-	return collect(ctx, c.conn, settingsQuery, func(r pgx.Rows, m map[string]reconcile.Setting) error {
-		var name string
-		var s reconcile.Setting
-		err := r.Scan(&name, &s.Value, &s.Context, &s.SourceFile, &s.PendingRestart)
-		m[name] = s
-		return err
-	})
+func scanSetting(r pgx.Rows) (name string, s reconcile.Setting, err error) {
+	err = r.Scan(&name, &s.Value, &s.Context, &s.SourceFile, &s.PendingRestart)
+	return name, s, err
+}
+
+func scanRole(r pgx.Rows) (name string, s reconcile.RoleState, err error) {
+	err = r.Scan(&name, &s.Login, &s.Replication, &s.Superuser, &s.Verifier, &s.MemberOf)
+	if len(s.MemberOf) == 0 {
+		s.MemberOf = nil
+	}
+	return name, s, err
+}
+
+// into puts each row of rows, as scan reads it, into m.
+func into[V any](rows pgx.Rows, m map[string]V, scan func(pgx.Rows) (string, V, error)) error {
+	defer rows.Close()
+	for rows.Next() {
+		k, v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		m[k] = v
+	}
+	return rows.Err()
 }
 
 // roles reads all roles, or only the role name when name is not "".
@@ -152,32 +175,12 @@ func (c *Conn) roles(ctx context.Context, name string) (map[string]reconcile.Rol
 	if name != "" {
 		sql, args = rolesQuery+" WHERE a.rolname = $1", []any{name}
 	}
-	return collect(ctx, c.conn, sql, func(r pgx.Rows, m map[string]reconcile.RoleState) error {
-		var name string
-		var s reconcile.RoleState
-		err := r.Scan(&name, &s.Login, &s.Replication, &s.Superuser, &s.Verifier, &s.MemberOf)
-		if len(s.MemberOf) == 0 {
-			s.MemberOf = nil
-		}
-		m[name] = s
-		return err
-	}, args...)
-}
-
-// collect runs a query and lets scan put each row into a map.
-func collect[V any](ctx context.Context, conn *pgx.Conn, sql string, scan func(pgx.Rows, map[string]V) error, args ...any) (map[string]V, error) {
-	rows, err := conn.Query(ctx, sql, args...)
+	rows, err := c.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	m := map[string]V{}
-	for rows.Next() {
-		if err := scan(rows, m); err != nil {
-			return nil, err
-		}
-	}
-	return m, rows.Err()
+	m := map[string]reconcile.RoleState{}
+	return m, into(rows, m, scanRole)
 }
 
 // filesQuery reads each path of $1 as the server sees it, or its SHA-256
@@ -191,16 +194,20 @@ const filesQuery = `SELECT p, CASE WHEN p = ANY($2::text[]) THEN sha256(f) ELSE 
 // a superuser): one round trip instead of one engine request per file. The
 // content of a path in digests never leaves the server, only its SHA-256.
 func (c *Conn) ReadFiles(ctx context.Context, paths, digests []string) (map[string][]byte, error) {
-	rows, err := c.conn.Query(ctx, filesQuery, paths, digests)
-	if err != nil {
-		return nil, c.wrap("reading pacsd's files", err)
-	}
-	out := map[string][]byte{}
-	var p string
-	var b []byte
-	if _, err := pgx.ForEachRow(rows, []any{&p, &b}, func() error {
-		out[p] = bytes.Clone(b)
-		return nil
+	var out map[string][]byte
+	if err := c.run(ctx, false, func(ctx context.Context) error {
+		out = map[string][]byte{}
+		rows, err := c.conn.Query(ctx, filesQuery, paths, digests)
+		if err != nil {
+			return err
+		}
+		var p string
+		var b []byte
+		_, err = pgx.ForEachRow(rows, []any{&p, &b}, func() error {
+			out[p] = bytes.Clone(b)
+			return nil
+		})
+		return err
 	}); err != nil {
 		return nil, c.wrap("reading pacsd's files", err)
 	}
