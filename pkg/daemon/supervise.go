@@ -218,6 +218,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if v != reconcile.FailOver {
 		return
 	}
+	d.log.Info("failing over", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
 	to, ferr := reconcile.Failover(ctx, c, deps, ws.w.Last, d.log)
 	lostFor := time.Since(ws.w.DownSince).Round(time.Millisecond).String()
 	ws.w = ws.w.FailedOver(time.Now(), ferr)
