@@ -85,10 +85,20 @@ func CurrentState(c *spec.Cluster, st ClusterState, world *Observed) (ClusterSta
 		if recorded == nil || recorded.DB != nil && !recorded.DB.InRecovery {
 			return st, nil
 		}
-		for _, w := range writable {
-			if tl, _ := timelineOf(world.Nodes[w]); tl > st.Epoch+1 {
-				return st, fmt.Errorf("cluster %q: %w: the record names %q (epoch %d), but %q accepts writes on timeline %d, later than any promotion the record counts: a promotion happened that pacsd did not record (a state directory restored from a backup, an old state_dir, a promotion by hand) (%s); pacsd acts on nothing in this cluster: if %q holds the newest data, remove the record (the file cluster-%s.json in daemon.state_dir) and pacsd rebuilds it from the nodes; otherwise stop %q ('docker stop') and make sure the recorded primary holds the newest data",
-					c.Name, ErrActingUnknown, st.Acting, st.Epoch, w, tl, describeNodes(c, world), w, c.Name, w)
+		for _, n := range c.Nodes {
+			ns := world.Nodes[n.Name]
+			if ns == nil || n.Name == st.Acting {
+				continue
+			}
+			tl, certain := timelineOf(ns)
+			writes := ns.DB != nil && !ns.DB.InRecovery
+			if (writes || certain) && tl > st.Epoch+1 {
+				what := "accepts writes"
+				if !writes {
+					what = "was last a primary"
+				}
+				return st, fmt.Errorf("cluster %q: %w: the record names %q (epoch %d), but %q %s on timeline %d, later than any promotion the record counts: a promotion happened that pacsd did not record (a state directory restored from a backup, an old state_dir, a promotion by hand) (%s); pacsd acts on nothing in this cluster: if %q holds the newest data, remove the record (the file cluster-%s.json in daemon.state_dir) and pacsd rebuilds it from the nodes; otherwise make sure the recorded primary holds the newest data",
+					c.Name, ErrActingUnknown, st.Acting, st.Epoch, n.Name, what, tl, describeNodes(c, world), n.Name, c.Name)
 			}
 		}
 		return st, nil
@@ -102,7 +112,7 @@ func CurrentState(c *spec.Cluster, st ClusterState, world *Observed) (ClusterSta
 		why = fmt.Sprintf("nodes %s all accept writes", strings.Join(quoteAll(writable), ", "))
 	case len(writable) == 1 && len(uncertain) > 0:
 		why = fmt.Sprintf("%q accepts writes, but the timeline of %s is not certain (stopped without a clean shutdown as a primary, or unreadable)", writable[0], strings.Join(quoteAll(uncertain), ", "))
-		repair = fmt.Sprintf("start %s by hand ('docker start'), so that its server reports its timeline", strings.Join(quoteAll(uncertain), ", "))
+		repair = fmt.Sprintf("start %s by hand ('docker start'), so that its server reports its timeline (a node whose host cannot be reached: take it out of the file until the host is back)", strings.Join(quoteAll(uncertain), ", "))
 	case len(writable) == 1:
 		if tl, _ := timelineOf(world.Nodes[writable[0]]); tl < top {
 			why = fmt.Sprintf("%q accepts writes on timeline %d, but %q shows timeline %d (it was promoted later)", writable[0], tl, topNode, top)

@@ -159,10 +159,17 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 		}
 		return hs
 	}
-	// 0. A primary is never fenced for nothing: when no standby qualifies
-	// now, none will once the primary is stopped.
+	// 0. Another node that accepts writes is a primary already (promoted by
+	// hand, or the record or --from names a node that is not the primary):
+	// a promotion would make a second one. And a primary is never fenced
+	// for nothing: when no standby qualifies now, none will once the
+	// primary is stopped.
+	before := standbyHealth()
+	if err := writableElsewhere(c, old, before); err != nil {
+		return "", err
+	}
 	if !manual {
-		if ch := ChooseFailoverTarget(c, old, last, standbyHealth()); ch.To == "" {
+		if ch := ChooseFailoverTarget(c, old, last, before); ch.To == "" {
 			return "", fmt.Errorf("cluster %q: %w: %s; the old primary %q was not touched: bring it back if its data is intact, or promote a standby by hand with 'pacsd failover NODE', which says what it may lose", c.Name, ErrNoCandidate, strings.Join(ch.Refused, "; "), old)
 		}
 	}
@@ -185,6 +192,9 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 
 	// 2. Choose: the most WAL received, within max_lag, synchronous if asked.
 	health := standbyHealth() // the positions are final now
+	if err := writableElsewhere(c, old, health); err != nil {
+		return "", fmt.Errorf("%w; the old primary %q stays fenced", err, old)
+	}
 	var got uint64
 	if manual {
 		h := healthOf(health, to)
@@ -249,4 +259,16 @@ func Health(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*DBStat
 	}
 	defer conn.Close()
 	return conn.Health(ctx)
+}
+
+// writableElsewhere refuses a failover from old when another node answers
+// as a primary: promoting a standby would make a second one.
+func writableElsewhere(c *spec.Cluster, old string, hs []StandbyHealth) error {
+	for _, h := range hs {
+		if h.Err == nil && h.DB != nil && !h.DB.InRecovery {
+			return fmt.Errorf("cluster %q: %w: %q accepts writes, so it is a primary already while %q is taken for the lost one (a promotion by hand, a record restored from a backup, or --from naming a node that was not the primary); nothing was promoted: if %q holds the newest data, let a pass record it (remove the record, the file cluster-%s.json in daemon.state_dir, when the pass refuses it), otherwise stop it ('docker stop') and try again",
+				c.Name, ErrActingUnknown, h.Node, old, h.Node, c.Name)
+		}
+	}
+	return nil
 }

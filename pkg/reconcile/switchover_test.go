@@ -364,3 +364,52 @@ func TestManualFailoverWithoutRecord(t *testing.T) {
 		t.Errorf("--from against the record: %v, %d promotions; want a refusal", err, promoted)
 	}
 }
+
+// writerDB is db3 answering as a primary (promoted by hand), the others as
+// standbys that qualify.
+type writerDB struct{ healthDB }
+
+func (d writerDB) Connect(ctx context.Context, addr string, user string, pw spec.Secret, db string) (DBConn, error) {
+	if strings.HasPrefix(addr, "pacs-db3:") {
+		return writerConn{}, nil
+	}
+	return d.healthDB.Connect(ctx, addr, user, pw, db)
+}
+
+type writerConn struct{ caughtUpConn }
+
+func (writerConn) Health(context.Context) (*DBState, error) { return &DBState{WAL: 0x5000000}, nil }
+
+// TestFailoverRefusedBesideAnotherPrimary: when a node other than the one
+// taken for the lost primary accepts writes (a promotion by hand, a stale
+// record, --from naming a standby), neither the daemon's failover nor
+// 'pacsd failover' fences or promotes anything.
+func TestFailoverRefusedBesideAnotherPrimary(t *testing.T) {
+	last := LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}
+	log := slog.New(slog.DiscardHandler)
+	c := testCluster(t, "failover {\n automatic = true\n }")
+	for _, tt := range []struct {
+		name  string
+		store *MemoryStore
+		run   func(d Deps) (string, error)
+	}{
+		{"automatic", recorded("db1", nil), func(d Deps) (string, error) { return Failover(context.Background(), c, d, last, log) }},
+		{"by hand", recorded("db1", nil), func(d Deps) (string, error) {
+			return ManualFailover(context.Background(), c, d, "db2", ManualOptions{AcceptLoss: true}, last, log)
+		}},
+		{"by hand, --from a standby without a record", &MemoryStore{}, func(d Deps) (string, error) {
+			return ManualFailover(context.Background(), c, d, "db2", ManualOptions{AcceptLoss: true, From: "db1"}, last, log)
+		}},
+	} {
+		rt := &switchRuntime{}
+		promoted := 0
+		d := Deps{Runtimes: map[string]Runtime{"": rt}, DB: writerDB{healthDB{promoted: &promoted}}, Store: tt.store}
+		_, err := tt.run(d)
+		if !errors.Is(err, ErrActingUnknown) || !strings.Contains(err.Error(), `"db3" accepts writes`) {
+			t.Errorf("%s: %v; want a refusal naming db3", tt.name, err)
+		}
+		if promoted != 0 || len(rt.calls) != 0 {
+			t.Errorf("%s: %d promotions, engine calls %q; want none", tt.name, promoted, rt.calls)
+		}
+	}
+}
