@@ -64,9 +64,14 @@ func serve(ctx context.Context, path string, log *slog.Logger, hup <-chan os.Sig
 	}
 	defer lock.Unlock()
 	ctx, stopLost := context.WithCancel(ctx)
-	defer stopLost()
 	lost := make(chan error, 1)
-	go keepLock(ctx, lock, f.Daemon.StateDir, log, func(err error) { lost <- err; stopLost() })
+	var keeping sync.WaitGroup
+	keeping.Add(1)
+	go func() {
+		defer keeping.Done()
+		keepLock(ctx, lock, f.Daemon.StateDir, log, func(err error) { lost <- err; stopLost() })
+	}()
+	defer func() { stopLost(); keeping.Wait() }() // before the lock is let go
 	ln, err := net.Listen("tcp", f.Daemon.Listen)
 	if err != nil {
 		log.Error(fmt.Sprintf("while listening on %s (daemon.listen): %v", f.Daemon.Listen, err))

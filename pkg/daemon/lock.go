@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
@@ -70,6 +71,12 @@ func (l *StateLock) Renew(stateDir string) (bool, error) {
 		return false, nil
 	}
 	n, err := Lock(stateDir)
+	if err != nil && (l.l.Held() || strings.Contains(err.Error(), fmt.Sprintf("(pid %d)", os.Getpid()))) {
+		// The first look failed for a moment, or the file system cannot
+		// tell a file's identity: the lock on the file is still this
+		// process's own.
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("the lock file %s was removed or replaced, and could not be taken again: %w", l.l.Path(), err)
 	}

@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pacsd/pacsd/pkg/state"
 )
 
 // precious makes a file outside the state directory that a lock must never
@@ -176,11 +179,17 @@ func TestLockRenewedAfterStateDirRemoved(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	other, err := Lock(dir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	other, err := state.LockFile(context.Background(), filepath.Join(dir, LockFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Unlock()
+	if err := other.WriteNote("999999"); err != nil { // another process's pid
+		t.Fatal(err)
+	}
 	if _, err := l.Renew(dir); err == nil || !strings.Contains(err.Error(), "another pacsd") {
 		t.Errorf("Renew with another pacsd on the new lock file: %v; want an error naming it", err)
 	}

@@ -58,10 +58,13 @@ func LockFile(ctx context.Context, path string) (*FileLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
+	for moved := 0; ; {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			if sameFile(f, path) {
+			// A file system that cannot tell a file's identity (the path
+			// and the open file never match) is taken at its word after a
+			// few tries, never looped on.
+			if moved++; sameFile(f, path) || moved > 3 {
 				return &FileLock{f: f, path: path}, nil
 			}
 			// The file was removed (its directory removed) or replaced
