@@ -75,6 +75,10 @@ func (d *Daemon) followOne(ctx context.Context, rt reconcile.Runtime, cluster, h
 	for {
 		start := time.Now()
 		err := d.o.Follow(ctx, rt, cluster, func(ev Event) {
+			if d.leftToSupervisor(cluster, ev) {
+				d.log.Info("engine event about the acting primary; the failover supervisor decides", "cluster", cluster, "type", ev.Type, "action", ev.Action, "name", ev.Name)
+				return
+			}
 			if worthAPass(ev) {
 				d.log.Info("engine event; observing again", "cluster", cluster, "type", ev.Type, "action", ev.Action, "name", ev.Name)
 				d.events.Poke()
@@ -114,6 +118,44 @@ func worthAPass(ev Event) bool {
 		}
 	case "network":
 		return ev.Action == "disconnect" || ev.Action == "destroy"
+	}
+	return false
+}
+
+// leftToSupervisor reports whether ev says that the acting primary of a
+// cluster with automatic failover went down (died, stopped, killed,
+// removed): the failover supervisor decides what follows, and it starts a
+// pass when it is done (or has refused). A pass started by the event would
+// only warn that the primary is down, and its requests about the dead
+// primary's container (the engine serves them one at a time) would hold up
+// the supervisor's own checks and its fence.
+func (d *Daemon) leftToSupervisor(cluster string, ev Event) bool {
+	if ev.Type != "container" {
+		return false
+	}
+	switch ev.Action {
+	case "die", "stop", "kill", "oom", "destroy":
+	default:
+		return false
+	}
+	snap := d.snap.Load()
+	if snap == nil {
+		return false
+	}
+	for _, c := range snap.file.Clusters {
+		if c.Name != cluster || !c.Failover.Automatic {
+			continue
+		}
+		st, err := snap.deps.Store.Load(c.Name)
+		if err != nil {
+			return false
+		}
+		acting, err := reconcile.ActingPrimary(c, st, nil)
+		if err != nil {
+			return false
+		}
+		n := c.Node(acting)
+		return n != nil && n.Container == ev.Name
 	}
 	return false
 }

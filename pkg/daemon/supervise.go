@@ -234,6 +234,10 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):
 		d.m.failovers.WithLabelValues(c.Name, "refused").Inc()
 		d.log.Error("failover refused", "cluster", c.Name, "node", acting, "error", ferr.Error())
+		// A pass shows the rest (and starts the primary again when no
+		// standby runs at all): the engine's events about the primary
+		// left that to the supervisor.
+		d.trigger.Poke()
 	default:
 		d.m.failovers.WithLabelValues(c.Name, "error").Inc()
 		d.log.Error("failover failed", "cluster", c.Name, "node", acting, "error", ferr.Error())

@@ -129,3 +129,42 @@ func (f *fixture) recorded(t *testing.T, c *spec.Cluster) reconcile.ClusterStore
 	}
 	return st
 }
+
+// TestEventsOfTheActingPrimaryLeftToSupervisor: with automatic failover, an
+// engine event that the acting primary went down starts no pass (the
+// supervisor decides, and starts one after); every other event does as
+// before.
+func TestEventsOfTheActingPrimaryLeftToSupervisor(t *testing.T) {
+	f := mustFixture(t)
+	c := f.d.file.Clusters[0]
+	primary, standby := c.Node(c.Primary).Container, ""
+	for _, n := range c.Nodes {
+		if n.Name != c.Primary {
+			standby = n.Container
+		}
+	}
+	ev := func(action, name string) Event { return Event{Type: "container", Action: action, Name: name} }
+	if f.d.leftToSupervisor(c.Name, ev("die", primary)) {
+		t.Error("without automatic failover, the primary's death was left to a supervisor that does not run")
+	}
+	c.Failover.Automatic = true
+	if f.d.leftToSupervisor(c.Name, ev("die", primary)) {
+		t.Error("without a record, the primary's death was left to the supervisor")
+	}
+	f.recorded(t, c)
+	for _, tt := range []struct {
+		ev   Event
+		want bool
+	}{
+		{ev("die", primary), true},
+		{ev("kill", primary), true},
+		{ev("destroy", primary), true},
+		{ev("start", primary), false},
+		{ev("die", standby), false},
+		{Event{Type: "network", Action: "disconnect", Name: primary}, false},
+	} {
+		if got := f.d.leftToSupervisor(c.Name, tt.ev); got != tt.want {
+			t.Errorf("leftToSupervisor(%+v) = %v, want %v", tt.ev, got, tt.want)
+		}
+	}
+}
