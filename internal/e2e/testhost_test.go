@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 )
 
 // TestE2ETestHosts proves two test hosts side by side: a container on one
@@ -49,6 +51,9 @@ func TestE2ETestHosts(t *testing.T) {
 type testHostLeft struct {
 	Name, Namespace, Veth, RunDir, DataRoot, ExecRoot, Route string
 	ContainerPid                                             int
+	// FirstRun is the run id of the child's Env on the machine's engine
+	// (its network there): a child killed before its cleanup leaves it.
+	FirstRun string
 }
 
 // TestE2ETestHostCleanup proves that a test host is removed whole when its
@@ -136,7 +141,7 @@ func TestE2ETestHostFailingChild(t *testing.T) {
 // container keep running, and the next test on that slot stops them, removes
 // what they made and carries on; its own cleanup then leaves nothing.
 func TestE2ETestHostAfterKilledRun(t *testing.T) {
-	Require(t)
+	e := Require(t)
 	file := filepath.Join(t.TempDir(), "host")
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestE2ETestHostKilledChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "PACSD_E2E_HOST_KILLED="+file)
@@ -158,6 +163,16 @@ func TestE2ETestHostAfterKilledRun(t *testing.T) {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	left := readLeft(t, file, []byte(out.String()))
+	// What the killed child made on the machine's engine (its network) is
+	// removed with this test's own objects.
+	t.Cleanup(func() {
+		f := filters.NewArgs(filters.Arg("label", LabelRun+"="+left.FirstRun))
+		e.cleanupFilter(f)
+		ns, err := e.Docker.NetworkList(context.Background(), network.ListOptions{Filters: f})
+		if err == nil && len(ns) > 0 {
+			t.Errorf("the killed run's network %s is left on the machine's engine", ns[0].Name)
+		}
+	})
 	if p, err := processOf(left.ContainerPid); err != nil || p.gone() == nil {
 		t.Fatalf("the killed run's container (pid %d) should still run: %v", left.ContainerPid, err)
 	}
@@ -238,7 +253,7 @@ func writeLeft(t *testing.T, h *TestHost, n *Node, file string) {
 	}
 	left := testHostLeft{
 		Name: h.Name, Namespace: h.Namespace, Veth: h.veth, RunDir: h.runDir, DataRoot: h.dataRoot,
-		ExecRoot: h.execRoot, Route: h.ownRoute, ContainerPid: c.State.Pid,
+		ExecRoot: h.execRoot, Route: h.ownRoute, ContainerPid: c.State.Pid, FirstRun: h.First.RunID,
 	}
 	b, _ := json.Marshal(left)
 	if err := os.WriteFile(file+".tmp", b, 0o600); err != nil {
