@@ -906,27 +906,27 @@ func (c *loudConn) SetRole(_ context.Context, r RoleSpec) error {
 }
 
 func (c *loudConn) DropRole(_ context.Context, name string) error {
-	return c.change("sql.DropRole", name, true, func(*loudData) { delete(c.w.roles, name) })
+	return c.change("sql.DropRole", true, func(*loudData) { delete(c.w.roles, name) }, name)
 }
 
 func (c *loudConn) CreateSlot(_ context.Context, name string) error {
-	return c.change("sql.CreateSlot", name, true, func(d *loudData) { d.slots[name] = true })
+	return c.change("sql.CreateSlot", true, func(d *loudData) { d.slots[name] = true }, name)
 }
 
 func (c *loudConn) DropSlot(_ context.Context, name string) error {
-	return c.change("sql.DropSlot", name, true, func(d *loudData) { delete(d.slots, name) })
+	return c.change("sql.DropSlot", true, func(d *loudData) { delete(d.slots, name) }, name)
 }
 
 func (c *loudConn) ResetSetting(_ context.Context, name string) error {
-	return c.change("sql.ResetSetting", name, false, func(d *loudData) { delete(d.settings, name) })
+	return c.change("sql.ResetSetting", false, func(d *loudData) { delete(d.settings, name) }, name)
 }
 
-// change records the call method(name), then applies edit to the node's
+// change records the call method(args), then applies edit to the node's
 // server under the world's lock; writable says that the server must accept
 // writes.
-func (c *loudConn) change(method, name string, writable bool, edit func(d *loudData)) error {
+func (c *loudConn) change(method string, writable bool, edit func(d *loudData), args ...string) error {
 	w := c.w
-	if err := w.call(method, c.node, name); err != nil {
+	if err := w.call(method, append([]string{c.node}, args...)...); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -944,35 +944,15 @@ func (c *loudConn) change(method, name string, writable bool, edit func(d *loudD
 }
 
 func (c *loudConn) Reload(context.Context) error {
-	w := c.w
-	if err := w.call("sql.Reload", c.node); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	d, err := c.server()
-	if err != nil {
-		return err
-	}
-	if d.recovery {
-		d.upstream = w.upstreamOf(d) // primary_conninfo is reloadable
-	}
-	return nil
+	return c.change("sql.Reload", false, func(d *loudData) {
+		if d.recovery {
+			d.upstream = c.w.upstreamOf(d) // primary_conninfo is reloadable
+		}
+	})
 }
 
 func (c *loudConn) Checkpoint(context.Context) error {
-	w := c.w
-	if err := w.call("sql.Checkpoint", c.node); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	d, err := c.server()
-	if err != nil {
-		return err
-	}
-	d.checkpoint = d.wal
-	return nil
+	return c.change("sql.Checkpoint", false, func(d *loudData) { d.checkpoint = d.wal })
 }
 
 func (c *loudConn) Promote(context.Context) error {
