@@ -312,6 +312,10 @@ func TestCheckOverScriptedWorld(t *testing.T) {
 		metrics     map[string]bool    // lines of /metrics, present or not
 		log         []string
 		noLog       []string
+		// poked: the check started a pass (after a failover, done or
+		// refused: the engine's events about the primary leave it to the
+		// supervisor)
+		poked bool
 	}{
 		{
 			name:   "a healthy primary: no failover, its sight is kept",
@@ -341,6 +345,7 @@ func TestCheckOverScriptedWorld(t *testing.T) {
 		},
 		{
 			name:  "a primary lost for failover.after: fenced, a standby recorded and promoted",
+			poked: true,
 			after: 100 * time.Millisecond,
 			allow: append([]string{"NodeContainers", "WriteFiles", "sql.Promote"}, healthCalls...),
 			steps: []step{{}, {before: killed}, {wait: 150 * time.Millisecond}},
@@ -369,6 +374,7 @@ func TestCheckOverScriptedWorld(t *testing.T) {
 		{
 			name:        "the primary's engine does not answer: the failover is refused and counted",
 			unreachable: true,
+			poked:       true,
 			after:       100 * time.Millisecond,
 			allow:       append([]string{"NodeContainers"}, healthCalls...),
 			steps:       []step{{}, {}, {wait: 150 * time.Millisecond}},
@@ -403,6 +409,10 @@ func TestCheckOverScriptedWorld(t *testing.T) {
 				deps.Runtimes["h1"] = db1
 			}
 			ws := &watchState{}
+			select { // what the fixture started with is not the check's
+			case <-f.d.trigger.C():
+			default:
+			}
 			for i, s := range tt.steps {
 				time.Sleep(s.wait)
 				if s.before != nil {
@@ -428,6 +438,15 @@ func TestCheckOverScriptedWorld(t *testing.T) {
 			seen, err := store.LoadSeen(c.Name)
 			if err != nil || seen.Node != tt.seen.Node || seen.WAL != tt.seen.WAL || (tt.seen.Node != "" && seen.At.IsZero()) {
 				t.Errorf("the last sight kept: %+v, %v; want node %q at WAL %X, with its time", seen, err, tt.seen.Node, tt.seen.WAL)
+			}
+			poked := false
+			select {
+			case <-f.d.trigger.C():
+				poked = true
+			default:
+			}
+			if poked != tt.poked {
+				t.Errorf("the checks started a pass: %v, want %v", poked, tt.poked)
 			}
 			for line, want := range tt.metrics {
 				if got := f.metric(line); got != want {
