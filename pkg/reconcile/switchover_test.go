@@ -363,6 +363,15 @@ func TestManualFailoverWithoutRecord(t *testing.T) {
 	if _, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{From: "db3"}, last, log); err == nil || !strings.Contains(err.Error(), `names "db1"`) || promoted != 0 {
 		t.Errorf("--from against the record: %v, %d promotions; want a refusal", err, promoted)
 	}
+	// A --from that names no node (or carries shell metacharacters) is
+	// refused before anything is touched.
+	rt := &switchRuntime{}
+	d = Deps{Runtimes: map[string]Runtime{"": rt}, DB: healthDB{promoted: &promoted}, Store: &MemoryStore{}}
+	for _, from := range []string{"db9", "db1; docker rm -f pacs-db2", "$(reboot)"} {
+		if _, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{From: from}, last, log); err == nil || !strings.Contains(err.Error(), "has no node") || promoted != 0 || len(rt.calls) != 0 {
+			t.Errorf("--from %q: %v, %d promotions, calls %q; want a refusal naming the node", from, err, promoted, rt.calls)
+		}
+	}
 }
 
 // writerDB is db3 answering as a primary (promoted by hand), the others as
