@@ -361,6 +361,9 @@ func (d *decoder) checkFile(f *File) {
 		}
 		for _, n := range c.Nodes {
 			by := fmt.Sprintf("node %q of cluster %q on %s", n.Name, c.Name, engineName(n.Host))
+			if h := engines.hosts[n.Host]; h != nil {
+				n.Address = h.Address
+			}
 			if n.Host != "" && engines.hosts[n.Host] == nil {
 				hint := didYouMean(n.Host, hostNames)
 				if hint == "" {

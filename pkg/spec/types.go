@@ -157,6 +157,11 @@ type Node struct {
 	Volume string `json:"volume"`
 	// Host names a host block; empty means the local Docker engine.
 	Host string `json:"host"`
+	// Address is the address of the node's host block (where other hosts
+	// reach its published port), "" for a node without host. Nodes of one
+	// cluster on different host blocks run on different engines and reach
+	// each other at Address and Port.
+	Address string `json:"address,omitempty"`
 
 	DeclRange hcl.Range `json:"-"`
 	// PortRange and HostRange are the ranges of the port and host
@@ -243,3 +248,15 @@ func (s Size) String() string {
 
 // MarshalJSON encodes the size as its text, such as "16MB".
 func (s Size) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// SpansHosts reports whether the nodes of c run on more than one host block
+// (so on several Docker engines): they then replicate through their hosts'
+// addresses and published ports instead of the cluster network.
+func (c *Cluster) SpansHosts() bool {
+	for _, n := range c.Nodes {
+		if n.Host != c.Nodes[0].Host {
+			return true
+		}
+	}
+	return false
+}
