@@ -44,6 +44,7 @@ func init() {
 		{"switchover", "NODE [-f FILE]", "make NODE the primary now (no acknowledged write is lost)", runSwitchover},
 		{"failover", "NODE [-f FILE]", "make standby NODE the primary when the primary is lost (fenced first)", runFailover},
 		{"run", "[-f FILE]", "keep every cluster converged to the file (the service)", runRun},
+		{"conninfo", "[CLUSTER] [-f FILE]", "print libpq and JDBC URLs that find the acting primary (or a standby)", runConninfo},
 		{"version", "", "print the version of pacsd", runVersion},
 	}
 }
