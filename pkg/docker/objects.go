@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -343,7 +344,8 @@ func containerAddr(hostAddress string, ports nat.PortMap, nets map[string]*netwo
 // ContainerCreate creates (does not start) the container c describes, creating
 // its named volume with c.Labels when missing, and places c.Files into it
 // before returning. A container whose files could not be placed is removed
-// again. PostgreSQL's port is published on all host addresses when c.Port > 0.
+// again. PostgreSQL's port is published when c.Port > 0, on c.PortAddress or on
+// every host address.
 func (r *Runtime) ContainerCreate(ctx context.Context, c reconcile.ContainerSpec) (string, error) {
 	if c.Mount.Volume != "" {
 		if err := r.ensureVolume(ctx, c.Mount.Volume, c.Labels); err != nil {
@@ -372,7 +374,7 @@ func (r *Runtime) ContainerCreate(ctx context.Context, c reconcile.ContainerSpec
 	if c.Port > 0 {
 		p := nat.Port(pgPort + "/tcp")
 		cfg.ExposedPorts = nat.PortSet{p: {}}
-		hc.PortBindings = nat.PortMap{p: {{HostIP: "0.0.0.0", HostPort: strconv.Itoa(c.Port)}}}
+		hc.PortBindings = nat.PortMap{p: {{HostIP: cmp.Or(c.PortAddress, "0.0.0.0"), HostPort: strconv.Itoa(c.Port)}}}
 	}
 	var nc *network.NetworkingConfig
 	hc.NetworkMode = "none" // unless it names a network: never the default bridge

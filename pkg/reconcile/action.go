@@ -60,6 +60,9 @@ type Action struct {
 	Class   Class
 	Cluster string
 	Node    string // "" for cluster-wide actions
+	// Host is the host whose engine a cluster-wide action (CreateNetwork,
+	// PullImage) runs on; "" is the local engine.
+	Host string
 	// Target names what the action changes: a network, image, container,
 	// file path, role, slot or parameter.
 	Target string
@@ -86,7 +89,7 @@ type Action struct {
 type BackupSpec struct {
 	Image    string
 	Network  string
-	Host     string // primary's address on the cluster network
+	Host     string // where the acting primary is reached (see Reach)
 	Port     int
 	User     string
 	Slot     string

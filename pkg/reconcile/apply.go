@@ -89,8 +89,11 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	if err := problemsError(problems, log); err != nil {
 		return nil, err
 	}
+	// Nodes whose engine does not answer are left alone; the rest is
+	// converged, and then Apply says what it could not reach.
+	left := nodeOnlyError(problems)
 	if len(actions) == 0 && obs.State.Acting != "" {
-		return nil, nil
+		return nil, left
 	}
 	unlock, err := d.lock(ctx, c.Name)
 	if err != nil {
@@ -109,7 +112,7 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		return nil, err
 	}
 	if len(actions) == 0 {
-		return nil, nil
+		return nil, left
 	}
 	res.Rounds++
 	err = execute(ctx, c, d, obs, actions, log, res, held)
@@ -148,15 +151,31 @@ func (h *heldLock) release() {
 	}
 }
 
-// problemsError joins the problems that stop Apply; warnings are logged.
+// problemsError joins the problems that stop Apply; warnings are logged,
+// and so are problems that keep Apply off one node only (nodeOnlyError).
 func problemsError(ps []Problem, log *slog.Logger) error {
 	var errs []error
 	for _, p := range ps {
-		if p.Warning {
+		switch {
+		case p.Warning:
 			log.Warn(p.Summary, "cluster", p.Cluster, "node", p.Node, "detail", p.Detail)
-			continue
+		case p.NodeOnly:
+			log.Error(p.Summary, "cluster", p.Cluster, "node", p.Node, "detail", p.Detail)
+		default:
+			errs = append(errs, p)
 		}
-		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// nodeOnlyError joins the problems that keep Apply off one node only: Apply
+// returns it once the rest is converged.
+func nodeOnlyError(ps []Problem) error {
+	var errs []error
+	for _, p := range ps {
+		if p.NodeOnly && !p.Warning {
+			errs = append(errs, p)
+		}
 	}
 	return errors.Join(errs...)
 }

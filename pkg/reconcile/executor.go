@@ -207,6 +207,9 @@ func (x *executor) unlocked(ctx context.Context, node, what string, work func(co
 
 func (x *executor) do(ctx context.Context, a Action) error {
 	rt, err := x.rt(a.Node)
+	if a.Node == "" {
+		rt, err = x.d.runtime(x.c, a.Host) // the cluster network and image of one host
+	}
 	if err != nil {
 		return err
 	}

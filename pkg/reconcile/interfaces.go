@@ -213,6 +213,9 @@ type ContainerSpec struct {
 	Mount   Mount
 	// Port is the published host port (0: none).
 	Port int
+	// PortAddress is the host address Port is published on: the node's
+	// host block's address when it is an IP address, "" for every address.
+	PortAddress string
 	// RestartPolicy is "no" or "unless-stopped".
 	RestartPolicy string
 	// Files are placed before the first start (password file, initdb script, ...).

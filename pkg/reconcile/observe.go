@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 
@@ -46,50 +47,105 @@ func (d Deps) runtime(c *spec.Cluster, host string) (Runtime, error) {
 	return rt, nil
 }
 
-// Observe looks at everything cluster c consists of, again, from nothing:
-// network, image, and for each node its container, data, pacsd's files and
-// the server's state. What cannot be reached is recorded as unknown; only an
-// engine that cannot be asked at all is an error.
+// Observe looks at everything cluster c consists of, again, from nothing: on
+// each host's engine the cluster network and the image, and for each node its
+// container, data, pacsd's files and the server's state. What cannot be
+// reached is recorded as unknown: an engine that does not answer marks its
+// host's engine and nodes Unreachable, so that the nodes of the other hosts
+// are still converged. Only when no engine answers is it an error.
 func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
-	primary := c.Node(c.Primary)
-	rt, err := d.runtime(c, primary.Host)
-	if err != nil {
-		return nil, err
-	}
-	obs := &Observed{Nodes: map[string]*NodeState{}}
+	obs := &Observed{Nodes: map[string]*NodeState{}, Engines: map[string]*EngineState{}}
 	if d.Store == nil {
 		return nil, fmt.Errorf("cluster %q: no cluster store is configured", c.Name)
 	}
+	var err error
 	if obs.State, err = d.Store.Load(c.Name); errors.Is(err, ErrRecordDamaged) {
 		obs.State, obs.RecordError = ClusterState{}, err.Error()
 	} else if err != nil {
 		return nil, err
 	}
-	if obs.Network, err = rt.NetworkInspect(ctx, c.Network, c.Name); err != nil {
-		return nil, fmt.Errorf("while inspecting network %q: %w", c.Network, err)
+	var hosts []string
+	for _, n := range c.Nodes {
+		if !slices.Contains(hosts, n.Host) {
+			hosts = append(hosts, n.Host)
+		}
 	}
-	if obs.Image, err = rt.ImageInspect(ctx, c.Image); err != nil {
-		return nil, fmt.Errorf("while inspecting image %q: %w", c.Image, err)
-	}
-	// Nodes are observed side by side: each is a few engine and SQL calls.
+	// Engines, then their nodes, are observed side by side: each is a few
+	// engine and SQL calls, and an engine that does not answer takes its
+	// timeout while the others are looked at.
+	engines := make([]*EngineState, len(hosts))
 	states := make([]*NodeState, len(c.Nodes))
-	errs := make([]error, len(c.Nodes))
 	var wg sync.WaitGroup
-	for i, n := range c.Nodes {
+	for i, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			states[i], errs[i] = ObserveNode(ctx, c, n, d)
+			engines[i] = observeEngine(ctx, c, h, d)
+			if engines[i].Unreachable != "" {
+				return
+			}
+			var nodes sync.WaitGroup
+			for j, n := range c.Nodes {
+				if n.Host != h {
+					continue
+				}
+				nodes.Add(1)
+				go func() {
+					defer nodes.Done()
+					ns, err := ObserveNode(ctx, c, n, d)
+					if err != nil {
+						ns = &NodeState{Unreachable: err.Error(), Data: DataState{Unknown: true}}
+					}
+					states[j] = ns
+				}()
+			}
+			nodes.Wait()
 		}()
 	}
 	wg.Wait()
+	reached := false
+	for i, h := range hosts {
+		obs.Engines[h] = engines[i]
+		reached = reached || engines[i].Unreachable == ""
+	}
 	for i, n := range c.Nodes {
-		if errs[i] != nil {
-			return nil, fmt.Errorf("node %q: %w", n.Name, errs[i])
+		if states[i] == nil {
+			states[i] = &NodeState{Unreachable: obs.Engines[n.Host].Unreachable, Data: DataState{Unknown: true}}
 		}
 		obs.Nodes[n.Name] = states[i]
 	}
+	if !reached {
+		var errs []error
+		for i, h := range hosts {
+			errs = append(errs, fmt.Errorf("%s: %s", engineName(h), engines[i].Unreachable))
+		}
+		return nil, fmt.Errorf("cluster %q: no Docker engine of the cluster answers: %w", c.Name, errors.Join(errs...))
+	}
 	return obs, nil
+}
+
+// observeEngine looks at the cluster network and the image on host's engine.
+func observeEngine(ctx context.Context, c *spec.Cluster, host string, d Deps) *EngineState {
+	rt, err := d.runtime(c, host)
+	if err != nil {
+		return &EngineState{Unreachable: err.Error()}
+	}
+	e := &EngineState{}
+	if e.Network, err = rt.NetworkInspect(ctx, c.Network, c.Name); err != nil {
+		return &EngineState{Unreachable: fmt.Sprintf("while inspecting network %q: %v", c.Network, err)}
+	}
+	if e.Image, err = rt.ImageInspect(ctx, c.Image); err != nil {
+		return &EngineState{Unreachable: fmt.Sprintf("while inspecting image %q: %v", c.Image, err)}
+	}
+	return e
+}
+
+// engineName names the Docker engine of host in messages.
+func engineName(host string) string {
+	if host == "" {
+		return "the local Docker engine"
+	}
+	return fmt.Sprintf("the Docker engine of host %q", host)
 }
 
 // nodeFiles are the files Observe reads from every node's data.

@@ -19,10 +19,9 @@ const (
 
 // Observed is what one pass saw of one cluster.
 type Observed struct {
-	// Network is the cluster network, nil when absent.
-	Network *NetworkState
-	// Image is the cluster image on the engine, nil when absent.
-	Image *ImageState
+	// Engines maps the host names of the cluster's nodes ("" is the local
+	// engine) to what was seen on that host's Docker engine.
+	Engines map[string]*EngineState
 	// State is what pacsd remembers: the acting primary and the epoch.
 	State ClusterState
 	// RecordError says why the stored record could not be read (it is
@@ -32,6 +31,26 @@ type Observed struct {
 	// Nodes maps node names of the spec (and nodes pacsd owns that the spec
 	// no longer declares) to what was seen of them.
 	Nodes map[string]*NodeState
+}
+
+// EngineState is what was seen on the Docker engine of one host.
+type EngineState struct {
+	// Network is the cluster network on this engine, nil when absent.
+	Network *NetworkState
+	// Image is the cluster image on this engine, nil when absent.
+	Image *ImageState
+	// Unreachable says why the engine could not be asked ("" when it
+	// answered); nothing else is known of it then, nor of its nodes.
+	Unreachable string
+}
+
+// Engine returns what was seen on the engine of host, with Unreachable set
+// when it was not observed at all.
+func (o *Observed) Engine(host string) *EngineState {
+	if e := o.Engines[host]; e != nil {
+		return e
+	}
+	return &EngineState{Unreachable: "it was not observed"}
 }
 
 // NetworkState is a Docker network with the cluster's name.
@@ -59,6 +78,9 @@ type NodeState struct {
 	DB *DBState
 	// DBError says why DB is nil, when the container runs.
 	DBError string
+	// Unreachable says why the node's Docker engine could not be asked ("" when
+	// it answered): nothing is known of the node, its data counts as Unknown.
+	Unreachable string
 	// Strays are the names of other containers labelled as this node's own
 	// (renamed by hand, or left under an old container_name): each would
 	// run a second server on the node's data.

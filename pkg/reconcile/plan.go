@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,10 @@ type Problem struct {
 	// Warning marks a problem that does not stop Apply, such as the spec's
 	// primary differing from the acting one after a failover.
 	Warning bool
+	// NodeOnly marks a problem that keeps Apply off Node only (its host's
+	// engine does not answer): Plan plans nothing for that node, Apply
+	// carries out the rest and then fails with the problem.
+	NodeOnly bool
 }
 
 // Error returns the problem as one sentence naming cluster and node.
@@ -97,6 +102,9 @@ type planner struct {
 	// state is the cluster's state as it acts on it (CurrentState): the
 	// record, or one rebuilt from the nodes.
 	state ClusterState
+	// primaryUnseen is set while the acting primary's engine does not
+	// answer: nothing that needs the primary is planned.
+	primaryUnseen bool
 	// nodes starts as obs.Nodes; the plan replaces entries (never edits
 	// them) where an earlier action changes what later ones must assume.
 	nodes    map[string]*NodeState
@@ -117,6 +125,24 @@ func (p *planner) problem(node, summary, detail string) {
 	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail})
 }
 
+// nodeProblem is a problem that keeps Apply off node only (see
+// Problem.NodeOnly).
+func (p *planner) nodeProblem(node, summary, detail string) {
+	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail, NodeOnly: true})
+}
+
+// hosts returns the host names of the cluster's nodes in file order, each
+// once ("" is the local engine).
+func (p *planner) hosts() []string {
+	var hs []string
+	for _, n := range p.c.Nodes {
+		if !slices.Contains(hs, n.Host) {
+			hs = append(hs, n.Host)
+		}
+	}
+	return hs
+}
+
 func (p *planner) warn(node, summary, detail string) {
 	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail, Warning: true})
 }
@@ -130,18 +156,39 @@ func (p *planner) node(name string) *NodeState {
 
 func (p *planner) plan() {
 	c := p.c
-	switch {
-	case p.obs.Network == nil:
-		p.add(Action{Kind: CreateNetwork, Target: c.Network, Reason: "the cluster network does not exist"})
-	case !p.obs.Network.Owned:
-		p.problem("", "Network Not Owned", fmt.Sprintf("a network named %q exists but pacsd did not create it; remove or rename it, or set network in the cluster block", c.Network))
-		return
-	}
 	major := c.ImageMajor
-	if p.obs.Image == nil {
-		p.add(Action{Kind: PullImage, Target: c.Image, Reason: "the image is not on the engine"})
-	} else if p.obs.Image.Major != 0 {
-		major = p.obs.Image.Major
+	blocked := map[string]bool{}
+	for _, host := range p.hosts() {
+		e := p.obs.Engine(host)
+		on := ""
+		if c.SpansHosts() {
+			on = " on " + engineName(host)
+		}
+		switch {
+		case e.Unreachable != "":
+			for _, n := range c.Nodes {
+				if n.Host == host {
+					blocked[n.Name] = true
+				}
+			}
+			continue
+		case e.Network == nil:
+			p.add(Action{Kind: CreateNetwork, Host: host, Target: c.Network, Reason: "the cluster network does not exist" + on})
+		case !e.Network.Owned:
+			p.problem("", "Network Not Owned", fmt.Sprintf("a network named %q exists%s but pacsd did not create it; remove or rename it, or set network in the cluster block", c.Network, on))
+			return
+		}
+		if e.Image == nil {
+			p.add(Action{Kind: PullImage, Host: host, Target: c.Image, Reason: "the image is not on the engine" + on})
+		} else if e.Image.Major != 0 && major == c.ImageMajor {
+			major = e.Image.Major
+		}
+	}
+	for _, n := range c.Nodes {
+		if ns := p.node(n.Name); ns.Unreachable != "" {
+			blocked[n.Name] = true
+			p.nodeProblem(n.Name, "Engine Unreachable", fmt.Sprintf("%s could not be asked about node %q (%s); pacsd acts on the nodes of the other hosts and leaves this one alone until its engine answers: check that the host is up and its engine reachable from this machine", engineName(n.Host), n.Name, ns.Unreachable))
+		}
 	}
 
 	cur, err := CurrentState(c, p.obs.State, p.obs)
@@ -166,7 +213,6 @@ func (p *planner) plan() {
 		return
 	}
 	p.acting = acting
-	blocked := map[string]bool{}
 	for _, n := range c.Nodes {
 		ns := p.node(n.Name)
 		if ns.Container != nil && !ns.Container.Owned {
@@ -186,6 +232,9 @@ func (p *planner) plan() {
 	}
 	p.checkDataLocations(acting, blocked)
 	if blocked[acting] {
+		if p.node(acting).Unreachable != "" {
+			p.planWithoutPrimary(blocked)
+		}
 		return
 	}
 	// Never two primaries: a node other than the acting primary that accepts
@@ -244,6 +293,33 @@ func (p *planner) plan() {
 	p.planDatabase(primary, pState, standbys)
 	for _, n := range standbys {
 		if !blocked[n.Name] {
+			p.planStandby(n, p.node(n.Name))
+		}
+	}
+}
+
+// planWithoutPrimary plans the standbys that can be reached while the acting
+// primary's engine does not answer: their containers, files and settings are
+// kept as the spec says, pointing at the acting primary. Nothing that needs
+// the primary (a base backup, a rewind, a switchover) and nothing that could
+// make a second primary (a promotion, a fence of a writable node) is planned:
+// whether the primary still takes writes cannot be seen.
+func (p *planner) planWithoutPrimary(blocked map[string]bool) {
+	p.primaryUnseen = true
+	if p.c.Primary != p.acting && p.c.Primary != p.state.Keep {
+		p.warn(p.c.Primary, "Switchover Waits", fmt.Sprintf("the file names %q as primary, but the acting primary %q cannot be asked (%s); the switchover waits until its engine answers", p.c.Primary, p.acting, dbWhy(p.node(p.acting))))
+	}
+	for _, n := range p.c.Nodes {
+		if n.Name == p.acting || blocked[n.Name] {
+			continue
+		}
+		if ns := p.node(n.Name); ns.DB != nil && !ns.DB.InRecovery {
+			p.problem(n.Name, "Second Primary Unconfirmed", fmt.Sprintf("node %q accepts writes while the acting primary %q cannot be asked (%s); pacsd neither stops nor follows it until the acting primary's engine answers: if %q was promoted by hand, record it with 'pacsd failover %s --confirm-fenced'", n.Name, p.acting, dbWhy(p.node(p.acting)), n.Name, n.Name))
+			return
+		}
+	}
+	for _, n := range p.c.Nodes {
+		if n.Name != p.acting && !blocked[n.Name] {
 			p.planStandby(n, p.node(n.Name))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +34,9 @@ func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase
 		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: reason, phase: phase})
 		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: phase})
 		return
-	case ct.Labels[LabelConfig] != want.Labels[LabelConfig] || p.obs.Network == nil:
+	case ct.Labels[LabelConfig] != want.Labels[LabelConfig] || p.obs.Engine(n.Host).Network == nil:
 		why := "its configuration differs from the spec (" + configDiff(ct.Labels, want.Labels) + ")"
-		if p.obs.Network == nil {
+		if p.obs.Engine(n.Host).Network == nil {
 			why = "the cluster network was removed; a container cannot start on a network that is gone"
 		}
 		p.add(Action{Kind: RemoveContainer, Class: ClassRecreate, Node: n.Name, Target: ct.Name, Reason: why, phase: phase})
@@ -106,12 +107,23 @@ func ContainerSpecFor(c *spec.Cluster, n *spec.Node, primary bool) ContainerSpec
 		Aliases:       aliases,
 		Mount:         Mount{Volume: n.Volume, HostDir: n.Data},
 		Port:          n.Port,
+		PortAddress:   publishAddress(n),
 		RestartPolicy: restart,
 		Files:         []FileWrite{{Path: superuserPasswordPath, Content: []byte(c.Superuser.Password.Reveal()), Mode: 0o600, Secret: true}},
 	}
 	cs.Labels = map[string]string{LabelCluster: c.Name, LabelNode: n.Name, LabelRole: role}
 	cs.Labels[LabelConfig] = configDigest(cs)
 	return cs
+}
+
+// publishAddress is the address node n's port is published on: its host's
+// address when that is an IP address (so PostgreSQL is reached only where
+// the other hosts reach it), else every address of the host.
+func publishAddress(n *spec.Node) string {
+	if n.Port == 0 || net.ParseIP(n.Address) == nil {
+		return ""
+	}
+	return n.Address
 }
 
 // configDigest is a short digest of a container's configuration, and its parts
@@ -132,7 +144,7 @@ func configParts(cs ContainerSpec) []string {
 		"network=" + cs.Network,
 		"volume=" + cs.Mount.Volume,
 		"data=" + cs.Mount.HostDir,
-		"port=" + strconv.Itoa(cs.Port),
+		"port=" + strings.TrimPrefix(cs.PortAddress+":", ":") + strconv.Itoa(cs.Port),
 		"restart=" + cs.RestartPolicy,
 	}
 }

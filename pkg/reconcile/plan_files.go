@@ -198,10 +198,11 @@ func NodeFiles(c *spec.Cluster, node, acting string) map[string][]byte {
 	primary := node == acting
 	up := pgconf.Upstream{}
 	if !primary {
-		up = pgconf.Upstream{Host: c.Node(acting).Container, Port: 5432, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath}
+		host, port := Reach(c, node, acting)
+		up = pgconf.Upstream{Host: host, Port: port, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath}
 	}
 	m := map[string][]byte{
-		HBAPath:      pgconf.HBA(c, node, nil),
+		HBAPath:      pgconf.HBA(c, node, hostPeers(c)),
 		ParamsPath:   pgconf.Params(c, node, up),
 		PassfilePath: pgconf.Passfile(c),
 	}
@@ -209,6 +210,33 @@ func NodeFiles(c *spec.Cluster, node, acting string) map[string][]byte {
 		m[SignalPath] = []byte{}
 	}
 	return m
+}
+
+// Reach says where the PostgreSQL of node to is reached from node from (a
+// standby's primary_conninfo, a base backup's or a rewind's source): on one
+// host, by container name and port 5432 on the cluster network; across hosts,
+// at to's host address and published port. No side effects.
+func Reach(c *spec.Cluster, from, to string) (host string, port int) {
+	f, t := c.Node(from), c.Node(to)
+	if f != nil && t != nil && f.Host != t.Host {
+		return t.Address, t.Port
+	}
+	return t.Container, 5432
+}
+
+// hostPeers are the addresses replication and pacsd's superuser may connect
+// from besides the cluster network (samenet): for a cluster that spans
+// hosts, the address of every host of its nodes (a container reaching
+// another host's published port is seen there with its host's address).
+func hostPeers(c *spec.Cluster) []string {
+	if !c.SpansHosts() {
+		return nil
+	}
+	var peers []string
+	for _, n := range c.Nodes {
+		peers = append(peers, n.Address)
+	}
+	return peers
 }
 
 // initFiles are placed into a new primary's container so that its first

@@ -22,6 +22,10 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 			a, n.Location(), path.Base(BuildAttemptsPath), cmp.Or(n.Data, n.Volume), DataMount, c.Image, BuildAttemptsPath))
 		return
 	}
+	if p.primaryUnseen && (ns.Data.Major == 0 || ns.Data.Partial || ns.Container != nil && !ns.Container.Running && ns.Data.Control != nil && ns.Data.Control.WasPrimary()) {
+		p.warn(n.Name, "Standby Waits for the Primary", fmt.Sprintf("node %q needs a base backup or a rewind from the acting primary %q, whose Docker engine does not answer; it is built when that engine answers again", n.Name, p.acting))
+		return
+	}
 	ns = p.planMoveAside(n, ns, want.Mount)
 	if ns.Container != nil && !ns.Container.Running && ns.Data.Control != nil && ns.Data.Control.WasPrimary() && ns.Data.Major != 0 {
 		p.planRejoin(n, ns, want)
@@ -53,7 +57,8 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 // (with a passfile placed at passfilePath) and which of pacsd's files it puts
 // into PGDATA when it is done, standby.signal among them.
 func (p *planner) backupSpec(n *spec.Node, user, passfilePath string, passfile []byte) *BackupSpec {
-	return &BackupSpec{Image: p.c.Image, Network: p.c.Network, Host: p.c.Node(p.acting).Container, Port: 5432,
+	host, port := Reach(p.c, n.Name, p.acting)
+	return &BackupSpec{Image: p.c.Image, Network: p.c.Network, Host: host, Port: port,
 		User: user, Slot: pgconf.SlotName(p.c.Name, n.Name), Files: pacsdFiles(NodeFiles(p.c, n.Name, p.acting), true),
 		Passfile: FileWrite{Path: passfilePath, Content: passfile, Mode: 0o600, Secret: true}}
 }

@@ -38,6 +38,8 @@ func (p *planner) planSwitchover(from, to string) {
 // dbWhy says in a few words what is known of a node's server.
 func dbWhy(ns *NodeState) string {
 	switch {
+	case ns.Unreachable != "":
+		return "its Docker engine does not answer: " + ns.Unreachable
 	case ns.Container == nil:
 		return "it has no container"
 	case !ns.Container.Running:
@@ -67,7 +69,7 @@ func (p *planner) planPromote(primary *spec.Node, ns *NodeState) {
 			p.add(Action{Kind: WriteFile, Node: n.Name, Target: SignalPath, phase: phaseSwitch, File: &FileWrite{Path: SignalPath, Content: []byte{}, Mode: 0o600},
 				Reason: "it last ran as a primary and has no standby.signal; a start would bring it back writable beside the acting primary"})
 		}
-		confirmed := len(o.Strays) == 0 && (o.Container == nil || !o.Container.Running || (o.DB != nil && o.DB.InRecovery))
+		confirmed := o.Unreachable == "" && len(o.Strays) == 0 && (o.Container == nil || !o.Container.Running || (o.DB != nil && o.DB.InRecovery))
 		if !confirmed {
 			p.problem(primary.Name, "Primary In Recovery", fmt.Sprintf("%q is the acting primary but in recovery, and node %q cannot be confirmed a standby or stopped (%s); pacsd does not promote while another node might accept writes", primary.Name, n.Name, dbWhy(o)))
 			return

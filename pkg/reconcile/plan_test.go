@@ -21,6 +21,19 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/pl
 // standbys) with extra HCL inserted into the cluster block.
 func testCluster(t *testing.T, extra string) *spec.Cluster {
 	t.Helper()
+	return testClusterWith(t, extra, `
+  node "db1" { volume = "pacs-db1" }
+  node "db2" { volume = "pacs-db2" }
+  node "db3" { volume = "pacs-db3" }
+}
+`)
+}
+
+// testClusterWith parses the cluster of testCluster with extra HCL in the
+// cluster block and tail after it: the node blocks, the closing brace of the
+// cluster block, and any host blocks.
+func testClusterWith(t *testing.T, extra, tail string) *spec.Cluster {
+	t.Helper()
 	dir := t.TempDir()
 	for name, pw := range map[string]string{"pacs.pw": "pacs-secret", "repl.pw": "repl-secret", "viewer.pw": "viewer-secret"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(pw), 0o600); err != nil {
@@ -46,12 +59,7 @@ cluster "pacs" {
     login         = true
     password_file = "viewer.pw"
   }
-` + extra + `
-  node "db1" { volume = "pacs-db1" }
-  node "db2" { volume = "pacs-db2" }
-  node "db3" { volume = "pacs-db3" }
-}
-`
+` + extra + tail
 	path := filepath.Join(dir, "pacs.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
@@ -78,10 +86,12 @@ func fakeMatches(verifier, password string) bool { return verifier == "v:"+passw
 // converged returns what a fully converged cluster c looks like.
 func converged(c *spec.Cluster) *Observed {
 	obs := &Observed{
-		Network: &NetworkState{ID: "net", Owned: true},
-		Image:   &ImageState{ID: "img", Major: 15},
+		Engines: map[string]*EngineState{},
 		State:   ClusterState{Acting: c.Primary},
 		Nodes:   map[string]*NodeState{},
+	}
+	for _, n := range c.Nodes {
+		obs.Engines[n.Host] = &EngineState{Network: &NetworkState{ID: "net", Owned: true}, Image: &ImageState{ID: "img", Major: 15}}
 	}
 	for _, n := range c.Nodes {
 		primary := n.Name == c.Primary
@@ -125,7 +135,9 @@ func TestPlanGolden(t *testing.T) {
 		edit  func(o *Observed)
 	}{
 		{name: "from-nothing", edit: func(o *Observed) {
-			o.Network, o.Image = nil, nil
+			for _, e := range o.Engines {
+				e.Network, e.Image = nil, nil
+			}
 			for _, n := range o.Nodes {
 				*n = NodeState{}
 			}
@@ -176,10 +188,10 @@ func TestPlanGolden(t *testing.T) {
 		}},
 		{name: "not-owned", edit: func(o *Observed) {
 			o.Nodes["db2"].Container.Owned = false
-			o.Network.Owned = true
+			o.Engines[""].Network.Owned = true
 		}},
 		{name: "network-removed", edit: func(o *Observed) {
-			o.Network = nil
+			o.Engines[""].Network = nil
 			for _, n := range o.Nodes {
 				n.Container.Running, n.Container.Status, n.DB = false, "exited", nil
 			}
@@ -275,7 +287,7 @@ func TestPlanGolden(t *testing.T) {
 				ns.Container.Running, ns.Container.Status, ns.DB = false, "exited", nil
 			}
 		}},
-		{name: "network-not-owned", edit: func(o *Observed) { o.Network.Owned = false }},
+		{name: "network-not-owned", edit: func(o *Observed) { o.Engines[""].Network.Owned = false }},
 		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},
 		{name: "primary-volume-changed", edit: func(o *Observed) {
 			// The file's volume of db1 was edited: the container still holds the data on the old one.

@@ -1,0 +1,247 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// hostsCluster is testCluster with each node on a host of its own: db1 on a
+// (10.0.0.11), db2 on b (10.0.0.12), db3 on c (10.0.0.13), each published on
+// a port of its own.
+func hostsCluster(t *testing.T) *spec.Cluster {
+	t.Helper()
+	return testClusterWith(t, "", `
+  node "db1" {
+    volume = "pacs-db1"
+    host   = "a"
+    port   = 15431
+  }
+  node "db2" {
+    volume = "pacs-db2"
+    host   = "b"
+    port   = 15432
+  }
+  node "db3" {
+    volume = "pacs-db3"
+    host   = "c"
+    port   = 15433
+  }
+}
+host "a" {
+  docker  = "unix:///run/a.sock"
+  address = "10.0.0.11"
+}
+host "b" {
+  docker  = "unix:///run/b.sock"
+  address = "10.0.0.12"
+}
+host "c" {
+  docker  = "unix:///run/c.sock"
+  address = "10.0.0.13"
+}
+`)
+}
+
+// kinds lists the actions as "kind node@host target", for comparisons.
+func kinds(actions []Action) []string {
+	var out []string
+	for _, a := range actions {
+		out = append(out, string(a.Kind)+" "+a.Node+"@"+a.Host+" "+a.Target)
+	}
+	return out
+}
+
+func TestReachAcrossHosts(t *testing.T) {
+	c := hostsCluster(t)
+	if h, p := Reach(c, "db2", "db1"); h != "10.0.0.11" || p != 15431 {
+		t.Errorf("db2 reaches db1 at %s:%d, want 10.0.0.11:15431 (db1's host address and published port)", h, p)
+	}
+	if h, p := Reach(c, "db1", "db3"); h != "10.0.0.13" || p != 15433 {
+		t.Errorf("db1 reaches db3 at %s:%d, want 10.0.0.13:15433", h, p)
+	}
+	one := testCluster(t, "")
+	if h, p := Reach(one, "db2", "db1"); h != "pacs-db1" || p != 5432 {
+		t.Errorf("on one engine db2 reaches db1 at %s:%d, want its container name and 5432", h, p)
+	}
+}
+
+// TestFilesAcrossHosts: a standby on another host follows the primary at its
+// host's address and published port, and pg_hba.conf lets replication and
+// pacsd's superuser in from the cluster network and from the hosts'
+// addresses only, with scram-sha-256.
+func TestFilesAcrossHosts(t *testing.T) {
+	c := hostsCluster(t)
+	files := NodeFiles(c, "db2", "db1")
+	params := string(files[ParamsPath])
+	if !strings.Contains(params, "host=10.0.0.11") || !strings.Contains(params, "port=15431") {
+		t.Errorf("db2's primary_conninfo does not name db1's host address and published port:\n%s", params)
+	}
+	if strings.Contains(params, "pacs-db1") {
+		t.Errorf("db2's parameters name db1's container, which another engine cannot resolve:\n%s", params)
+	}
+	hba := string(files[HBAPath])
+	for _, want := range []string{"10.0.0.11/32", "10.0.0.12/32", "10.0.0.13/32", "samenet"} {
+		found := false
+		for _, line := range strings.Split(hba, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 5 && f[0] == "host" && f[1] == "replication" && f[3] == want && f[4] == "scram-sha-256" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("pg_hba.conf has no scram-sha-256 replication rule for %s:\n%s", want, hba)
+		}
+	}
+	for _, line := range strings.Split(hba, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 5 && f[0] == "host" && (f[4] == "trust" || f[1] == "replication" && f[3] == "all") {
+			t.Errorf("pg_hba.conf has a host rule that lets anyone in: %q", line)
+		}
+	}
+	// One engine: no host addresses at all.
+	one := NodeFiles(testCluster(t, ""), "db2", "db1")
+	if strings.Contains(string(one[HBAPath]), "/32") {
+		t.Errorf("a one-engine cluster's pg_hba.conf names host addresses:\n%s", one[HBAPath])
+	}
+}
+
+// TestPlanCreatesPerHostNetworks: each host's engine gets the cluster
+// network and the image; the containers publish on their host's address;
+// base backups reach the primary at its host address.
+func TestPlanCreatesPerHostNetworks(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	obs.Engines["b"].Network, obs.Engines["c"].Image = nil, nil
+	obs.Nodes["db3"] = &NodeState{}
+	actions, problems := Plan(c, obs, fakeMatches)
+	if len(problems) != 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	got := strings.Join(kinds(actions), "\n")
+	for _, want := range []string{"create-network @b pacs", "pull-image @c pacsd-postgres:15", "base-backup db3@"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan lacks %q:\n%s", want, got)
+		}
+	}
+	for _, w := range []string{"@a pacs", "@ pacs"} {
+		if strings.Contains(got, "create-network "+w) {
+			t.Errorf("plan creates the network where it exists (%s):\n%s", w, got)
+		}
+	}
+	for _, a := range actions {
+		if a.Kind == BaseBackup && (a.Backup.Host != "10.0.0.11" || a.Backup.Port != 15431) {
+			t.Errorf("db3's base backup reaches the primary at %s:%d, want 10.0.0.11:15431", a.Backup.Host, a.Backup.Port)
+		}
+		if n := c.Node(a.Node); a.Kind == CreateContainer && (a.Container.PortAddress != n.Address || a.Container.Port != n.Port) {
+			t.Errorf("%s's container publishes on %s:%d, want %s:%d", a.Node, a.Container.PortAddress, a.Container.Port, n.Address, n.Port)
+		}
+	}
+}
+
+// unreachable marks host's engine and its nodes as not answering.
+func unreachable(obs *Observed, c *spec.Cluster, host string) {
+	obs.Engines[host] = &EngineState{Unreachable: "dial tcp: i/o timeout"}
+	for _, n := range c.Nodes {
+		if n.Host == host {
+			obs.Nodes[n.Name] = &NodeState{Unreachable: "dial tcp: i/o timeout", Data: DataState{Unknown: true}}
+		}
+	}
+}
+
+// TestPlanStandbyHostUnreachable: the nodes of a host whose engine does not
+// answer are left alone (a problem for that node only) and the others are
+// still converged.
+func TestPlanStandbyHostUnreachable(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	unreachable(obs, c, "c")
+	obs.Nodes["db2"].Container.Running, obs.Nodes["db2"].Container.Status, obs.Nodes["db2"].DB = false, "exited", nil
+	actions, problems := Plan(c, obs, fakeMatches)
+	if len(problems) != 1 || !problems[0].NodeOnly || problems[0].Node != "db3" || problems[0].Summary != "Engine Unreachable" {
+		t.Fatalf("problems = %v, want one Engine Unreachable for db3 only", problems)
+	}
+	if !strings.Contains(problems[0].Detail, `host "c"`) || !strings.Contains(problems[0].Detail, "i/o timeout") {
+		t.Errorf("the problem does not name the host and the cause: %s", problems[0].Detail)
+	}
+	got := kinds(actions)
+	if !strings.Contains(strings.Join(got, "\n"), "start-container db2@") {
+		t.Errorf("db2 (stopped, on a host that answers) is not started:\n%s", strings.Join(got, "\n"))
+	}
+	for _, a := range actions {
+		if a.Node == "db3" || a.Host == "c" {
+			t.Errorf("plan acts on the unreachable host: %s", a)
+		}
+	}
+}
+
+// TestPlanPrimaryHostUnreachable: with the acting primary's engine silent,
+// the standbys that answer are kept running as standbys; nothing is
+// promoted, fenced, switched over, backed up or rewound.
+func TestPlanPrimaryHostUnreachable(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	unreachable(obs, c, "a")
+	obs.Nodes["db2"].Container.Running, obs.Nodes["db2"].Container.Status, obs.Nodes["db2"].DB = false, "exited", nil
+	obs.Nodes["db3"] = &NodeState{} // no container, no data: needs a base backup
+	actions, problems := Plan(c, obs, fakeMatches)
+	var errs, warns []string
+	for _, p := range problems {
+		if p.Warning {
+			warns = append(warns, p.Node+" "+p.Summary)
+		} else {
+			errs = append(errs, p.Node+" "+p.Summary)
+			if !p.NodeOnly {
+				t.Errorf("a problem stops the whole cluster: %v", p)
+			}
+		}
+	}
+	if strings.Join(errs, ",") != "db1 Engine Unreachable" || strings.Join(warns, ",") != "db3 Standby Waits for the Primary" {
+		t.Errorf("problems %v, warnings %v; want db1 Engine Unreachable and db3 Standby Waits for the Primary", errs, warns)
+	}
+	got := strings.Join(kinds(actions), "\n")
+	if !strings.Contains(got, "start-container db2@") {
+		t.Errorf("db2 is not started:\n%s", got)
+	}
+	for _, a := range actions {
+		switch a.Kind {
+		case Promote, Fence, Switchover, BaseBackup, Rewind:
+			t.Errorf("plan %s while the primary's engine does not answer", a)
+		}
+		if a.Node == "db1" || a.Host == "a" {
+			t.Errorf("plan acts on the primary's unreachable host: %s", a)
+		}
+	}
+
+	// A standby that answers as writable while the primary is unseen: no
+	// action at all, and a problem that stops the cluster.
+	obs = converged(c)
+	unreachable(obs, c, "a")
+	obs.Nodes["db2"].DB.InRecovery = false
+	actions, problems = Plan(c, obs, fakeMatches)
+	stop := false
+	for _, p := range problems {
+		stop = stop || !p.NodeOnly && !p.Warning && p.Summary == "Second Primary Unconfirmed"
+	}
+	if !stop || len(actions) != 0 {
+		t.Errorf("a writable standby beside an unseen primary: problems %v, actions %v; want Second Primary Unconfirmed and nothing done", problems, kinds(actions))
+	}
+}
+
+// TestPlanPromoteWaitsForUnreachable: the acting primary found in recovery
+// is not promoted while another node's engine does not answer (it might run
+// as a primary there).
+func TestPlanPromoteWaitsForUnreachable(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	obs.State = ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"}
+	obs.Nodes["db2"].DB.InRecovery = true
+	unreachable(obs, c, "a")
+	actions, _ := Plan(c, obs, fakeMatches)
+	for _, a := range actions {
+		if a.Kind == Promote {
+			t.Fatalf("db2 promoted while db1's engine does not answer: %s", a)
+		}
+	}
+}
