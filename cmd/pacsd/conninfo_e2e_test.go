@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/pacsd/pacsd/internal/e2e"
+)
+
+// TestE2EConninfo checks the URLs of `pacsd conninfo` against a real
+// cluster of two nodes: psql, in a container on the cluster network as the
+// archive's would be, lands with the read-write URI on the primary and with
+// the read-only URI on the standby; after `pacsd switchover` the same
+// read-write URI lands on the new primary, the read-only one on the old
+// primary, now a standby; and with the standby stopped the read-only URI
+// still lands on the primary.
+func TestE2EConninfo(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2")
+	tp.apply(t)
+	tp.checkStreaming(t)
+
+	code, stdout, stderr := runCLI(t, nil, "conninfo", "-f", tp.path)
+	if code != exitOK || stderr != "" {
+		t.Fatalf("pacsd conninfo: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, tp.pacsPW) {
+		t.Fatalf("pacsd conninfo printed the superuser's password:\n%s", stdout)
+	}
+	rw := urlLine(t, stdout, "postgresql://", "target_session_attrs=read-write")
+	ro := urlLine(t, stdout, "postgresql://", "target_session_attrs=prefer-standby")
+	hosts := tp.container("db1") + ":5432," + tp.container("db2") + ":5432"
+	if want := "postgresql://pacs@" + hosts + "/pacsdb?target_session_attrs=read-write"; rw != want {
+		t.Fatalf("pacsd conninfo: read-write URI %q, want %q", rw, want)
+	}
+	var info conninfo
+	if code, js, stderr := runCLI(t, nil, "conninfo", "--json", "-f", tp.path); code != exitOK || json.Unmarshal([]byte(js), &info) != nil {
+		t.Fatalf("pacsd conninfo --json: exit %d\n%s%s", code, js, stderr)
+	}
+	if info.ReadWrite.LibPQ != rw || info.ReadOnly.LibPQ != ro {
+		t.Fatalf("pacsd conninfo --json gives other URIs than its text: %+v; text: %q, %q", info, rw, ro)
+	}
+	t.Logf("read-write: %s\nread-only:  %s", rw, ro)
+
+	// A node's address on the cluster network changes when pacsd moves the
+	// client aliases (it connects the container again): read it each time.
+	lands := func(step, uri, node string, recovery bool) {
+		t.Helper()
+		ip := map[string]string{"db1": tp.node("db1").IP(), "db2": tp.node("db2").IP()}
+		want := fmt.Sprintf("%t %s", recovery, ip[node])
+		if got := psqlLands(t, tp, uri); got != want {
+			t.Fatalf("%s: psql with %s reached a server answering %q (pg_is_in_recovery, address); want %q, node %s (addresses %v)", step, uri, got, want, node, ip)
+		}
+	}
+	lands("before the switchover", rw, "db1", false)
+	lands("before the switchover", ro, "db2", true)
+
+	out := tp.applyOutput(t, "switchover", "db2")
+	if !strings.Contains(out, `"db2" is the primary`) {
+		t.Fatalf("pacsd switchover db2 said:\n%s", out)
+	}
+	tp.primary = "db2" // what runs; the file still names db1, listed first
+	tp.node("db2").WaitWritable(30 * time.Second)
+	tp.checkStreaming(t)
+	lands("after the switchover to db2", rw, "db2", false)
+	lands("after the switchover to db2", ro, "db1", true)
+
+	// Only the primary left: reads still work.
+	tp.node("db1").Stop()
+	lands("with the standby db1 stopped", ro, "db2", false)
+}
+
+// urlLine returns the one URL of out that starts with prefix and holds part.
+func urlLine(t *testing.T, out, prefix, part string) string {
+	t.Helper()
+	var found []string
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, prefix) && strings.Contains(f, part) {
+			found = append(found, f)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("pacsd conninfo printed %d URLs starting %q with %q, want 1:\n%s", len(found), prefix, part, out)
+	}
+	return found[0]
+}
+
+// psqlLands runs psql with uri in a one-off container of the test image on
+// the cluster's network (where the archive's container would be), the
+// superuser's password in that container's environment only, and returns
+// what the server it reached answers: "pg_is_in_recovery() address".
+func psqlLands(t *testing.T, tp *topology, uri string) string {
+	t.Helper()
+	e := tp.e
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := e.Name(fmt.Sprintf("psql-%d", time.Now().UnixNano()))
+	c, err := e.Docker.ContainerCreate(ctx,
+		&container.Config{
+			Image:  e.Image,
+			Cmd:    []string{"psql", "-X", "-q", "-A", "-t", "-d", uri, "-c", "SELECT pg_is_in_recovery()::text || ' ' || host(inet_server_addr())"},
+			Env:    []string{"PGPASSWORD=" + tp.pacsPW, "PGCONNECT_TIMEOUT=10"},
+			Labels: e.Labels(),
+		},
+		&container.HostConfig{NetworkMode: container.NetworkMode(tp.name)},
+		nil, nil, name)
+	if err != nil {
+		t.Fatalf("while creating the psql container %s on network %s: %v", name, tp.name, err)
+	}
+	defer func() {
+		if err := e.Docker.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}); err != nil {
+			t.Errorf("while removing the psql container %s: %v", name, err)
+		}
+	}()
+	if err := e.Docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("while starting the psql container %s: %v", name, err)
+	}
+	var exit int64
+	waitC, errC := e.Docker.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
+	select {
+	case w := <-waitC:
+		exit = w.StatusCode
+	case err := <-errC:
+		t.Fatalf("while waiting for the psql container %s: %v", name, err)
+	}
+	logs, err := e.Docker.ContainerLogs(ctx, c.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		t.Fatalf("while reading the output of the psql container %s: %v", name, err)
+	}
+	defer logs.Close()
+	var outBuf, errBuf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&outBuf, &errBuf, logs); err != nil {
+		t.Fatalf("while reading the output of the psql container %s: %v", name, err)
+	}
+	if exit != 0 {
+		t.Fatalf("psql with %s on network %s: exit %d\n%s%s", uri, tp.name, exit, outBuf.String(), errBuf.String())
+	}
+	return strings.TrimSpace(outBuf.String())
+}
