@@ -189,12 +189,18 @@ func (n *Node) Location() string {
 // Host is a remote Docker engine.
 type Host struct {
 	Name string `json:"name"`
-	// Docker is the engine endpoint: unix:///path, or tcp://address:port (with
-	// TLS unless the address is loopback); ssh:// is refused (not supported yet).
+	// Docker is the engine endpoint: unix:///path, tcp://address:port (with
+	// TLS unless the address is loopback), or ssh://user@host[:port][/socket]
+	// (the engine's unix socket on the host, /var/run/docker.sock when no path
+	// is written, reached through an ssh connection; see ParseSSHEndpoint).
 	Docker string `json:"docker"`
 	// Address is where other hosts reach this host's published ports.
 	Address string `json:"address"`
-	TLS     *TLS   `json:"tls"`
+	// TLS is the tls block of a tcp:// endpoint, nil when there is none.
+	TLS *TLS `json:"tls"`
+	// SSH is how pacsd authenticates to an ssh:// endpoint and checks its
+	// host key, with the defaults filled in; nil for other endpoints.
+	SSH *SSH `json:"ssh,omitempty"`
 	// Engine is the endpoint normalised (scheme, host, port, path; see
 	// DefaultDockerEndpoint for the local engine's): two host blocks with the
 	// same Engine would name one Docker engine, which the parser refuses. It
@@ -211,6 +217,18 @@ type TLS struct {
 	CA   string `json:"ca"`
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
+}
+
+// SSH holds the files (relative paths resolved against the topology file's
+// directory) pacsd uses on an ssh:// endpoint.
+type SSH struct {
+	// IdentityFile is the private key pacsd offers, alone. "" means the keys
+	// of the ssh agent (SSH_AUTH_SOCK), then those of DefaultSSHKeyFiles that
+	// exist and have no passphrase.
+	IdentityFile string `json:"identity_file"`
+	// KnownHosts is the known_hosts file that holds the host's key; the
+	// default is ~/.ssh/known_hosts of the user pacsd runs as.
+	KnownHosts string `json:"known_hosts"`
 }
 
 // Daemon configures pacsd itself.
