@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -74,7 +75,11 @@ var nodeSchema = &hcl.BodySchema{
 
 var hostSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "docker", Required: true}, {Name: "address", Required: true}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "tls"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "tls"}, {Type: "ssh"}},
+}
+
+var sshSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "identity_file"}, {Name: "known_hosts"}},
 }
 
 var tlsSchema = &hcl.BodySchema{
@@ -564,18 +569,24 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	content := d.content(block.Body, hostSchema)
 	dockerAttr := d.str(content.Attributes, "docker", &h.Docker)
 	endpoint, err := url.Parse(h.Docker)
+	var sshEndpoint *SSHEndpoint // a valid ssh:// endpoint
+	isSSH := dockerAttr != nil && strings.HasPrefix(h.Docker, "ssh://")
 	if dockerAttr != nil {
 		h.DockerRange = dockerAttr.Expr.Range()
 		switch {
-		case err == nil && endpoint.Scheme == "ssh":
-			d.errorf(dockerAttr.Expr.Range(), "SSH Docker Endpoints Not Supported",
-				"pacsd cannot reach a Docker engine over ssh:// yet. Use tcp:// with a tls block (the engine's TLS port, usually 2376), or forward the engine's socket to this machine (ssh -nNT -L /run/pacsd/%s.sock:/var/run/docker.sock %s) and write unix:///run/pacsd/%s.sock.", h.Name, strings.TrimPrefix(h.Docker, "ssh://"), h.Name)
-			dockerAttr = nil
+		case isSSH:
+			if e, err := ParseSSHEndpoint(h.Docker); err != nil {
+				d.errorf(dockerAttr.Expr.Range(), "Invalid SSH Endpoint",
+					"The Docker endpoint %q cannot be used: %s. Write ssh://USER@HOST[:PORT][/path/to/docker.sock], such as ssh://pacsd@10.0.0.12 (port 22 and the engine's socket /var/run/docker.sock when left out).", redactedURL(h.Docker), err)
+				dockerAttr = nil
+			} else {
+				sshEndpoint = &e
+			}
 		case err != nil || endpoint.Scheme == "unix" && (endpoint.Host != "" || endpoint.Path == "") || endpoint.Scheme == "tcp" && endpoint.Hostname() == "" ||
 			endpoint.Scheme != "unix" && endpoint.Scheme != "tcp" || dockerEngine(h.Docker, false) == "":
 			// dockerEngine reads the endpoint as the Docker client does
 			// (url.Parse accepts "UNIX://", the client does not).
-			d.errorf(dockerAttr.Expr.Range(), "Invalid Docker Endpoint", "The Docker endpoint %q is not understood. Write unix:///path/to/docker.sock, or tcp://address:port with a tls block.", h.Docker)
+			d.errorf(dockerAttr.Expr.Range(), "Invalid Docker Endpoint", "The Docker endpoint %q is not understood. Write unix:///path/to/docker.sock, tcp://address:port with a tls block, or ssh://user@host.", h.Docker)
 			dockerAttr = nil
 		}
 	}
@@ -584,7 +595,10 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	}
 	if b := d.single(content.Blocks, "tls", fmt.Sprintf("Host %q", h.Name)); b != nil {
 		h.TLS = d.decodeTLSBlock(b)
-		if dockerAttr != nil && endpoint.Scheme != "tcp" {
+		switch {
+		case isSSH:
+			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q reaches its Docker engine over ssh://, which authenticates with ssh keys and the host's key in known_hosts, not with TLS certificates. Remove the tls block (an ssh block names the key and known_hosts files), or use a tcp:// endpoint.", h.Name)
+		case dockerAttr != nil && endpoint.Scheme != "tcp":
 			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q has a tls block but its Docker endpoint %q is not tcp://. Remove the tls block, or use a tcp:// endpoint.", h.Name, h.Docker)
 		}
 	} else if dockerAttr != nil && endpoint.Scheme == "tcp" {
@@ -595,10 +609,71 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 				"Host %q is reached over tcp:// without TLS, so anyone on the network could control its Docker engine, and every container, file and password on it. Add a tls block with the CA, client certificate and key of the engine's TLS port (usually 2376), or use a unix:// socket.", h.Name)
 		}
 	}
+	sshBlock := d.single(content.Blocks, "ssh", fmt.Sprintf("Host %q", h.Name))
+	switch {
+	case isSSH:
+		h.SSH = d.decodeSSHBlock(sshBlock, sshEndpoint, h.DockerRange)
+	case sshBlock != nil && dockerAttr != nil:
+		d.errorf(sshBlock.DefRange, "SSH Block Needs an ssh:// Endpoint", "Host %q has an ssh block but its Docker endpoint %q is not ssh://. Remove the ssh block, or reach the engine over ssh://user@host.", h.Name, h.Docker)
+	}
 	if dockerAttr != nil {
 		h.Engine = dockerEngine(h.Docker, h.TLS != nil)
+		if sshEndpoint != nil {
+			h.Engine = sshEndpoint.engine()
+		}
 	}
 	return h
+}
+
+// decodeSSHBlock decodes the ssh block of a host on an ssh:// endpoint (block
+// is nil when there is none: the defaults) and checks what pacsd would use as
+// run checks it (LoadSSHKeys, LoadKnownHosts): the key, or the agent and the
+// default keys; the known_hosts file, and, when e is a valid endpoint, that it
+// holds the host's key. dockerRange is where problems of the defaults point.
+func (d *decoder) decodeSSHBlock(block *hcl.Block, e *SSHEndpoint, dockerRange hcl.Range) *SSH {
+	s := &SSH{}
+	keyRange, hostsRange := dockerRange, dockerRange
+	if block != nil {
+		content := d.content(block.Body, sshSchema)
+		if attr := d.str(content.Attributes, "identity_file", &s.IdentityFile); attr != nil {
+			keyRange = attr.Expr.Range()
+			s.IdentityFile = d.resolve(s.IdentityFile)
+		}
+		if attr := d.str(content.Attributes, "known_hosts", &s.KnownHosts); attr != nil {
+			hostsRange = attr.Expr.Range()
+			s.KnownHosts = d.resolve(s.KnownHosts)
+		}
+	}
+	report := func(rng hcl.Range, err error) {
+		var se *SSHError
+		if errors.As(err, &se) {
+			if se.kind == sshHostUnknown {
+				rng = dockerRange
+			}
+			d.errorf(rng, se.Summary, "%s", se.Detail)
+		}
+	}
+	// With an endpoint that is not valid, only the files named are checked:
+	// the defaults would only pile problems onto the endpoint's.
+	if e != nil || s.IdentityFile != "" {
+		if _, err := LoadSSHKeys(s.IdentityFile); err != nil {
+			report(keyRange, err)
+		}
+	}
+	if s.KnownHosts == "" && e != nil {
+		p, err := DefaultKnownHosts()
+		if err != nil {
+			report(hostsRange, err)
+			return s
+		}
+		s.KnownHosts = p
+	}
+	if s.KnownHosts != "" {
+		if _, err := LoadKnownHosts(s.KnownHosts, e); err != nil {
+			report(hostsRange, err)
+		}
+	}
+	return s
 }
 
 // loopbackHost reports whether host, the host part of a listen address, is
