@@ -60,9 +60,7 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 		d.armRetry(at)
 		d.log.Error("pass failed", append(attrs, "error", st.Error, "failures", st.Failures, "retry_at", at)...)
 	}
-	d.mu.Lock()
-	d.st.Clusters[c.Name] = st
-	d.mu.Unlock()
+	d.setClusterStatus(c.Name, st)
 }
 
 // safeApply runs Apply and turns a panic into an error, logged with its stack.
@@ -82,10 +80,18 @@ func (d *Daemon) passed() bool {
 	return d.st.Passed
 }
 
-// finishPass returns a one-line summary of the state for systemd's STATUS.
+// finishPass checks the engines and reports refused failovers (both once
+// per pass), then returns a one-line summary of the state for systemd's
+// STATUS.
 func (d *Daemon) finishPass() string {
+	ctx := d.runCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	d.checkEngines(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.reportRefusals()
 	var failing []string
 	for name, st := range d.st.Clusters {
 		if st.Result != "ok" {
@@ -96,6 +102,9 @@ func (d *Daemon) finishPass() string {
 	s := fmt.Sprintf("%d of %d clusters converged", len(d.st.Clusters)-len(failing), len(d.file.Clusters))
 	if len(failing) > 0 {
 		s += fmt.Sprintf("; failing: %v", failing)
+	}
+	if engines := d.unreachableEngines(); len(engines) > 0 {
+		s += fmt.Sprintf("; engines unreachable: %v", engines)
 	}
 	if d.st.ReloadError != "" {
 		s += "; file refused: " + d.st.ReloadError

@@ -19,6 +19,13 @@ type metrics struct {
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 	failovers  *prometheus.CounterVec
+	// engineUp is 1 while a host's engine answers, 0 while it does not.
+	engineUp *prometheus.GaugeVec
+	// failoverRefused is 1 while a cluster's failover is refused.
+	failoverRefused *prometheus.GaugeVec
+	// refusedClusters are the clusters failoverRefused has a series of;
+	// guarded by Daemon.mu, like the status the gauge follows.
+	refusedClusters map[string]bool
 }
 
 func newMetrics() *metrics {
@@ -53,8 +60,17 @@ func newMetrics() *metrics {
 			Name: "pacsd_failovers_total",
 			Help: "Automatic failovers, by result (promoted, refused: not fenced or no standby qualified, error).",
 		}, []string{"cluster", "result"}),
+		engineUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_engine_up",
+			Help: "Whether the container engine of a host answered the daemon's last check (1) or not (0); host \"local\" is the engine of nodes without host. Checked at every pass.",
+		}, []string{"host"}),
+		failoverRefused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_failover_refused",
+			Help: "1 while the automatic failover of a cluster's lost primary is refused (its fence not confirmed, e.g. its engine unreachable, or no standby qualified), 0 otherwise; /status says why.",
+		}, []string{"cluster"}),
+		refusedClusters: map[string]bool{},
 	}
-	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers,
+	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -17,6 +17,10 @@ type Status struct {
 	// Passed is set once the first pass has ended.
 	Passed   bool                      `json:"passed"`
 	Clusters map[string]*ClusterStatus `json:"clusters"`
+	// Engines is what the last check of each host's container engine found,
+	// by host name ("local" for the engine of nodes without host); checked
+	// at every pass. Engines that cannot be asked are left out.
+	Engines map[string]EngineStatus `json:"engines,omitempty"`
 }
 
 // ClusterStatus is the outcome of a cluster's last pass.
@@ -30,6 +34,27 @@ type ClusterStatus struct {
 	// may run (backoff).
 	Failures int        `json:"failures,omitempty"`
 	RetryAt  *time.Time `json:"retry_at,omitempty"`
+	// FailoverRefused says why the failover supervisor refuses to fail over
+	// the lost acting primary; zero when it does not. It is set by the
+	// supervisor, not by the pass, and kept across passes until a failover
+	// is done, the acting primary is seen healthy, or automatic failover
+	// is turned off.
+	FailoverRefused FailoverRefusal `json:"failover_refused,omitzero"`
+}
+
+// FailoverRefusal is a refused automatic failover (reconcile.ErrNotFenced:
+// the old primary cannot be confirmed stopped, often because its engine
+// cannot be reached; reconcile.ErrNoCandidate: no standby qualifies).
+type FailoverRefusal struct {
+	// Node is the lost acting primary.
+	Node string `json:"node"`
+	// Error is why the last try was refused, and what an operator can do.
+	Error string `json:"error"`
+	// Since is the first refusal while Node is lost; Last the latest.
+	Since time.Time `json:"since"`
+	Last  time.Time `json:"last"`
+	// Attempts counts the refused tries since Since.
+	Attempts int `json:"attempts"`
 }
 
 // Status returns a copy of the daemon's status.
@@ -42,7 +67,94 @@ func (d *Daemon) Status() Status {
 		c := *cs
 		st.Clusters[name] = &c
 	}
+	if d.st.Engines != nil {
+		st.Engines = make(map[string]EngineStatus, len(d.st.Engines))
+		for key, es := range d.st.Engines {
+			st.Engines[key] = es
+		}
+	}
 	return st
+}
+
+// setClusterStatus records the outcome of a cluster's pass, keeping what
+// the failover supervisor reports of it (a pass does not know it).
+func (d *Daemon) setClusterStatus(cluster string, st *ClusterStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if prev := d.st.Clusters[cluster]; prev != nil {
+		st.FailoverRefused = prev.FailoverRefused
+	}
+	d.st.Clusters[cluster] = st
+}
+
+// refuseFailover records that a failover of the lost acting primary node
+// was refused with err, and reports whether the refusal is new, or its
+// reason changed (the log says so then; repeats are not worth an error
+// line each).
+func (d *Daemon) refuseFailover(cluster, node string, err error, now time.Time) (news bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.st.Clusters[cluster]
+	if st == nil { // before the cluster's first pass has ended
+		st = &ClusterStatus{Actions: []string{}}
+		d.st.Clusters[cluster] = st
+	}
+	r := &st.FailoverRefused
+	if r.Node != node || r.Since.IsZero() {
+		*r = FailoverRefusal{Node: node, Since: now}
+	}
+	news = r.Error != err.Error()
+	r.Error, r.Last = err.Error(), now
+	r.Attempts++
+	d.m.failoverRefused.WithLabelValues(cluster).Set(1)
+	d.m.refusedClusters[cluster] = true
+	return news
+}
+
+// clearFailoverRefusal forgets a cluster's refused failover (a failover is
+// done, or the acting primary is seen healthy) and reports whether there
+// was one.
+func (d *Daemon) clearFailoverRefusal(cluster string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.clearFailoverRefusalLocked(cluster)
+}
+
+func (d *Daemon) clearFailoverRefusalLocked(cluster string) bool {
+	st := d.st.Clusters[cluster]
+	if st == nil || st.FailoverRefused.Since.IsZero() {
+		return false
+	}
+	st.FailoverRefused = FailoverRefusal{}
+	d.m.failoverRefused.WithLabelValues(cluster).Set(0)
+	d.m.refusedClusters[cluster] = true
+	return true
+}
+
+// reportRefusals sets pacsd_failover_refused for every cluster of the spec
+// in force, drops it for clusters no longer declared, and forgets the
+// refusals of clusters whose automatic failover was turned off (nothing
+// will try again, or clear them). d.mu must be held.
+func (d *Daemon) reportRefusals() {
+	declared := map[string]bool{}
+	for _, c := range d.file.Clusters {
+		declared[c.Name] = true
+		if !c.Failover.Automatic {
+			d.clearFailoverRefusalLocked(c.Name)
+		}
+		refused := 0.0
+		if st := d.st.Clusters[c.Name]; st != nil && !st.FailoverRefused.Since.IsZero() {
+			refused = 1
+		}
+		d.m.failoverRefused.WithLabelValues(c.Name).Set(refused)
+		d.m.refusedClusters[c.Name] = true
+	}
+	for name := range d.m.refusedClusters {
+		if !declared[name] {
+			d.m.failoverRefused.DeleteLabelValues(name)
+			delete(d.m.refusedClusters, name)
+		}
+	}
 }
 
 // notReady lists why the daemon is not ready; none when it is.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -77,8 +78,10 @@ type watchState struct {
 // fails over (reconcile.Failover: fence, choose, record, promote), then pokes
 // a pass to repoint the standbys and rejoin the old primary. A refused
 // failover (fence not confirmed, no standby within max_lag) is logged as an
-// error with what to do, counted, and tried again later; pacsd never
-// promotes against those rules.
+// error with what to do (once, and again when its reason changes), counted,
+// kept in the cluster's status (failover_refused) and the gauge
+// pacsd_failover_refused until a failover is done or the primary is seen
+// healthy, and tried again later; pacsd never promotes against those rules.
 func (d *Daemon) supervise(ctx context.Context) {
 	// Each cluster is checked on its own goroutine, one check at a time: a
 	// failover that takes seconds in one cluster never delays the checks
@@ -228,12 +231,19 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		return
 	case ferr == nil:
 		d.m.failovers.WithLabelValues(c.Name, "promoted").Inc()
+		d.clearFailoverRefusal(c.Name)
 		d.log.Warn("failover done", "cluster", c.Name, "from", acting, "to", to, "lost_for", lostFor)
 		d.resetBackoff()
 		d.trigger.Poke()
 	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):
 		d.m.failovers.WithLabelValues(c.Name, "refused").Inc()
-		d.log.Error("failover refused", "cluster", c.Name, "node", acting, "error", ferr.Error())
+		// Said at Error once, and again when the reason changes; /status
+		// (failover_refused) and pacsd_failover_refused say it meanwhile.
+		level := slog.LevelDebug
+		if d.refuseFailover(c.Name, acting, ferr, time.Now()) {
+			level = slog.LevelError
+		}
+		d.log.Log(ctx, level, "failover refused", "cluster", c.Name, "node", acting, "host", engineKey(n.Host, hostNames(deps)), "error", ferr.Error())
 		// A pass shows the rest (and starts the primary again when no
 		// standby runs at all): the engine's events about the primary
 		// left that to the supervisor.
@@ -257,9 +267,11 @@ func (d *Daemon) verdict(c *spec.Cluster, ws *watchState, v reconcile.Verdict, p
 	switch v {
 	case reconcile.Healthy:
 		d.keepSeen(c.Name, deps, ws, prev)
+		d.clearFailoverRefusal(c.Name)
 	case reconcile.Recovered:
 		d.log.Info("primary reachable again", "cluster", c.Name, "node", ws.w.Node)
 		d.keepSeen(c.Name, deps, ws, prev)
+		d.clearFailoverRefusal(c.Name)
 	case reconcile.LostNow:
 		d.log.Warn("primary lost", "cluster", c.Name, "node", ws.w.Node, "error", lost.Error(), "failover_after", c.Failover.After.String(),
 			"down_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
