@@ -57,7 +57,11 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 		if h.TLS != nil {
 			tls = &docker.TLSFiles{CA: h.TLS.CA, Cert: h.TLS.Cert, Key: h.TLS.Key}
 		}
-		rt, err := docker.New(h.Docker, tls, h.Address)
+		var opts []docker.Option
+		if h.SSH != nil {
+			opts = append(opts, docker.WithSSH(docker.SSH{IdentityFile: h.SSH.IdentityFile, KnownHosts: h.SSH.KnownHosts}))
+		}
+		rt, err := docker.New(h.Docker, tls, h.Address, opts...)
 		if err != nil {
 			return d, fmt.Errorf("while connecting to the Docker engine of host %q (%s): %w", h.Name, h.Docker, err)
 		}

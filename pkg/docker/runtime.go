@@ -78,32 +78,56 @@ var _ reconcile.Runtime = (*Runtime)(nil)
 // New returns a Runtime for the engine at endpoint: "" means the environment
 // (DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY) or else the local socket;
 // unix:///path is a local socket; tcp://host:port is a remote engine, with TLS
-// when tls is not nil. ssh:// is not supported yet. hostAddress is the address
-// other hosts use to reach the ports the engine publishes; "" means the engine
-// is local and containers are reached on their network addresses.
+// when tls is not nil; ssh://user@host[:port][/path/to/docker.sock] is the
+// engine's unix socket on a host (/var/run/docker.sock when no path is given),
+// reached through an ssh connection the way DOCKER_HOST=ssh:// is for the
+// docker CLI, with the key and known_hosts files of WithSSH (the ssh agent and
+// ~/.ssh by default; see SSH). Over ssh, one connection serves every request
+// and is replaced when it ends or stops answering; each connection and each
+// forwarding through it is bounded by SSH.DialTimeout, so that calls to an
+// unreachable host fail in seconds. hostAddress is the address other hosts
+// use to reach the ports the engine publishes; "" means the engine is local
+// and containers are reached on their network addresses.
 //
-// New does not contact the engine.
-func New(endpoint string, tls *TLSFiles, hostAddress string) (*Runtime, error) {
-	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+// New does not contact the engine. For ssh:// it checks what a connection
+// would use as the topology file's parser does (spec.ParseSSHEndpoint,
+// LoadSSHKeys, LoadKnownHosts): the key files, and that known_hosts holds the
+// host's key.
+func New(endpoint string, tls *TLSFiles, hostAddress string, opts ...Option) (*Runtime, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	clientOpts := []client.Opt{client.WithAPIVersionNegotiation()}
 	switch {
 	case endpoint == "":
-		opts = append(opts, client.FromEnv)
+		clientOpts = append(clientOpts, client.FromEnv)
 	case strings.HasPrefix(endpoint, "unix://"), strings.HasPrefix(endpoint, "tcp://"):
-		opts = append(opts, client.WithHost(endpoint))
+		clientOpts = append(clientOpts, client.WithHost(endpoint))
 	case strings.HasPrefix(endpoint, "ssh://"):
-		return nil, fmt.Errorf("while connecting to the Docker engine at %s: ssh:// endpoints are not supported yet; forward the engine's socket or use tcp:// with TLS", endpoint)
+		if tls != nil {
+			return nil, fmt.Errorf("while connecting to the Docker engine at %s: TLS files are only used with tcp:// endpoints; ssh:// authenticates with ssh keys", redactedEndpoint(endpoint))
+		}
+		d, err := newSSHDialer(endpoint, o.ssh)
+		if err != nil {
+			return nil, fmt.Errorf("while connecting to the Docker engine at %s: %w", redactedEndpoint(endpoint), err)
+		}
+		clientOpts = append(clientOpts, d.clientOptions()...)
 	default:
-		return nil, fmt.Errorf("while connecting to the Docker engine at %q: unknown endpoint; use unix:///path/to/docker.sock or tcp://host:port", endpoint)
+		return nil, fmt.Errorf("while connecting to the Docker engine at %q: unknown endpoint; use unix:///path/to/docker.sock, tcp://host:port or ssh://user@host", endpoint)
+	}
+	if o.ssh != nil && !strings.HasPrefix(endpoint, "ssh://") {
+		return nil, fmt.Errorf("while connecting to the Docker engine at %q: ssh settings are only used with ssh:// endpoints", endpoint)
 	}
 	if tls != nil {
 		if !strings.HasPrefix(endpoint, "tcp://") {
 			return nil, fmt.Errorf("while connecting to the Docker engine at %q: TLS files are only used with tcp:// endpoints", endpoint)
 		}
-		opts = append(opts, client.WithTLSClientConfig(tls.CA, tls.Cert, tls.Key))
+		clientOpts = append(clientOpts, client.WithTLSClientConfig(tls.CA, tls.Cert, tls.Key))
 	}
-	cli, err := client.NewClientWithOpts(opts...)
+	cli, err := client.NewClientWithOpts(clientOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("while setting up the Docker client for %q: %w", endpoint, err)
+		return nil, fmt.Errorf("while setting up the Docker client for %q: %w", redactedEndpoint(endpoint), err)
 	}
 	return &Runtime{
 		Timeouts:    DefaultTimeouts,

@@ -330,7 +330,7 @@ func LoadKnownHosts(file string, e *SSHEndpoint) (*KnownHosts, error) {
 	if e == nil {
 		return k, nil
 	}
-	k.Keys = knownKeys(cb, *e)
+	k.Keys = k.Lookup(*e)
 	if len(k.Keys) == 0 && !k.Authorities {
 		return nil, UnknownSSHHost(*e, file, nil)
 	}
@@ -373,10 +373,10 @@ var probeKey = sync.OnceValue(func() ssh.PublicKey {
 	return k
 })
 
-// knownKeys returns the keys cb's file holds for e's host and port.
-func knownKeys(cb ssh.HostKeyCallback, e SSHEndpoint) []knownhosts.KnownKey {
+// Lookup returns the keys the file holds for e's host and port.
+func (k *KnownHosts) Lookup(e SSHEndpoint) []knownhosts.KnownKey {
 	// The remote address counts only when the host name is empty.
-	err := cb(e.Addr(), &net.TCPAddr{IP: net.IPv4zero, Port: e.Port}, probeKey())
+	err := k.Callback(e.Addr(), &net.TCPAddr{IP: net.IPv4zero, Port: e.Port}, probeKey())
 	var ke *knownhosts.KeyError
 	if errors.As(err, &ke) {
 		return ke.Want
