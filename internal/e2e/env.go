@@ -40,6 +40,8 @@ type Env struct {
 	Network string // name of the private network created for this test
 
 	pgUID, pgGID int
+	// host is the test host whose engine Docker is, nil for the machine's.
+	host *TestHost
 	// owned are further label filters ("key=value") whose objects cleanup removes.
 	owned []string
 }

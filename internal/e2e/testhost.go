@@ -97,6 +97,15 @@ type TestHost struct {
 	Subnet string
 	// Host is the host's engine as a DOCKER_HOST value (a unix socket).
 	Host string
+	// TLSEndpoint is the host's engine over TCP with TLS, as pacsd reaches a
+	// remote engine: tcp://<Address>:2376. The engine verifies clients
+	// (--tlsverify): only a client certificate its authority signed gets in.
+	TLSEndpoint string
+	// TLSFiles are the client's files for TLSEndpoint: the authority that
+	// signed the engine's certificate (whose only SAN is Address) and a
+	// client certificate it signed. The authority is the host's own, made
+	// when the host starts; its key is not kept.
+	TLSFiles TLSFiles
 	// Docker is a client of the host's engine. Its calls hang while the
 	// engine is stopped (Stop) and fail while it is killed (Kill): bound them
 	// with a context.
@@ -116,10 +125,20 @@ type TestHost struct {
 	dataRoot, socket    string
 	pidfile, logPath    string
 	bip, pool, ownRoute string
+	tlsDir              string
+	tls                 hostTLS
+	tlsClient           *client.Client // of TLSEndpoint, with TLSFiles
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
+
+	// fault is the whole-host fault in effect: "", faultPartitioned or
+	// faultPoweredOff (see Partition and PowerOff).
+	fault string
+	// base is the Env of handles made for containers others created on the
+	// host (see Container).
+	base *Env
 }
 
 // RequireTestHost starts a test host in a free slot (waiting for one at most
@@ -133,9 +152,85 @@ func RequireTestHost(t testing.TB) *TestHost {
 	return requireTestHost(t, 2, maxTestHosts, "host")
 }
 
+// RequireTestHosts starts n test hosts (each as RequireTestHost does, in
+// slots free at the time, waiting for them at most five minutes), bringing
+// them up side by side, and returns them in slot order. They share one Env on
+// the machine's engine (First). Everything made for them is removed when the
+// test ends, the hosts side by side.
+func RequireTestHosts(t testing.TB, n int) []*TestHost {
+	t.Helper()
+	if n < 1 || n > maxTestHosts-1 {
+		t.Fatalf("RequireTestHosts: %d hosts asked for; the test bed has room for 1 to %d", n, maxTestHosts-1)
+	}
+	env := testHostPreflight(t)
+	hosts := make([]*TestHost, 0, n)
+	t.Cleanup(func() { cleanupHosts(hosts) })
+	for len(hosts) < n {
+		slot, lock, err := takeSlot(2, maxTestHosts, testHostWait)
+		if err != nil {
+			t.Fatalf("while taking slot %d of the %d test hosts asked for: %v", len(hosts)+1, n, err)
+		}
+		h := newTestHost(t, slot, "host"+strconv.Itoa(slot), lock)
+		h.Image, h.First = env.Image, env
+		hosts = append(hosts, h)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.up(); err != nil {
+				errs[i] = fmt.Errorf("test host %s: %w", h.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return hosts
+}
+
+// cleanupHosts runs the cleanup of every host side by side.
+func cleanupHosts(hosts []*TestHost) {
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.cleanup()
+		}()
+	}
+	wg.Wait()
+}
+
 // requireTestHost starts a host in the first free slot from first to last;
 // with first == last the host is named prefix alone, else prefix<slot>.
 func requireTestHost(t testing.TB, first, last int, prefix string) *TestHost {
+	t.Helper()
+	env := testHostPreflight(t)
+	slot, lock, err := takeSlot(first, last, testHostWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := prefix
+	if first != last {
+		name = prefix + strconv.Itoa(slot)
+	}
+	h := newTestHost(t, slot, name, lock)
+	h.Image, h.First = env.Image, env
+	t.Cleanup(h.cleanup)
+	if err := h.up(); err != nil {
+		t.Fatalf("test host %s: %v", h.Name, err)
+	}
+	return h
+}
+
+// testHostPreflight skips the test without PACSD_E2E=1, fails it when
+// anything a test host needs is missing, and returns the test's Env on the
+// machine's engine.
+func testHostPreflight(t testing.TB) *Env {
 	t.Helper()
 	if !Enabled() {
 		t.Skip("end-to-end test: set PACSD_E2E=1 (or run 'make test') to run it against a Docker engine")
@@ -152,21 +247,7 @@ func requireTestHost(t testing.TB, first, last int, prefix string) *TestHost {
 	if err := os.MkdirAll(testHostRunDir, 0o700); err != nil {
 		t.Fatalf("while creating %s: %v", testHostRunDir, err)
 	}
-	slot, lock, err := takeSlot(first, last, testHostWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := prefix
-	if first != last {
-		name = prefix + strconv.Itoa(slot)
-	}
-	h := newTestHost(t, slot, name, lock)
-	h.Image, h.First = env.Image, env
-	t.Cleanup(h.cleanup)
-	if err := h.up(); err != nil {
-		t.Fatalf("test host %s: %v", h.Name, err)
-	}
-	return h
+	return env
 }
 
 // takeSlot locks the first free slot from first to last, trying again until
@@ -215,8 +296,10 @@ func newTestHost(t testing.TB, slot int, name string, lock *os.File) *TestHost {
 		pool:      fmt.Sprintf("base=10.214.%d.0/20,size=24", 16*slot),
 		ownRoute:  fmt.Sprintf("10.214.%d.0/20", 16*slot),
 		Namespace: "/run/netns/pacsd-e2e-" + name,
+		tlsDir:    filepath.Join(run, "tls"),
 	}
 	h.Host = "unix://" + h.socket
+	h.TLSEndpoint = "tcp://" + net.JoinHostPort(h.Address, TLSPort)
 	return h
 }
 
@@ -237,9 +320,18 @@ func (h *TestHost) up() error {
 		}
 	}
 	var err error
+	if h.tls, err = writeHostTLS(h.tlsDir, h.Name, h.Address); err != nil {
+		return err
+	}
+	h.TLSFiles = h.tls.client
 	h.Docker, err = client.NewClientWithOpts(client.WithHost(h.Host), client.WithAPIVersionNegotiation())
 	if err != nil {
 		return fmt.Errorf("while making a client of its engine: %w", err)
+	}
+	h.tlsClient, err = client.NewClientWithOpts(client.WithHost(h.TLSEndpoint), client.WithAPIVersionNegotiation(),
+		client.WithTLSClientConfig(h.TLSFiles.CA, h.TLSFiles.Cert, h.TLSFiles.Key))
+	if err != nil {
+		return fmt.Errorf("while making a TLS client of its engine: %w", err)
 	}
 	if err := h.spawn(); err != nil {
 		return err
@@ -471,6 +563,11 @@ func (h *TestHost) spawn() error {
 		"--pidfile", h.pidfile,
 		"--bip", h.bip,
 		"--default-address-pool", h.pool,
+		"--host", h.TLSEndpoint,
+		"--tlsverify",
+		"--tlscacert", h.TLSFiles.CA,
+		"--tlscert", h.tls.serverCert,
+		"--tlskey", h.tls.serverKey,
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a ^C at the terminal reaches the test binary,
@@ -695,10 +792,11 @@ func (h *TestHost) start() error {
 // Env returns an Env on the host's engine: a network of its own there, names
 // and labels of a fresh run id, and cleanup by label when the test ends (the
 // engine is made to answer first). Nodes started through it run on this
-// host; the test process reaches them at Node.IP as on the machine's engine.
+// host; the test process reaches them at Node.IP as on the machine's engine,
+// and a Probe reaches them from inside the host's network namespace.
 func (h *TestHost) Env() *Env {
 	h.t.Helper()
-	e := &Env{T: h.t, Docker: h.Docker, Image: h.Image, RunID: newRunID()}
+	e := &Env{T: h.t, Docker: h.Docker, Image: h.Image, RunID: newRunID(), host: h}
 	h.t.Cleanup(func() {
 		if err := h.start(); err != nil {
 			h.t.Logf("cleanup: test host %s: %v", h.Name, err)
@@ -833,6 +931,9 @@ func (h *TestHost) cleanup() {
 		}
 		_ = h.Docker.Close()
 	}
+	if h.tlsClient != nil {
+		_ = h.tlsClient.Close()
+	}
 	if pid := h.pid(); pid != 0 {
 		_ = syscall.Kill(pid, syscall.SIGCONT)
 		_ = syscall.Kill(pid, syscall.SIGTERM)
@@ -864,15 +965,54 @@ func (h *TestHost) cleanup() {
 
 // killLeftovers ends, with SIGKILL, what may be left of the host once its
 // dockerd has ended (it is, unless the engine could not be started again to
-// remove its containers): containerd, shims and any process naming its exec
-// root, the processes of its containers (found by the container IDs of its
-// data root in their cgroups, thawed first), and every process still in its
-// network namespace.
+// remove its containers): see killEverything.
 func (h *TestHost) killLeftovers() error {
+	n, err := h.killEverything()
+	if n > 0 {
+		h.t.Logf("cleanup: test host %s: killed %d processes left after its dockerd ended", h.Name, n)
+	}
+	return err
+}
+
+// killEverything ends with SIGKILL every process of the host but dockerd:
+// containerd, shims and any process naming its exec root, the processes of
+// its containers (found by the container IDs of its data root in their
+// cgroups, thawed first), and every process in its network namespace. It
+// looks again after each round (a dying shim may have started something),
+// and returns how many processes it killed and what would not end.
+func (h *TestHost) killEverything() (int, error) {
+	killed := 0
+	for round := 0; ; round++ {
+		left := h.processesLeft()
+		if len(left) == 0 {
+			return killed, nil
+		}
+		if round == 3 {
+			return killed, fmt.Errorf("%d processes are still left after %d rounds of SIGKILL (pids %v)", len(left), round, pids(left))
+		}
+		for _, p := range left {
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+		var errs []error
+		for _, p := range left {
+			if err := p.waitGone(confirmTimeout); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		killed += len(left)
+		if err := errors.Join(errs...); err != nil {
+			return killed, err
+		}
+	}
+}
+
+// processesLeft returns the live processes of the host but dockerd and the
+// test process itself: those naming its exec root, those of its containers
+// and those in its network namespace (without duplicates).
+func (h *TestHost) processesLeft() []process {
 	left := h.processesNaming(h.execRoot + "/")
 	left = append(left, h.containerProcesses()...)
-	ns, err := os.Stat(h.Namespace)
-	if err == nil {
+	if ns, err := os.Stat(h.Namespace); err == nil {
 		procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
 		for _, path := range procs {
 			st, err := os.Stat(path)
@@ -885,19 +1025,24 @@ func (h *TestHost) killLeftovers() error {
 			}
 		}
 	}
-	var errs []error
+	seen := map[int]bool{}
+	out := left[:0]
 	for _, p := range left {
-		_ = syscall.Kill(p.pid, syscall.SIGKILL)
-	}
-	for _, p := range left {
-		if err := p.waitGone(confirmTimeout); err != nil {
-			errs = append(errs, err)
+		if !seen[p.pid] && p.gone() != nil { // zombies have ended
+			seen[p.pid] = true
+			out = append(out, p)
 		}
 	}
-	if len(left) > 0 {
-		h.t.Logf("cleanup: test host %s: killed %d processes left after its dockerd ended", h.Name, len(left))
+	return out
+}
+
+// pids lists the pids of processes, for messages.
+func pids(ps []process) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.pid
 	}
-	return errors.Join(errs...)
+	return out
 }
 
 // containerProcesses returns the live processes of the containers in the
