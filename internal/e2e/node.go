@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -42,6 +43,9 @@ type NodeOptions struct {
 	// Publish publishes port 5432 on every host address, on a port the engine
 	// picks (see Node.HostPort), for nodes reached from another engine.
 	Publish bool
+	// RestartPolicy is the container's restart policy: "" (none, as "no"),
+	// "always", "unless-stopped" or "on-failure" (see TestHost.PowerOn).
+	RestartPolicy string
 }
 
 // Node is a PostgreSQL container of the test bed.
@@ -87,7 +91,11 @@ func (e *Env) StartNode(o NodeOptions) *Node {
 				"POSTGRES_PASSWORD_FILE=" + secretsDir + "/superuser.password",
 			},
 		},
-		&container.HostConfig{Binds: []string{o.Volume + ":" + dataMount}, PortBindings: o.portBindings()},
+		&container.HostConfig{
+			Binds:         []string{o.Volume + ":" + dataMount},
+			PortBindings:  o.portBindings(),
+			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(o.RestartPolicy)},
+		},
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			e.Network: {Aliases: []string{o.Name}},
 		}},
@@ -115,6 +123,57 @@ func (e *Env) Container(name, network, user, password, database string) *Node {
 		e.T.Fatalf("while inspecting container %s: %v", name, err)
 	}
 	return &Node{env: e, Network: network, Name: name, ID: c.ID, User: user, Password: password, Database: database}
+}
+
+// Container returns a Node for a container someone else made on the host
+// (pacsd names its containers <cluster>-<node>), with the given superuser
+// credentials, reached on the network it is on (the first by name that
+// gives it an address, when it is on several). Like every node on a test
+// host, a Probe reaches it from inside the host's network namespace, so a
+// partitioned host's node is still watched. The handle removes nothing when
+// the test ends (the host's cleanup does).
+func (h *TestHost) Container(name, user, password, database string) *Node {
+	h.t.Helper()
+	if h.base == nil {
+		h.base = &Env{T: h.t, Docker: h.Docker, Image: h.Image, RunID: newRunID(), host: h}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	c, err := h.Docker.ContainerInspect(ctx, name)
+	if err != nil {
+		h.t.Fatalf("test host %s: while inspecting container %s: %v", h.Name, name, err)
+	}
+	nw := networkOf(c)
+	if nw == "" {
+		h.t.Fatalf("test host %s: container %s is on no network", h.Name, name)
+	}
+	return &Node{env: h.base, Network: nw, Name: name, ID: c.ID, User: user, Password: password, Database: database}
+}
+
+// Host returns the test host the node runs on, or nil for the machine's engine.
+func (n *Node) Host() *TestHost { return n.env.host }
+
+// networkOf returns the network of the container that gives it an address,
+// the first by name when there are several; for a container with no address
+// (stopped), the first network it is attached to.
+func networkOf(c container.InspectResponse) string {
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	names := make([]string, 0, len(c.NetworkSettings.Networks))
+	for name := range c.NetworkSettings.Networks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if ep := c.NetworkSettings.Networks[name]; ep != nil && ep.IPAddress != "" {
+			return name
+		}
+	}
+	if len(names) > 0 {
+		return names[0]
+	}
+	return ""
 }
 
 // copyFile places f into a container (running or only created) as a one-entry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +51,13 @@ const probeWrite = "BEGIN READ WRITE; SELECT pg_current_xact_id(); COMMIT"
 // ticks start on time even while an earlier one still waits for a node that
 // hangs; a node still busy with an earlier tick counts as unreachable. The
 // probe keeps one connection per node and opens a new one after any error.
+//
+// A node on a test host (started through its Env, or a handle from
+// TestHost.Container) is reached from inside that host's network namespace,
+// as a process of the host would reach it (design: "a probe runs inside each
+// host's namespace"), so a node on a partitioned host is still watched; the
+// address it asks the host's engine for is the container's own. A node on
+// the machine's engine is reached from the test process's namespace.
 //
 // The probe sees only what it can reach: a paused or cut-off primary counts as
 // unreachable although, from its own point of view, it still accepts writes
@@ -208,7 +216,7 @@ func (p *Probe) look(n *Node) (string, error) {
 		p.drop(pc)
 	}
 	if pc.conn == nil {
-		if pc.conn, err = n.connectAt(ctx, ip); err != nil {
+		if pc.conn, err = n.probeConnect(ctx, ip); err != nil {
 			return StateUnreachable, err
 		}
 	}
@@ -221,6 +229,27 @@ func (p *Probe) look(n *Node) (string, error) {
 		return StateUnreachable, err
 	}
 	return StateWritable, nil
+}
+
+// probeConnect opens the probe's connection to n at ip: from inside the
+// network namespace of the test host n runs on, else from the test process.
+func (n *Node) probeConnect(ctx context.Context, ip string) (*pgx.Conn, error) {
+	h := n.env.host
+	if h == nil {
+		return n.connectAt(ctx, ip)
+	}
+	cfg, err := pgx.ParseConfig(n.dsnAt(ip, "", ""))
+	if err != nil {
+		return nil, fmt.Errorf("while parsing the address of node %s: %w", n.Name, err)
+	}
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialInNamespace(ctx, h.Namespace, network, addr)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to node %s from inside test host %s: %w", n.Name, h.Name, err)
+	}
+	return conn, nil
 }
 
 func (p *Probe) drop(pc *probeConn) {
