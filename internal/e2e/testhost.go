@@ -65,7 +65,14 @@ const (
 // (masqueraded, as behind a real host), other hosts and the containers of the
 // machine's engine reach its published ports at Address, and the test process
 // reaches its containers at their own addresses (Node.IP), routed by the
-// machine through Address.
+// machine through Address. Its engine answers on a unix socket (Host,
+// Docker) and, as a remote engine answers pacsd, at TLSEndpoint with TLS and
+// client verification (TLSFiles). A Probe reaches its nodes from inside its
+// namespace.
+//
+// A whole host can fail: Partition and Heal take its link down and up
+// (its processes alive), PowerOff and PowerOn kill every process of it with
+// its link down and start its engine again as after a reboot.
 //
 // Each test that asks for a host gets it to itself; test binaries running side
 // by side take other slots or wait for one (lock files). When the test ends,
