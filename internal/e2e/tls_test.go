@@ -14,11 +14,12 @@ import (
 	"github.com/pacsd/pacsd/pkg/docker"
 )
 
-// TestE2ETestHostTLS proves each test host's engine endpoint over TLS: pacsd's
-// Docker adapter reaches it with the host's files, and is refused with a
-// certificate authority that did not sign the engine's certificate, with a
-// client certificate of another authority, and without TLS; the files are
-// private and the engine's certificate names the host's address.
+// TestE2ETestHostTLS proves each test host's engine endpoint over TLS:
+// pacsd's Docker adapter reaches it with the host's files, and is refused
+// with a certificate authority that did not sign the engine's certificate,
+// with a client certificate of another authority, with none, and without
+// TLS; the files are private and the engine's certificate names the host's
+// address.
 func TestE2ETestHostTLS(t *testing.T) {
 	h := RequireTestHost(t)
 	if want := "tcp://" + h.Address + ":" + TLSPort; h.TLSEndpoint != want {
@@ -49,6 +50,7 @@ func TestE2ETestHostTLS(t *testing.T) {
 			&docker.TLSFiles{CA: foreign.CA, Cert: h.TLSFiles.Cert, Key: h.TLSFiles.Key}, "certificate signed by unknown authority"},
 		{"a client certificate of another authority",
 			&docker.TLSFiles{CA: h.TLSFiles.CA, Cert: foreign.Cert, Key: foreign.Key}, "bad certificate"},
+		{"no client certificate", &docker.TLSFiles{CA: h.TLSFiles.CA}, "bad certificate"},
 		{"no TLS", nil, "HTTP request to an HTTPS server"},
 	} {
 		err := ping(h.TLSEndpoint, c.files)
