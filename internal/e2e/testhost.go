@@ -161,8 +161,8 @@ func RequireTestHost(t testing.TB) *TestHost {
 
 // RequireTestHosts starts n test hosts (each as RequireTestHost does, in
 // slots free at the time, waiting for them at most five minutes), bringing
-// them up side by side, and returns them in slot order. They share one Env on
-// the machine's engine (First). Everything made for them is removed when the
+// them up side by side, and returns them in the order their slots were taken
+// (the lowest free first). They share one Env on the machine's engine (First). Everything made for them is removed when the
 // test ends, the hosts side by side.
 func RequireTestHosts(t testing.TB, n int) []*TestHost {
 	t.Helper()
