@@ -320,7 +320,7 @@ func (d *sshDialer) forwardError(err error, ctx context.Context) error {
 	var oe *ssh.OpenChannelError
 	switch {
 	case errors.As(err, &oe) && oe.Reason == ssh.Prohibited:
-		return fmt.Errorf("%s: the host's sshd refused to forward to the socket (%s); set AllowStreamLocalForwarding yes (its default) in the host's sshd_config and reload sshd", where, plain(oe.Message))
+		return fmt.Errorf("%s: the host's sshd refused to forward to the socket (%s); in the host's sshd_config set AllowStreamLocalForwarding yes (the default) and AllowTcpForwarding yes or local (OpenSSH forwards to a socket only where it forwards local TCP ports too), leave DisableForwarding off and no restrict or no-port-forwarding on the key in authorized_keys, then reload sshd", where, plain(oe.Message))
 	case errors.As(err, &oe):
 		return fmt.Errorf("%s: the host's sshd could not connect to the socket (%s: %s); check that the engine runs, that it listens on %s, and that %s may open it (root, or in the docker group)", where, oe.Reason, plain(oe.Message), d.endpoint.Socket, d.endpoint.User)
 	case ctx.Err() != nil:
