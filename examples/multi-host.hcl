@@ -58,11 +58,30 @@ host "a" {
 }
 
 host "b" {
-  # The engine of b, its socket forwarded to this machine over ssh
-  # (ssh -nNT -L /run/pacsd/b.sock:/var/run/docker.sock pacsd@10.0.0.12);
-  # or tcp://10.0.0.12:2376 with a tls block.
-  docker  = "unix:///run/pacsd/b.sock"
+  # The engine of b over ssh, as DOCKER_HOST=ssh://pacsd@10.0.0.12 is for the
+  # docker CLI: pacsd logs in to b as pacsd (a user in b's docker group, which
+  # is as good as root on b) and reaches b's /var/run/docker.sock through the
+  # ssh connection; b needs no docker CLI, and its sshd needs stream and TCP
+  # forwarding allowed (AllowStreamLocalForwarding, AllowTcpForwarding: yes by
+  # default). Other forms: ssh://pacsd@10.0.0.12:2222/run/docker.sock (port
+  # and socket), or tcp://10.0.0.12:2376 with a tls block.
+  docker  = "ssh://pacsd@10.0.0.12"
   address = "10.0.0.12"
+
+  # Optional. Paths are relative to this file and checked by validate.
+  ssh {
+    # The private key pacsd logs in with, alone: no passphrase, mode 0600
+    # (ssh-keygen -t ed25519 -N '' -f secrets/pacsd_ssh_key, and its .pub into
+    # ~pacsd/.ssh/authorized_keys on b). Left out: the keys of the ssh agent
+    # of SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa and id_rsa.
+    identity_file = "secrets/pacsd_ssh_key"
+    # b's host key (default ~/.ssh/known_hosts); pacsd connects to no host
+    # whose key is not there or has changed. Add it with
+    # ssh-keyscan 10.0.0.12 >> secrets/known_hosts after checking that its
+    # fingerprint is what ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub
+    # shows on b.
+    known_hosts = "secrets/known_hosts"
+  }
 }
 
 daemon {
