@@ -177,25 +177,30 @@ func (d *sshDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, err
 
 // connection returns the current ssh connection, or waits for a new one to
 // be made (one at a time, whoever asks, bounded by d.timeout and not by the
-// first caller's ctx).
+// first caller's ctx). A caller that joined an attempt begun before it, which
+// failed, makes an attempt of its own while ctx lasts.
 func (d *sshDialer) connection(ctx context.Context) (*sshConn, error) {
-	d.mu.Lock()
-	if c := d.conn; c != nil && !c.ended() {
+	for {
+		d.mu.Lock()
+		if c := d.conn; c != nil && !c.ended() {
+			d.mu.Unlock()
+			return c, nil
+		}
+		p, mine := d.pending, false
+		if p == nil {
+			p, mine = &sshPending{done: make(chan struct{})}, true
+			d.pending = p
+			go d.connect(p)
+		}
 		d.mu.Unlock()
-		return c, nil
-	}
-	p := d.pending
-	if p == nil {
-		p = &sshPending{done: make(chan struct{})}
-		d.pending = p
-		go d.connect(p)
-	}
-	d.mu.Unlock()
-	select {
-	case <-p.done:
-		return p.conn, p.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("while connecting over ssh to %s: no connection within %s (%v); check that the host is up, reachable and that its sshd answers", d, d.timeout, ctx.Err())
+		select {
+		case <-p.done:
+			if p.err == nil || mine {
+				return p.conn, p.err
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("while connecting over ssh to %s: no connection within %s (%v); check that the host is up, reachable and that its sshd answers", d, d.timeout, ctx.Err())
+		}
 	}
 }
 
