@@ -343,6 +343,29 @@ func TestSSHReconnects(t *testing.T) {
 			t.Errorf("round %d: %d ssh connections, want %d", round, n, round)
 		}
 	}
+
+	// A connection lost before its end is noticed: the dial that finds it
+	// dead makes a new one at once, not the call after.
+	d, err := newSSHDialer(s.endpoint, &SSH{IdentityFile: s.key, KnownHosts: s.known})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := d.DialContext(ctx, "tcp", "ignored:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close()
+	lost := &sshConn{client: d.conn.client, done: make(chan struct{}), idleClose: time.Hour} // its end is never noticed
+	_ = lost.client.Close()
+	d.conn = lost
+	conn, err = d.DialContext(ctx, "tcp", "ignored:80")
+	if err != nil {
+		t.Fatalf("dial with the current connection lost unnoticed: %v", err)
+	}
+	_ = conn.Close()
+	if !lost.ended() || d.conn == lost {
+		t.Error("the lost connection is still the current one")
+	}
 }
 
 // TestSSHStalledServer: while sshd answers nothing (stopped), calls fail
