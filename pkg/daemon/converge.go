@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -26,7 +27,11 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 		return
 	}
 	result := "ok"
-	if err != nil {
+	var left *reconcile.NodesLeftError
+	switch {
+	case errors.As(err, &left):
+		result = "partial"
+	case err != nil:
 		result = "error"
 	}
 	d.m.passes.WithLabelValues(c.Name, result).Inc()
@@ -49,6 +54,12 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 			level = slog.LevelInfo
 		}
 		d.log.Log(ctx, level, "cluster converged", attrs...)
+	} else if left != nil {
+		// The rest is converged; the nodes of an engine that does not
+		// answer wait for it without a backoff that would delay the
+		// repair of the others.
+		st.Error = err.Error()
+		d.log.Warn("cluster converged but for nodes whose Docker engine does not answer", append(attrs, "error", st.Error)...)
 	} else {
 		if k := failedKind(err); k != "" {
 			d.m.actions.WithLabelValues(k, "error").Inc()

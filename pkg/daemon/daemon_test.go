@@ -490,3 +490,27 @@ func TestWorthAPass(t *testing.T) {
 		}
 	}
 }
+
+// TestNodesLeftNoBackoff: a pass that converged everything but the nodes
+// of an engine that does not answer is "partial": it is no failure, so the
+// next pass runs at once (the other hosts' drift is repaired without a
+// backoff), and the status says which nodes were left and why.
+func TestNodesLeftNoBackoff(t *testing.T) {
+	f := mustFixture(t)
+	ctx := context.Background()
+	left := &reconcile.NodesLeftError{Problems: []reconcile.Problem{{Cluster: "pacs", Node: "db2", Summary: "Engine Unreachable", Detail: "dial tcp: i/o timeout", NodeOnly: true}}}
+	f.setApply(func(*spec.Cluster) (reconcile.Result, error) { return reconcile.Result{}, left })
+	for i := 0; i < 3; i++ {
+		f.d.pass(ctx)
+	}
+	if a := f.takeApplied(); len(a) != 3 {
+		t.Fatalf("passes with nodes left alone were held back: applied %v, want 3 passes", a)
+	}
+	st := f.d.Status().Clusters["pacs"]
+	if st.Result != "partial" || st.Failures != 0 || st.RetryAt != nil || !strings.Contains(st.Error, `node "db2": Engine Unreachable`) {
+		t.Errorf("status after passes that left db2: %+v, want partial, no failures, no retry time, the node named", st)
+	}
+	if !f.metric(`pacsd_reconcile_passes_total{cluster="pacs",result="partial"} 3`) {
+		t.Error("the partial passes are not counted as such")
+	}
+}

@@ -33,7 +33,7 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pacsd_reconcile_passes_total",
-			Help: "Passes of a cluster, by result (ok, error).",
+			Help: "Passes of a cluster, by result (ok, partial: converged but for the nodes of an engine that does not answer, error).",
 		}, []string{"cluster", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pacsd_reconcile_pass_duration_seconds",

@@ -168,14 +168,34 @@ func problemsError(ps []Problem, log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
-// nodeOnlyError joins the problems that keep Apply off one node only: Apply
-// returns it once the rest is converged.
+// NodesLeftError is Apply's error when everything but some nodes is
+// converged: the nodes whose host's engine does not answer, left alone
+// (Problem.NodeOnly). It is no failure of the pass: the daemon does not back
+// off for it, so that the rest keeps being repaired at once.
+type NodesLeftError struct {
+	Problems []Problem
+}
+
+func (e *NodesLeftError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// nodeOnlyError is the problems that keep Apply off one node only, as a
+// *NodesLeftError; nil when there are none. Apply returns it once the rest
+// is converged.
 func nodeOnlyError(ps []Problem) error {
-	var errs []error
+	var left []Problem
 	for _, p := range ps {
 		if p.NodeOnly && !p.Warning {
-			errs = append(errs, p)
+			left = append(left, p)
 		}
 	}
-	return errors.Join(errs...)
+	if len(left) == 0 {
+		return nil
+	}
+	return &NodesLeftError{Problems: left}
 }

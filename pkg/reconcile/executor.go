@@ -346,6 +346,10 @@ func (x *executor) waitStarted(ctx context.Context, rt Runtime, node string) err
 			return nil
 		case errors.Is(last, errExited):
 			return last
+		case errors.Is(last, errEngineSilent):
+			// Its host may be cut off: the pass goes on without it, and
+			// the next one finds whether its engine answers.
+			return last
 		case errors.Is(last, errNotStreaming):
 			if up.IsZero() {
 				up = time.Now()
@@ -370,11 +374,15 @@ var errNotStreaming = errors.New("the standby does not stream yet")
 
 var errExited = errors.New("the container exited; see 'docker logs' of it")
 
+// errEngineSilent says that the node's engine failed to answer while pacsd waited
+// for the server.
+var errEngineSilent = errors.New("its Docker engine stopped answering")
+
 func (x *executor) probe(ctx context.Context, rt Runtime, node string, standby bool) error {
 	n := x.c.Node(node)
 	ct, err := rt.ContainerInspect(ctx, n.Container, x.c.Name, n.Name)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errEngineSilent, err)
 	}
 	if ct == nil || (!ct.Running && ct.Status != "created") {
 		return fmt.Errorf("container %q: %w", n.Container, errExited)
