@@ -152,7 +152,7 @@ func TestNewEndpoints(t *testing.T) {
 		_ = r.Close()
 	}
 	for ep, want := range map[string]string{
-		"ssh://me@host":      "not supported yet",
+		"ssh://me@host":      "TLS files are only used with tcp://",
 		"http://host":        "unknown endpoint",
 		"unix:///x.sock+tls": "",
 	} {
