@@ -25,9 +25,9 @@ const (
 
 // Node states as the probe sees them.
 const (
-	// StateWritable: a read-write transaction that took a transaction ID
-	// committed (a commit record written and flushed, through synchronous
-	// replication when it is on).
+	// StateWritable: a read-write transaction that wrote WAL committed (a
+	// commit record written and flushed, through synchronous replication
+	// when it is on).
 	StateWritable = "writable"
 	// StateReadOnly: the node answered but refused the write (a standby:
 	// "cannot set transaction read-write mode during recovery").
@@ -39,9 +39,15 @@ const (
 
 // probeWrite is what "accepts writes" means to the probe: a transaction
 // explicitly read-write (so default_transaction_read_only cannot hide a node
-// that any client could write to) that takes a transaction ID and commits.
-// It writes a commit record without leaving rows or catalog entries behind.
-const probeWrite = "BEGIN READ WRITE; SELECT pg_current_xact_id(); COMMIT"
+// that any client could write to) that writes WAL and commits. It writes a
+// transactional logical message (WAL only: no rows, no catalog entries), so
+// that its commit waits for synchronous replication when that is on, as any
+// client's write does: a transaction that only takes a transaction ID
+// writes no WAL before its commit record, and PostgreSQL commits such a
+// transaction without waiting for a synchronous standby, so a primary cut
+// off from its standbys would count as writable although none of its
+// clients' writes could be acknowledged.
+const probeWrite = "BEGIN READ WRITE; SELECT pg_logical_emit_message(true, 'pacsd-probe', ''); COMMIT"
 
 // Probe checks every ProbeInterval, for every node, whether it accepts writes,
 // and records every tick at which two or more nodes did (safety invariant 1 of

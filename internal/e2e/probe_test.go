@@ -52,3 +52,29 @@ func TestE2EProbe(t *testing.T) {
 		t.Errorf("two independent primaries at %d of %d ticks; Check reported %q", len(r.Overlaps), r.Ticks, f.msgs)
 	}
 }
+
+// TestE2EProbeWaitsForSynchronousStandby: a primary whose commits wait for a
+// synchronous standby that never comes (as a primary cut off from its
+// standbys) is never seen writable: the probe's write goes through
+// synchronous replication as a client's does. A write that only takes a
+// transaction ID would commit there at once.
+func TestE2EProbeWaitsForSynchronousStandby(t *testing.T) {
+	e := Require(t)
+	n := e.StartNode(NodeOptions{Name: "db1", Password: "pacs-" + e.RunID})
+	n.WaitWritable(60 * time.Second)
+	n.ExecSQL("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+	n.ExecSQL("SELECT pg_reload_conf()")
+	var names string
+	e.Eventually(60*time.Second, "db1 to answer", func() error { return n.TryQueryRow("SHOW synchronous_standby_names", []any{&names}) })
+	if names != "nobody" {
+		t.Fatalf("synchronous_standby_names = %q", names)
+	}
+	p := e.StartProbe(func() []*Node { return []*Node{n} })
+	time.Sleep(2 * time.Second)
+	r := p.Stop()
+	t.Log(r)
+	if r.Writable[n.Name] != 0 || r.Unreachable[n.Name] == 0 {
+		t.Errorf("a primary waiting for a synchronous standby: writable at %d of %d ticks, unreachable at %d; want never writable",
+			r.Writable[n.Name], r.Ticks, r.Unreachable[n.Name])
+	}
+}
