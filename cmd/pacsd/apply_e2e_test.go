@@ -37,6 +37,9 @@ type topology struct {
 	// cluster block (host blocks).
 	nodeBody map[string]string
 	top      string
+	// hostOf maps the nodes that run on a test host to it; the others run
+	// on the machine's engine.
+	hostOf map[string]*e2e.TestHost
 }
 
 func newTopology(t *testing.T, e *e2e.Env, nodes ...string) *topology {
@@ -105,6 +108,9 @@ func (tp *topology) addViewer(t *testing.T, pw string) {
 
 // node returns a harness handle on a node pacsd made.
 func (tp *topology) node(node string) *e2e.Node {
+	if h := tp.hostOf[node]; h != nil {
+		return h.Container(tp.container(node), "pacs", tp.pacsPW, "pacsdb")
+	}
 	return tp.e.Container(tp.container(node), tp.name, "pacs", tp.pacsPW, "pacsdb")
 }
 

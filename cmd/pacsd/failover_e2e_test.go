@@ -402,31 +402,19 @@ func TestE2EFailoverPacsdKilled(t *testing.T) {
 	probe.Check(t)
 }
 
-// TestE2EFailoverEngineUnreachable puts the primary on a host whose engine
-// pacsd reaches through an endpoint that is then cut off (calls hang, as
-// behind a network partition) while the primary itself freezes. pacsd sees
-// the primary lost but cannot confirm it stopped, so it promotes nothing and
-// says so, again and again; once the engine answers and the primary thaws,
-// it is still the one primary and lost no acknowledged write.
-//
-// Both hosts are one engine here (no second engine's containers could reach
-// this one's network): the host "b" of the file is the same engine behind a
-// TCP proxy, which is what gets cut.
+// TestE2EFailoverEngineUnreachable puts the primary and its standby on two
+// test hosts and cuts the primary's host off (a network partition: its
+// engine's calls hang, its server lives on). pacsd sees the primary lost
+// but cannot confirm it stopped, so it promotes nothing and says so, again
+// and again; once the partition heals, the primary is still the one
+// primary and lost no acknowledged write.
 func TestE2EFailoverEngineUnreachable(t *testing.T) {
 	e := e2e.Require(t)
-	proxy := e.StartEngineProxy()
+	hosts := e2e.RequireTestHosts(t, 2)
 	tp := newTopology(t, e, "db1", "db2")
 	tp.replication = "    synchronous = true"
 	tp.extra = "  failover {\n    automatic = true\n    after     = \"1s\"\n  }\n"
-	// Nodes of a cluster on several engines live on host blocks with an
-	// address and reach each other through published ports.
-	tp.nodeBody = map[string]string{}
-	for n, host := range map[string]string{"db1": "b", "db2": "a"} {
-		_, port, _ := strings.Cut(freePort(t), ":")
-		tp.nodeBody[n] = fmt.Sprintf("\n    host = %q\n    port = %s\n  ", host, port)
-	}
-	tp.top = fmt.Sprintf("host \"a\" {\n  docker  = %q\n  address = \"127.0.0.1\"\n}\nhost \"b\" {\n  docker  = %q\n  address = \"127.0.0.1\"\n}\n",
-		e.Docker.DaemonHost(), proxy.Endpoint)
+	hostsTopology(t, tp, hosts, 15432)
 	r := startDaemon(t, tp, "2s")
 	r.waitReady(t, 3*time.Minute)
 	tp.checkStreaming(t)
@@ -434,11 +422,7 @@ func TestE2EFailoverEngineUnreachable(t *testing.T) {
 	probe := e.StartProbe(tp.nodesOf())
 	time.Sleep(time.Second)
 
-	ctx := e.Ctx(5 * time.Minute)
-	proxy.Cut()
-	if err := e.Docker.ContainerPause(ctx, tp.container("db1")); err != nil {
-		t.Fatal(err)
-	}
+	hosts[0].Partition()
 	var refused string
 	took := waitFor(t, time.Minute, "a refused failover", func() error {
 		for _, l := range strings.Split(r.log.String(), "\n") {
@@ -475,14 +459,10 @@ func TestE2EFailoverEngineUnreachable(t *testing.T) {
 		t.Errorf("/metrics does not count refused failovers and no promotion (%v)", err)
 	}
 
-	// The primary thaws, then its engine answers again: it was never
-	// fenced, so it stays the primary (the first calls after the cut heals
-	// may fail; that is no reason for a failover).
-	if err := e.Docker.ContainerUnpause(ctx, tp.container("db1")); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second)
-	proxy.Restore()
+	// The partition heals: the primary was never fenced, so it stays the
+	// primary (the first calls after the heal may fail; that is no reason
+	// for a failover).
+	hosts[0].Heal()
 	waitFor(t, 2*time.Minute, "db1 the one primary again, db2 streaming from it", func() error {
 		n, err := onePrimary(tp)
 		if err == nil && n != "db1" {
