@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
 
 	"github.com/pacsd/pacsd/internal/e2e"
 	"github.com/pacsd/pacsd/pkg/reconcile"
@@ -97,6 +98,14 @@ func (tp *topology) as(node, user, password string) *e2e.Node {
 	n := tp.node(node)
 	n.User, n.Password = user, password
 	return n
+}
+
+// docker returns the client of the engine node runs on.
+func (tp *topology) docker(node string) *client.Client {
+	if h := tp.hostOf[node]; h != nil {
+		return h.Docker
+	}
+	return tp.e.Docker
 }
 
 // addViewer declares a login role "viewer" whose password file holds pw.

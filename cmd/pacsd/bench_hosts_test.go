@@ -56,48 +56,10 @@ func TestBenchConvergeHosts(t *testing.T) {
 // on one host until a write commits on the new primary on another host, with
 // pacsd's automatic failover (failover.after = 1s, asynchronous
 // replication), against killing it and at once promoting the standby by
-// hand. Target: a median under 2 s.
+// hand (see TestBenchFailover). Target: a median under 2 s.
 func TestBenchFailoverHosts(t *testing.T) {
 	bench.Require(t)
 	hosts := e2e.RequireTestHosts(t, 2)
-	pacsd := func(t *testing.T) (d time.Duration) {
-		t.Run("pacsd", func(t *testing.T) {
-			e := e2e.Require(t)
-			tp := benchTopology(t, e, "db1", "db2")
-			tp.extra = "  failover {\n    automatic = true\n    after     = \"1s\"\n  }\n"
-			hostsTopology(t, tp, hosts, nextBenchPorts())
-			r := startDaemon(t, tp, "30s")
-			r.waitReady(t, 3*time.Minute)
-			db2 := tp.node("db2")
-			db2.WaitStreaming(time.Minute)
-			time.Sleep(time.Second) // the supervisor has seen a healthy primary
-			start := time.Now()
-			if err := hosts[0].Docker.ContainerKill(e.Ctx(time.Minute), tp.container("db1"), "KILL"); err != nil {
-				t.Fatal(err)
-			}
-			d = untilWritable(t, db2, start)
-			t.Logf("pacsd: %.2fs; where the time went (offsets from docker kill):\n%s", d.Seconds(), timeline(r.log.String(), start))
-		})
-		return d
-	}
-	oracle := func(t *testing.T) (d time.Duration) {
-		t.Run("oracle", func(t *testing.T) {
-			e := e2e.Require(t)
-			tp := hostsTopology(t, benchTopology(t, e, "db1", "db2"), hosts, nextBenchPorts())
-			tp.apply(t)
-			db2 := tp.node("db2")
-			db2.WaitStreaming(time.Minute)
-			start := time.Now()
-			if err := hosts[0].Docker.ContainerKill(e.Ctx(time.Minute), tp.container("db1"), "KILL"); err != nil {
-				t.Fatal(err)
-			}
-			db2.ExecSQL("SELECT pg_promote(true, 60)")
-			d = untilWritable(t, db2, start)
-		})
-		return d
-	}
-	const scenario = "docker kill of the primary on one host until a write commits on the new primary on another (failover.after = 1s)"
-	p, o := bench.Compare(t, scenario, bench.Runs(5), pacsd, oracle)
-	kill := bench.NewSide("kill and promote by hand at once (pg_promote)", o.Seconds())
-	bench.Record(t, bench.NewRow("failover-hosts", scenario, "s", bench.NewSide("pacsd run, automatic failover", p.Seconds()), &kill, bench.Max("<", 2)))
+	measureFailover(t, "failover-hosts", "docker kill of the primary on one host until a write commits on the new primary on another (failover.after = 1s)",
+		func(t *testing.T, tp *topology) { hostsTopology(t, tp, hosts, nextBenchPorts()) })
 }
