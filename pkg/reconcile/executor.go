@@ -339,14 +339,20 @@ func (x *executor) waitStarted(ctx context.Context, rt Runtime, node string) err
 	deadline := time.Now().Add(ReadyTimeout)
 	var up time.Time // when the standby first answered, not streaming
 	var last error
+	silent := 0 // engine calls failed in a row
 	for {
 		last = x.probe(ctx, rt, node, standby)
+		if errors.Is(last, errEngineSilent) {
+			silent++
+		} else {
+			silent = 0
+		}
 		switch {
 		case last == nil:
 			return nil
 		case errors.Is(last, errExited):
 			return last
-		case errors.Is(last, errEngineSilent):
+		case silent >= 3:
 			// Its host may be cut off: the pass goes on without it, and
 			// the next one finds whether its engine answers.
 			return last

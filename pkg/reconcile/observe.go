@@ -52,7 +52,8 @@ func (d Deps) runtime(c *spec.Cluster, host string) (Runtime, error) {
 // container, data, pacsd's files and the server's state. What cannot be
 // reached is recorded as unknown: an engine that does not answer marks its
 // host's engine and nodes Unreachable, so that the nodes of the other hosts
-// are still converged. Only when no engine answers is it an error.
+// are still converged. When no engine answers, or one answers for the
+// network and image but fails for a node, it is an error.
 func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 	obs := &Observed{Nodes: map[string]*NodeState{}, Engines: map[string]*EngineState{}}
 	if d.Store == nil {
@@ -75,6 +76,7 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 	// timeout while the others are looked at.
 	engines := make([]*EngineState, len(hosts))
 	states := make([]*NodeState, len(c.Nodes))
+	errs := make([]error, len(c.Nodes))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Add(1)
@@ -92,11 +94,7 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 				nodes.Add(1)
 				go func() {
 					defer nodes.Done()
-					ns, err := ObserveNode(ctx, c, n, d)
-					if err != nil {
-						ns = &NodeState{Unreachable: err.Error(), Data: DataState{Unknown: true}}
-					}
-					states[j] = ns
+					states[j], errs[j] = ObserveNode(ctx, c, n, d)
 				}()
 			}
 			nodes.Wait()
@@ -109,6 +107,12 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 		reached = reached || engines[i].Unreachable == ""
 	}
 	for i, n := range c.Nodes {
+		if errs[i] != nil {
+			// The engine answered, but not about this node: what it is
+			// (a second primary?) is not known, so nothing may act on
+			// the cluster, as when its one engine does not answer.
+			return nil, fmt.Errorf("node %q: %w", n.Name, errs[i])
+		}
 		if states[i] == nil {
 			states[i] = &NodeState{Unreachable: obs.Engines[n.Host].Unreachable, Data: DataState{Unknown: true}}
 		}

@@ -156,7 +156,9 @@ func (p *planner) node(name string) *NodeState {
 
 func (p *planner) plan() {
 	c := p.c
-	major := c.ImageMajor
+	// The PostgreSQL major version of the image on each host's engine (the
+	// tag's when the engine does not say, or has no image yet).
+	major := map[string]int{}
 	blocked := map[string]bool{}
 	for _, host := range p.hosts() {
 		e := p.obs.Engine(host)
@@ -178,10 +180,22 @@ func (p *planner) plan() {
 			p.problem("", "Network Not Owned", fmt.Sprintf("a network named %q exists%s but pacsd did not create it; remove or rename it, or set network in the cluster block", c.Network, on))
 			return
 		}
+		major[host] = c.ImageMajor
 		if e.Image == nil {
 			p.add(Action{Kind: PullImage, Host: host, Target: c.Image, Reason: "the image is not on the engine" + on})
-		} else if e.Image.Major != 0 && major == c.ImageMajor {
-			major = e.Image.Major
+		} else if e.Image.Major != 0 {
+			major[host] = e.Image.Major
+		}
+	}
+	first := ""
+	for _, host := range p.hosts() {
+		switch m, ok := major[host]; {
+		case !ok || m == 0:
+		case first == "":
+			first = host
+		case m != major[first]:
+			p.problem("", "Image Differs Between Hosts", fmt.Sprintf("image %s runs PostgreSQL %d on %s but PostgreSQL %d on %s; a standby replicates only from a primary of the same major version: give the image the same content on every host (remove it where it differs, and pacsd pulls or you load the right one)", c.Image, major[first], engineName(first), m, engineName(host)))
+			return
 		}
 	}
 	for _, n := range c.Nodes {
@@ -225,8 +239,8 @@ func (p *planner) plan() {
 			blocked[n.Name] = true
 			continue
 		}
-		if major != 0 && ns.Data.Major != 0 && ns.Data.Major != major {
-			p.problem(n.Name, "PostgreSQL Version Mismatch", fmt.Sprintf("the data in %s was made by PostgreSQL %d but image %s runs PostgreSQL %d; upgrade the data with pg_upgrade or use an image of version %d", n.Location(), ns.Data.Major, c.Image, major, ns.Data.Major))
+		if m := major[n.Host]; m != 0 && ns.Data.Major != 0 && ns.Data.Major != m {
+			p.problem(n.Name, "PostgreSQL Version Mismatch", fmt.Sprintf("the data in %s was made by PostgreSQL %d but image %s runs PostgreSQL %d there; upgrade the data with pg_upgrade or use an image of version %d", n.Location(), ns.Data.Major, c.Image, m, ns.Data.Major))
 			blocked[n.Name] = true
 		}
 	}

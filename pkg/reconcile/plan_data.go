@@ -44,6 +44,13 @@ func (p *planner) checkDataLocations(acting string, blocked map[string]bool) {
 		return
 	}
 	for _, n := range p.c.Nodes {
+		if o := p.node(n.Name); n.Name != acting && o.Unreachable != "" {
+			p.problem(acting, "Primary Data Missing", fmt.Sprintf(
+				"%q is the acting primary but has no container and %s holds no data, and the Docker engine of host %q, where node %q keeps its data, does not answer (%s); pacsd does not start an empty primary while a node it cannot see may hold the cluster's data: make that engine answer, then apply again",
+				acting, p.c.Node(acting).Location(), n.Host, n.Name, o.Unreachable))
+			blocked[acting] = true
+			return
+		}
 		if o := p.node(n.Name); n.Name != acting && o.Data.Major != 0 {
 			pn := p.c.Node(acting)
 			p.problem(acting, "Primary Data Missing", fmt.Sprintf(

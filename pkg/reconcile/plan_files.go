@@ -218,7 +218,10 @@ func NodeFiles(c *spec.Cluster, node, acting string) map[string][]byte {
 // at to's host address and published port. No side effects.
 func Reach(c *spec.Cluster, from, to string) (host string, port int) {
 	f, t := c.Node(from), c.Node(to)
-	if f != nil && t != nil && f.Host != t.Host {
+	switch {
+	case t == nil:
+		return "", 0
+	case f != nil && f.Host != t.Host:
 		return t.Address, t.Port
 	}
 	return t.Container, 5432

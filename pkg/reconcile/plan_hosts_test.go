@@ -245,3 +245,43 @@ func TestPlanPromoteWaitsForUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanImageMajorPerHost: each node's data is compared with the image on
+// its own host, and an image of another major version on one host stops
+// the plan with a problem that names both hosts.
+func TestPlanImageMajorPerHost(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	for _, ns := range obs.Nodes {
+		ns.Data.Major = 15
+	}
+	obs.Engines["b"].Image.Major = 17
+	actions, problems := Plan(c, obs, fakeMatches)
+	if len(problems) != 1 || problems[0].Summary != "Image Differs Between Hosts" || !strings.Contains(problems[0].Detail, `host "b"`) || len(actions) != 0 {
+		t.Errorf("image 17 on b beside 15 elsewhere: problems %v, actions %v; want one Image Differs Between Hosts naming b and nothing done", problems, kinds(actions))
+	}
+}
+
+// TestPlanEmptyPrimaryWaitsForUnreachable: an acting primary with no
+// container and no data is not initialised while a node whose engine does
+// not answer may hold the cluster's data.
+func TestPlanEmptyPrimaryWaitsForUnreachable(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	obs.Nodes["db1"] = &NodeState{Data: DataState{Exists: true}}
+	unreachable(obs, c, "b")
+	unreachable(obs, c, "c")
+	actions, problems := Plan(c, obs, fakeMatches)
+	for _, a := range actions {
+		if a.Node == "db1" {
+			t.Errorf("plan acts on the empty primary while the other nodes cannot be seen: %s", a)
+		}
+	}
+	found := false
+	for _, p := range problems {
+		found = found || p.Summary == "Primary Data Missing" && !p.NodeOnly && strings.Contains(p.Detail, `host "b"`)
+	}
+	if !found {
+		t.Errorf("problems %v; want Primary Data Missing naming the silent host", problems)
+	}
+}
