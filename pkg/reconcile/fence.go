@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,23 @@ func fenceContainer(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.No
 			timeout = 0 // whatever it was asked would hang: it is killed
 		}
 		if err := rt.ContainerStop(ctx, ct.ID, timeout); err != nil {
+			// Unreachable only when the engine does not answer at all: an
+			// engine that answers and failed to stop the container (or
+			// reports it running) may leave a primary that takes writes,
+			// and no operator's word confirms it stopped.
+			if now, ierr := rt.ContainerInspect(context.WithoutCancel(ctx), name, c.Name, n.Name); ierr == nil {
+				state := "gone"
+				switch {
+				case now == nil:
+				case now.Paused:
+					state = "paused"
+				case now.Running:
+					state = "running"
+				default:
+					state = cmp.Or(now.Status, "stopped")
+				}
+				return fmt.Errorf("%w: the engine answers but failed to stop container %q (%v); it reports it %s: stop it by hand ('docker stop %s' on its host), then try again", ErrNotFenced, name, err, state, name)
+			}
 			return fmt.Errorf("%w: %w: while stopping container %q: %v", ErrNotFenced, ErrEngineUnreachable, name, err)
 		}
 		if ct, err = rt.ContainerInspect(ctx, name, c.Name, n.Name); err != nil {

@@ -422,3 +422,26 @@ func TestFailoverRefusedBesideAnotherPrimary(t *testing.T) {
 		}
 	}
 }
+
+// stopFailsEngine answers every call but fails to stop a container, which
+// it then reports still running.
+type stopFailsEngine struct{ switchRuntime }
+
+func (f *stopFailsEngine) ContainerStop(_ context.Context, id string, _ time.Duration) error {
+	f.record("stop " + id)
+	return errors.New("tried to kill container, but did not receive an exit event")
+}
+
+// TestManualFailoverStopFailsOnAnsweringEngine: an engine that answers and
+// fails to stop the old primary is no unreachable engine: --confirm-fenced
+// does not promote beside a primary its engine reports running.
+func TestManualFailoverStopFailsOnAnsweringEngine(t *testing.T) {
+	last := LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}
+	c := testCluster(t, "failover {\n automatic = true\n }")
+	promoted := 0
+	d := Deps{Runtimes: map[string]Runtime{"": &stopFailsEngine{}}, DB: healthDB{promoted: &promoted}, Store: recorded("db1", nil)}
+	_, err := ManualFailover(context.Background(), c, d, "db2", ManualOptions{ConfirmFenced: true}, last, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, ErrNotFenced) || errors.Is(err, ErrEngineUnreachable) || promoted != 0 || !strings.Contains(err.Error(), "running") {
+		t.Fatalf("--confirm-fenced with the old primary's engine answering 'running': %v, %d promotions; want a refusal that says it runs", err, promoted)
+	}
+}
