@@ -91,15 +91,12 @@ func (d *Daemon) passed() bool {
 	return d.st.Passed
 }
 
-// finishPass checks the engines and reports refused failovers (both once
-// per pass), then returns a one-line summary of the state for systemd's
-// STATUS.
+// finishPass reports refused failovers (once per pass), then returns a
+// one-line summary of the state for systemd's STATUS. The engines are not
+// checked here: watchEngines checks them on its own ticker, so that a long
+// pass does not keep a silent engine reported as answering; the summary
+// says what the last check found.
 func (d *Daemon) finishPass() string {
-	ctx := d.runCtx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	d.checkEngines(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reportRefusals()

@@ -141,10 +141,12 @@ func New(o Options) (*Daemon, error) {
 func (d *Daemon) Spec() *spec.File { return d.file }
 
 // Run serves HTTP on ln (none when nil), watches the file and the engine's
-// events, and runs passes until ctx is done. It then cancels the running
-// pass, waits for it at most ShutdownTimeout, and closes the HTTP server and
-// the adapters. It never stops a database container. The error is non-nil
-// only when the file cannot be watched at all or the pass did not end in time.
+// events, checks the engines (watchEngines), and runs passes until ctx is
+// done. It then cancels the running pass and the engines' check, waits for
+// them at most ShutdownTimeout, and closes the HTTP server and the adapters.
+// It never stops a database container. The error is non-nil only when the
+// file cannot be watched at all, or the pass or the engines' check did not
+// end in time.
 func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	w, err := watch.New(d.path, d.trigger, watch.Options{Debounce: d.o.Debounce, Logger: d.log})
 	if err != nil {
@@ -171,6 +173,11 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.watchdog(ctx)
 	d.follow()
 	go d.supervise(ctx)
+	engines := make(chan struct{})
+	go func() {
+		defer close(engines)
+		d.watchEngines(ctx)
+	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -178,10 +185,20 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	<-ctx.Done()
 	var result error
+	stopBy := time.After(d.o.ShutdownTimeout)
 	select {
 	case <-done:
-	case <-time.After(d.o.ShutdownTimeout):
+	case <-stopBy:
 		result = fmt.Errorf("while stopping: the running pass did not end within %s", d.o.ShutdownTimeout)
+	}
+	// The engine check stops at once with ctx; it is waited for so that it
+	// asks no adapter once they are closed.
+	select {
+	case <-engines:
+	case <-stopBy:
+		if result == nil {
+			result = fmt.Errorf("while stopping: the engines' check did not end within %s", d.o.ShutdownTimeout)
+		}
 	}
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)

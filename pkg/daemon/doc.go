@@ -15,16 +15,28 @@
 //
 // Each cluster's pass has a timeout, recovers from panics, and backs off
 // exponentially after a failure (1s doubling to 2m, reset by a success, by a
-// new file and by Reload). The daemon reports to systemd (READY, RELOADING,
-// STATUS, WATCHDOG) and serves /healthz, /readyz, /metrics and /status.
+// new file and by Reload). A pass that converged all but the nodes of an
+// engine that does not answer is partial: no backoff, but the daemon is not
+// ready until they are converged too. The daemon reports to systemd (READY,
+// RELOADING, STATUS, WATCHDOG) and serves /healthz, /readyz, /metrics and
+// /status.
+//
+// Each host's engine is asked whether it answers on a ticker of its own,
+// independent of passes (a pass may be held for minutes by a base backup):
+// every 10 s, every 2 s while one does not answer, each for at most 3 s,
+// without a cluster's lock (/status engines.<host>, pacsd_engine_up). When
+// an engine that did not answer answers again, a pass starts at once: it
+// fences an old primary on a host whose partition healed, without waiting
+// for the resync.
 //
 // Stopping the daemon never stops a database container: it cancels the
 // running pass, waits for it to end and returns.
 //
 // The files: daemon.go, the loop and its passes; reload.go, reading and
 // validating the file; converge.go, one cluster's pass; backoff.go; events.go,
-// engine events that poke the trigger; supervise.go, the failover supervisor
-// (reconcile.PrimaryWatch decides); lock.go, the state directory's lock and
-// the cluster locks; status.go, http.go, metrics.go, notify.go, what the
-// daemon reports.
+// engine events that poke the trigger; engines.go, the engines' reachability
+// check, which pokes it when an engine answers again; supervise.go, the
+// failover supervisor (reconcile.PrimaryWatch decides); lock.go, the state
+// directory's lock and the cluster locks; status.go, http.go, metrics.go,
+// notify.go, what the daemon reports.
 package daemon

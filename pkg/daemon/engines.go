@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
 )
 
 // pinger is a runtime that can be asked whether its engine answers;
@@ -63,6 +64,43 @@ func hostNames(deps reconcile.Deps) []string {
 	return hosts
 }
 
+// The engines are checked on their own ticker, independent of passes (a
+// pass may be held for minutes by a base backup): every engineCheckEvery
+// while every engine answers, and every engineCheckEveryDown while one does
+// not, so that an engine that answers again is seen, and its nodes
+// observed, within seconds. A check that takes longer than the interval
+// (an engine that does not answer within engineTimeout) is followed by the
+// next one at once; checks never overlap.
+const (
+	engineCheckEvery     = 10 * time.Second
+	engineCheckEveryDown = 2 * time.Second
+)
+
+// watchEngines checks the engines at once, then every engineCheckEvery
+// (engineCheckEveryDown while one does not answer), until ctx is done. Run
+// starts it, and waits for it before it closes the adapters.
+func (d *Daemon) watchEngines(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		silent, again := d.checkEngines(ctx)
+		every := engineCheckEvery
+		switch {
+		case again:
+			every = 0
+		case silent > 0:
+			every = engineCheckEveryDown
+		}
+		timer.Reset(max(0, every-time.Since(start)))
+	}
+}
+
 // engineCheck is one engine's answer.
 type engineCheck struct {
 	host string
@@ -70,15 +108,23 @@ type engineCheck struct {
 }
 
 // checkEngines asks each engine of the adapters in force whether it
-// answers, all at once, each for at most engineTimeout, and records the
-// answers (Status.Engines, pacsd_engine_up). It logs when an engine stops
-// answering and when it answers again, once each. It takes no cluster lock
-// and does not hold the status's lock while it waits, so that neither the
-// supervisor nor /status waits for a silent engine. It runs on the loop,
-// once per pass.
-func (d *Daemon) checkEngines(ctx context.Context) {
+// answers, all at once, each for at most engineTimeout, records the answers
+// (Status.Engines, pacsd_engine_up), and returns how many did not answer.
+// It logs when an engine stops answering and when it answers again, once
+// each, and pokes a pass when an engine that runs nodes answers again (see
+// recordEngines). It reads the adapters from the snapshot, takes no cluster
+// lock and does not hold the status's lock while it waits, so that neither
+// the loop, the supervisor nor /status waits for a silent engine. A check
+// cut short by ctx records nothing; nor does one made while a new file was
+// taken (the adapters it asked may have been closed and replaced), which
+// reports that the engines should be checked again at once.
+func (d *Daemon) checkEngines(ctx context.Context) (silent int, again bool) {
+	snap := d.snap.Load()
+	if snap == nil {
+		return 0, false
+	}
 	pingers := map[string]pinger{}
-	for host, rt := range d.deps.Runtimes {
+	for host, rt := range snap.deps.Runtimes {
 		if p, ok := rt.(pinger); ok {
 			pingers[host] = p
 		}
@@ -104,10 +150,12 @@ wait:
 			got[a.host] = a.err
 		case <-late.C:
 			break wait
+		case <-ctx.Done():
+			break wait
 		}
 	}
 	if ctx.Err() != nil {
-		return // stopping: a check cut short says nothing of the engines
+		return 0, false // stopping: a check cut short says nothing of the engines
 	}
 	checks := make([]engineCheck, 0, len(pingers))
 	for host := range pingers {
@@ -115,16 +163,27 @@ wait:
 		if !ok {
 			err = fmt.Errorf("the engine did not answer within %s", timeout)
 		}
+		if err != nil {
+			silent++
+		}
 		checks = append(checks, engineCheck{host: host, err: err})
 	}
-	d.recordEngines(checks, time.Now())
+	if !d.recordEngines(snap, checks, time.Now()) {
+		return 0, true
+	}
+	return silent, false
 }
 
 // recordEngines takes the engines' answers into the status and the metrics,
 // drops engines no longer checked (a host removed from the file), and logs
-// each change of reachability.
-func (d *Daemon) recordEngines(checks []engineCheck, now time.Time) {
-	hosts := hostNames(d.deps)
+// each change of reachability. When an engine that did not answer answers
+// again and nodes of the file run on it, it pokes a pass at once: the old
+// primary on a host whose partition healed may still run as a primary,
+// and the pass fences it (without the poke, it would wait for the resync).
+// It records nothing, and reports false, when snap is no longer the
+// snapshot in force.
+func (d *Daemon) recordEngines(snap *snapshot, checks []engineCheck, now time.Time) bool {
+	hosts := hostNames(snap.deps)
 	type change struct {
 		host, key string
 		was, is   EngineStatus
@@ -132,6 +191,10 @@ func (d *Daemon) recordEngines(checks []engineCheck, now time.Time) {
 	}
 	var changes []change
 	d.mu.Lock()
+	if d.snap.Load() != snap {
+		d.mu.Unlock()
+		return false
+	}
 	prev := d.st.Engines
 	next := make(map[string]EngineStatus, len(checks))
 	for _, ch := range checks {
@@ -163,30 +226,36 @@ func (d *Daemon) recordEngines(checks []engineCheck, now time.Time) {
 
 	sort.Slice(changes, func(i, j int) bool { return changes[i].key < changes[j].key })
 	for _, c := range changes {
+		nodes := nodesOn(snap.file, c.host)
 		switch {
 		case !c.is.Reachable:
-			nodes := d.nodesOn(c.host)
 			level, msg := slog.LevelError, "Docker engine unreachable: pacsd leaves the nodes on it alone, and fails over no primary on it (its fence cannot be confirmed), until it answers; check that the host is up, that its engine runs, and that this machine reaches it (address, port, TLS certificates)"
 			if len(nodes) == 0 {
 				level, msg = slog.LevelWarn, "Docker engine unreachable; no node of the file runs on it, so nothing waits for it: check that the host is up and its engine runs, or remove its host block"
 			}
 			d.log.Log(context.Background(), level, msg, "host", c.key, "error", c.is.Error, "nodes", nodes)
 		case !c.first:
-			d.log.Info("Docker engine answers again; its nodes are converged again", "host", c.key,
-				"unreachable_for", c.is.Since.Sub(c.was.Since).Round(time.Millisecond).String())
+			attrs := []any{"host", c.key, "unreachable_for", c.is.Since.Sub(c.was.Since).Round(time.Millisecond).String(), "nodes", nodes}
+			if len(nodes) == 0 {
+				d.log.Info("Docker engine answers again; no node of the file runs on it", attrs...)
+				continue
+			}
+			d.log.Info("Docker engine answers again; observing its nodes at once", attrs...)
+			d.trigger.Poke()
 		default:
 			d.log.Debug("Docker engine answers", "host", c.key)
 		}
 	}
+	return true
 }
 
-// nodesOn lists the nodes of the spec in force on host, as cluster/node.
-func (d *Daemon) nodesOn(host string) []string {
+// nodesOn lists the nodes of f on host, as cluster/node.
+func nodesOn(f *spec.File, host string) []string {
 	nodes := []string{}
-	if d.file == nil {
+	if f == nil {
 		return nodes
 	}
-	for _, c := range d.file.Clusters {
+	for _, c := range f.Clusters {
 		for _, n := range c.Nodes {
 			if n.Host == host {
 				nodes = append(nodes, c.Name+"/"+n.Name)

@@ -19,7 +19,8 @@ type Status struct {
 	Clusters map[string]*ClusterStatus `json:"clusters"`
 	// Engines is what the last check of each host's container engine found,
 	// by host name ("local" for the engine of nodes without host); checked
-	// at every pass. Engines that cannot be asked are left out.
+	// independently of passes, every 10 s, every 2 s while one does not
+	// answer (watchEngines). Engines that cannot be asked are left out.
 	Engines map[string]EngineStatus `json:"engines,omitempty"`
 }
 
@@ -27,9 +28,11 @@ type Status struct {
 type ClusterStatus struct {
 	LastPass time.Time `json:"last_pass"`
 	Duration string    `json:"duration"`
-	Result   string    `json:"result"` // ok or error
-	Error    string    `json:"error,omitempty"`
-	Actions  []string  `json:"actions"`
+	// Result is ok, partial (converged but for the nodes of an engine that
+	// does not answer: reconcile.NodesLeftError) or error.
+	Result  string   `json:"result"`
+	Error   string   `json:"error,omitempty"`
+	Actions []string `json:"actions"`
 	// Failures counts failed passes in a row; RetryAt is when the next one
 	// may run (backoff).
 	Failures int        `json:"failures,omitempty"`
@@ -157,7 +160,9 @@ func (d *Daemon) reportRefusals() {
 	}
 }
 
-// notReady lists why the daemon is not ready; none when it is.
+// notReady lists why the daemon is not ready; none when it is. A cluster
+// whose last pass was partial keeps the daemon not ready, so that an
+// operator sees it, and the reason says that the rest is converged.
 func (d *Daemon) notReady() []string {
 	st := d.Status()
 	if !st.Passed {
@@ -165,7 +170,11 @@ func (d *Daemon) notReady() []string {
 	}
 	var reasons []string
 	for name, cs := range st.Clusters {
-		if cs.Result != "ok" {
+		switch cs.Result {
+		case "ok":
+		case "partial":
+			reasons = append(reasons, fmt.Sprintf("cluster %q: converged but for nodes whose Docker engine does not answer: %s", name, cs.Error))
+		default:
 			reasons = append(reasons, fmt.Sprintf("cluster %q: last pass failed: %s", name, cs.Error))
 		}
 	}
