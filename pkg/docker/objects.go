@@ -223,6 +223,9 @@ func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node stri
 		st.Running, st.Paused, st.Status = s.Running, s.Paused, s.Status
 	}
 	st.Mount = dataMountOf(c.Mounts)
+	if c.HostConfig != nil {
+		st.RestartPolicy = cmp.Or(string(c.HostConfig.RestartPolicy.Name), "no")
+	}
 	if c.NetworkSettings != nil {
 		st.Aliases = clusterAliases(c.ID, c.NetworkSettings.Networks, func(id string) bool { return r.networkLabels(ctx, id)[reconcile.LabelCluster] == cluster })
 	}

@@ -1,9 +1,11 @@
 package reconcile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -201,27 +203,93 @@ func describeNodes(c *spec.Cluster, world *Observed) string {
 	return strings.Join(parts, "; ")
 }
 
-// recordActing records the acting primary when nothing is recorded yet: the
-// file's primary for a new cluster, or the state CurrentState rebuilds from
-// the nodes (a lost or damaged record), so that a later edit of the file's
-// primary is a switchover, not a guess. The caller holds the cluster's lock.
+// recordActing saves the record when it lacks the acting primary (rebuilt
+// with CurrentState) or where the nodes' containers are (placedState), in
+// one write. The caller holds the cluster's lock and has checked that the
+// record is still what obs saw.
 func recordActing(c *spec.Cluster, obs *Observed, d Deps, log *slog.Logger) error {
-	if obs.State.Acting != "" {
+	st, rebuilt := obs.State, obs.State.Acting == ""
+	if rebuilt {
+		var err error
+		if st, err = CurrentState(c, obs.State, obs); err != nil {
+			return err
+		}
+	}
+	seen := *obs
+	seen.State = st
+	st, placed := placedState(c, &seen)
+	if !rebuilt && !placed {
 		return nil
 	}
-	st, err := CurrentState(c, obs.State, obs)
-	if err != nil {
-		return err
-	}
 	if err := d.Store.Save(c.Name, st); err != nil {
-		return fmt.Errorf("cluster %q: while recording %q as the acting primary: %w", c.Name, st.Acting, err)
+		if rebuilt {
+			return fmt.Errorf("cluster %q: while recording %q as the acting primary: %w", c.Name, st.Acting, err)
+		}
+		return fmt.Errorf("cluster %q: while recording where its nodes run: %w", c.Name, err)
 	}
-	if obs.RecordError != "" || st != (ClusterState{Acting: c.Primary}) {
+	if rebuilt && (obs.RecordError != "" || st.Acting != c.Primary || st.Epoch != 0 || st.Keep != "") {
 		log.Warn("the cluster's record was missing or damaged; rebuilt from the nodes", "cluster", c.Name,
 			"acting", st.Acting, "epoch", st.Epoch, "keep", st.Keep, "damaged", obs.RecordError)
 	}
 	obs.State, obs.RecordError = st, ""
 	return nil
+}
+
+// placementOf is where the file puts node n, with the restart policy of
+// its container ct (nil: not known).
+func placementOf(n *spec.Node, ct *ContainerState) Placement {
+	pl := Placement{Host: n.Host, Docker: n.Docker}
+	if ct != nil {
+		pl.Restart = ct.RestartPolicy
+	}
+	return pl
+}
+
+// moved says where node n was last seen when the file now puts it on
+// another host or engine ("" when it has not moved, or was never seen).
+func moved(st ClusterState, n *spec.Node) string {
+	pl, ok := st.Placed[n.Name]
+	if !ok || pl.Host == n.Host && pl.Docker == n.Docker {
+		return ""
+	}
+	return fmt.Sprintf("%s (%s)", engineName(pl.Host), cmp.Or(pl.Docker, "the local engine"))
+}
+
+// placedState is obs.State with where each node's container is seen (see
+// ClusterState.Placed; a node seen without a container keeps where it was
+// seen last), without nodes the file no longer declares, and
+// without an operator's confirmation once that node's engine answers; it
+// reports whether that differs from the record. No side effects.
+func placedState(c *spec.Cluster, obs *Observed) (ClusterState, bool) {
+	st := obs.State
+	placed := map[string]Placement{}
+	for _, n := range c.Nodes {
+		ns := obs.Nodes[n.Name]
+		switch {
+		case ns == nil || ns.Unreachable != "":
+			if pl, ok := st.Placed[n.Name]; ok {
+				placed[n.Name] = pl
+			}
+		case ns.Container != nil && ns.Container.Owned:
+			placed[n.Name] = placementOf(n, ns.Container)
+		default:
+			// No container of it on the engine the file names: it was
+			// seen where it was (Plan refuses to act on it elsewhere).
+			if pl, ok := st.Placed[n.Name]; ok {
+				placed[n.Name] = pl
+			}
+		}
+	}
+	if len(placed) == 0 {
+		placed = nil
+	}
+	confirmed := st.Confirmed
+	if ns := obs.Nodes[confirmed]; confirmed != "" && ns != nil && ns.Unreachable == "" {
+		confirmed = ""
+	}
+	changed := !maps.Equal(placed, st.Placed) || confirmed != st.Confirmed
+	st.Placed, st.Confirmed = placed, confirmed
+	return st, changed
 }
 
 // unchanged reports whether the cluster's record is still what obs saw (a
@@ -230,12 +298,12 @@ func recordActing(c *spec.Cluster, obs *Observed, d Deps, log *slog.Logger) erro
 func unchanged(c *spec.Cluster, d Deps, obs *Observed) (now ClusterState, same bool, err error) {
 	now, err = d.Store.Load(c.Name)
 	if errors.Is(err, ErrRecordDamaged) && obs.RecordError != "" {
-		return ClusterState{}, obs.State == ClusterState{}, nil
+		return ClusterState{}, obs.State.Same(ClusterState{}), nil
 	}
 	if err != nil {
 		return now, false, err
 	}
-	return now, now == obs.State, nil
+	return now, now.Same(obs.State), nil
 }
 
 // shorten cuts s to at most n bytes, marking the cut.

@@ -92,7 +92,7 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	// Nodes whose engine does not answer are left alone; the rest is
 	// converged, and then Apply says what it could not reach.
 	left := nodeOnlyError(problems)
-	if len(actions) == 0 && obs.State.Acting != "" {
+	if _, placed := placedState(c, obs); len(actions) == 0 && obs.State.Acting != "" && !placed {
 		return nil, left
 	}
 	unlock, err := d.lock(ctx, c.Name)

@@ -18,8 +18,8 @@ import (
 func (w *loudWorld) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if st, err := w.store.Load(w.c.Name); err == nil && st != w.last {
-		w.calls = append(w.calls, recordEntry(st))
+	if st, err := w.store.Load(w.c.Name); err == nil && !st.Same(w.last) {
+		w.calls = append(w.calls, recordEntry(st, w.last))
 		w.last = st
 	}
 }
@@ -93,8 +93,9 @@ func TestApplyOverLoudWorld(t *testing.T) {
 				"ContainerCreate pacs-db3 /run/pacsd/superuser.password",
 				"ContainerStart id-pacs-db3",
 				"record acting=db1 epoch=0 keep= rounds=1",
+				"record acting=db1 epoch=0 keep= rounds=1 placed=db1,db2,db3", // where the new containers run
 			},
-			rounds: 1, saves: 2, after: &ClusterState{Acting: "db1", Rounds: 1},
+			rounds: 1, saves: 3, after: &ClusterState{Acting: "db1", Rounds: 1},
 		},
 		{
 			name: "a converged cluster: nothing is written", seed: "db1", record: rec("db1", 1),
@@ -260,7 +261,7 @@ func TestApplyOverLoudWorld(t *testing.T) {
 		},
 		{
 			name: "no record: it is rebuilt from the nodes and saved once", seed: "db2", tl: 2,
-			want:  []string{"record acting=db2 epoch=1 keep=db1 rounds=0"},
+			want:  []string{"record acting=db2 epoch=1 keep=db1 rounds=0 placed=db1,db2,db3"},
 			saves: 1, after: &ClusterState{Acting: "db2", Epoch: 1, Keep: "db1"},
 		},
 		{
@@ -285,6 +286,8 @@ func TestApplyOverLoudWorld(t *testing.T) {
 			w := newLoudWorld(t, base, store)
 			if tt.seed != "" {
 				w.seedConverged(tt.seed, max(tt.tl, 1))
+				w.placeRecord(store)
+				saves = store.Saves
 			}
 			if tt.drift != nil {
 				w.mu.Lock()
@@ -333,7 +336,10 @@ func TestApplyOverLoudWorld(t *testing.T) {
 			if tt.after != nil {
 				want = *tt.after
 			}
-			if got, _ := store.Load(c.Name); got != want {
+			if want.Acting != "" && want.Placed == nil {
+				want.Placed = w.placed()
+			}
+			if got, _ := store.Load(c.Name); !got.Same(want) {
 				t.Errorf("the record after Apply: %+v, want %+v", got, want)
 			}
 			if tt.check != nil {
@@ -386,7 +392,8 @@ func TestApplyStaleRoundObservesAgain(t *testing.T) {
 	want := []string{
 		"ImageInspect pacsd-postgres:15", // the first observation: stale at once
 		"record acting=db1 epoch=2 keep= rounds=0",
-		"ImageInspect pacsd-postgres:15", // observed again, then acted
+		"ImageInspect pacsd-postgres:15",                              // observed again, then acted
+		"record acting=db1 epoch=2 keep= rounds=0 placed=db1,db2,db3", // where the nodes run, first seen
 		"ContainerStart id-pacs-db3",
 		"record acting=db1 epoch=2 keep= rounds=1",
 		"ImageInspect pacsd-postgres:15", // converged

@@ -136,6 +136,11 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	if on == nil {
 		return "", fmt.Errorf("cluster %q: the acting primary %q is not declared", c.Name, old)
 	}
+	if where := moved(st, on); where != "" {
+		// Its engine in the file would report no container: that is no
+		// fence of the one that may still run where it was.
+		return "", fmt.Errorf("cluster %q, node %q: %w: its container was last seen on %s, but the file now puts it on %s, where pacsd cannot stop it; nothing was done: put the node's host back in the file, then try again", c.Name, old, ErrNotFenced, where, engineName(on.Host))
+	}
 	manual := to != ""
 	if manual {
 		if to == old {
@@ -177,13 +182,15 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	fctx, cancel := context.WithTimeout(ctx, 4*FailoverTimeout+FenceTimeout)
 	err = fenceNode(fctx, rt, c, on, time.Second)
 	cancel()
-	switch {
-	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrEngineUnreachable) && !c.Failover.Automatic:
+	confirmed := false
+	switch policy := restartPolicy(st, c, old); {
+	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrEngineUnreachable) && policy != "no":
 		// Its container would be started by its engine when the host comes
-		// back (restart policy unless-stopped), without standby.signal.
-		return "", fmt.Errorf("cluster %q, node %q: %w; --confirm-fenced is refused for a cluster without automatic failover: its containers restart with their engine (restart policy unless-stopped), so the old primary would come back writable when its host does; keep its host off and set its restart policy to no ('docker update --restart=no %s' once its engine answers), or enable failover.automatic, then try again", c.Name, old, err, on.Container)
+		// back, without standby.signal.
+		return "", fmt.Errorf("cluster %q, node %q: %w; --confirm-fenced is refused: its container restarts with its engine (restart policy %s), so the old primary would come back writable when its host does; keep its host off and set its restart policy to no ('docker update --restart=no %s' once its engine answers, or remove the container), then try again", c.Name, old, err, policy, on.Container)
 	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrEngineUnreachable):
 		log.Warn("failover by hand: the old primary's fence is not confirmed by its engine; the operator confirmed it", "cluster", c.Name, "node", old, "error", err.Error())
+		confirmed = true
 	case err != nil:
 		return "", fmt.Errorf("cluster %q, node %q: %w; pacsd does not promote a standby while the old primary might still accept writes: make sure it is stopped (power off its host, or stop its container), then run 'pacsd failover NODE' (with --confirm-fenced when its engine cannot be reached)", c.Name, old, err)
 	default:
@@ -222,6 +229,10 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	}
 
 	// 3. Record, then promote.
+	st.Confirmed = ""
+	if confirmed {
+		st.Confirmed = old // the promotion goes on without its engine (planPromote)
+	}
 	x := &executor{c: c, d: d, obs: &Observed{State: st}, log: log, ids: map[string]string{}, acting: old, keep: c.Primary}
 	if c.Primary == to {
 		x.keep = ""
@@ -234,6 +245,19 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	}
 	log.Warn("failover: standby promoted", "cluster", c.Name, "from", old, "to", to, "epoch", x.obs.State.Epoch, "received", FormatLSN(got), "by_hand", manual)
 	return to, nil
+}
+
+// restartPolicy is the restart policy of node's container as last seen
+// (ClusterState.Placed), or, when none was seen, the one pacsd gives it:
+// "no" with automatic failover, else "unless-stopped".
+func restartPolicy(st ClusterState, c *spec.Cluster, node string) string {
+	if pl := st.Placed[node]; pl.Restart != "" {
+		return pl.Restart
+	}
+	if c.Failover.Automatic {
+		return "no"
+	}
+	return "unless-stopped"
 }
 
 // Health checks node n of c cheaply, bounded by FailoverTimeout: its

@@ -189,8 +189,43 @@ func short(path string) string {
 	return path
 }
 
-func recordEntry(st ClusterState) string {
-	return fmt.Sprintf("record acting=%s epoch=%d keep=%s rounds=%d", st.Acting, st.Epoch, st.Keep, st.Rounds)
+// recordEntry is a change of the record from prev to st, as a call; where
+// the nodes are placed shows when that changed.
+func recordEntry(st, prev ClusterState) string {
+	e := fmt.Sprintf("record acting=%s epoch=%d keep=%s rounds=%d", st.Acting, st.Epoch, st.Keep, st.Rounds)
+	if !maps.Equal(st.Placed, prev.Placed) {
+		e += " placed=" + strings.Join(slices.Sorted(maps.Keys(st.Placed)), ",")
+	}
+	return e
+}
+
+// placed is where the world's nodes are, as a record keeps it: every node
+// of the file with a container, on the local engine.
+func (w *loudWorld) placed() map[string]Placement {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := map[string]Placement{}
+	for _, n := range w.c.Nodes {
+		if w.cts[n.Container] != nil {
+			m[n.Name] = Placement{}
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// placeRecord adds where the world's nodes are to the stored record, as a
+// pacsd that saw them once keeps it.
+func (w *loudWorld) placeRecord(store *MemoryStore) {
+	st, err := store.Load(w.c.Name)
+	if err != nil || st.Acting == "" {
+		return
+	}
+	st.Placed = w.placed()
+	_ = store.Save(w.c.Name, st)
+	w.last = st
 }
 
 // call records a call and says whether it may go on: nil, or the error it
@@ -198,8 +233,8 @@ func recordEntry(st ClusterState) string {
 func (w *loudWorld) call(method string, args ...string) error {
 	text := strings.Join(append([]string{method}, args...), " ")
 	w.mu.Lock()
-	if st, err := w.store.Load(w.c.Name); err == nil && st != w.last {
-		w.calls = append(w.calls, recordEntry(st))
+	if st, err := w.store.Load(w.c.Name); err == nil && !st.Same(w.last) {
+		w.calls = append(w.calls, recordEntry(st, w.last))
 		w.last = st
 	}
 	w.calls = append(w.calls, text)

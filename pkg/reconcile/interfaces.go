@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -94,6 +95,31 @@ type ClusterState struct {
 	// pacsd process: a round whose observation is older than another's
 	// actions sees it changed and observes again.
 	Rounds uint64 `json:"rounds,omitempty"`
+	// Placed maps each node to where pacsd last saw its container: a node
+	// the file now puts on another host or engine is not acted on (its
+	// container, perhaps a primary, may still run where it was), and the
+	// restart policy tells whether an engine that comes back starts it.
+	Placed map[string]Placement `json:"placed,omitempty"`
+	// Confirmed is the old primary an operator confirmed stopped ('pacsd
+	// failover --confirm-fenced') while its engine did not answer: the
+	// promotion of Acting goes on without that node's engine. It is cleared
+	// when that engine answers again (the node is then fenced if it runs).
+	Confirmed string `json:"confirmed,omitempty"`
+}
+
+// Placement is where a node's container was seen (see ClusterState.Placed).
+type Placement struct {
+	// Host is the node's host block ("" the local engine), Docker that
+	// host's endpoint as the file wrote it.
+	Host   string `json:"host,omitempty"`
+	Docker string `json:"docker,omitempty"`
+	// Restart is the container's restart policy ("no", "unless-stopped").
+	Restart string `json:"restart,omitempty"`
+}
+
+// Same reports whether s and o record the same state.
+func (s ClusterState) Same(o ClusterState) bool {
+	return s.Acting == o.Acting && s.Epoch == o.Epoch && s.Keep == o.Keep && s.Rounds == o.Rounds && s.Confirmed == o.Confirmed && maps.Equal(s.Placed, o.Placed)
 }
 
 // ClusterStore is the one owner of what pacsd keeps of a cluster across

@@ -100,6 +100,8 @@ type ContainerState struct {
 	Addr string
 	// Aliases are its sorted DNS aliases on the cluster network (nil when not attached).
 	Aliases []string
+	// RestartPolicy is the container's restart policy ("no", "unless-stopped").
+	RestartPolicy string
 	// Mount is what the engine mounts at DataMount: the data location the
 	// container was created on. Nil when nothing is mounted there or the
 	// engine did not say.

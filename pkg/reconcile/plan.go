@@ -199,7 +199,13 @@ func (p *planner) plan() {
 		}
 	}
 	for _, n := range c.Nodes {
-		if ns := p.node(n.Name); ns.Unreachable != "" {
+		ns := p.node(n.Name)
+		if where := moved(p.obs.State, n); where != "" && ns.Unreachable == "" && (ns.Container == nil || !ns.Container.Owned) {
+			p.problem(n.Name, "Node Moved", fmt.Sprintf("node %q was last seen on %s, where its container (perhaps a primary) and its data may still be, but the file now puts it on %s; pacsd never runs a node away from its data: put its host back in the file; to move it, switch over to another node first if it is the primary, remove it from the file and apply (pacsd forgets where it ran), remove its container on the old host, then declare it on the new one (it is built again as a standby)", n.Name, where, engineName(n.Host)))
+			blocked[n.Name] = true
+			continue
+		}
+		if ns.Unreachable != "" {
 			blocked[n.Name] = true
 			p.nodeProblem(n.Name, "Engine Unreachable", fmt.Sprintf("%s could not be asked about node %q (%s); pacsd acts on the nodes of the other hosts and leaves this one alone until its engine answers: check that the host is up and its engine reachable from this machine", engineName(n.Host), n.Name, ns.Unreachable))
 		}

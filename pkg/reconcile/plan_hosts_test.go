@@ -285,3 +285,54 @@ func TestPlanEmptyPrimaryWaitsForUnreachable(t *testing.T) {
 		t.Errorf("problems %v; want Primary Data Missing naming the silent host", problems)
 	}
 }
+
+// TestPlanNodeMoved: a node the record saw on one host that the file now
+// puts on another (where it has no container) is not created there: its
+// container, perhaps a primary, may still run where it was.
+func TestPlanNodeMoved(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	obs.State.Placed = map[string]Placement{"db1": {Host: "a", Docker: "unix:///run/a.sock"}, "db2": {Host: "x", Docker: "tcp://10.0.0.99:2376"}}
+	obs.Nodes["db2"] = &NodeState{Data: DataState{Exists: true}}
+	actions, problems := Plan(c, obs, fakeMatches)
+	if len(problems) != 1 || problems[0].Summary != "Node Moved" || problems[0].NodeOnly || !strings.Contains(problems[0].Detail, `host "x"`) {
+		t.Errorf("problems %v; want one Node Moved for db2 naming where it was", problems)
+	}
+	for _, a := range actions {
+		if a.Node == "db2" {
+			t.Errorf("plan acts on the moved node: %s", a)
+		}
+	}
+	// Seen on the engine the file names (its container is there): not moved.
+	obs = converged(c)
+	obs.State.Placed = map[string]Placement{"db2": {Host: "x", Docker: "tcp://10.0.0.99:2376"}}
+	if _, problems := Plan(c, obs, fakeMatches); len(problems) != 0 {
+		t.Errorf("a node whose container is where the file says: problems %v, want none", problems)
+	}
+	st, changed := placedState(c, obs)
+	if !changed || st.Placed["db2"] != (Placement{Host: "b", Docker: "unix:///run/b.sock"}) {
+		t.Errorf("placed after seeing db2 on b: %v (changed %v), want it recorded on b", st.Placed, changed)
+	}
+}
+
+// TestPlanPromoteConfirmedUnreachable: the acting primary recorded by
+// 'pacsd failover --confirm-fenced' and left in recovery (its promotion
+// failed) is promoted by the next pass although the old primary's engine
+// still does not answer: the operator confirmed that one stopped; any
+// other silent node still holds the promotion back.
+func TestPlanPromoteConfirmedUnreachable(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	obs.State = ClusterState{Acting: "db2", Epoch: 2, Keep: "db1", Confirmed: "db1"}
+	obs.Nodes["db2"].DB.InRecovery = true
+	unreachable(obs, c, "a")
+	actions, _ := Plan(c, obs, fakeMatches)
+	if !strings.Contains(strings.Join(kinds(actions), "\n"), "promote db2@") {
+		t.Errorf("db2 not promoted with db1 confirmed stopped: %v", kinds(actions))
+	}
+	obs.State.Confirmed = ""
+	actions, _ = Plan(c, obs, fakeMatches)
+	if strings.Contains(strings.Join(kinds(actions), "\n"), "promote db2@") {
+		t.Errorf("db2 promoted while db1's engine is silent and nobody confirmed it stopped")
+	}
+}

@@ -69,7 +69,10 @@ func (p *planner) planPromote(primary *spec.Node, ns *NodeState) {
 			p.add(Action{Kind: WriteFile, Node: n.Name, Target: SignalPath, phase: phaseSwitch, File: &FileWrite{Path: SignalPath, Content: []byte{}, Mode: 0o600},
 				Reason: "it last ran as a primary and has no standby.signal; a start would bring it back writable beside the acting primary"})
 		}
-		confirmed := o.Unreachable == "" && len(o.Strays) == 0 && (o.Container == nil || !o.Container.Running || (o.DB != nil && o.DB.InRecovery))
+		// An old primary whose engine does not answer counts only when an
+		// operator confirmed it stopped ('pacsd failover --confirm-fenced').
+		confirmed := o.Unreachable != "" && n.Name == p.state.Confirmed ||
+			o.Unreachable == "" && len(o.Strays) == 0 && (o.Container == nil || !o.Container.Running || (o.DB != nil && o.DB.InRecovery))
 		if !confirmed {
 			p.problem(primary.Name, "Primary In Recovery", fmt.Sprintf("%q is the acting primary but in recovery, and node %q cannot be confirmed a standby or stopped (%s); pacsd does not promote while another node might accept writes", primary.Name, n.Name, dbWhy(o)))
 			return

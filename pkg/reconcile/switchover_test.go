@@ -445,3 +445,41 @@ func TestManualFailoverStopFailsOnAnsweringEngine(t *testing.T) {
 		t.Fatalf("--confirm-fenced with the old primary's engine answering 'running': %v, %d promotions; want a refusal that says it runs", err, promoted)
 	}
 }
+
+// TestManualFailoverPlacement: the record's sight of the old primary
+// decides: a node the file moved to another engine is never taken for
+// fenced, and --confirm-fenced goes by the restart policy its container
+// was seen with, not by the file's failover.automatic.
+func TestManualFailoverPlacement(t *testing.T) {
+	last := LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}
+	log := slog.New(slog.DiscardHandler)
+	store := func(pl Placement) *MemoryStore {
+		m := &MemoryStore{}
+		_ = m.Save("pacs", ClusterState{Acting: "db1", Epoch: 1, Placed: map[string]Placement{"db1": pl}})
+		return m
+	}
+	auto := testCluster(t, "failover {\n automatic = true\n }")
+	promoted := 0
+	d := Deps{Runtimes: map[string]Runtime{"": &deadEngine{}}, DB: healthDB{promoted: &promoted}}
+
+	d.Store = store(Placement{Host: "x", Docker: "tcp://10.0.0.9:2376", Restart: "no"})
+	_, err := ManualFailover(context.Background(), auto, d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
+	if !errors.Is(err, ErrNotFenced) || !strings.Contains(err.Error(), `last seen on the Docker engine of host "x"`) || promoted != 0 {
+		t.Fatalf("failover of a primary the file moved: %v, %d promotions; want a refusal naming where it was", err, promoted)
+	}
+
+	d.Store = store(Placement{Restart: "unless-stopped"})
+	_, err = ManualFailover(context.Background(), auto, d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
+	if !errors.Is(err, ErrNotFenced) || !strings.Contains(err.Error(), "restart policy unless-stopped") || promoted != 0 {
+		t.Fatalf("--confirm-fenced for a container seen with unless-stopped: %v, %d promotions; want a refusal", err, promoted)
+	}
+
+	d.Store = store(Placement{Restart: "no"})
+	to, err := ManualFailover(context.Background(), testCluster(t, ""), d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
+	if err != nil || to != "db2" || promoted != 1 {
+		t.Fatalf("--confirm-fenced for a container seen with restart policy no: %q, %v, %d promotions; want db2 promoted", to, err, promoted)
+	}
+	if st, _ := d.Store.Load("pacs"); st.Confirmed != "db1" || st.Acting != "db2" {
+		t.Errorf("record after --confirm-fenced: %+v; want db2 acting and db1 confirmed stopped", st)
+	}
+}

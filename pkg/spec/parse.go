@@ -96,6 +96,7 @@ func parse(src []byte, filename, dir string) (*File, hcl.Diagnostics) {
 			"The topology file %s. pacsd never reads an empty or truncated file as \"nothing is wanted\": declare at least one cluster block, or restore the file from its last good version.", what)
 	}
 	d.checkFile(file)
+	placeNodes(file)
 	diags = append(diags, d.diags...)
 	d.scrub(diags)
 	diags = normalize(diags)
@@ -446,4 +447,21 @@ func usesFunction(expr hcl.Expression) bool {
 		return nil
 	})
 	return found
+}
+
+// placeNodes gives each node on a host block that block's Docker endpoint.
+func placeNodes(f *File) {
+	hosts := map[string]*Host{}
+	for _, h := range f.Hosts {
+		if hosts[h.Name] == nil {
+			hosts[h.Name] = h
+		}
+	}
+	for _, c := range f.Clusters {
+		for _, n := range c.Nodes {
+			if h := hosts[n.Host]; h != nil {
+				n.Docker = h.Docker
+			}
+		}
+	}
 }

@@ -162,6 +162,9 @@ type Node struct {
 	// cluster on different host blocks run on different engines and reach
 	// each other at Address and Port.
 	Address string `json:"address,omitempty"`
+	// Docker is the Docker endpoint of the node's host block as written, ""
+	// for a node without host.
+	Docker string `json:"-"`
 
 	DeclRange hcl.Range `json:"-"`
 	// PortRange and HostRange are the ranges of the port and host

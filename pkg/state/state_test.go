@@ -20,7 +20,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	s := &Store{Dir: filepath.Join(t.TempDir(), "state")}
 	got, err := s.Load("pacs")
-	if err != nil || got != (reconcile.ClusterState{}) {
+	if err != nil || !got.Same(reconcile.ClusterState{}) {
 		t.Fatalf("Load of nothing = %+v, %v; want zero, nil", got, err)
 	}
 	want := reconcile.ClusterState{Acting: "db2", Epoch: 3, Keep: "db1"}
@@ -69,7 +69,7 @@ func TestSeen(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
-	if st, err := s.Load("pacs"); err != nil || st != (reconcile.ClusterState{}) {
+	if st, err := s.Load("pacs"); err != nil || !st.Same(reconcile.ClusterState{}) {
 		t.Errorf("the cluster's state is apart: got %+v, %v", st, err)
 	}
 }
