@@ -299,6 +299,7 @@ func (e nodeEngines) same(a, b *Node) string {
 // host, may name one engine: they are compared by the engine's normalised
 // endpoint, not by the host's name.
 func (d *decoder) checkFile(f *File) {
+	addressRanges := d.takeHostAddressRanges()
 	engines := nodeEngines{local: localEngines(), hosts: map[string]*Host{}}
 	hostDecls := map[string]hcl.Range{}
 	engineHosts := map[string]*Host{}
@@ -344,10 +345,12 @@ func (d *decoder) checkFile(f *File) {
 		return true
 	}
 	var dataDirs []claimedDir
+	var clusters []*Cluster // the clusters not refused as duplicates
 	for _, c := range f.Clusters {
 		if !d.firstDeclared(clusterDecls, c.Name, c.DeclRange, "Duplicate Cluster", "cluster", "") {
 			continue
 		}
+		clusters = append(clusters, c)
 		if first, dup := networks[c.Network]; dup {
 			d.errorf(c.NetworkRange, "Duplicate Network", "Cluster %q would use the Docker network %q, which %s already uses (declared at %s). pacsd owns one network per cluster: set network to another name.", c.Name, c.Network, first.by, first.rng)
 		} else {
@@ -397,6 +400,7 @@ func (d *decoder) checkFile(f *File) {
 		}
 	}
 	d.checkDataDirs(dataDirs, engines)
+	d.checkHostAddresses(clusters, f.Hosts, engines, addressRanges)
 }
 
 type claimedDir struct {
@@ -426,4 +430,161 @@ func (d *decoder) checkDataDirs(dirs []claimedDir, engines nodeEngines) {
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// hostAddressRange is the Extra of a placeholder diagnostic by which
+// decodeHostBlock hands the range of a host's valid address attribute to
+// checkFile, which can judge the address only once it knows the clusters
+// on the host. checkFile takes every placeholder out of the diagnostics
+// (takeHostAddressRanges) before Parse returns them.
+type hostAddressRange struct{ host *Host }
+
+// keepHostAddressRange records rng as the range of the address attribute of h.
+func (d *decoder) keepHostAddressRange(h *Host, rng hcl.Range) {
+	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagInvalid, Subject: rng.Ptr(), Extra: hostAddressRange{h}})
+}
+
+// takeHostAddressRanges removes the placeholders of keepHostAddressRange
+// from the diagnostics and returns the ranges they hold, by host.
+func (d *decoder) takeHostAddressRanges() map[*Host]hcl.Range {
+	ranges := map[*Host]hcl.Range{}
+	kept := d.diags[:0]
+	for _, diag := range d.diags {
+		if a, ok := diag.Extra.(hostAddressRange); ok {
+			ranges[a.host] = *diag.Subject
+			continue
+		}
+		kept = append(kept, diag)
+	}
+	clear(d.diags[len(kept):])
+	d.diags = kept
+	return ranges
+}
+
+// checkHostAddresses refuses the host addresses that nodes of a cluster on
+// several host blocks cannot replicate through. Such nodes reach each other
+// at their hosts' addresses and published ports: a standby's
+// primary_conninfo names host=ADDRESS port=PORT of its primary's node,
+// pg_hba.conf admits replication from each host's address as a /32 (/128)
+// CIDR, and each container publishes its port on its host's address. So a
+// host with nodes of such a cluster needs the IP address the other hosts
+// reach it at: not a loopback or unspecified address, which names whatever
+// machine or container uses it, and not a host name, which pg_hba.conf
+// matches only by reverse DNS inside the container (where Docker's DNS does
+// not know the hosts). Two nodes of the cluster on different host blocks
+// reached at one address and port are refused; two host blocks with one
+// address and nodes of one such cluster on different ports get a warning,
+// since neither pg_hba.conf nor pacsd, which reach nodes by address, can
+// tell the hosts apart.
+//
+// A cluster on one host block (or none) keeps every address decodeHostBlock
+// accepts: its nodes replicate on the cluster network. Duplicate hosts,
+// addresses already refused, and two host blocks on one Docker engine
+// (refused as a duplicate endpoint, with its duplicate host ports) are
+// passed over, so that one mistake gets one diagnostic. ranges holds the
+// range of each host's address (takeHostAddressRanges); a host without one
+// has no valid address.
+func (d *decoder) checkHostAddresses(clusters []*Cluster, hosts []*Host, engines nodeEngines, ranges map[*Host]hcl.Range) {
+	usedBy := map[*Host][]string{} // the clusters on several host blocks with nodes on each host
+	for _, c := range clusters {
+		if !c.SpansHosts() {
+			continue
+		}
+		for _, n := range c.Nodes {
+			if h := engines.hosts[n.Host]; h != nil && !slices.Contains(usedBy[h], c.Name) {
+				usedBy[h] = append(usedBy[h], c.Name)
+			}
+		}
+	}
+	var checked []*Host       // the hosts of usedBy with an address, in file order
+	ips := map[*Host]net.IP{} // the address of each host of checked that other hosts can reach it at
+	for _, h := range hosts {
+		rng, valid := ranges[h]
+		if engines.hosts[h.Name] != h || len(usedBy[h]) == 0 || !valid {
+			continue
+		}
+		checked = append(checked, h)
+		clusters, have := clusterNames(usedBy[h])
+		spans := fmt.Sprintf("%s %s nodes on it and on other host blocks, which replicate through the hosts' addresses and published ports", clusters, have)
+		ip := net.ParseIP(h.Address)
+		switch {
+		case ip == nil && loopbackName(h.Address), ip != nil && (ip.IsLoopback() || ip.IsUnspecified()):
+			summary, kind := "Loopback Host Address", "loopback"
+			if ip != nil && ip.IsUnspecified() {
+				summary, kind = "Unspecified Host Address", "unspecified"
+			}
+			d.errorf(rng, summary,
+				"Host %q has the %s address %q, and %s. From any other host, and inside a container, a connection to %q reaches that machine or container itself, not host %q: a standby would follow itself instead of its primary, and pg_hba.conf would admit replication from no other host. Give the IP address at which the other hosts reach host %q, such as \"10.0.0.12\".",
+				h.Name, kind, h.Address, spans, h.Address, h.Name, h.Name)
+		case ip == nil:
+			d.errorf(rng, "Host Address Is Not an IP Address",
+				"Host %q has the address %q, a host name, and %s. pg_hba.conf admits replication from each host's address, and PostgreSQL matches a host name there only by a reverse DNS lookup of the client's address inside the container, where Docker's DNS does not know the hosts' names, so the standbys would be refused. Give the IP address at which the other hosts reach host %q, such as \"10.0.0.12\" (pacsd publishes the ports of its nodes there too).",
+				h.Name, h.Address, spans, h.Name)
+		default:
+			ips[h] = ip
+		}
+	}
+	type hostPair struct{ a, b *Host }
+	refused := map[hostPair]bool{} // host pairs with nodes refused for one address and port
+	for _, c := range clusters {
+		if !c.SpansHosts() {
+			continue
+		}
+		for i, n := range c.Nodes {
+			for _, m := range c.Nodes[:i] {
+				hn, hm := engines.hosts[n.Host], engines.hosts[m.Host]
+				if hn == hm || ips[hn] == nil || ips[hm] == nil || !ips[hn].Equal(ips[hm]) || n.Port != m.Port || n.Port == 0 || sameEngine(engines, n, m) {
+					continue
+				}
+				refused[hostPair{hm, hn}], refused[hostPair{hn, hm}] = true, true
+				reached := net.JoinHostPort(ips[hn].String(), strconv.Itoa(n.Port))
+				d.errorf(n.PortRange, "Nodes Share an Address and Port",
+					"Node %q of cluster %q on host %q and node %q on host %q (declared at %s) are both reached at %s, because hosts %q and %q have the same address: a standby that follows one of them could reach itself or the wrong node, and the two containers would publish one port on one address. Give each host block the address of its own machine, or give node %q another port.",
+					n.Name, c.Name, hn.Name, m.Name, hm.Name, m.DeclRange, reached, hm.Name, hn.Name, n.Name)
+				break // one diagnostic per node
+			}
+		}
+	}
+	for i, b := range checked {
+		for _, a := range checked[:i] {
+			if ips[a] == nil || ips[b] == nil || !ips[a].Equal(ips[b]) || refused[hostPair{a, b}] || a.Engine != "" && a.Engine == b.Engine {
+				continue
+			}
+			var shared []string
+			for _, name := range usedBy[b] {
+				if slices.Contains(usedBy[a], name) {
+					shared = append(shared, name)
+				}
+			}
+			if len(shared) == 0 {
+				continue
+			}
+			clusters, have := clusterNames(shared)
+			d.warnf(ranges[b], "Hosts Share an Address",
+				"Hosts %q and %q (declared at %s) both have the address %q, and %s %s nodes on both. pg_hba.conf admits replication by address and pacsd reaches each node at its host's address and port, so neither can tell the two hosts apart: only the nodes' ports keep them apart. If they are two machines, give each host block the address of its own machine; if they are one machine with two Docker engines, keep the ports of their nodes distinct.",
+				b.Name, a.Name, a.DeclRange, b.Address, clusters, have)
+		}
+	}
+}
+
+// sameEngine reports whether nodes a and b run on one Docker engine (a
+// duplicate host port between them is reported as such).
+func sameEngine(engines nodeEngines, a, b *Node) bool {
+	kb := engines.of(b)
+	return slices.ContainsFunc(engines.of(a), func(k string) bool { return slices.Contains(kb, k) })
+}
+
+// clusterNames returns `cluster "a"` and "has", or `clusters "a", "b"` and "have".
+func clusterNames(names []string) (string, string) {
+	if len(names) == 1 {
+		return fmt.Sprintf("cluster %q", names[0]), "has"
+	}
+	return "clusters " + quoteList(names), "have"
+}
+
+// loopbackName reports whether the host name a names the loopback interface
+// (localhost, or a name under .localhost, RFC 6761).
+func loopbackName(a string) bool {
+	a = strings.ToLower(a)
+	return a == "localhost" || strings.HasSuffix(a, ".localhost")
 }

@@ -176,3 +176,60 @@ func TestOpenAccessDetail(t *testing.T) {
 		}
 	}
 }
+
+// TestHostAddresses: the host addresses of a cluster on several host blocks
+// must be IP addresses other hosts reach the host at, and distinct for two
+// nodes on one port; a cluster on one host block keeps any valid address.
+func TestHostAddresses(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	source := func(addrA, addrB string, portA, portB int, hostB string) string {
+		return clusterSource(0, fmt.Sprintf("  node \"db1\" {\n    host = \"a\"\n    port = %d\n  }\n  node \"db2\" {\n    host = %q\n    port = %d\n  }\n", portA, hostB, portB)) +
+			fmt.Sprintf("host \"a\" {\n  docker  = \"unix:///run/pacsd/a.sock\"\n  address = %q\n}\nhost \"b\" {\n  docker  = \"unix:///run/pacsd/b.sock\"\n  address = %q\n}\n", addrA, addrB)
+	}
+	for _, tc := range []struct {
+		addrA, addrB string
+		portA, portB int
+		hostB        string // the host of db2: "b" spans two host blocks, "a" one
+		want         []string
+	}{
+		{"10.0.0.11", "10.0.0.12", 15432, 15432, "b", nil},
+		{"fd00::11", "10.0.0.12", 15432, 15432, "b", nil},
+		{"127.0.0.1", "10.0.0.12", 15432, 15432, "b", []string{"error Loopback Host Address"}},
+		{"10.0.0.11", "127.255.0.1", 15432, 15432, "b", []string{"error Loopback Host Address"}},
+		{"::1", "10.0.0.12", 15432, 15432, "b", []string{"error Loopback Host Address"}},
+		{"LocalHost", "10.0.0.12", 15432, 15432, "b", []string{"error Loopback Host Address"}},
+		{"0.0.0.0", "::", 15432, 15432, "b", []string{"error Unspecified Host Address", "error Unspecified Host Address"}},
+		{"db-a.example.org", "10.0.0.12", 15432, 15432, "b", []string{"error Host Address Is Not an IP Address"}},
+		{"10.0.0.11", "db-b", 15432, 15432, "b", []string{"error Host Address Is Not an IP Address"}},
+		{"10.0.0.11", "10.0.0.11", 15432, 15432, "b", []string{"error Nodes Share an Address and Port"}},
+		{"fd00::11", "fd00:0::0011", 15432, 15432, "b", []string{"error Nodes Share an Address and Port"}},
+		{"10.0.0.11", "::ffff:10.0.0.11", 15432, 15432, "b", []string{"error Nodes Share an Address and Port"}},
+		{"10.0.0.11", "10.0.0.11", 15432, 15433, "b", []string{"warning Hosts Share an Address"}},
+		{"127.0.0.1", "127.0.0.1", 15432, 15432, "b", []string{"error Loopback Host Address", "error Loopback Host Address"}},
+		{"10.0.0.11:22", "10.0.0.12", 15432, 15432, "b", []string{"error Invalid Host Address"}},
+		// One host block: the nodes replicate on the cluster network.
+		{"127.0.0.1", "127.0.0.1", 15432, 15433, "a", nil},
+		{"localhost", "10.0.0.12", 15432, 15433, "a", nil},
+		{"0.0.0.0", "10.0.0.12", 15432, 15433, "a", nil},
+		{"db-a.example.org", "db-b.example.org", 15432, 15433, "a", nil},
+		{"10.0.0.11", "10.0.0.11", 15432, 15433, "a", nil},
+	} {
+		name := fmt.Sprintf("%s:%d/%s:%d on %s", tc.addrA, tc.portA, tc.addrB, tc.portB, tc.hostB)
+		if got := summaries(t, source(tc.addrA, tc.addrB, tc.portA, tc.portB, tc.hostB)); !cmp.Equal(tc.want, got) {
+			t.Errorf("%s: diagnostics %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+// TestHostAddressFixturesQuiet: the fixtures of valid clusters on one
+// or several host blocks get no diagnostic at all, warnings included.
+func TestHostAddressFixturesQuiet(t *testing.T) {
+	prepareSecrets(t, "testdata/secrets")
+	t.Setenv("PACSD_TEST_PASSWORD", "from-the-environment")
+	for _, path := range []string{"testdata/valid/single_host_addresses.hcl", "testdata/valid/full.hcl", "testdata/valid/ssh.hcl"} {
+		_, diags := parseFixture(t, path)
+		for _, d := range diags {
+			t.Errorf("%s: unexpected diagnostic: %s", path, d)
+		}
+	}
+}

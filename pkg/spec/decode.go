@@ -590,8 +590,12 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 			dockerAttr = nil
 		}
 	}
-	if attr := d.str(content.Attributes, "address", &h.Address); attr != nil && !validHostAddress(h.Address) {
-		d.errorf(attr.Expr.Range(), "Invalid Host Address", "The address %q is not an IP address or host name. Give where other hosts reach this host's published ports, such as \"10.0.0.12\", without a port.", h.Address)
+	if attr := d.str(content.Attributes, "address", &h.Address); attr != nil {
+		if validHostAddress(h.Address) {
+			d.keepHostAddressRange(h, attr.Expr.Range())
+		} else {
+			d.errorf(attr.Expr.Range(), "Invalid Host Address", "The address %q is not an IP address or host name. Give where other hosts reach this host's published ports, such as \"10.0.0.12\", without a port.", h.Address)
+		}
 	}
 	if b := d.single(content.Blocks, "tls", fmt.Sprintf("Host %q", h.Name)); b != nil {
 		h.TLS = d.decodeTLSBlock(b)
@@ -612,7 +616,7 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	sshBlock := d.single(content.Blocks, "ssh", fmt.Sprintf("Host %q", h.Name))
 	switch {
 	case isSSH:
-		h.SSH = d.decodeSSHBlock(sshBlock, sshEndpoint, h.DockerRange)
+		h.SSH = d.decodeSSHBlock(h.Name, sshBlock, sshEndpoint, h.DockerRange)
 	case sshBlock != nil && dockerAttr != nil:
 		d.errorf(sshBlock.DefRange, "SSH Block Needs an ssh:// Endpoint", "Host %q has an ssh block but its Docker endpoint %q is not ssh://. Remove the ssh block, or reach the engine over ssh://user@host.", h.Name, h.Docker)
 	}
@@ -625,12 +629,14 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	return h
 }
 
-// decodeSSHBlock decodes the ssh block of a host on an ssh:// endpoint (block
+// decodeSSHBlock decodes the ssh block of host on an ssh:// endpoint (block
 // is nil when there is none: the defaults) and checks what pacsd would use as
 // run checks it (LoadSSHKeys, LoadKnownHosts): the key, or the agent and the
 // default keys; the known_hosts file, and, when e is a valid endpoint, that it
 // holds the host's key. dockerRange is where problems of the defaults point.
-func (d *decoder) decodeSSHBlock(block *hcl.Block, e *SSHEndpoint, dockerRange hcl.Range) *SSH {
+// Defaults that pass get a warning there all the same: they were checked for
+// the user who validates, and pacsd may run as another.
+func (d *decoder) decodeSSHBlock(host string, block *hcl.Block, e *SSHEndpoint, dockerRange hcl.Range) *SSH {
 	s := &SSH{}
 	keyRange, hostsRange := dockerRange, dockerRange
 	if block != nil {
@@ -655,12 +661,17 @@ func (d *decoder) decodeSSHBlock(block *hcl.Block, e *SSHEndpoint, dockerRange h
 	}
 	// With an endpoint that is not valid, only the files named are checked:
 	// the defaults would only pile problems onto the endpoint's.
+	keyDefault, hostsDefault := s.IdentityFile == "" && e != nil, s.KnownHosts == "" && e != nil
+	defaultsPass := true // no default in use was refused
+	var keys SSHKeys
 	if e != nil || s.IdentityFile != "" {
-		if _, err := LoadSSHKeys(s.IdentityFile); err != nil {
+		var err error
+		if keys, err = LoadSSHKeys(s.IdentityFile); err != nil {
 			report(keyRange, err)
+			defaultsPass = !keyDefault
 		}
 	}
-	if s.KnownHosts == "" && e != nil {
+	if hostsDefault {
 		p, err := DefaultKnownHosts()
 		if err != nil {
 			report(hostsRange, err)
@@ -671,7 +682,11 @@ func (d *decoder) decodeSSHBlock(block *hcl.Block, e *SSHEndpoint, dockerRange h
 	if s.KnownHosts != "" {
 		if _, err := LoadKnownHosts(s.KnownHosts, e); err != nil {
 			report(hostsRange, err)
+			defaultsPass = defaultsPass && !hostsDefault
 		}
+	}
+	if (keyDefault || hostsDefault) && defaultsPass {
+		d.warnf(dockerRange, "SSH Defaults Depend on the User", "%s", sshDefaultsNote(host, keyDefault, hostsDefault, keys, s.KnownHosts))
 	}
 	return s
 }

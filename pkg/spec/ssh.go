@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/user"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -266,6 +267,51 @@ func LoadSSHKeys(identityFile string) (SSHKeys, error) {
 			"pacsd has no ssh key to log in with: %s. Give identity_file in the host's ssh block (a key without a passphrase, mode 0600), or run pacsd with SSH_AUTH_SOCK naming an ssh agent that holds the key.", strings.Join(why, "; "))
 	}
 	return keys, nil
+}
+
+// sshDefaultsNote is the detail of the warning on a host whose ssh block
+// leaves identity_file (keyDefault) or known_hosts (hostsDefault) out: the
+// defaults were checked for the user this process runs as, with its HOME and
+// its ssh agent, which need not be those pacsd runs with. keys are the keys
+// the defaults gave, knownHosts the known_hosts file used.
+func sshDefaultsNote(host string, keyDefault, hostsDefault bool, keys SSHKeys, knownHosts string) string {
+	var left, used []string
+	if keyDefault {
+		left = append(left, "identity_file")
+		if keys.Agent != "" {
+			used = append(used, "the keys of the ssh agent at "+keys.Agent)
+		}
+		for _, f := range keys.Files {
+			used = append(used, "the key file "+f)
+		}
+	}
+	if hostsDefault {
+		left = append(left, "known_hosts")
+		used = append(used, "the known_hosts file "+knownHosts)
+	}
+	name := fmt.Sprintf("uid %d", os.Getuid())
+	who := "with " + name
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = fmt.Sprintf("%q", u.Username)
+		who = fmt.Sprintf("%q (uid %s)", u.Username, u.Uid)
+	}
+	home, agent := "HOME="+os.Getenv("HOME"), "SSH_AUTH_SOCK="+os.Getenv("SSH_AUTH_SOCK")
+	if os.Getenv("HOME") == "" {
+		home = "no HOME"
+	}
+	if os.Getenv("SSH_AUTH_SOCK") == "" {
+		agent = "no SSH_AUTH_SOCK"
+	}
+	return fmt.Sprintf("Host %q leaves %s out of its ssh block, so pacsd uses the defaults of the user it runs as. They were checked for the user %s, with %s and %s, and gave %s. pacsd run, as a systemd service for example, may run as another user, with another HOME and no ssh agent, and would then find no key or no known_hosts file. If pacsd runs as another user than %s, set identity_file (a key without a passphrase, mode 0600) and known_hosts in the ssh block of host %q to files that user may read.",
+		host, joinAnd(left), who, home, agent, joinAnd(used), name, host)
+}
+
+// joinAnd joins words as "a", "a and b" or "a, b and c".
+func joinAnd(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 // DefaultKnownHosts returns ~/.ssh/known_hosts of the user pacsd runs as, the

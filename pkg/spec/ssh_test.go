@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,43 +169,59 @@ host "b" {
 
 // TestSSHDefaults checks what a host block without an ssh block uses: the
 // agent of SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa and id_rsa, and
-// ~/.ssh/known_hosts; and what is refused.
+// ~/.ssh/known_hosts; what is refused; and that defaults that pass get a
+// warning naming the user, HOME and agent socket they were checked for.
 func TestSSHDefaults(t *testing.T) {
 	hostKey := writeKey(t, filepath.Join(t.TempDir(), "host"), 0o600, "")
 	knownLine := knownhosts.Line([]string{"[10.0.0.12]:2222"}, hostKey) + "\n"
+	ownKey := filepath.Join(t.TempDir(), "own-key")
+	writeKey(t, ownKey, 0o600, "")
+	ownKnownHosts := filepath.Join(t.TempDir(), "own-known_hosts")
+	if err := os.WriteFile(ownKnownHosts, []byte(knownLine), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	type setup struct {
 		agent      bool   // SSH_AUTH_SOCK names a socket
 		agentPath  string // SSH_AUTH_SOCK names this instead
 		keys       map[string]os.FileMode
 		passphrase bool // the keys have a passphrase
 		knownHosts string
+		ssh        string // the attributes of an ssh block, none when ""
 	}
+	const defaults = "SSH Defaults Depend on the User"
 	for _, tc := range []struct {
 		name  string
 		setup setup
 		want  []string // summaries; each problem points at the docker attribute
 		gist  string   // in every detail
+		left  string   // the attributes the defaults warning says are left out
+		used  []string // what the defaults warning says the defaults gave, below HOME ("" is the agent's socket)
 	}{
-		{name: "agent", setup: setup{agent: true, knownHosts: knownLine}},
-		{name: "default key", setup: setup{keys: map[string]os.FileMode{"id_ed25519": 0o600}, knownHosts: knownLine}},
-		{name: "rsa key only", setup: setup{keys: map[string]os.FileMode{"id_rsa": 0o400}, knownHosts: knownLine}},
+		{name: "agent", setup: setup{agent: true, knownHosts: knownLine}, want: []string{defaults}, left: "identity_file and known_hosts", used: []string{"", ".ssh/known_hosts"}},
+		{name: "default key", setup: setup{keys: map[string]os.FileMode{"id_ed25519": 0o600}, knownHosts: knownLine}, want: []string{defaults}, gist: "no SSH_AUTH_SOCK", left: "identity_file and known_hosts", used: []string{".ssh/id_ed25519", ".ssh/known_hosts"}},
+		{name: "rsa key only", setup: setup{keys: map[string]os.FileMode{"id_rsa": 0o400}, knownHosts: knownLine}, want: []string{defaults}, left: "identity_file and known_hosts", used: []string{".ssh/id_rsa"}},
 		{name: "nothing", setup: setup{knownHosts: knownLine}, want: []string{"No SSH Key"}, gist: "SSH_AUTH_SOCK is not set"},
 		{name: "agent socket missing", setup: setup{agentPath: "/nonexistent/agent.sock", knownHosts: knownLine}, want: []string{"No SSH Key"}, gist: "not a socket"},
 		{name: "passphrase without agent", setup: setup{keys: map[string]os.FileMode{"id_ecdsa": 0o600}, passphrase: true, knownHosts: knownLine}, want: []string{"No SSH Key"}, gist: "passphrase"},
-		{name: "passphrase with agent", setup: setup{agent: true, keys: map[string]os.FileMode{"id_ed25519": 0o600}, passphrase: true, knownHosts: knownLine}},
+		{name: "passphrase with agent", setup: setup{agent: true, keys: map[string]os.FileMode{"id_ed25519": 0o600}, passphrase: true, knownHosts: knownLine}, want: []string{defaults}, left: "identity_file and known_hosts", used: []string{""}},
 		{name: "open default key", setup: setup{agent: true, keys: map[string]os.FileMode{"id_rsa": 0o644}, knownHosts: knownLine}, want: []string{"SSH Key Readable by Others"}, gist: "chmod 600"},
 		{name: "no known_hosts", setup: setup{agent: true}, want: []string{"Known Hosts File Not Found"}, gist: "ssh-keyscan -p 2222 10.0.0.12"},
 		{name: "host not known", setup: setup{agent: true, knownHosts: knownhosts.Line([]string{"10.0.0.12"}, hostKey) + "\n"}, want: []string{"Unknown SSH Host"}, gist: "ssh-keyscan -p 2222 10.0.0.12 >>"},
-		{name: "hashed entry", setup: setup{agent: true, knownHosts: knownhosts.Line([]string{knownhosts.HashHostname("[10.0.0.12]:2222")}, hostKey) + "\n"}},
-		{name: "certificate authority", setup: setup{agent: true, knownHosts: "@cert-authority *.example.org " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostKey))) + "\n"}},
+		{name: "hashed entry", setup: setup{agent: true, knownHosts: knownhosts.Line([]string{knownhosts.HashHostname("[10.0.0.12]:2222")}, hostKey) + "\n"}, want: []string{defaults}, left: "identity_file and known_hosts"},
+		{name: "certificate authority", setup: setup{agent: true, knownHosts: "@cert-authority *.example.org " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostKey))) + "\n"}, want: []string{defaults}, left: "identity_file and known_hosts"},
+		{name: "known_hosts default", setup: setup{knownHosts: knownLine, ssh: fmt.Sprintf("identity_file = %q", ownKey)}, want: []string{defaults}, left: "known_hosts out", used: []string{".ssh/known_hosts"}},
+		{name: "key default", setup: setup{keys: map[string]os.FileMode{"id_ecdsa": 0o600}, ssh: fmt.Sprintf("known_hosts = %q", ownKnownHosts)}, want: []string{defaults}, left: "identity_file out", used: []string{".ssh/id_ecdsa"}},
+		{name: "no defaults", setup: setup{ssh: fmt.Sprintf("identity_file = %q\nknown_hosts = %q", ownKey, ownKnownHosts)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("PACSD_TEST_PASSWORD", "from-the-environment")
 			home := t.TempDir()
 			t.Setenv("HOME", home)
 			t.Setenv("SSH_AUTH_SOCK", tc.setup.agentPath)
+			agent := ""
 			if tc.setup.agent {
-				t.Setenv("SSH_AUTH_SOCK", fakeAgent(t))
+				agent = fakeAgent(t)
+				t.Setenv("SSH_AUTH_SOCK", agent)
 			}
 			pass := ""
 			if tc.setup.passphrase {
@@ -221,7 +238,11 @@ func TestSSHDefaults(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			f, diags := Parse([]byte(sshHostFile), filepath.Join(t.TempDir(), "pacs.hcl"))
+			src := sshHostFile
+			if tc.setup.ssh != "" {
+				src = strings.TrimSuffix(src, "}\n") + "  ssh {\n" + tc.setup.ssh + "\n  }\n}\n"
+			}
+			f, diags := Parse([]byte(src), filepath.Join(t.TempDir(), "pacs.hcl"))
 			var got []string
 			for _, d := range diags {
 				got = append(got, d.Summary)
@@ -232,14 +253,48 @@ func TestSSHDefaults(t *testing.T) {
 					t.Errorf("%s: detail %q does not say %q", d.Summary, d.Detail, tc.gist)
 				}
 				checkDiagnosticText(t, d, true)
+				if d.Summary != defaults {
+					continue
+				}
+				if d.Severity != hcl.DiagWarning {
+					t.Errorf("%s is an error, want a warning", d.Summary)
+				}
+				says := []string{"leaves " + tc.left, "HOME=" + home + " and", "set identity_file (a key without a passphrase, mode 0600) and known_hosts"}
+				if u, err := user.Current(); err == nil {
+					says = append(says, fmt.Sprintf("for the user %q (uid %s)", u.Username, u.Uid))
+				}
+				if agent != "" {
+					says = append(says, "SSH_AUTH_SOCK="+agent, "the keys of the ssh agent at "+agent)
+				} else {
+					says = append(says, "no SSH_AUTH_SOCK")
+				}
+				for _, u := range tc.used {
+					if u != "" {
+						says = append(says, filepath.Join(home, u))
+					}
+				}
+				for _, s := range says {
+					if !strings.Contains(d.Detail, s) {
+						t.Errorf("%s: detail %q does not say %q", d.Summary, d.Detail, s)
+					}
+				}
+				if strings.Contains(d.Detail, ownKey) || strings.Contains(d.Detail, ownKnownHosts) {
+					t.Errorf("%s: detail %q names a file of the ssh block as a default", d.Summary, d.Detail)
+				}
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Fatalf("diagnostics differ (-want +got):\n%s\n%s", diff, diagsText(diags))
 			}
-			if len(tc.want) > 0 {
+			if diags.HasErrors() {
 				return
 			}
 			want := &SSH{KnownHosts: filepath.Join(home, ".ssh", "known_hosts")}
+			if strings.Contains(tc.setup.ssh, "identity_file") {
+				want.IdentityFile = ownKey
+			}
+			if strings.Contains(tc.setup.ssh, "known_hosts") {
+				want.KnownHosts = ownKnownHosts
+			}
 			if diff := cmp.Diff(want, f.Hosts[0].SSH); diff != "" {
 				t.Errorf("Host.SSH differs (-want +got):\n%s", diff)
 			}

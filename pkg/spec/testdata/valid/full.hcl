@@ -97,7 +97,7 @@ host "a" {
 
 host "b" {
   docker  = "tcp://10.0.0.12:2376"
-  address = "pacs-b.example.org"
+  address = "10.0.0.12"
   tls {
     ca   = "../secrets/tls-ca.pem"
     cert = "../secrets/tls-cert.pem"
