@@ -308,6 +308,12 @@ func runSwitchover(c *cli, args []string) int {
 	if errors.As(err, &busy) { // switched; the daemon rejoins a node meanwhile
 		res, err = applyWaiting(ctx, c.stderr, "switchover", t.cluster, t.deps, log, err)
 	}
+	var left *reconcile.NodesLeftError
+	if errors.As(err, &left) {
+		fmt.Fprintf(c.stderr, "pacsd switchover: %q is the primary; the rest converged (%d actions) but for nodes whose Docker engine does not answer:\n%v\n", t.node, len(res.Done), err)
+		t.fileDiffers(c.stdout)
+		return exitProblem
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd switchover: %v\n", err)
 		return exitProblem

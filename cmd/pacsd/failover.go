@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
 )
 
 // runFailover is the operator's failover: the acting primary is lost, and
@@ -50,11 +51,11 @@ func runFailover(c *cli, args []string) int {
 	}
 	res, err := applyWaiting(ctx, c.stderr, "failover", cl, t.deps, log, nil)
 	var left *reconcile.NodesLeftError
-	if errors.As(err, &left) {
+	if errors.As(err, &left) && onlyConfirmedHost(cl, t.deps, left) {
 		// The old primary's host is the one expected to be cut off: the
 		// promotion stands, and the daemon (or the next apply) fences it
 		// first and makes it follow once its engine answers.
-		fmt.Fprintf(c.stdout, "cluster %q: %q is the primary; the rest converged (%d actions) but for nodes whose Docker engine does not answer, which are fenced first and rejoin as standbys when it answers again:\n%v\n", cl.Name, to, len(res.Done), err)
+		fmt.Fprintf(c.stdout, "cluster %q: %q is the primary; the rest converged (%d actions) but for the nodes of the old primary's host, whose Docker engine does not answer: when it answers again, a running old primary is fenced first and rejoins as a standby:\n%v\n", cl.Name, to, len(res.Done), err)
 		t.fileDiffers(c.stdout)
 		return exitOK
 	}
@@ -65,4 +66,21 @@ func runFailover(c *cli, args []string) int {
 	fmt.Fprintf(c.stdout, "cluster %q: %q is the primary; converged (%d actions)\n", cl.Name, to, len(res.Done))
 	t.fileDiffers(c.stdout)
 	return exitOK
+}
+
+// onlyConfirmedHost reports whether the nodes left are all on the host of
+// the old primary that the operator confirmed stopped (--confirm-fenced):
+// that host is expected to be cut off.
+func onlyConfirmedHost(cl *spec.Cluster, d reconcile.Deps, left *reconcile.NodesLeftError) bool {
+	st, err := d.Store.Load(cl.Name)
+	old := cl.Node(st.Confirmed)
+	if err != nil || old == nil {
+		return false
+	}
+	for _, p := range left.Problems {
+		if n := cl.Node(p.Node); n == nil || n.Host != old.Host {
+			return false
+		}
+	}
+	return true
 }

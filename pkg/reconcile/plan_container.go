@@ -34,7 +34,7 @@ func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase
 		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: reason, phase: phase})
 		p.add(Action{Kind: StartContainer, Node: n.Name, Target: want.Name, Reason: "the container was created", phase: phase})
 		return
-	case ct.Labels[LabelConfig] != want.Labels[LabelConfig] || p.obs.Engine(n.Host).Network == nil:
+	case !sameConfig(ct.Labels[LabelConfig], want) || p.obs.Engine(n.Host).Network == nil:
 		why := "its configuration differs from the spec (" + configDiff(ct.Labels, want.Labels) + ")"
 		if p.obs.Engine(n.Host).Network == nil {
 			why = "the cluster network was removed; a container cannot start on a network that is gone"
@@ -124,6 +124,20 @@ func publishAddress(n *spec.Node) string {
 		return ""
 	}
 	return n.Address
+}
+
+// sameConfig reports whether a container labelled with digest was made for
+// the configuration want. A container made before pacsd published ports on
+// the host's address (its digest lacks the address) counts as the same: a
+// restart of every node, primaries included, is not worth that alone; it
+// gets the address when it is re-created for another change.
+func sameConfig(digest string, want ContainerSpec) bool {
+	if digest == want.Labels[LabelConfig] {
+		return true
+	}
+	old := want
+	old.PortAddress = ""
+	return want.PortAddress != "" && digest == configDigest(old)
 }
 
 // configDigest is a short digest of a container's configuration, and its parts

@@ -336,3 +336,22 @@ func TestPlanPromoteConfirmedUnreachable(t *testing.T) {
 		t.Errorf("db2 promoted while db1's engine is silent and nobody confirmed it stopped")
 	}
 }
+
+// TestPlanKeepsContainersPublishedEverywhere: a container made before pacsd
+// published ports on the host's address is not re-created for that alone.
+func TestPlanKeepsContainersPublishedEverywhere(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	for _, n := range c.Nodes {
+		old := ContainerSpecFor(c, n, n.Name == c.Primary)
+		old.PortAddress = ""
+		obs.Nodes[n.Name].Container.Labels[LabelConfig] = configDigest(old)
+	}
+	if actions, problems := Plan(c, obs, fakeMatches); len(actions) != 0 || len(problems) != 0 {
+		t.Errorf("containers published on every address: actions %v, problems %v; want none", kinds(actions), problems)
+	}
+	obs.Nodes["db2"].Container.Labels[LabelConfig] = "0000"
+	if actions, _ := Plan(c, obs, fakeMatches); !strings.Contains(strings.Join(kinds(actions), "\n"), "remove-container db2@") {
+		t.Errorf("a container of another configuration is not re-created: %v", kinds(actions))
+	}
+}
