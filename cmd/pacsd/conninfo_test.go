@@ -119,7 +119,7 @@ func TestConninfoHostNodes(t *testing.T) {
 `)+`
 host "a" {
   docker  = "unix:///run/pacsd/a.sock"
-  address = "db-a.example.org"
+  address = "10.0.0.11"
 }
 host "b" {
   docker  = "unix:///run/pacsd/b.sock"
@@ -130,7 +130,7 @@ host "b" {
 	if err := json.Unmarshal([]byte(runConninfoOK(t, "-f", path, "--json")), &info); err != nil {
 		t.Fatal(err)
 	}
-	hosts := "[fd00::12]:25432,db-a.example.org:15432"
+	hosts := "[fd00::12]:25432,10.0.0.11:15432"
 	if want := "postgresql://pacs@" + hosts + "/pacsdb?target_session_attrs=read-write"; info.ReadWrite.LibPQ != want {
 		t.Errorf("libpq read-write URI %q, want %q", info.ReadWrite.LibPQ, want)
 	}
@@ -139,7 +139,7 @@ host "b" {
 	}
 	wantNodes := []conninfoNode{
 		{Node: "db2", Host: "fd00::12", Port: 25432, HostBlock: "b", Container: "pacs-db2", FilePrimary: true},
-		{Node: "db1", Host: "db-a.example.org", Port: 15432, HostBlock: "a", Container: "pacs-db1"},
+		{Node: "db1", Host: "10.0.0.11", Port: 15432, HostBlock: "a", Container: "pacs-db1"},
 	}
 	if d := cmp.Diff(wantNodes, info.Nodes); d != "" {
 		t.Errorf("nodes (-want +got):\n%s", d)

@@ -68,5 +68,5 @@ host "b" {
 
 host "c" {
   docker  = "unix:///run/pacsd/c.sock"
-  address = "db-c.example.org"
+  address = "10.0.0.13"
 }
