@@ -283,8 +283,11 @@ func placedState(c *spec.Cluster, obs *Observed) (ClusterState, bool) {
 	if len(placed) == 0 {
 		placed = nil
 	}
+	// An operator's confirmation counts until the node's engine answers
+	// again, the promotion it allowed is done, or the node is gone.
 	confirmed := st.Confirmed
-	if ns := obs.Nodes[confirmed]; confirmed != "" && ns != nil && ns.Unreachable == "" {
+	ns, acting := obs.Nodes[confirmed], obs.Nodes[st.Acting]
+	if c.Node(confirmed) == nil || ns != nil && ns.Unreachable == "" || acting != nil && acting.DB != nil && !acting.DB.InRecovery {
 		confirmed = ""
 	}
 	changed := !maps.Equal(placed, st.Placed) || confirmed != st.Confirmed

@@ -136,7 +136,7 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	if on == nil {
 		return "", fmt.Errorf("cluster %q: the acting primary %q is not declared", c.Name, old)
 	}
-	if where := moved(st, on); where != "" {
+	if where := moved(st, on); where != "" && !ownedWhereFileSays(ctx, c, on, d) {
 		// Its engine in the file would report no container: that is no
 		// fence of the one that may still run where it was.
 		return "", fmt.Errorf("cluster %q, node %q: %w: its container was last seen on %s, but the file now puts it on %s, where pacsd cannot stop it; nothing was done: put the node's host back in the file, then try again", c.Name, old, ErrNotFenced, where, engineName(on.Host))
@@ -184,7 +184,10 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	cancel()
 	confirmed := false
 	switch policy := restartPolicy(st, c, old); {
-	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrEngineUnreachable) && policy != "no":
+	case err != nil && manual && o.ConfirmFenced && errors.Is(err, ErrEngineUnreachable) && (policy != "no" || !c.Failover.Automatic):
+		if policy == "no" {
+			policy = "no when last seen, unless-stopped in the file, which pacsd may have given it since"
+		}
 		// Its container would be started by its engine when the host comes
 		// back, without standby.signal.
 		return "", fmt.Errorf("cluster %q, node %q: %w; --confirm-fenced is refused: its container restarts with its engine (restart policy %s), so the old primary would come back writable when its host does; keep its host off and set its restart policy to no ('docker update --restart=no %s' once its engine answers, or remove the container), then try again", c.Name, old, err, policy, on.Container)
@@ -245,6 +248,18 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	}
 	log.Warn("failover: standby promoted", "cluster", c.Name, "from", old, "to", to, "epoch", x.obs.State.Epoch, "received", FormatLSN(got), "by_hand", manual)
 	return to, nil
+}
+
+// ownedWhereFileSays reports whether the engine the file names for node n
+// shows n's own container (a host block renamed, or its endpoint spelled
+// anew, for the same engine): the node is there, not moved.
+func ownedWhereFileSays(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) bool {
+	rt, err := d.runtime(c, n.Host)
+	if err != nil {
+		return false
+	}
+	ct, err := rt.ContainerInspect(ctx, n.Container, c.Name, n.Name)
+	return err == nil && ct != nil && ct.Owned
 }
 
 // restartPolicy is the restart policy of node's container as last seen

@@ -355,3 +355,30 @@ func TestPlanKeepsContainersPublishedEverywhere(t *testing.T) {
 		t.Errorf("a container of another configuration is not re-created: %v", kinds(actions))
 	}
 }
+
+// TestConfirmedCleared: an operator's confirmation that a node stopped is
+// forgotten once its engine answers, once the promotion it allowed is done,
+// and when the node is no longer declared.
+func TestConfirmedCleared(t *testing.T) {
+	c := hostsCluster(t)
+	for name, edit := range map[string]func(o *Observed){
+		"engine answers":  func(o *Observed) {},
+		"promotion done":  func(o *Observed) { unreachable(o, c, "a") },
+		"node undeclared": func(o *Observed) { o.State.Confirmed = "db9"; o.Nodes["db2"].DB.InRecovery = true },
+	} {
+		obs := converged(c)
+		obs.State = ClusterState{Acting: "db2", Epoch: 2, Keep: "db1", Confirmed: "db1"}
+		obs.Nodes["db1"].DB.InRecovery, obs.Nodes["db2"].DB.InRecovery = true, false
+		edit(obs)
+		if st, _ := placedState(c, obs); st.Confirmed != "" {
+			t.Errorf("%s: Confirmed = %q, want it cleared", name, st.Confirmed)
+		}
+	}
+	obs := converged(c)
+	obs.State = ClusterState{Acting: "db2", Epoch: 2, Keep: "db1", Confirmed: "db1"}
+	obs.Nodes["db2"].DB.InRecovery = true
+	unreachable(obs, c, "a")
+	if st, _ := placedState(c, obs); st.Confirmed != "db1" {
+		t.Errorf("promotion pending, db1 still silent: Confirmed = %q, want db1 kept", st.Confirmed)
+	}
+}

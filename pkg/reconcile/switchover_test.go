@@ -474,8 +474,16 @@ func TestManualFailoverPlacement(t *testing.T) {
 		t.Fatalf("--confirm-fenced for a container seen with unless-stopped: %v, %d promotions; want a refusal", err, promoted)
 	}
 
+	// Seen with no, but the file (no automatic failover) has pacsd give it
+	// unless-stopped since: it may have been re-created so.
 	d.Store = store(Placement{Restart: "no"})
-	to, err := ManualFailover(context.Background(), testCluster(t, ""), d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
+	_, err = ManualFailover(context.Background(), testCluster(t, ""), d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
+	if !errors.Is(err, ErrNotFenced) || !strings.Contains(err.Error(), "unless-stopped in the file") || promoted != 0 {
+		t.Fatalf("--confirm-fenced for a container seen with no that the file gives unless-stopped: %v, %d promotions; want a refusal", err, promoted)
+	}
+
+	d.Store = store(Placement{Restart: "no"})
+	to, err := ManualFailover(context.Background(), auto, d, "db2", ManualOptions{ConfirmFenced: true}, last, log)
 	if err != nil || to != "db2" || promoted != 1 {
 		t.Fatalf("--confirm-fenced for a container seen with restart policy no: %q, %v, %d promotions; want db2 promoted", to, err, promoted)
 	}
