@@ -21,7 +21,14 @@
 // address on a bridge shared with the other hosts (RequireSecondEngine is the
 // first of them, an engine a test can stop or kill). No test engine runs in
 // the machine's own network namespace, so none touches the machine engine's
-// bridges.
+// bridges. RequireTestHosts starts several at once. Each host's engine also
+// listens over TLS at its address (TLSEndpoint, TLSFiles: certificates made
+// for the test), so that pacsd reaches it through the network; a host can be
+// partitioned and healed (Partition, Heal) and powered off and on (PowerOff,
+// PowerOn), and can run an OpenSSH sshd of its own (sshd.go) for ssh://
+// engines. The Probe reaches a node on a test host from inside that host's
+// network namespace, so a partitioned node is still watched; its write goes
+// through synchronous replication as a client's does.
 //
 // A fault the harness injects is confirmed in place before the helper returns
 // (every thread of a stopped process in state T, a paused container's cgroup
