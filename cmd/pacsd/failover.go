@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -40,6 +41,7 @@ func runFailover(c *cli, args []string) int {
 		last = ls
 	}
 	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
+	before, _ := t.deps.Store.Load(cl.Name)
 	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced, From: *from}, last, log)
 	unlock()
 	if err != nil {
@@ -51,7 +53,7 @@ func runFailover(c *cli, args []string) int {
 	}
 	res, err := applyWaiting(ctx, c.stderr, "failover", cl, t.deps, log, nil)
 	var left *reconcile.NodesLeftError
-	if errors.As(err, &left) && onlyConfirmedHost(cl, t.deps, left) {
+	if errors.As(err, &left) && *confirmFenced && onlyHostOf(cl, cmp.Or(*from, before.Acting), left) {
 		// The old primary's host is the one expected to be cut off: the
 		// promotion stands, and the daemon (or the next apply) fences it
 		// first and makes it follow once its engine answers.
@@ -68,17 +70,16 @@ func runFailover(c *cli, args []string) int {
 	return exitOK
 }
 
-// onlyConfirmedHost reports whether the nodes left are all on the host of
-// the old primary that the operator confirmed stopped (--confirm-fenced):
+// onlyHostOf reports whether the nodes left are all on the host of node
+// old, the old primary the operator confirmed stopped (--confirm-fenced):
 // that host is expected to be cut off.
-func onlyConfirmedHost(cl *spec.Cluster, d reconcile.Deps, left *reconcile.NodesLeftError) bool {
-	st, err := d.Store.Load(cl.Name)
-	old := cl.Node(st.Confirmed)
-	if err != nil || old == nil {
+func onlyHostOf(cl *spec.Cluster, old string, left *reconcile.NodesLeftError) bool {
+	on := cl.Node(old)
+	if on == nil {
 		return false
 	}
 	for _, p := range left.Problems {
-		if n := cl.Node(p.Node); n == nil || n.Host != old.Host {
+		if n := cl.Node(p.Node); n == nil || n.Host != on.Host {
 			return false
 		}
 	}
