@@ -161,6 +161,7 @@ func (e *checkEngine) NetworkInspect(_ context.Context, name, cluster string) (*
 func (e *checkEngine) NetworkCreate(_ context.Context, name string, labels map[string]string) error {
 	return e.do("NetworkCreate", name, fmt.Sprint(labels))
 }
+func (e *checkEngine) EngineID(context.Context) (string, error) { return "", nil }
 func (e *checkEngine) ImageInspect(_ context.Context, ref string) (*reconcile.ImageState, error) {
 	return nil, e.do("ImageInspect", ref)
 }

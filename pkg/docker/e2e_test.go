@@ -398,3 +398,23 @@ func TestE2EEvents(t *testing.T) {
 		t.Errorf("events: %v, want [create destroy]", got)
 	}
 }
+
+// TestE2EEngineID: the engine's ID is what docker info says, the same for
+// two Runtimes on one engine, whatever the endpoint's spelling.
+func TestE2EEngineID(t *testing.T) {
+	e := e2e.Require(t)
+	a, err := newRuntime(t, e).EngineID(context.Background())
+	if err != nil || a == "" {
+		t.Fatalf("EngineID: %q, %v; want the engine's ID", a, err)
+	}
+	other, err := New("unix://"+strings.TrimPrefix(e.Docker.DaemonHost(), "unix://"), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	b, err := other.EngineID(context.Background())
+	info, ierr := e.Docker.Info(context.Background())
+	if err != nil || ierr != nil || b != a || info.ID != a {
+		t.Errorf("EngineID through another Runtime: %q (%v), first %q, docker info %q (%v); want all equal", b, err, a, info.ID, ierr)
+	}
+}

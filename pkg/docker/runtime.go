@@ -68,9 +68,10 @@ type Runtime struct {
 	cli         *client.Client
 	hostAddress string
 
-	mu      sync.Mutex
-	owners  map[string]owner             // image ID -> its postgres user
-	netTags map[string]map[string]string // network ID -> its labels (immutable in Docker)
+	mu       sync.Mutex
+	engineID string                       // the engine's ID, once it said
+	owners   map[string]owner             // image ID -> its postgres user
+	netTags  map[string]map[string]string // network ID -> its labels (immutable in Docker)
 }
 
 var _ reconcile.Runtime = (*Runtime)(nil)
@@ -154,6 +155,27 @@ func (r *Runtime) timeouts() Timeouts {
 
 // Close releases the client's connections.
 func (r *Runtime) Close() error { return r.cli.Close() }
+
+// EngineID returns the engine's ID (docker info's ID), kept after the first
+// answer.
+func (r *Runtime) EngineID(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	id := r.engineID
+	r.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeouts().Inspect)
+	defer cancel()
+	info, err := r.cli.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("while asking the Docker engine at %s for its ID: %w", r.cli.DaemonHost(), err)
+	}
+	r.mu.Lock()
+	r.engineID = info.ID
+	r.mu.Unlock()
+	return info.ID, nil
+}
 
 // Ping checks that the engine answers.
 func (r *Runtime) Ping(ctx context.Context) error {

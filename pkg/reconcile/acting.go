@@ -203,6 +203,12 @@ func describeNodes(c *spec.Cluster, world *Observed) string {
 	return strings.Join(parts, "; ")
 }
 
+// otherEngine reports whether engine is known to differ from the one pl
+// recorded.
+func otherEngine(pl Placement, engine string) bool {
+	return pl.Engine != "" && engine != "" && pl.Engine != engine
+}
+
 // recordActing saves the record when it lacks the acting primary (rebuilt
 // with CurrentState) or where the nodes' containers are (placedState), in
 // one write. The caller holds the cluster's lock and has checked that the
@@ -237,8 +243,8 @@ func recordActing(c *spec.Cluster, obs *Observed, d Deps, log *slog.Logger) erro
 
 // placementOf is where the file puts node n, with the restart policy of
 // its container ct (nil: not known).
-func placementOf(n *spec.Node, ct *ContainerState) Placement {
-	pl := Placement{Host: n.Host, Docker: n.Docker}
+func placementOf(n *spec.Node, ct *ContainerState, engine string) Placement {
+	pl := Placement{Host: n.Host, Docker: n.Docker, Engine: engine}
 	if ct != nil {
 		pl.Restart = ct.RestartPolicy
 	}
@@ -246,10 +252,13 @@ func placementOf(n *spec.Node, ct *ContainerState) Placement {
 }
 
 // moved says where node n was last seen when the file now puts it on
-// another host or engine ("" when it has not moved, or was never seen).
-func moved(st ClusterState, n *spec.Node) string {
+// another host or endpoint, or on an engine whose ID (engine, "" when not
+// known) differs from the one it ran on; "" when it has not moved, or was
+// never seen. An equal ID never clears a move by itself: engines cloned
+// with their machine can share one.
+func moved(st ClusterState, n *spec.Node, engine string) string {
 	pl, ok := st.Placed[n.Name]
-	if !ok || pl.Host == n.Host && pl.Docker == n.Docker {
+	if !ok || pl.Host == n.Host && pl.Docker == n.Docker && !otherEngine(pl, engine) {
 		return ""
 	}
 	return fmt.Sprintf("%s (%s)", engineName(pl.Host), cmp.Or(pl.Docker, "the local engine"))
@@ -271,7 +280,7 @@ func placedState(c *spec.Cluster, obs *Observed) (ClusterState, bool) {
 				placed[n.Name] = pl
 			}
 		case ns.Container != nil && ns.Container.Owned:
-			placed[n.Name] = placementOf(n, ns.Container)
+			placed[n.Name] = placementOf(n, ns.Container, obs.Engine(n.Host).ID)
 		default:
 			// No container of it on the engine the file names: it was
 			// seen where it was (Plan refuses to act on it elsewhere).

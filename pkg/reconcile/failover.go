@@ -136,7 +136,7 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	if on == nil {
 		return "", fmt.Errorf("cluster %q: the acting primary %q is not declared", c.Name, old)
 	}
-	if where := moved(st, on); where != "" && !ownedWhereFileSays(ctx, c, on, d) {
+	if where := moved(st, on, ""); where != "" && !sameEngineOrOwned(ctx, c, on, st.Placed[old], d) {
 		// Its engine in the file would report no container: that is no
 		// fence of the one that may still run where it was.
 		return "", fmt.Errorf("cluster %q, node %q: %w: its container was last seen on %s, but the file now puts it on %s, where pacsd cannot stop it; nothing was done: put the node's host back in the file, then try again", c.Name, old, ErrNotFenced, where, engineName(on.Host))
@@ -250,12 +250,17 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	return to, nil
 }
 
-// ownedWhereFileSays reports whether the engine the file names for node n
-// shows n's own container (a host block renamed, or its endpoint spelled
-// anew, for the same engine): the node is there, not moved.
-func ownedWhereFileSays(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) bool {
+// sameEngineOrOwned reports whether node n, which the file puts on another
+// host or endpoint than where it was seen (pl), is still on the engine it
+// ran on (a host block renamed, or its endpoint spelled anew): the engine
+// the file names shows n's own container, and its ID, when known, is the
+// one pl recorded.
+func sameEngineOrOwned(ctx context.Context, c *spec.Cluster, n *spec.Node, pl Placement, d Deps) bool {
 	rt, err := d.runtime(c, n.Host)
 	if err != nil {
+		return false
+	}
+	if id, err := rt.EngineID(ctx); err == nil && otherEngine(pl, id) {
 		return false
 	}
 	ct, err := rt.ContainerInspect(ctx, n.Container, c.Name, n.Name)

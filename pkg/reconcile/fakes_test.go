@@ -49,6 +49,7 @@ type loudWorld struct {
 
 	network, owned, image bool
 	cts                   map[string]*loudCt   // by container name
+	engineID              string               // what EngineID says
 	data                  map[string]*loudData // by node name: its volume or directory
 	roles                 map[string]RoleState // every server's (replicated)
 }
@@ -84,7 +85,7 @@ type loudData struct {
 }
 
 // observeMethods are the calls of an observation: reads only.
-var observeMethods = []string{"NetworkInspect", "ImageInspect", "ContainerInspect", "NodeContainers", "DataInspect",
+var observeMethods = []string{"EngineID", "NetworkInspect", "ImageInspect", "ContainerInspect", "NodeContainers", "DataInspect",
 	"ReadFiles", "Connect", "sql.State", "sql.ReadFiles", "sql.Close"}
 
 // mutating are the calls that change something, as acts lists them.
@@ -1040,4 +1041,15 @@ func (c *loudConn) ReadFiles(_ context.Context, paths, digests []string) (map[st
 
 func (c *loudConn) Close() {
 	_ = c.w.call("sql.Close", c.node)
+}
+
+// EngineID: the fake engine does not say its ID (nodes are placed by host
+// and endpoint), unless the test gave it one.
+func (r *loudRuntime) EngineID(context.Context) (string, error) {
+	if err := r.w.call("EngineID"); err != nil {
+		return "", err
+	}
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	return r.w.engineID, nil
 }

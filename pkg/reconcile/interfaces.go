@@ -78,6 +78,10 @@ type Runtime interface {
 	// DataInspect reports what a data location holds, with a one-off
 	// container of image when no container of the node runs.
 	DataInspect(ctx context.Context, image string, m Mount) (DataState, error)
+	// EngineID returns the engine's own ID, which stays the same however
+	// the engine is reached and across its restarts; "" when it does not
+	// say.
+	EngineID(ctx context.Context) (string, error)
 }
 
 // ClusterState is what pacsd remembers of a cluster across restarts.
@@ -115,6 +119,9 @@ type Placement struct {
 	Docker string `json:"docker,omitempty"`
 	// Restart is the container's restart policy ("no", "unless-stopped").
 	Restart string `json:"restart,omitempty"`
+	// Engine is the ID of the engine it ran on (Runtime.EngineID), "" when
+	// not known.
+	Engine string `json:"engine,omitempty"`
 }
 
 // Same reports whether s and o record the same state.

@@ -141,6 +141,7 @@ func observeEngine(ctx context.Context, c *spec.Cluster, host string, d Deps) *E
 	if e.Image, err = rt.ImageInspect(ctx, c.Image); err != nil {
 		return &EngineState{Unreachable: fmt.Sprintf("while inspecting image %q: %v", c.Image, err)}
 	}
+	e.ID, _ = rt.EngineID(ctx) // unknown when it does not say: nodes are then placed by host and endpoint
 	return e
 }
 

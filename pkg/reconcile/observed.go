@@ -42,6 +42,8 @@ type EngineState struct {
 	// Unreachable says why the engine could not be asked ("" when it
 	// answered); nothing else is known of it then, nor of its nodes.
 	Unreachable string
+	// ID is the engine's own ID (Runtime.EngineID), "" when not known.
+	ID string
 }
 
 // Engine returns what was seen on the engine of host, with Unreachable set

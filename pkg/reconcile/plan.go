@@ -200,8 +200,12 @@ func (p *planner) plan() {
 	}
 	for _, n := range c.Nodes {
 		ns := p.node(n.Name)
-		if where := moved(p.obs.State, n); where != "" && ns.Unreachable == "" && (ns.Container == nil || !ns.Container.Owned) {
-			p.problem(n.Name, "Node Moved", fmt.Sprintf("node %q was last seen on %s, where its container (perhaps a primary) and its data may still be, but the file now puts it on %s; pacsd never runs a node away from its data: put its host back in the file; to move it, switch over to another node first if it is the primary, remove it from the file and apply (pacsd forgets where it ran), remove its container on the old host, then declare it on the new one (it is built again as a standby)", n.Name, where, engineName(n.Host)))
+		// A container of the node on the engine the file names is the node
+		// (a host block renamed or respelled), unless the engines' IDs
+		// are known and differ: then it is a stale copy.
+		id := p.obs.Engine(n.Host).ID
+		if where := moved(p.obs.State, n, id); where != "" && ns.Unreachable == "" && (ns.Container == nil || !ns.Container.Owned || otherEngine(p.obs.State.Placed[n.Name], id)) {
+			p.problem(n.Name, "Node Moved", fmt.Sprintf("node %q was last seen on %s, where its container (perhaps a primary) and its data may still be, but the file now puts it on %s; pacsd never runs a node away from its data: put its host back in the file; to move it, switch over to another node first if it is the primary, remove it from the file and apply (pacsd forgets where it ran), remove its container on the old host, then declare it on the new one (it is built again as a standby); if it never moved (its engine was reinstalled and says another ID), stop pacsd and remove the node's entry under \"placed\" in cluster-%s.json in daemon.state_dir", n.Name, where, engineName(n.Host), p.c.Name))
 			blocked[n.Name] = true
 			continue
 		}

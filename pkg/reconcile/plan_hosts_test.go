@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -380,5 +381,74 @@ func TestConfirmedCleared(t *testing.T) {
 	unreachable(obs, c, "a")
 	if st, _ := placedState(c, obs); st.Confirmed != "db1" {
 		t.Errorf("promotion pending, db1 still silent: Confirmed = %q, want db1 kept", st.Confirmed)
+	}
+}
+
+// TestPlanNodeMovedByEngineID: a container of the node on another engine
+// than the one it ran on (their IDs differ) is a stale copy (Node Moved);
+// an equal ID alone never clears a move (cloned engines share one).
+func TestPlanNodeMovedByEngineID(t *testing.T) {
+	c := hostsCluster(t)
+	obs := converged(c)
+	obs.Engines["b"].ID = "engine-new"
+	obs.State.Placed = map[string]Placement{"db2": {Host: "b", Docker: "unix:///run/b.sock", Engine: "engine-old"}}
+	_, problems := Plan(c, obs, fakeMatches)
+	if len(problems) != 1 || problems[0].Summary != "Node Moved" || problems[0].Node != "db2" {
+		t.Errorf("db2's container on another engine than it ran on: problems %v, want Node Moved", problems)
+	}
+
+	obs = converged(c)
+	obs.Engines["b"].ID = "engine-b"
+	obs.State.Placed = map[string]Placement{"db2": {Host: "old-name", Docker: "tcp://10.0.0.12:2376", Engine: "engine-b"}}
+	if _, problems := Plan(c, obs, fakeMatches); len(problems) != 0 {
+		t.Errorf("db2's container on the same engine under another host name: problems %v, want none", problems)
+	}
+	obs.Nodes["db2"].Container = nil
+	if _, problems := Plan(c, obs, fakeMatches); len(problems) != 1 || problems[0].Summary != "Node Moved" {
+		t.Errorf("db2 under another host name, same engine ID, no container: problems %v, want Node Moved (an ID may be shared by cloned engines)", problems)
+	}
+	obs = converged(c)
+	obs.Engines["b"].ID = "engine-b"
+	if st, _ := placedState(c, obs); st.Placed["db2"].Engine != "engine-b" {
+		t.Errorf("placed %v; want db2's engine ID recorded", st.Placed)
+	}
+}
+
+// idEngine is an engine that says its ID and may have the node's container.
+type idEngine struct {
+	Runtime
+	id    string
+	owned bool
+}
+
+func (e idEngine) EngineID(context.Context) (string, error) { return e.id, nil }
+
+func (e idEngine) ContainerInspect(_ context.Context, name, _, _ string) (*ContainerState, error) {
+	if !e.owned {
+		return nil, nil
+	}
+	return &ContainerState{ID: "id-" + name, Name: name, Owned: true}, nil
+}
+
+// TestFailoverEngineByID: a failover takes a primary whose host block was
+// renamed for the same engine as placed only when its container is there,
+// and never when the engine's ID differs from the one it ran on.
+func TestFailoverEngineByID(t *testing.T) {
+	c := hostsCluster(t)
+	n := c.Node("db1")
+	for _, tt := range []struct {
+		id    string
+		owned bool
+		same  bool
+	}{
+		{"engine-a", true, true},
+		{"engine-a", false, false}, // an ID alone: cloned engines share one
+		{"engine-x", true, false},  // a stale copy on another engine
+		{"", true, true},           // no ID: the container decides
+	} {
+		d := Deps{Runtimes: map[string]Runtime{"a": idEngine{id: tt.id, owned: tt.owned}}}
+		if got := sameEngineOrOwned(context.Background(), c, n, Placement{Host: "old", Engine: "engine-a"}, d); got != tt.same {
+			t.Errorf("engine %q, container there %v: same engine %v, want %v", tt.id, tt.owned, got, tt.same)
+		}
 	}
 }

@@ -63,6 +63,8 @@ func (f *switchRuntime) ContainerStart(ctx context.Context, id string) error {
 	return ctx.Err()
 }
 
+func (f *switchRuntime) EngineID(context.Context) (string, error) { return "", nil }
+
 func (f *switchRuntime) NodeContainers(context.Context, string, string) ([]string, error) {
 	return nil, nil
 }
@@ -290,6 +292,10 @@ func TestSwitchoverRecordInPlaceDespiteError(t *testing.T) {
 
 // deadEngine is an engine that does not answer: no fence can be confirmed.
 type deadEngine struct{ switchRuntime }
+
+func (*deadEngine) EngineID(context.Context) (string, error) {
+	return "", errors.New("Cannot connect to the Docker daemon")
+}
 
 func (*deadEngine) NodeContainers(context.Context, string, string) ([]string, error) {
 	return nil, errors.New("Cannot connect to the Docker daemon")
