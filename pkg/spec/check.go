@@ -367,6 +367,14 @@ func (d *decoder) checkFile(f *File) {
 			if h := engines.hosts[n.Host]; h != nil {
 				n.Address = h.Address
 			}
+			if n.Host == "" && f.EveryHost() {
+				hint := " Declare a host block with the address of each machine, and name one in the node with host = \"NAME\"."
+				if len(hostNames) > 0 {
+					hint = fmt.Sprintf(" Add host = \"NAME\" naming one of the host blocks %s.", quoteList(hostNames))
+				}
+				d.errorf(n.DeclRange, "Node Without Host",
+					"Node %q of cluster %q has no host attribute. With pacsd on every host (daemon.etcd), each node names the host whose pacsd runs it: the local Docker engine would mean a different machine for each pacsd.%s", n.Name, c.Name, hint)
+			}
 			if n.Host != "" && engines.hosts[n.Host] == nil {
 				hint := didYouMean(n.Host, hostNames)
 				if hint == "" {
@@ -393,7 +401,7 @@ func (d *decoder) checkFile(f *File) {
 			case n.Host != "" && engines.hosts[n.Host] != nil && n.Port == 0:
 				d.errorf(n.DeclRange, "Node on a Host Block Without Port",
 					"Node %q of cluster %q runs on host %q, and pacsd reaches the PostgreSQL of a node on a host block at the host's address and the node's published port. Give node %q a port, such as 15432, or leave host out to run it on the local Docker engine.", n.Name, c.Name, n.Host, n.Name)
-			case len(hostsUsed) > 1 && (n.Host == "" || n.Port == 0):
+			case len(hostsUsed) > 1 && (n.Host == "" && !f.EveryHost() || n.Port == 0):
 				d.errorf(n.DeclRange, "Node Unreachable from Other Hosts",
 					"Cluster %q spans several Docker engines, so its nodes replicate through published ports on host addresses. Give node %q a port, and run it on a host block with an address (a host block may name this machine's engine too).", c.Name, n.Name)
 			}

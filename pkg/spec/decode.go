@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -66,7 +67,7 @@ var clientsSchema = &hcl.BodySchema{
 }
 
 var failoverSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "automatic"}, {Name: "max_lag"}, {Name: "after"}},
+	Attributes: []hcl.AttributeSchema{{Name: "automatic"}, {Name: "max_lag"}, {Name: "after"}, {Name: "ttl"}, {Name: "failsafe"}},
 }
 
 var nodeSchema = &hcl.BodySchema{
@@ -76,6 +77,14 @@ var nodeSchema = &hcl.BodySchema{
 var hostSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "docker", Required: true}, {Name: "address", Required: true}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "tls"}, {Type: "ssh"}},
+}
+
+// everyHostHostSchema is hostSchema with pacsd on every host (daemon.etcd),
+// where docker is optional: each pacsd drives its own host's engine, by
+// default the one of its environment.
+var everyHostHostSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "docker"}, {Name: "address", Required: true}},
+	Blocks:     hostSchema.Blocks,
 }
 
 var sshSchema = &hcl.BodySchema{
@@ -88,6 +97,12 @@ var tlsSchema = &hcl.BodySchema{
 
 var daemonSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "state_dir"}, {Name: "resync"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "etcd"}},
+}
+
+var etcdSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "endpoints", Required: true}, {Name: "prefix"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "tls"}},
 }
 
 var (
@@ -133,6 +148,12 @@ func (d *decoder) single(blocks hcl.Blocks, typ, where string) *hcl.Block {
 func (d *decoder) decodeFile(body hcl.Body) *File {
 	file := &File{Hosts: []*Host{}, Daemon: Daemon{Listen: DefaultListen, StateDir: DefaultStateDir, Resync: Duration{DefaultResync}}}
 	content := d.content(body, fileSchema)
+	// The daemon block first: whether it has an etcd block (pacsd on every
+	// host) changes what host and failover blocks must say.
+	if b := d.single(content.Blocks, "daemon", "The topology file"); b != nil {
+		d.decodeDaemonBlock(b, &file.Daemon)
+	}
+	d.everyHost = file.Daemon.Etcd != nil
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "cluster":
@@ -144,9 +165,6 @@ func (d *decoder) decodeFile(body hcl.Body) *File {
 				file.Hosts = append(file.Hosts, h)
 			}
 		}
-	}
-	if b := d.single(content.Blocks, "daemon", "The topology file"); b != nil {
-		d.decodeDaemonBlock(b, &file.Daemon)
 	}
 	return file
 }
@@ -162,7 +180,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 		Settings:     map[string]string{},
 		Roles:        []*Role{},
 		Clients:      Clients{PrimaryAlias: DefaultPrimaryAlias, StandbyAlias: DefaultStandbyAlias, PrimaryRange: block.DefRange, StandbyRange: block.DefRange},
-		Failover:     Failover{MaxLag: DefaultMaxLag, After: Duration{DefaultFailoverAfter}},
+		Failover:     Failover{MaxLag: DefaultMaxLag, After: Duration{DefaultFailoverAfter}, TTL: Duration{DefaultFailoverTTL}},
 		DeclRange:    block.DefRange,
 	}
 	d.checkName(block, "cluster")
@@ -499,12 +517,63 @@ func (d *decoder) decodeClientsBlock(block *hcl.Block, c *Cluster) {
 	}
 }
 
-// decodeFailoverBlock decodes the failover policy.
+// decodeFailoverBlock decodes the failover policy. ttl and failsafe are
+// about the primary's lease in etcd: written without a daemon.etcd block they
+// get a warning, since one pacsd that drives every host holds no lease.
 func (d *decoder) decodeFailoverBlock(block *hcl.Block, c *Cluster) {
 	content := d.content(block.Body, failoverSchema)
 	d.boolean(content.Attributes, "automatic", &c.Failover.Automatic)
 	d.size(content.Attributes, "max_lag", &c.Failover.MaxLag)
 	d.duration(content.Attributes, "after", &c.Failover.After)
+	if attr := d.duration(content.Attributes, "ttl", &c.Failover.TTL); attr != nil {
+		d.checkFailoverTTL(attr.Expr.Range(), c)
+	}
+	failsafeAttr := d.boolean(content.Attributes, "failsafe", &c.Failover.Failsafe)
+	if !d.everyHost {
+		for _, name := range []string{"ttl", "failsafe"} {
+			if attr, ok := content.Attributes[name]; ok {
+				what := "the lease the pacsd of the primary's host holds in etcd"
+				if name == "failsafe" {
+					what = "what the pacsd of the primary's host does when etcd cannot be reached"
+				}
+				d.warnf(attr.NameRange, "Failover Setting Without Etcd",
+					"failover.%s of cluster %q only matters with pacsd on every host (daemon.etcd): it is %s. This file has no etcd block in its daemon block, so one pacsd drives every host, holds no lease and ignores %s. Remove it, or add an etcd block to the daemon block to run pacsd on every host.",
+					name, c.Name, what, name)
+			}
+		}
+	} else if failsafeAttr != nil && c.Failover.Failsafe && !c.Failover.Automatic {
+		d.warnf(failsafeAttr.NameRange, "Failsafe Without Automatic Failover",
+			"failsafe = true in cluster %q changes nothing, because automatic failover is off (failover.automatic is false): failsafe only keeps the primary running while etcd cannot be reached, where it would otherwise be fenced so that another host may promote a standby, and without automatic failover no host promotes by itself. Set automatic = true, or remove failsafe.", c.Name)
+	}
+}
+
+// checkFailoverTTL refuses a lease outside MinFailoverTTL..MaxFailoverTTL.
+func (d *decoder) checkFailoverTTL(rng hcl.Range, c *Cluster) {
+	ttl := c.Failover.TTL.Duration
+	why := fmt.Sprintf("pacsd renews the primary's lease every ttl/5 (%s here) and fences its primary when it has not renewed the lease for half the ttl (%s here)", shortDuration(ttl/5), shortDuration(ttl/2))
+	switch {
+	case ttl < MinFailoverTTL:
+		d.errorf(rng, "Failover TTL Too Short",
+			"The failover ttl of cluster %q is %s, below %s: %s, so one slow etcd round trip or a short pause of the host would fence a healthy primary. Use %q or more (the default is %q).",
+			c.Name, shortDuration(ttl), shortDuration(MinFailoverTTL), why, shortDuration(MinFailoverTTL), shortDuration(DefaultFailoverTTL))
+	case ttl > MaxFailoverTTL:
+		d.errorf(rng, "Failover TTL Too Long",
+			"The failover ttl of cluster %q is %s, above %s: %s, and a standby is promoted only after the old lease has expired, so a cluster whose primary's host is lost could take no writes for up to %s. Use %q or less (the default is %q).",
+			c.Name, shortDuration(ttl), shortDuration(MaxFailoverTTL), why, shortDuration(ttl), shortDuration(MaxFailoverTTL), shortDuration(DefaultFailoverTTL))
+	}
+}
+
+// shortDuration writes d as time.Duration does, without its trailing zero
+// units: "10m", not "10m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // decodeNodeBlock decodes one node.
@@ -566,7 +635,12 @@ func (d *decoder) checkDataPath(attr *hcl.Attribute, n *Node) {
 func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	h := &Host{Name: block.Labels[0], DeclRange: block.DefRange, DockerRange: block.DefRange}
 	d.checkName(block, "host")
-	content := d.content(block.Body, hostSchema)
+	schema := hostSchema
+	if d.everyHost {
+		schema = everyHostHostSchema
+	}
+	content := d.content(block.Body, schema)
+	_, dockerWritten := content.Attributes["docker"] // only pacsd on every host may leave it out
 	dockerAttr := d.str(content.Attributes, "docker", &h.Docker)
 	endpoint, err := url.Parse(h.Docker)
 	var sshEndpoint *SSHEndpoint // a valid ssh:// endpoint
@@ -598,8 +672,10 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 		}
 	}
 	if b := d.single(content.Blocks, "tls", fmt.Sprintf("Host %q", h.Name)); b != nil {
-		h.TLS = d.decodeTLSBlock(b)
+		h.TLS = d.decodeTLSBlock(b, "the Docker engine")
 		switch {
+		case !dockerWritten:
+			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q has a tls block but no docker attribute, so its pacsd drives the Docker engine of its environment (DOCKER_HOST, with DOCKER_CERT_PATH for TLS, else %s) and would not use the tls block. Remove the tls block, or add docker = \"tcp://ADDRESS:2376\" for the engine the certificates belong to.", h.Name, DefaultDockerEndpoint)
 		case isSSH:
 			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q reaches its Docker engine over ssh://, which authenticates with ssh keys and the host's key in known_hosts, not with TLS certificates. Remove the tls block (an ssh block names the key and known_hosts files), or use a tcp:// endpoint.", h.Name)
 		case dockerAttr != nil && endpoint.Scheme != "tcp":
@@ -617,6 +693,8 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	switch {
 	case isSSH:
 		h.SSH = d.decodeSSHBlock(h.Name, sshBlock, sshEndpoint, h.DockerRange)
+	case sshBlock != nil && !dockerWritten:
+		d.errorf(sshBlock.DefRange, "SSH Block Needs an ssh:// Endpoint", "Host %q has an ssh block but no docker attribute, so its pacsd drives the Docker engine of its environment (DOCKER_HOST, else %s) and would not use the ssh block. Remove the ssh block, or reach the engine over ssh://user@host.", h.Name, DefaultDockerEndpoint)
 	case sshBlock != nil && dockerAttr != nil:
 		d.errorf(sshBlock.DefRange, "SSH Block Needs an ssh:// Endpoint", "Host %q has an ssh block but its Docker endpoint %q is not ssh://. Remove the ssh block, or reach the engine over ssh://user@host.", h.Name, h.Docker)
 	}
@@ -626,7 +704,36 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 			h.Engine = sshEndpoint.engine()
 		}
 	}
+	if d.everyHost {
+		switch {
+		case !dockerWritten:
+			// The engine of the host's pacsd's environment, as for nodes
+			// without host; docker.New("") connects there.
+			locals := localEngines()
+			h.Engine = hostEngine(h.Name, locals[len(locals)-1])
+		case h.Engine != "" && machineLocal(h.Engine):
+			h.Engine = hostEngine(h.Name, h.Engine)
+		}
+	}
 	return h
+}
+
+// hostEngine returns the key of the engine that the pacsd of host reaches
+// at engine, a normalised endpoint that names the machine it is used on:
+// with pacsd on every host, that is a different engine on each host.
+func hostEngine(host, engine string) string {
+	return "host\x00" + host + "\x00" + engine
+}
+
+// machineLocal reports whether the normalised endpoint engine names an engine
+// on the machine it is used on: a unix:// socket, or a tcp:// or ssh://
+// endpoint at a loopback address.
+func machineLocal(engine string) bool {
+	if strings.HasPrefix(engine, "unix://") {
+		return true
+	}
+	u, err := url.Parse(engine)
+	return err == nil && (u.Scheme == "tcp" || u.Scheme == "ssh") && loopbackHost(u.Hostname())
 }
 
 // decodeSSHBlock decodes the ssh block of host on an ssh:// endpoint (block
@@ -708,17 +815,19 @@ func validHostAddress(a string) bool {
 	return net.ParseIP(a) != nil || hostnamePattern.MatchString(a)
 }
 
-// decodeTLSBlock decodes the client certificate material of a host and checks
-// that the Docker client can use it: a CA certificate, a certificate and the
-// private key that belongs to it, all PEM.
-func (d *decoder) decodeTLSBlock(block *hcl.Block) *TLS {
+// decodeTLSBlock decodes the client certificate material of a host's Docker
+// engine or of etcd, and checks that a client can use it: a CA certificate, a
+// certificate and the private key that belongs to it, all PEM. server names
+// the server the certificates are for in diagnostics ("the Docker engine",
+// "etcd").
+func (d *decoder) decodeTLSBlock(block *hcl.Block, server string) *TLS {
 	t := &TLS{}
 	content := d.content(block.Body, tlsSchema)
 	attrs := content.Attributes
 	var certPEM, keyPEM []byte
 	if attr := d.str(attrs, "ca", &t.CA); attr != nil {
 		if b, ok := d.readTLSFile(attr.Expr.Range(), t.CA, "TLS CA File"); ok && !x509.NewCertPool().AppendCertsFromPEM(b) {
-			d.errorf(attr.Expr.Range(), "Invalid TLS CA File", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give the certificate of the CA that signed the Docker engine's server certificate.", t.CA)
+			d.errorf(attr.Expr.Range(), "Invalid TLS CA File", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give the certificate of the CA that signed %s's server certificate.", t.CA, server)
 		}
 	}
 	if attr := d.str(attrs, "cert", &t.Cert); attr != nil {
@@ -726,7 +835,7 @@ func (d *decoder) decodeTLSBlock(block *hcl.Block) *TLS {
 			if pemCertificate(b) {
 				certPEM = b
 			} else {
-				d.errorf(attr.Expr.Range(), "Invalid TLS Certificate", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give pacsd's client certificate, signed by a CA the Docker engine trusts.", t.Cert)
+				d.errorf(attr.Expr.Range(), "Invalid TLS Certificate", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give pacsd's client certificate, signed by a CA %s trusts.", t.Cert, server)
 			}
 		}
 	}
@@ -830,5 +939,8 @@ func (d *decoder) decodeDaemonBlock(block *hcl.Block, dm *Daemon) {
 	d.duration(content.Attributes, "resync", &dm.Resync)
 	if dm.Resync.Duration > 0 && dm.Resync.Duration < 1e9 {
 		d.errorf(content.Attributes["resync"].Expr.Range(), "Invalid Duration", "The resync interval %s is too short: a full pass more often than every second only loads the Docker engine. Use \"1s\" or more.", dm.Resync)
+	}
+	if b := d.single(content.Blocks, "etcd", "The daemon block"); b != nil {
+		dm.Etcd = d.decodeEtcdBlock(b)
 	}
 }

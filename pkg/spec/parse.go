@@ -308,6 +308,9 @@ type decoder struct {
 	attr string
 	// reads are the values file() returned, which scrub keeps out of diagnostics.
 	reads []fileRead
+	// everyHost says that the file has a daemon.etcd block: pacsd runs on
+	// every host (decodeFile sets it before it decodes clusters and hosts).
+	everyHost bool
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -419,17 +422,21 @@ func (d *decoder) size(attrs hcl.Attributes, name string, dst *Size) {
 	}
 }
 
-// duration decodes a duration attribute such as "3s" into dst.
-func (d *decoder) duration(attrs hcl.Attributes, name string, dst *Duration) {
+// duration decodes a duration attribute such as "3s" into dst, and returns
+// the attribute when it is present and valid.
+func (d *decoder) duration(attrs hcl.Attributes, name string, dst *Duration) *hcl.Attribute {
 	var text string
-	if attr := d.str(attrs, name, &text); attr != nil {
-		v, problem := ParseDuration(text)
-		if problem != "" {
-			d.errorf(attr.Expr.Range(), "Invalid Duration", "%s", problem)
-			return
-		}
-		*dst = v
+	attr := d.str(attrs, name, &text)
+	if attr == nil {
+		return nil
 	}
+	v, problem := ParseDuration(text)
+	if problem != "" {
+		d.errorf(attr.Expr.Range(), "Invalid Duration", "%s", problem)
+		return nil
+	}
+	*dst = v
+	return attr
 }
 
 // usesFunction reports whether expr calls a function (env or file), as opposed

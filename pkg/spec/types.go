@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -20,6 +21,17 @@ const (
 	DefaultStateDir        = "/var/lib/pacsd"
 	DefaultResync          = 30 * time.Second
 	DefaultAccessMethod    = "scram-sha-256"
+	// DefaultEtcdPrefix is the key prefix of daemon.etcd when prefix is not written.
+	DefaultEtcdPrefix = "/pacsd"
+	// DefaultFailoverTTL is failover.ttl when it is not written.
+	DefaultFailoverTTL = 10 * time.Second
+	// MinFailoverTTL and MaxFailoverTTL bound failover.ttl: pacsd renews the
+	// primary's lease every ttl/5 and fences its primary when it has not
+	// renewed it for half the ttl, so a shorter lease fences a healthy
+	// primary on a slow etcd round trip, and a longer one keeps a cluster
+	// whose primary's host is lost without a primary for that long.
+	MinFailoverTTL = 2 * time.Second
+	MaxFailoverTTL = 10 * time.Minute
 	// MinMajorVersion is the oldest PostgreSQL major version pacsd supports.
 	MinMajorVersion = 12
 )
@@ -142,6 +154,20 @@ type Failover struct {
 	MaxLag Size `json:"max_lag"`
 	// After is how long the primary must be unreachable before failover.
 	After Duration `json:"after"`
+	// TTL is the lease the pacsd of the primary's host holds in etcd, between
+	// MinFailoverTTL and MaxFailoverTTL (default DefaultFailoverTTL). That
+	// pacsd renews it every TTL/5 and fences its own primary when it has not
+	// renewed it for TTL/2; a standby is promoted only after the old lease has
+	// expired. It matters only with pacsd on every host (File.EveryHost).
+	TTL Duration `json:"ttl"`
+	// Failsafe, with Automatic and pacsd on every host, keeps the primary
+	// running when its pacsd cannot renew the lease because etcd cannot be
+	// reached, instead of fencing it, as long as that pacsd still reaches
+	// the pacsd of every other host of the cluster, none of which can then
+	// promote (Patroni's failsafe mode); without Automatic it changes
+	// nothing. Default false: the primary is fenced at TTL/2 without a
+	// renewal, whatever the reason.
+	Failsafe bool `json:"failsafe"`
 }
 
 // Node is one PostgreSQL container of a cluster.
@@ -163,7 +189,9 @@ type Node struct {
 	// each other at Address and Port.
 	Address string `json:"address,omitempty"`
 	// Docker is the Docker endpoint of the node's host block as written, ""
-	// for a node without host.
+	// for a node without host and for a node on a host block without a
+	// docker attribute (pacsd on every host): "" is the engine of pacsd's
+	// environment (DOCKER_HOST, else DefaultDockerEndpoint).
 	Docker string `json:"-"`
 
 	DeclRange hcl.Range `json:"-"`
@@ -189,13 +217,18 @@ func (n *Node) Location() string {
 	return fmt.Sprintf("volume %q on %s", n.Volume, where)
 }
 
-// Host is a remote Docker engine.
+// Host is a machine with a Docker engine: one that pacsd drives remotely
+// (one controller), or one whose own pacsd drives its engine (pacsd on every
+// host, File.EveryHost).
 type Host struct {
 	Name string `json:"name"`
 	// Docker is the engine endpoint: unix:///path, tcp://address:port (with
 	// TLS unless the address is loopback), or ssh://user@host[:port][/socket]
 	// (the engine's unix socket on the host, /var/run/docker.sock when no path
 	// is written, reached through an ssh connection; see ParseSSHEndpoint).
+	// It is "" only with pacsd on every host, where the docker attribute is
+	// optional: the host's pacsd then drives the engine of its environment
+	// (DOCKER_HOST, else DefaultDockerEndpoint), as for nodes without host.
 	Docker string `json:"docker"`
 	// Address is where other hosts reach this host's published ports.
 	Address string `json:"address"`
@@ -207,7 +240,10 @@ type Host struct {
 	// Engine is the endpoint normalised (scheme, host, port, path; see
 	// DefaultDockerEndpoint for the local engine's): two host blocks with the
 	// same Engine would name one Docker engine, which the parser refuses. It
-	// is "" when the endpoint is not valid.
+	// is "" when the endpoint is not valid. With pacsd on every host, an
+	// endpoint that names the machine it is used on (no docker attribute,
+	// unix://, or a loopback address) is qualified by the host's name: each
+	// host's pacsd reaches its own engine there.
 	Engine string `json:"-"`
 
 	DeclRange hcl.Range `json:"-"`
@@ -241,7 +277,33 @@ type Daemon struct {
 	StateDir string `json:"state_dir"`
 	// Resync is the interval of a full pass even without events.
 	Resync Duration `json:"resync"`
+	// Etcd is the daemon.etcd block: pacsd runs on every host and the
+	// pacsd processes coordinate through etcd (File.EveryHost). nil without
+	// the block: one pacsd drives every host's engine.
+	Etcd *Etcd `json:"etcd,omitempty"`
 }
+
+// Etcd is how pacsd reaches the etcd cluster that holds the cluster state,
+// the elections and the primaries' leases when pacsd runs on every host.
+type Etcd struct {
+	// Endpoints are the client URLs of the etcd members as written, in file
+	// order: at least one, each http://host:port or https://host:port (no
+	// path, no user information), no two the same.
+	Endpoints []string `json:"endpoints"`
+	// Prefix is the key prefix pacsd keeps its keys under (default
+	// DefaultEtcdPrefix): it starts with "/", does not end with "/", and
+	// holds no white space or control character.
+	Prefix string `json:"prefix"`
+	// TLS is the CA that verifies the members' certificates and pacsd's client
+	// certificate and key, paths absolute or relative to the topology file's
+	// directory. It is set exactly when the endpoints are https://.
+	TLS *TLS `json:"tls"`
+}
+
+// EveryHost reports whether pacsd runs on every host, coordinated through
+// etcd (the file has a daemon.etcd block): each pacsd then drives only the
+// engine of its own host, and every node names a host block.
+func (f *File) EveryHost() bool { return f.Daemon.Etcd != nil }
 
 // Duration is a time.Duration that prints and marshals as text such as "30s".
 type Duration struct{ time.Duration }
@@ -269,6 +331,19 @@ func (s Size) String() string {
 
 // MarshalJSON encodes the size as its text, such as "16MB".
 func (s Size) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// Hosts returns the names of the host blocks the nodes of c run on, each
+// once, in the order of the first node on each in the file; "" stands for
+// the local Docker engine of nodes without host.
+func (c *Cluster) Hosts() []string {
+	var hosts []string
+	for _, n := range c.Nodes {
+		if !slices.Contains(hosts, n.Host) {
+			hosts = append(hosts, n.Host)
+		}
+	}
+	return hosts
+}
 
 // SpansHosts reports whether the nodes of c run on more than one host block
 // (so on several Docker engines): they then replicate through their hosts'
