@@ -825,7 +825,8 @@ func (h *TestHost) HostAddress() string { return h.Address }
 
 // killStale ends a dockerd left running on this slot by a test binary that
 // died before its cleanup (we hold the slot's lock, so no live test uses
-// it), and the containerd of a dockerd that was killed.
+// it), the containerd of a dockerd that was killed, and every other process
+// left in the host's network namespace.
 func (h *TestHost) killStale() error {
 	if pid := pidOf(h.pidfile, h.execRoot); pid != 0 {
 		h.t.Logf("test host %s: stopping dockerd (pid %d) left by an earlier run", h.Name, pid)
@@ -846,6 +847,19 @@ func (h *TestHost) killStale() error {
 		_ = syscall.Kill(c.pid, syscall.SIGKILL)
 		if err := c.waitGone(confirmTimeout); err != nil {
 			return fmt.Errorf("while ending the containerd of an earlier run: %w", err)
+		}
+	}
+	// What else ran in its namespace (an etcd member, a pacsd) would hold
+	// the host's ports.
+	if left := processesInNamespace(h.Namespace); len(left) > 0 {
+		h.t.Logf("test host %s: killing %d processes left in its network namespace by an earlier run (pids %v)", h.Name, len(left), pids(left))
+		for _, p := range left {
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+		for _, p := range left {
+			if err := p.waitGone(confirmTimeout); err != nil {
+				return fmt.Errorf("while ending the processes an earlier run left in its namespace: %w", err)
+			}
 		}
 	}
 	return nil
