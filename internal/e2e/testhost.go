@@ -826,7 +826,7 @@ func (h *TestHost) HostAddress() string { return h.Address }
 // killStale ends a dockerd left running on this slot by a test binary that
 // died before its cleanup (we hold the slot's lock, so no live test uses
 // it), the containerd of a dockerd that was killed, and every other process
-// left in the host's network namespace.
+// left in the host's network namespace but its engine's shims.
 func (h *TestHost) killStale() error {
 	if pid := pidOf(h.pidfile, h.execRoot); pid != 0 {
 		h.t.Logf("test host %s: stopping dockerd (pid %d) left by an earlier run", h.Name, pid)
@@ -850,8 +850,15 @@ func (h *TestHost) killStale() error {
 		}
 	}
 	// What else ran in its namespace (an etcd member, a pacsd) would hold
-	// the host's ports.
-	if left := processesInNamespace(h.Namespace); len(left) > 0 {
+	// the host's ports. The engine's shims are left to the engine's start,
+	// which stops their containers.
+	var left []process
+	for _, p := range processesInNamespace(h.Namespace) {
+		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && !bytes.Contains(cmdline, []byte(h.execRoot+"/")) {
+			left = append(left, p)
+		}
+	}
+	if len(left) > 0 {
 		h.t.Logf("test host %s: killing %d processes left in its network namespace by an earlier run (pids %v)", h.Name, len(left), pids(left))
 		for _, p := range left {
 			_ = syscall.Kill(p.pid, syscall.SIGKILL)
