@@ -138,7 +138,11 @@ func (d *decoder) single(blocks hcl.Blocks, typ, where string) *hcl.Block {
 			first = b
 			continue
 		}
-		d.errorf(b.DefRange, fmt.Sprintf("Duplicate %s Block", titleCase(typ)),
+		name := titleCase(typ)
+		if typ == "tls" || typ == "ssh" {
+			name = strings.ToUpper(typ)
+		}
+		d.errorf(b.DefRange, fmt.Sprintf("Duplicate %s Block", name),
 			"%s may hold only one %s block; the first is at %s. Merge the two blocks into one.", where, typ, first.DefRange)
 	}
 	return first

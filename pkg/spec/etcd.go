@@ -43,7 +43,7 @@ func (d *decoder) decodeEtcdBlock(block *hcl.Block) *Etcd {
 			key, host, problem := parseEtcdEndpoint(u)
 			if problem != "" {
 				d.errorf(ranges[i], "Invalid Etcd Endpoint",
-					"The etcd endpoint %q cannot be used: %s. Write the client URL of an etcd member as https://HOST:PORT, such as \"https://10.0.0.11:2379\" (http:// only on a loopback address).", redactedURL(u), problem)
+					"The etcd endpoint %q cannot be used: %s. Write the client URL of an etcd member as https://HOST:PORT, such as \"https://10.0.0.11:2379\" (http:// only where etcd listens on loopback).", redactedURL(u), problem)
 				continue
 			}
 			if first, dup := seen[key]; dup {
@@ -76,10 +76,10 @@ func (d *decoder) decodeEtcdBlock(block *hcl.Block) *Etcd {
 	switch {
 	case tlsBlock != nil && len(plain) > 0:
 		d.errorf(tlsBlock.DefRange, "Etcd TLS Without https://",
-			"The etcd block has a tls block, but the endpoints %s are http://, where pacsd would send the cluster state and the leases unencrypted and never use the certificates. Write every endpoint as https://, or remove the tls block if etcd listens on loopback only.", quoteList(plain))
+			"The etcd block has a tls block, but %s http://, where pacsd would send the cluster state and the leases unencrypted and never use the certificates. Write every endpoint as https://, or remove the tls block if etcd listens on loopback only.", endpointList(plain))
 	case tlsBlock == nil && len(secure) > 0:
 		d.errorf(block.DefRange, "Etcd https:// Without TLS",
-			"The etcd endpoints %s are https://, and pacsd needs the CA that signed the etcd members' certificates to verify them. Add a tls block to the etcd block with ca, and the cert and key of pacsd's client certificate.", quoteList(secure))
+			"The etcd block has no tls block, but %s https://, and pacsd needs the CA that signed the etcd members' certificates to verify them. Add a tls block to the etcd block with ca, and the cert and key of pacsd's client certificate.", endpointList(secure))
 	case tlsBlock == nil:
 		for _, ep := range endpoints {
 			if !ep.loopback {
@@ -89,6 +89,14 @@ func (d *decoder) decodeEtcdBlock(block *hcl.Block) *Etcd {
 		}
 	}
 	return e
+}
+
+// endpointList returns `the endpoint "a" is` or `the endpoints "a", "b" are`.
+func endpointList(urls []string) string {
+	if len(urls) == 1 {
+		return fmt.Sprintf("the endpoint %q is", urls[0])
+	}
+	return fmt.Sprintf("the endpoints %s are", quoteList(urls))
 }
 
 // parseEtcdEndpoint checks an etcd client URL: http:// or https://, a host

@@ -1,0 +1,23 @@
+# The etcd prefix starts with /, does not end with / and holds no white space.
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  node "db1" {
+    host = "a"
+    port = 15432
+  }
+}
+host "a" {
+  address = "10.0.0.11"
+}
+daemon {
+  etcd {
+    endpoints = ["http://127.0.0.1:2379"]
+    prefix    = "/pacsd prod" # ERROR@17: Invalid Etcd Prefix
+    unknown   = true # ERROR: Unsupported Argument
+  }
+}

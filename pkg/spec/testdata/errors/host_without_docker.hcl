@@ -1,0 +1,17 @@
+# Without daemon.etcd one pacsd drives every host's engine: a host block
+# needs docker.
+cluster "pacs" {
+  image    = "dcm4che/postgres-dcm4chee:17.4-34"
+  database = "pacsdb"
+  superuser {
+    name          = "pacs"
+    password_file = "../secrets/ok.password"
+  }
+  node "db1" {
+    host = "a"
+    port = 15432
+  }
+}
+host "a" { # ERROR@10: Missing Required Argument
+  address = "10.0.0.11"
+}
