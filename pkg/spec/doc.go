@@ -6,6 +6,12 @@
 // Docker engines, and at most one daemon block. Paths are relative to the file;
 // env("NAME") and file("path") are available in expressions.
 //
+// A daemon block with an etcd block (section 10) makes the file one of pacsd
+// on every host (File.EveryHost): the same file on every host, each pacsd
+// driving only its own host's engine and coordinating through etcd. Every
+// node then names a host block, a host block's docker attribute is optional,
+// and failover.ttl is the primary's lease.
+//
 // Parse and ParseFile are pure apart from reading the files a topology names
 // (password files, TLS material, file()) and the environment (env()). They
 // return every diagnostic at once; a *File is returned only when there is no
