@@ -678,7 +678,7 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	if b := d.single(content.Blocks, "tls", fmt.Sprintf("Host %q", h.Name)); b != nil {
 		h.TLS = d.decodeTLSBlock(b, "the Docker engine")
 		switch {
-		case !dockerWritten:
+		case !dockerWritten && d.everyHost: // else docker is reported missing
 			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q has a tls block but no docker attribute, so its pacsd drives the Docker engine of its environment (DOCKER_HOST, with DOCKER_CERT_PATH for TLS, else %s) and would not use the tls block. Remove the tls block, or add docker = \"tcp://ADDRESS:2376\" for the engine the certificates belong to.", h.Name, DefaultDockerEndpoint)
 		case isSSH:
 			d.errorf(b.DefRange, "TLS Needs a tcp:// Endpoint", "Host %q reaches its Docker engine over ssh://, which authenticates with ssh keys and the host's key in known_hosts, not with TLS certificates. Remove the tls block (an ssh block names the key and known_hosts files), or use a tcp:// endpoint.", h.Name)
@@ -697,7 +697,7 @@ func (d *decoder) decodeHostBlock(block *hcl.Block) *Host {
 	switch {
 	case isSSH:
 		h.SSH = d.decodeSSHBlock(h.Name, sshBlock, sshEndpoint, h.DockerRange)
-	case sshBlock != nil && !dockerWritten:
+	case sshBlock != nil && !dockerWritten && d.everyHost: // else docker is reported missing
 		d.errorf(sshBlock.DefRange, "SSH Block Needs an ssh:// Endpoint", "Host %q has an ssh block but no docker attribute, so its pacsd drives the Docker engine of its environment (DOCKER_HOST, else %s) and would not use the ssh block. Remove the ssh block, or reach the engine over ssh://user@host.", h.Name, DefaultDockerEndpoint)
 	case sshBlock != nil && dockerAttr != nil:
 		d.errorf(sshBlock.DefRange, "SSH Block Needs an ssh:// Endpoint", "Host %q has an ssh block but its Docker endpoint %q is not ssh://. Remove the ssh block, or reach the engine over ssh://user@host.", h.Name, h.Docker)

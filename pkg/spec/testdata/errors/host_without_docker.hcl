@@ -15,3 +15,12 @@ cluster "pacs" {
 host "a" { # ERROR@10: Missing Required Argument
   address = "10.0.0.11"
 }
+host "b" { # ERROR@10: Missing Required Argument
+  address = "10.0.0.12"
+  tls {
+    ca   = "../secrets/tls-ca.pem"
+    cert = "../secrets/tls-cert.pem"
+    key  = "../secrets/tls-key.pem"
+  }
+  ssh {}
+}
