@@ -86,6 +86,13 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		return nil, err
 	}
 	actions, problems := Plan(c, obs, d.Matches)
+	if h := d.Hosted; h != nil {
+		if h.Seen != nil {
+			h.Seen(c, obs)
+		}
+		acting, _ := ActingPrimary(c, obs.State, obs)
+		actions, problems = Scope(c, h.Host, acting, h.MayRunPrimary != nil && h.MayRunPrimary(c.Name, acting), actions, problems)
+	}
 	if err := problemsError(problems, log); err != nil {
 		return nil, err
 	}

@@ -180,7 +180,13 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	}
 	// 1. Fence: standby.signal, then stopped (a frozen one killed), confirmed by the engine.
 	fctx, cancel := context.WithTimeout(ctx, 4*FailoverTimeout+FenceTimeout)
-	err = fenceNode(fctx, rt, c, on, time.Second)
+	if d.Hosted != nil {
+		// Only the old primary's host could stop it: its lease says
+		// whether it did, or can no longer take writes.
+		err = d.Hosted.Fenced(fctx, c, old)
+	} else {
+		err = fenceNode(fctx, rt, c, on, time.Second)
+	}
 	cancel()
 	confirmed := false
 	switch policy := restartPolicy(st, c, old); {

@@ -100,6 +100,13 @@ func fenceContainer(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.No
 	return nil
 }
 
+// FenceNode is the fence of failover (see fenceNode) for a caller outside
+// a failover: the pacsd of a host whose primary lost its lease (pacsd on
+// every host) fences it through its own engine.
+func FenceNode(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.Node, timeout time.Duration) error {
+	return fenceNode(ctx, rt, c, n, timeout)
+}
+
 // errFence is fenceNode's error for a caller that is not a failover.
 func errFence(err error) error {
 	if errors.Is(err, ErrNotFenced) {

@@ -26,6 +26,10 @@ type Deps struct {
 	// Store keeps the acting primary, the epoch, the last sight of the
 	// primary and the cluster's lock (see ClusterStore). Required.
 	Store ClusterStore
+	// Hosted is set in the mode "every host" (daemon.etcd): Apply then
+	// carries out only what falls to this host's pacsd (see Scope), and a
+	// failover's fence is the primary's lease (Hosted.Fenced).
+	Hosted *Hosted
 }
 
 // lock takes the cluster's lock (see ClusterStore.Lock).
@@ -202,7 +206,16 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		}
 	}
 	if files == nil {
-		if files, err = rt.ReadFiles(ctx, ct.ID, nodeFiles); err != nil {
+		files, err = rt.ReadFiles(ctx, ct.ID, nodeFiles)
+		if errors.Is(err, ErrReportedOnly) {
+			// Another host's node whose server does not answer: its data
+			// as its host's pacsd reported it.
+			if ns.Data, err = rt.DataInspect(ctx, c.Image, mount); err != nil {
+				ns.Data = DataState{Unknown: true}
+			}
+			return ns, nil
+		}
+		if err != nil {
 			return nil, fmt.Errorf("while reading pacsd's files from container %q: %w", n.Container, err)
 		}
 		if b, ok := files[PassfilePath]; ok {

@@ -1,0 +1,152 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Hosted is what Apply and Failover need in the mode "every host"
+// (daemon.etcd): each host's pacsd drives its own engine only, the others'
+// nodes are seen through what their pacsd reports, and the acting primary
+// runs only while its host's pacsd holds the primary's lease.
+type Hosted struct {
+	// Host is the host block of this pacsd.
+	Host string
+	// MayRunPrimary reports whether this pacsd holds the primary's lease of
+	// cluster for node now, so that it may start or promote it.
+	MayRunPrimary func(cluster, node string) bool
+	// Fenced confirms, in a failover, that the old primary node can no
+	// longer accept writes: its lease has expired or was given up, and it
+	// does not answer as a primary. It stands for the fence through the
+	// engine, which only the old primary's own host could carry out. The
+	// error wraps ErrNotFenced when it cannot be confirmed.
+	Fenced func(ctx context.Context, c *spec.Cluster, node string) error
+	// Seen receives each observation of a cluster (its host's nodes are
+	// reported to the other hosts' pacsd).
+	Seen func(c *spec.Cluster, obs *Observed)
+}
+
+// ErrReportedOnly is matched by the error of a Runtime that knows another
+// host's node only through what that host's pacsd reports (the mode "every
+// host") when asked for the node's files: Observe then takes its data as
+// reported.
+var ErrReportedOnly = errors.New("the node is known only through its host's report")
+
+// runsPrimary are the kinds of action that make a node run, or run as a
+// primary: on the acting primary they need its lease.
+var runsPrimary = map[Kind]bool{StartContainer: true, Restart: true, Promote: true, Switchover: true}
+
+// Scope keeps of a plan what the pacsd of host h carries out in the mode
+// "every host": the actions on its own engine and nodes, and of those that
+// run the acting primary only the ones it may (mayRun: it holds the lease).
+// Problems that keep Apply off another host's node are that host's pacsd's
+// to report and are dropped; an action held back for the lease becomes a
+// problem of the acting primary alone (Problem.NodeOnly), and so does a
+// switchover, which needs two hosts. It has no side effects.
+func Scope(c *spec.Cluster, h string, acting string, mayRun bool, actions []Action, problems []Problem) ([]Action, []Problem) {
+	hostOf := func(node, host string) string {
+		if n := c.Node(node); n != nil {
+			return n.Host
+		}
+		return host
+	}
+	var kept []Action
+	var ps []Problem
+	for _, p := range problems {
+		if p.NodeOnly && p.Node != "" && hostOf(p.Node, "") != h {
+			continue
+		}
+		ps = append(ps, p)
+	}
+	held := false
+	for _, a := range actions {
+		switch {
+		case a.Kind == Switchover:
+			ps = append(ps, Problem{Cluster: c.Name, Node: a.Node, NodeOnly: true, Summary: "Switchover Not Available",
+				Detail: fmt.Sprintf("the file names %q as primary, but %q acts as primary; with pacsd on every host (daemon.etcd) a switchover is not carried out yet: set primary back to %q", a.Node, a.From, a.From)})
+			continue
+		case hostOf(a.Node, a.Host) != h:
+			continue
+		case a.Node == acting && runsPrimary[a.Kind] && !mayRun:
+			held = true
+			continue
+		}
+		kept = append(kept, a)
+	}
+	if held {
+		ps = append(ps, Problem{Cluster: c.Name, Node: acting, NodeOnly: true, Summary: "Primary Lease Not Held",
+			Detail: fmt.Sprintf("node %q is the acting primary, but this host's pacsd does not hold its lease in etcd, so it neither starts nor promotes it: check that etcd answers from this host; when the lease has expired, another host's pacsd fails over", acting)})
+	}
+	return kept, ps
+}
+
+// HostReport is what the pacsd of one host saw of its engine and of its
+// own nodes of one cluster, for the pacsd of the other hosts (the mode
+// "every host"), which reach that engine through it only. It holds no
+// secret.
+type HostReport struct {
+	Host string    `json:"host"`
+	At   time.Time `json:"at"`
+	// Engine is what was seen on the host's engine (Unreachable: its own
+	// engine did not answer).
+	Engine EngineState `json:"engine"`
+	// Image is the cluster's image reference the engine was asked about.
+	Image string `json:"image"`
+	// Nodes maps the host's nodes of the cluster to what was seen of them.
+	Nodes map[string]NodeReport `json:"nodes"`
+}
+
+// NodeReport is one node as its host's pacsd saw it.
+type NodeReport struct {
+	// Container is its container; Addr is where other hosts reach its
+	// server (the host's address and the published port, "" when the node
+	// publishes none).
+	Container *ContainerState `json:"container,omitempty"`
+	// Containers are the names of the containers labelled as the node's
+	// own (Runtime.NodeContainers).
+	Containers []string  `json:"containers,omitempty"`
+	Mount      Mount     `json:"mount"`
+	Data       DataState `json:"data"`
+	// Health is the server's role and positions (nil when it did not
+	// answer); DBError says why.
+	Health  *DBState `json:"health,omitempty"`
+	DBError string   `json:"db_error,omitempty"`
+}
+
+// Report is what the pacsd of host reports of obs: its engine and its own
+// nodes of c, with nothing secret (no role, no setting, no file).
+func Report(c *spec.Cluster, host string, obs *Observed, at time.Time) HostReport {
+	r := HostReport{Host: host, At: at, Image: c.Image, Nodes: map[string]NodeReport{}}
+	if e := obs.Engines[host]; e != nil {
+		r.Engine = *e
+	}
+	for _, n := range c.Nodes {
+		ns := obs.Nodes[n.Name]
+		if n.Host != host || ns == nil {
+			continue
+		}
+		nr := NodeReport{Mount: Mount{Volume: n.Volume, HostDir: n.Data}, Data: ns.Data, DBError: ns.DBError}
+		if ns.Container != nil {
+			ct := *ns.Container
+			ct.Addr = ""
+			if ct.Running && n.Port != 0 && n.Address != "" {
+				ct.Addr = fmt.Sprintf("%s:%d", n.Address, n.Port)
+			}
+			nr.Container = &ct
+			if ct.Owned {
+				nr.Containers = append(nr.Containers, ct.Name)
+			}
+		}
+		nr.Containers = append(nr.Containers, ns.Strays...)
+		if db := ns.DB; db != nil {
+			nr.Health = &DBState{Version: db.Version, InRecovery: db.InRecovery, Timeline: db.Timeline, Streaming: db.Streaming,
+				Receiver: db.Receiver, WAL: db.WAL, ReceivedWAL: db.ReceivedWAL, SyncStandbys: db.SyncStandbys}
+		}
+		r.Nodes[n.Name] = nr
+	}
+	return r
+}
