@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,10 @@ import (
 	"github.com/pacsd/pacsd/pkg/spec"
 	"github.com/pacsd/pacsd/pkg/state"
 )
+
+// actingCommands are the commands that act on clusters, or observe them
+// through every engine: with pacsd on every host, each host's service does.
+var actingCommands = []string{"plan", "apply", "switchover", "failover"}
 
 // Exit code of plan when changes are pending.
 const exitPending = 2
@@ -32,6 +37,10 @@ func (c *cli) loadSpec(cmd, path string) *spec.File {
 	}
 	if diags.HasErrors() {
 		fmt.Fprintf(c.stderr, "pacsd %s: %s is invalid (%s); nothing was changed\n", cmd, path, countDiags(diags))
+		return nil
+	}
+	if file.EveryHost() && slices.Contains(actingCommands, cmd) {
+		fmt.Fprintf(c.stderr, "pacsd %s: %s runs pacsd on every host (daemon.etcd): the pacsd service of each host ('pacsd run --host NAME') acts on its own nodes, and '%s' is not available in that mode yet; nothing was done: edit the file and let the services follow it, and see 'curl http://LISTEN/status' on a host for the cluster's state\n", cmd, path, cmd)
 		return nil
 	}
 	return file

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -22,9 +23,10 @@ import (
 // when it cannot start (invalid file, another pacsd on the state directory,
 // the listen address taken).
 func runRun(c *cli, args []string) int {
-	fs := c.newFlags("run", "[-f FILE] [--log-level LEVEL]")
+	fs := c.newFlags("run", "[-f FILE] [--host NAME] [--log-level LEVEL]")
 	path := c.fileFlag(fs)
 	levelName := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	hostName := fs.String("host", "", "with pacsd on every host (daemon.etcd), the host block `NAME` of this host (env PACSD_HOST)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -39,25 +41,48 @@ func runRun(c *cli, args []string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return serve(ctx, *path, log, hup)
+	return serve(ctx, *path, hostOf(*hostName, c.getenv), log, hup)
 }
 
 // serve runs the daemon on the file at path until ctx is done; every receive
 // on hup reloads the file. It returns the exit code.
-func serve(ctx context.Context, path string, log *slog.Logger, hup <-chan os.Signal) int {
+func serve(ctx context.Context, path, host string, log *slog.Logger, hup <-chan os.Signal) int {
 	pl := &progressLog{log: log, last: map[string]time.Time{}}
-	d, err := daemon.New(daemon.Options{
+	o := daemon.Options{
 		Path:   path,
 		Logger: log,
 		Deps:   func(f *spec.File) (reconcile.Deps, error) { return deps(f, pl.line) },
 		Follow: followDocker,
-	})
+	}
+	// With pacsd on every host (daemon.etcd), this pacsd drives its own
+	// host's engine and shares the cluster's state through etcd.
+	if f, diags := spec.ParseFile(path); !diags.HasErrors() && f.EveryHost() {
+		if err := checkHost(f, host); err != nil {
+			log.Error("pacsd run: " + err.Error())
+			return exitProblem
+		}
+		m := &everyHost{host: host}
+		defer m.close()
+		o.Deps = func(f *spec.File) (reconcile.Deps, error) { return m.deps(f, pl.line) }
+		o.Coordination = coordination{m}
+	} else if host != "" && !diags.HasErrors() {
+		log.Warn("--host (or PACSD_HOST) matters only with pacsd on every host (daemon.etcd); ignored", "host", host)
+	}
+	d, err := daemon.New(o)
 	if err != nil {
 		log.Error(err.Error())
 		return exitProblem
 	}
 	f := d.Spec()
-	lock, err := daemon.Lock(f.Daemon.StateDir)
+	if f.EveryHost() != (o.Coordination != nil) {
+		log.Error("pacsd run: the file changed between two reads (daemon.etcd added or removed); start pacsd again")
+		return exitProblem
+	}
+	lockDir := f.Daemon.StateDir
+	if f.EveryHost() {
+		lockDir = filepath.Join(lockDir, "host-"+host) // one pacsd per host, even with hosts sharing a file system
+	}
+	lock, err := daemon.Lock(lockDir)
 	if err != nil {
 		log.Error(err.Error())
 		return exitProblem
@@ -69,7 +94,7 @@ func serve(ctx context.Context, path string, log *slog.Logger, hup <-chan os.Sig
 	keeping.Add(1)
 	go func() {
 		defer keeping.Done()
-		keepLock(ctx, lock, f.Daemon.StateDir, log, func(err error) { lost <- err; stopLost() })
+		keepLock(ctx, lock, lockDir, log, func(err error) { lost <- err; stopLost() })
 	}()
 	defer func() { stopLost(); keeping.Wait() }() // before the lock is let go
 	ln, err := net.Listen("tcp", f.Daemon.Listen)

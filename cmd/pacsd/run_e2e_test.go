@@ -44,7 +44,7 @@ func startDaemon(t *testing.T, tp *topology, resync string) *daemonRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	log := slog.New(slog.NewJSONHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() { r.done <- serve(ctx, r.path, log, r.hup) }()
+	go func() { r.done <- serve(ctx, r.path, "", log, r.hup) }()
 	t.Cleanup(func() {
 		r.stop(t)
 		if t.Failed() {
@@ -278,7 +278,7 @@ func TestE2ERun(t *testing.T) {
 
 	t.Run("second pacsd on the state directory", func(t *testing.T) {
 		log := &syncBuffer{}
-		code := serve(context.Background(), r.path, slog.New(slog.NewJSONHandler(log, nil)), nil)
+		code := serve(context.Background(), r.path, "", slog.New(slog.NewJSONHandler(log, nil)), nil)
 		want := "another pacsd (pid " + fmt.Sprint(os.Getpid()) + ") holds " + filepath.Join(r.stateDir, "pacsd.lock") + "; stop it first"
 		if code != exitProblem || !strings.Contains(log.String(), want) {
 			t.Errorf("second pacsd: exit %d, log:\n%s\nwant %q", code, log, want)

@@ -54,6 +54,11 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Debounce is the file watcher's; zero means its default.
 	Debounce time.Duration
+	// Coordination, when set, runs the daemon in the mode "every host"
+	// (daemon.etcd): it drives only its host's engine, leads or follows
+	// each cluster, and holds the primary's lease of the primaries of its
+	// host (see Coordination).
+	Coordination Coordination
 	// Watchdog is systemd's watchdog interval; zero means the one systemd
 	// asks for (WatchdogSec), if any. WATCHDOG=1 is sent at half of it.
 	Watchdog time.Duration
@@ -100,6 +105,8 @@ type Daemon struct {
 	locks sync.Map
 	// ready holds the clusters whose first pass succeeded; only those are supervised.
 	ready sync.Map
+	// hosted is the mode "every host"; nil with one controller.
+	hosted *hosted
 }
 
 // New loads the topology file and the adapters for it. An invalid file is an
@@ -128,6 +135,9 @@ func New(o Options) (*Daemon, error) {
 	d := &Daemon{o: o, log: o.Logger, path: abs, trigger: watch.NewTrigger(), m: newMetrics(),
 		converged: map[string]bool{}, st: Status{File: abs, Clusters: map[string]*ClusterStatus{}}}
 	d.events = watch.NewDebouncer(d.trigger, eventsQuiet, eventsMostWait)
+	if o.Coordination != nil {
+		d.hosted = newHosted(o.Coordination)
+	}
 	if d.reload(); d.file == nil {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -173,6 +183,14 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.watchdog(ctx)
 	d.follow()
 	go d.supervise(ctx)
+	hostedDone := make(chan struct{})
+	go func() {
+		defer close(hostedDone)
+		if d.hosted != nil {
+			d.runHosted(ctx)
+		}
+	}()
+	defer func() { <-hostedDone }()
 	engines := make(chan struct{})
 	go func() {
 		defer close(engines)

@@ -23,6 +23,12 @@ type metrics struct {
 	engineUp *prometheus.GaugeVec
 	// failoverRefused is 1 while a cluster's failover is refused.
 	failoverRefused *prometheus.GaugeVec
+	// leader is 1 while this pacsd leads a cluster (pacsd on every host).
+	leader *prometheus.GaugeVec
+	// lease is 1 while this pacsd holds a cluster's primary lease.
+	lease *prometheus.GaugeVec
+	// fences counts the fences of this host's primary on a lost lease.
+	fences *prometheus.CounterVec
 	// refusedClusters are the clusters failoverRefused has a series of;
 	// guarded by Daemon.mu, like the status the gauge follows.
 	refusedClusters map[string]bool
@@ -68,9 +74,21 @@ func newMetrics() *metrics {
 			Name: "pacsd_failover_refused",
 			Help: "1 while the automatic failover of a cluster's lost primary is refused (its fence not confirmed, e.g. its engine unreachable, or no standby qualified), 0 otherwise; /status says why.",
 		}, []string{"cluster"}),
+		leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_leader",
+			Help: "With pacsd on every host (daemon.etcd): 1 while this pacsd leads the cluster (it alone fails over), 0 otherwise.",
+		}, []string{"cluster"}),
+		lease: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_primary_lease_held",
+			Help: "With pacsd on every host (daemon.etcd): 1 while this pacsd holds the cluster's primary lease (its acting primary runs on this host), 0 otherwise.",
+		}, []string{"cluster"}),
+		fences: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pacsd_self_fences_total",
+			Help: "With pacsd on every host (daemon.etcd): fences of this host's primary because its lease was lost or the primary was lost.",
+		}, []string{"cluster"}),
 		refusedClusters: map[string]bool{},
 	}
-	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused,
+	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

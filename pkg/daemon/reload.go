@@ -79,6 +79,9 @@ func (d *Daemon) reload() (tried bool) {
 		}
 		d.shared = deps.Store
 		deps.Store = &lockedStore{ClusterStore: deps.Store, d: d}
+		if d.hosted != nil {
+			deps = d.hostedDeps(deps)
+		}
 		d.deps = deps
 	}
 	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir) {

@@ -70,6 +70,9 @@ type watchState struct {
 	saved    time.Time // when the last sight was last saved
 	savedWAL uint64    // and the WAL position saved then
 	loadErr  string    // the last error telling the acting primary, logged once
+	// answering is set once the leader said that a primary without a
+	// lease still answers (pacsd on every host).
+	answering bool
 }
 
 // supervise checks, every SuperviseInterval, the acting primary of each
@@ -171,6 +174,15 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	}
 	ws.loadErr = ""
 	n := c.Node(acting)
+	if h := d.hosted; h != nil && !(n.Host == h.co.Host() && h.mayRunPrimary(c.Name, acting)) {
+		// Pacsd on every host: the holder of the primary's lease watches
+		// its own primary (below); the leader fails over when the lease
+		// is gone; the others do nothing.
+		if h.leading(c.Name) {
+			d.leadFailover(ctx, c, deps, ws, acting)
+		}
+		return
+	}
 	if ws.w.Node != acting { // a start, a switchover or a failover
 		*ws = watchState{w: reconcile.PrimaryWatch{Node: acting}}
 		// What a pacsd before this one saw, when recent: an older sight
@@ -221,10 +233,24 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	if v != reconcile.FailOver {
 		return
 	}
+	if d.hosted != nil {
+		// Only the leader promotes; this host fences its own primary and
+		// gives the lease up.
+		d.log.Warn("this host's primary is lost; fencing it and giving up its lease", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
+		d.giveUpPrimary(ctx, c, acting)
+		*ws = watchState{}
+		return
+	}
 	d.log.Info("failing over", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
 	to, ferr := reconcile.Failover(ctx, c, deps, ws.w.Last, d.log)
 	lostFor := time.Since(ws.w.DownSince).Round(time.Millisecond).String()
 	ws.w = ws.w.FailedOver(time.Now(), ferr)
+	d.failedOver(ctx, c, n, acting, to, lostFor, ferr, deps)
+}
+
+// failedOver carries out what follows a failover: metrics, the refusal
+// kept in the status, the log, and a pass.
+func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, acting, to, lostFor string, ferr error, deps reconcile.Deps) {
 	switch {
 	case errors.Is(ferr, reconcile.ErrActingChanged):
 		d.log.Info("failover not needed", "cluster", c.Name, "error", ferr.Error())
@@ -258,6 +284,56 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		st.Error = "failover: " + ferr.Error()
 	}
 	d.mu.Unlock()
+}
+
+// leadFailover is the leader's check of a cluster with pacsd on every
+// host: when no pacsd holds the primary's lease (it expired, or its holder
+// gave it up after fencing a lost primary) and the acting primary does not
+// answer as a primary, it fails over (reconcile.Failover, whose fence is
+// the lease: leaseFenced) under the cluster's lock.
+func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState, acting string) {
+	holder, _, err := d.hosted.co.LeaseHolder(ctx, c.Name)
+	if err != nil || holder != "" {
+		if holder != "" {
+			ws.w.DownSince, ws.answering = time.Time{}, false
+		}
+		return
+	}
+	now := time.Now()
+	if ws.w.DownSince.IsZero() {
+		ws.w.DownSince = now
+		d.log.Warn("no pacsd holds the primary's lease", "cluster", c.Name, "node", acting)
+	}
+	if now.Before(ws.w.RetryAfter) {
+		return
+	}
+	if why := d.answersAsPrimary(ctx, c, acting); why != "" {
+		// Just promoted (its host's pacsd takes the lease in a moment), or
+		// its host's pacsd is not running: never a second primary.
+		if now.Sub(ws.w.DownSince) > c.Failover.TTL.Duration && !ws.answering {
+			ws.answering = true
+			d.log.Warn("no pacsd holds the primary's lease, but the acting primary answers as a primary; no failover: start pacsd on its host", "cluster", c.Name, "node", acting, "detail", why)
+		}
+		return
+	}
+	unlock, ok := d.tryLock(c.Name)
+	if !ok {
+		return
+	}
+	defer unlock()
+	last, err := deps.Store.LoadSeen(c.Name)
+	if err != nil || last.Node != acting || time.Since(last.At) >= seenFresh {
+		last = reconcile.LastSeen{}
+	}
+	d.log.Info("failing over: the primary's lease is gone", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
+	to, ferr := reconcile.Failover(ctx, c, deps, last, d.log)
+	lostFor := time.Since(ws.w.DownSince).Round(time.Millisecond).String()
+	if ferr == nil || errors.Is(ferr, reconcile.ErrActingChanged) {
+		*ws = watchState{}
+	} else {
+		ws.w.RetryAfter = time.Now().Add(reconcile.FailoverRetry)
+	}
+	d.failedOver(ctx, c, c.Node(acting), acting, to, lostFor, ferr, deps)
 }
 
 // verdict carries out what the watch decided after a check, short of a

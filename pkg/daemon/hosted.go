@@ -1,0 +1,479 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// Coordination is what the daemon needs of etcd in the mode "every host"
+// (daemon.etcd): leadership per cluster, the primary's lease, and the
+// reports each host's pacsd keeps of its own nodes. state.Etcd provides it
+// (cmd/pacsd wires it).
+type Coordination interface {
+	// Host is this pacsd's host block.
+	Host() string
+	// Campaign waits until this pacsd leads cluster (or ctx is done); the
+	// channel is closed when it no longer does.
+	Campaign(ctx context.Context, cluster string) (lost <-chan struct{}, resign func(), err error)
+	// Leader is the host whose pacsd leads cluster ("" none).
+	Leader(ctx context.Context, cluster string) (string, error)
+	// LeaseHolder is who holds cluster's primary lease (node "" when no one).
+	LeaseHolder(ctx context.Context, cluster string) (node, host string, err error)
+	// AcquireLease takes cluster's primary lease for node of this host
+	// while the record names it the acting primary (fileprimary when
+	// there is no record), for ttl.
+	AcquireLease(ctx context.Context, cluster, node, fileprimary string, ttl time.Duration) (PrimaryLease, error)
+	// PutReport publishes this host's report on a cluster.
+	PutReport(ctx context.Context, cluster string, r reconcile.HostReport) error
+	// Hosts returns the hosts whose pacsd reports on cluster now.
+	Hosts(ctx context.Context, cluster string) (map[string]reconcile.HostReport, error)
+}
+
+// PrimaryLease is a primary's lease as its host's pacsd holds it.
+type PrimaryLease interface {
+	// Renew renews it once; an error wrapping ErrLeaseLost when it
+	// no longer exists.
+	Renew(ctx context.Context) error
+	// Release gives it up at once.
+	Release(ctx context.Context) error
+}
+
+// ErrLeaseLost is matched by PrimaryLease.Renew's error when the lease no
+// longer exists.
+var ErrLeaseLost = errors.New("the primary's lease expired")
+
+// hosted is the daemon's side of the mode "every host".
+type hosted struct {
+	co Coordination
+
+	mu sync.Mutex
+	// leases are the primary's leases this pacsd holds, by cluster.
+	leases map[string]*heldLease
+	// leads holds the clusters this pacsd leads.
+	leads map[string]bool
+	// gaveUp is, by cluster, the acting primary and epoch this pacsd
+	// fenced and whose lease it gave up (or lost): it does not take the
+	// lease for it again, so that the leader fails over.
+	gaveUp map[string]gaveUp
+}
+
+type gaveUp struct {
+	node  string
+	epoch int64
+}
+
+// heldLease is a primary's lease this pacsd holds.
+type heldLease struct {
+	lease PrimaryLease
+	node  string
+	epoch int64
+	ttl   time.Duration
+	// renewed is when the last renewal that succeeded was sent (etcd
+	// cannot let the lease expire before renewed + ttl).
+	renewed time.Time
+	// renewing is set while a renewal is under way.
+	renewing bool
+}
+
+// fenceAt is how long after its last renewal a lease counts as lost to
+// its holder, which fences its primary then: half the TTL, so that the
+// fence is done long before etcd lets the lease expire.
+func fenceAt(ttl time.Duration) time.Duration { return ttl / 2 }
+
+// renewEvery is how often a held lease is renewed.
+func renewEvery(ttl time.Duration) time.Duration { return ttl / 5 }
+
+func newHosted(co Coordination) *hosted {
+	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}}
+}
+
+// mayRunPrimary reports whether this pacsd holds cluster's lease for node,
+// renewed recently enough.
+func (h *hosted) mayRunPrimary(cluster, node string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l := h.leases[cluster]
+	return l != nil && l.node == node && time.Since(l.renewed) < fenceAt(l.ttl)
+}
+
+func (h *hosted) leading(cluster string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.leads[cluster]
+}
+
+// hostedDeps are the adapters of the mode "every host".
+func (d *Daemon) hostedDeps(deps reconcile.Deps) reconcile.Deps {
+	h := d.hosted
+	deps.Hosted = &reconcile.Hosted{
+		Host:          h.co.Host(),
+		MayRunPrimary: h.mayRunPrimary,
+		Fenced:        d.leaseFenced,
+		Seen: func(c *spec.Cluster, obs *reconcile.Observed) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := h.co.PutReport(ctx, c.Name, reconcile.Report(c, h.co.Host(), obs, time.Now())); err != nil {
+				d.log.Warn("cannot report this host's nodes to the other hosts", "cluster", c.Name, "host", h.co.Host(), "error", err.Error())
+			}
+		},
+	}
+	return deps
+}
+
+// runHosted runs, until ctx is done, the work of the mode "every host" for
+// each cluster of the spec in force: the campaign to lead it, and the
+// primary's lease when its acting primary is on this host.
+func (d *Daemon) runHosted(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	running := map[string]context.CancelFunc{}
+	defer func() {
+		for _, stop := range running {
+			stop()
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		names := map[string]bool{}
+		if snap := d.snap.Load(); snap != nil {
+			for _, c := range snap.file.Clusters {
+				names[c.Name] = true
+				if running[c.Name] == nil {
+					cctx, stop := context.WithCancel(ctx)
+					running[c.Name] = stop
+					wg.Add(2)
+					go func() { defer wg.Done(); d.campaign(cctx, c.Name) }()
+					go func() { defer wg.Done(); d.keepLease(cctx, c.Name) }()
+				}
+			}
+		}
+		for name, stop := range running {
+			if !names[name] {
+				stop()
+				delete(running, name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// campaign keeps this pacsd a candidate to lead cluster: when it leads, it
+// alone fails over; when its session ends (cut off from etcd), it no
+// longer leads and campaigns again.
+func (d *Daemon) campaign(ctx context.Context, cluster string) {
+	h := d.hosted
+	for ctx.Err() == nil {
+		lost, resign, err := h.co.Campaign(ctx, cluster)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Debug("cannot campaign to lead the cluster; trying again", "cluster", cluster, "error", err.Error())
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		h.mu.Lock()
+		h.leads[cluster] = true
+		h.mu.Unlock()
+		d.m.leader.WithLabelValues(cluster).Set(1)
+		d.log.Info("this pacsd leads the cluster", "cluster", cluster, "host", h.co.Host())
+		select {
+		case <-ctx.Done():
+		case <-lost:
+		}
+		h.mu.Lock()
+		h.leads[cluster] = false
+		h.mu.Unlock()
+		d.m.leader.WithLabelValues(cluster).Set(0)
+		if ctx.Err() != nil {
+			resign()
+			return
+		}
+		d.log.Warn("this pacsd no longer leads the cluster (its etcd session ended)", "cluster", cluster, "host", h.co.Host())
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// leaseTick is how often keepLease looks at its lease.
+var leaseTick = 50 * time.Millisecond
+
+// keepLease holds cluster's primary lease while its acting primary is on
+// this host: it takes it, renews it every TTL/5, and when it has not been
+// renewed for TTL/2 (etcd does not answer, or lost its quorum) fences the
+// primary, before etcd can let the lease expire and the leader promote
+// another node. The lease is given up when the record names a node of
+// another host.
+func (d *Daemon) keepLease(ctx context.Context, cluster string) {
+	h := d.hosted
+	tick := time.NewTicker(leaseTick)
+	defer tick.Stop()
+	var next time.Time // of the next try to take the lease
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		snap := d.snap.Load()
+		c := clusterNamed(snap.file, cluster)
+		if c == nil {
+			continue
+		}
+		h.mu.Lock()
+		l := h.leases[cluster]
+		h.mu.Unlock()
+		if l != nil {
+			d.renewLease(ctx, c, l)
+			continue
+		}
+		if time.Now().Before(next) {
+			continue
+		}
+		next = time.Now().Add(renewEvery(c.Failover.TTL.Duration))
+		d.takeLease(ctx, c, snap)
+	}
+}
+
+// takeLease takes cluster c's primary lease when the record names a node of
+// this host as the acting primary, and this pacsd has not fenced it.
+func (d *Daemon) takeLease(ctx context.Context, c *spec.Cluster, snap *snapshot) {
+	h := d.hosted
+	st, err := snap.shared.Load(c.Name)
+	if err != nil {
+		return
+	}
+	acting, err := reconcile.ActingPrimary(c, st, nil)
+	if err != nil {
+		return
+	}
+	n := c.Node(acting)
+	if n == nil || n.Host != h.co.Host() {
+		return
+	}
+	h.mu.Lock()
+	g := h.gaveUp[c.Name]
+	h.mu.Unlock()
+	if g.node == acting && g.epoch == st.Epoch {
+		return // fenced by this pacsd: the leader fails over
+	}
+	sent := time.Now()
+	lctx, cancel := context.WithTimeout(ctx, renewEvery(c.Failover.TTL.Duration)+time.Second)
+	lease, err := h.co.AcquireLease(lctx, c.Name, acting, c.Primary, c.Failover.TTL.Duration)
+	cancel()
+	if err != nil {
+		d.log.Debug("cannot take the primary's lease", "cluster", c.Name, "node", acting, "error", err.Error())
+		return
+	}
+	h.mu.Lock()
+	h.leases[c.Name] = &heldLease{lease: lease, node: acting, epoch: st.Epoch, ttl: c.Failover.TTL.Duration, renewed: sent}
+	h.mu.Unlock()
+	d.m.lease.WithLabelValues(c.Name).Set(1)
+	d.log.Info("this pacsd holds the primary's lease", "cluster", c.Name, "node", acting, "ttl", c.Failover.TTL.String())
+	d.trigger.Poke() // a primary held back for the lease may start now
+}
+
+// renewLease renews l when it is due (on its own goroutine: a renewal that
+// hangs never delays the fence), gives it up when the record names another
+// primary, and fences the primary when l was not renewed for TTL/2.
+func (d *Daemon) renewLease(ctx context.Context, c *spec.Cluster, l *heldLease) {
+	h := d.hosted
+	h.mu.Lock()
+	since := time.Since(l.renewed)
+	due := !l.renewing && since >= renewEvery(l.ttl)
+	if due {
+		l.renewing = true
+	}
+	h.mu.Unlock()
+	if since >= fenceAt(l.ttl) {
+		d.loseLease(ctx, c, l, fmt.Sprintf("its lease in etcd was not renewed for %s (etcd does not answer from this host, or has no quorum)", since.Round(time.Millisecond)))
+		return
+	}
+	if !due {
+		return
+	}
+	go func() {
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, renewEvery(l.ttl))
+		err := l.lease.Renew(rctx)
+		cancel()
+		h.mu.Lock()
+		l.renewing = false
+		if err == nil {
+			l.renewed = sent
+		}
+		h.mu.Unlock()
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+			d.loseLease(ctx, c, l, "its lease in etcd expired")
+		case err != nil:
+			d.log.Warn("cannot renew the primary's lease", "cluster", c.Name, "node", l.node, "error", err.Error())
+		default:
+			d.checkLeaseNode(ctx, c, l)
+		}
+	}()
+}
+
+// checkLeaseNode gives l up when the record no longer names its node.
+func (d *Daemon) checkLeaseNode(ctx context.Context, c *spec.Cluster, l *heldLease) {
+	st, err := d.snap.Load().shared.Load(c.Name)
+	if err != nil {
+		return
+	}
+	if acting, err := reconcile.ActingPrimary(c, st, nil); err == nil && acting != l.node {
+		d.dropLease(c.Name, l)
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_ = l.lease.Release(rctx)
+		cancel()
+		d.log.Info("the primary's lease given up: the record names another acting primary", "cluster", c.Name, "node", l.node, "acting", acting)
+	}
+}
+
+// dropLease forgets l, when it is still the cluster's lease; false when
+// another goroutine dropped it first.
+func (d *Daemon) dropLease(cluster string, l *heldLease) bool {
+	h := d.hosted
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.leases[cluster] != l {
+		return false
+	}
+	delete(h.leases, cluster)
+	d.m.lease.WithLabelValues(cluster).Set(0)
+	return true
+}
+
+// loseLease fences the primary whose lease l was lost, and does not take
+// the lease for it again (the leader fails over).
+func (d *Daemon) loseLease(ctx context.Context, c *spec.Cluster, l *heldLease, why string) {
+	if !d.dropLease(c.Name, l) {
+		return
+	}
+	d.hosted.mu.Lock()
+	d.hosted.gaveUp[c.Name] = gaveUp{node: l.node, epoch: l.epoch}
+	d.hosted.mu.Unlock()
+	d.log.Error("fencing this host's primary: the primary's lease is lost", "cluster", c.Name, "node", l.node, "reason", why)
+	d.fenceOwn(ctx, c, l.node, l.ttl)
+}
+
+// fenceOwn fences node, of this host, through the local engine; the stop
+// may take ttl/10 before the container is killed.
+func (d *Daemon) fenceOwn(ctx context.Context, c *spec.Cluster, node string, ttl time.Duration) {
+	n := c.Node(node)
+	rt := d.deps.Runtimes[d.hosted.co.Host()]
+	if n == nil || rt == nil {
+		d.log.Error("cannot fence this host's primary: no engine for it", "cluster", c.Name, "node", node)
+		return
+	}
+	began := time.Now()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/2)
+	err := reconcile.FenceNode(fctx, rt, c, n, ttl/10)
+	cancel()
+	if err != nil {
+		d.log.Error("fencing this host's primary failed; it may still take writes: stop it by hand ('docker stop "+n.Container+"')", "cluster", c.Name, "node", node, "error", err.Error())
+		return
+	}
+	d.m.fences.WithLabelValues(c.Name).Inc()
+	d.log.Warn("this host's primary is fenced", "cluster", c.Name, "node", node, "took", time.Since(began).Round(time.Millisecond).String())
+}
+
+// giveUpPrimary is the holder's failover: its primary has been lost for
+// failover.after; it fences it and gives the lease up, so that the leader
+// promotes a standby.
+func (d *Daemon) giveUpPrimary(ctx context.Context, c *spec.Cluster, node string) {
+	h := d.hosted
+	h.mu.Lock()
+	l := h.leases[c.Name]
+	h.mu.Unlock()
+	if l == nil || l.node != node {
+		return
+	}
+	h.mu.Lock()
+	h.gaveUp[c.Name] = gaveUp{node: l.node, epoch: l.epoch}
+	h.mu.Unlock()
+	d.fenceOwn(ctx, c, node, l.ttl)
+	if !d.dropLease(c.Name, l) {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := l.lease.Release(rctx)
+	cancel()
+	if err != nil {
+		d.log.Warn("cannot give up the primary's lease; the leader fails over once it expires", "cluster", c.Name, "node", node, "error", err.Error())
+		return
+	}
+	d.log.Warn("the lost primary is fenced and its lease given up; the leader fails over", "cluster", c.Name, "node", node)
+}
+
+// leaseFenced is the failover's fence in the mode "every host" (see
+// reconcile.Hosted.Fenced): the old primary's lease is gone, so its host's
+// pacsd fenced it or can no longer renew (and fenced it before the lease
+// expired), and it does not answer as a primary over SQL (its pacsd may be
+// gone while it runs).
+func (d *Daemon) leaseFenced(ctx context.Context, c *spec.Cluster, node string) error {
+	holder, host, err := d.hosted.co.LeaseHolder(ctx, c.Name)
+	if err != nil {
+		return fmt.Errorf("%w: %v", reconcile.ErrNotFenced, err)
+	}
+	if holder != "" {
+		return fmt.Errorf("%w: the pacsd of host %q holds the primary's lease (for node %q)", reconcile.ErrNotFenced, host, holder)
+	}
+	if why := d.answersAsPrimary(ctx, c, node); why != "" {
+		return fmt.Errorf("%w: its lease has expired but %s: the pacsd of its host is not running; start it ('systemctl start pacsd' there) or stop the container by hand", reconcile.ErrNotFenced, why)
+	}
+	return nil
+}
+
+// answersAsPrimary asks node over SQL, at its host's address, whether it
+// takes writes; it says how when it does (or when it answers at all but
+// refuses the login: a server that answers may be a primary), "" when it
+// does not answer within a second or is a standby.
+func (d *Daemon) answersAsPrimary(ctx context.Context, c *spec.Cluster, node string) string {
+	n := c.Node(node)
+	if n == nil || n.Port == 0 || n.Address == "" {
+		return ""
+	}
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	addr := fmt.Sprintf("%s:%d", n.Address, n.Port)
+	conn, err := d.deps.DB.Connect(hctx, addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+	if errors.Is(err, reconcile.ErrServerRefused) {
+		return fmt.Sprintf("its server at %s answers (and refuses the login)", addr)
+	}
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	h, err := conn.Health(hctx)
+	if err != nil || h.InRecovery {
+		return ""
+	}
+	return fmt.Sprintf("its server at %s answers as a primary", addr)
+}
+
+// clusterNamed returns f's cluster name, nil when there is none.
+func clusterNamed(f *spec.File, name string) *spec.Cluster {
+	for _, c := range f.Clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
