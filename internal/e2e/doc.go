@@ -30,6 +30,18 @@
 // network namespace, so a partitioned node is still watched; its write goes
 // through synchronous replication as a client's does.
 //
+// For the mode "pacsd on every host" (design section 10): StartEtcd runs one
+// etcd member on loopback for tests of the etcd store, and StartEtcdCluster
+// runs a member in each of several test hosts' namespaces, at the host's
+// address (ports 2379 and 2380, plain http, data under the host's data
+// root), whose members a test stops, kills and starts again; Healthy says
+// whether a write goes through. TestHost.StartProcess runs any process (a
+// pacsd, say) inside a host's namespace with a clean environment, its own
+// process group and a log, to kill, stop, freeze, thaw and restart;
+// LocalDockerEnv lets it reach its host's engine. A host's PowerOff kills
+// its member and its processes with everything else of the host. etcd and
+// etcdctl come from Debian's etcd-server and etcd-client (scripts/etcd.sh).
+//
 // A fault the harness injects is confirmed in place before the helper returns
 // (every thread of a stopped process in state T, a paused container's cgroup
 // frozen, a killed or stopped container's main process gone, a disconnected
