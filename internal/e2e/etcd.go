@@ -455,8 +455,9 @@ func (m *EtcdMember) Kill() {
 // Start starts the member again on its data dir after Stop, Kill or its
 // host's PowerOff and PowerOn: it rejoins the cluster. When with it a
 // majority of the members runs, Start returns once it answers healthy (it
-// has rejoined, with a leader); else once it answers at all. The test fails
-// when it runs already or its host is powered off.
+// has rejoined, with a leader; a member of a partitioned host cannot until
+// Heal); else once it answers at all. The test fails when it runs already
+// or its host is powered off.
 func (m *EtcdMember) Start() {
 	t := m.cluster.t
 	t.Helper()
