@@ -194,6 +194,23 @@ func (c coordination) LeaseHolder(ctx context.Context, cluster string) (string, 
 	return h.Node, h.Host, nil
 }
 
+func (c coordination) Watch(ctx context.Context, cluster string, changed func()) {
+	e, err := c.etcd()
+	if err != nil {
+		<-ctx.Done()
+		return
+	}
+	e.Watch(ctx, cluster, changed)
+}
+
+func (c coordination) Leased(ctx context.Context, cluster string) (string, int64, error) {
+	e, err := c.etcd()
+	if err != nil {
+		return "", 0, err
+	}
+	return e.Leased(ctx, cluster)
+}
+
 func (c coordination) AcquireLease(ctx context.Context, cluster, node, fileprimary string, ttl time.Duration) (daemon.PrimaryLease, error) {
 	e, err := c.etcd()
 	if err != nil {

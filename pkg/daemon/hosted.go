@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -25,10 +26,16 @@ type Coordination interface {
 	Leader(ctx context.Context, cluster string) (string, error)
 	// LeaseHolder is who holds cluster's primary lease (node "" when no one).
 	LeaseHolder(ctx context.Context, cluster string) (node, host string, err error)
+	// Leased returns the node and epoch for which cluster's primary lease
+	// was last taken (node "" when never).
+	Leased(ctx context.Context, cluster string) (node string, epoch int64, err error)
 	// AcquireLease takes cluster's primary lease for node of this host
 	// while the record names it the acting primary (fileprimary when
 	// there is no record), for ttl.
 	AcquireLease(ctx context.Context, cluster, node, fileprimary string, ttl time.Duration) (PrimaryLease, error)
+	// Watch calls changed whenever cluster's record or primary lease
+	// changes (and when the watch breaks), until ctx is done.
+	Watch(ctx context.Context, cluster string, changed func())
 	// PutReport publishes this host's report on a cluster.
 	PutReport(ctx context.Context, cluster string, r reconcile.HostReport) error
 	// Hosts returns the hosts whose pacsd reports on cluster now.
@@ -61,6 +68,9 @@ type hosted struct {
 	// fenced and whose lease it gave up (or lost): it does not take the
 	// lease for it again, so that the leader fails over.
 	gaveUp map[string]gaveUp
+	// refused is the last reason the lease could not be taken, by
+	// cluster (said once).
+	refused map[string]string
 }
 
 type gaveUp struct {
@@ -90,7 +100,7 @@ func fenceAt(ttl time.Duration) time.Duration { return ttl / 2 }
 func renewEvery(ttl time.Duration) time.Duration { return ttl / 5 }
 
 func newHosted(co Coordination) *hosted {
-	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}}
+	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, refused: map[string]string{}}
 }
 
 // mayRunPrimary reports whether this pacsd holds cluster's lease for node,
@@ -148,9 +158,12 @@ func (d *Daemon) runHosted(ctx context.Context) {
 				if running[c.Name] == nil {
 					cctx, stop := context.WithCancel(ctx)
 					running[c.Name] = stop
-					wg.Add(2)
+					wg.Add(3)
 					go func() { defer wg.Done(); d.campaign(cctx, c.Name) }()
 					go func() { defer wg.Done(); d.keepLease(cctx, c.Name) }()
+					// Another host's failover or lease: a pass follows it
+					// at once (repointing this host's standbys).
+					go func() { defer wg.Done(); d.hosted.co.Watch(cctx, c.Name, d.events.Poke) }()
 				}
 			}
 		}
@@ -279,9 +292,20 @@ func (d *Daemon) takeLease(ctx context.Context, c *spec.Cluster, snap *snapshot)
 	lease, err := h.co.AcquireLease(lctx, c.Name, acting, c.Primary, c.Failover.TTL.Duration)
 	cancel()
 	if err != nil {
-		d.log.Debug("cannot take the primary's lease", "cluster", c.Name, "node", acting, "error", err.Error())
+		h.mu.Lock()
+		news := h.refused[c.Name] != err.Error()
+		h.refused[c.Name] = err.Error()
+		h.mu.Unlock()
+		level := slog.LevelDebug
+		if news {
+			level = slog.LevelWarn
+		}
+		d.log.Log(ctx, level, "cannot take the primary's lease; this host's primary is not started until it can", "cluster", c.Name, "node", acting, "error", err.Error())
 		return
 	}
+	h.mu.Lock()
+	delete(h.refused, c.Name)
+	h.mu.Unlock()
 	h.mu.Lock()
 	h.leases[c.Name] = &heldLease{lease: lease, node: acting, epoch: st.Epoch, ttl: c.Failover.TTL.Duration, renewed: sent}
 	h.mu.Unlock()

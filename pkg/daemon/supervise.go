@@ -70,9 +70,6 @@ type watchState struct {
 	saved    time.Time // when the last sight was last saved
 	savedWAL uint64    // and the WAL position saved then
 	loadErr  string    // the last error telling the acting primary, logged once
-	// answering is set once the leader said that a primary without a
-	// lease still answers (pacsd on every host).
-	answering bool
 }
 
 // supervise checks, every SuperviseInterval, the acting primary of each
@@ -179,7 +176,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		// its own primary (below); the leader fails over when the lease
 		// is gone; the others do nothing.
 		if h.leading(c.Name) {
-			d.leadFailover(ctx, c, deps, ws, acting)
+			d.leadFailover(ctx, c, deps, ws, acting, st.Epoch)
 		}
 		return
 	}
@@ -231,6 +228,12 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	ws.w, v, lost = ws.w.Observe(acting, reconcile.HealthCheck{At: time.Now(), Health: h, Err: err, Locked: true}, after)
 	d.verdict(c, ws, v, prev, deps, lost)
 	if v != reconcile.FailOver {
+		return
+	}
+	if d.hosted != nil && ws.w.Last.Node != acting {
+		// Never seen healthy (recently, by any pacsd): a primary that has
+		// not started yet; the pass starts it.
+		ws.w.DownSince = time.Now()
 		return
 	}
 	if d.hosted != nil {
@@ -291,12 +294,20 @@ func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, 
 // gave it up after fencing a lost primary) and the acting primary does not
 // answer as a primary, it fails over (reconcile.Failover, whose fence is
 // the lease: leaseFenced) under the cluster's lock.
-func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState, acting string) {
+func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState, acting string, epoch int64) {
+	if ws.w.Node != acting {
+		*ws = watchState{w: reconcile.PrimaryWatch{Node: acting}}
+	}
 	holder, _, err := d.hosted.co.LeaseHolder(ctx, c.Name)
 	if err != nil || holder != "" {
 		if holder != "" {
-			ws.w.DownSince, ws.answering = time.Time{}, false
+			ws.w.DownSince = time.Time{}
 		}
+		return
+	}
+	// A primary whose host never took its lease in this epoch (the cluster
+	// starts, or it was just promoted) has not lost it.
+	if node, at, err := d.hosted.co.Leased(ctx, c.Name); err != nil || node != acting || at != epoch {
 		return
 	}
 	now := time.Now()
@@ -305,15 +316,6 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 		d.log.Warn("no pacsd holds the primary's lease", "cluster", c.Name, "node", acting)
 	}
 	if now.Before(ws.w.RetryAfter) {
-		return
-	}
-	if why := d.answersAsPrimary(ctx, c, acting); why != "" {
-		// Just promoted (its host's pacsd takes the lease in a moment), or
-		// its host's pacsd is not running: never a second primary.
-		if now.Sub(ws.w.DownSince) > c.Failover.TTL.Duration && !ws.answering {
-			ws.answering = true
-			d.log.Warn("no pacsd holds the primary's lease, but the acting primary answers as a primary; no failover: start pacsd on its host", "cluster", c.Name, "node", acting, "detail", why)
-		}
 		return
 	}
 	unlock, ok := d.tryLock(c.Name)

@@ -81,6 +81,9 @@ type Action struct {
 	From string
 	// Aliases are the DNS aliases to set (SetAliases).
 	Aliases []string
+	// Repoint marks the Reload that gives a standby a new primary to
+	// follow: Apply waits a moment (RepointTimeout) for it to stream.
+	Repoint bool
 
 	phase runPhase
 }

@@ -91,7 +91,9 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 			h.Seen(c, obs)
 		}
 		acting, _ := ActingPrimary(c, obs.State, obs)
-		actions, problems = Scope(c, h.Host, acting, h.MayRunPrimary != nil && h.MayRunPrimary(c.Name, acting), actions, problems)
+		p := obs.Nodes[acting]
+		up := p != nil && p.DB != nil && !p.DB.InRecovery
+		actions, problems = Scope(c, h.Host, acting, h.MayRunPrimary != nil && h.MayRunPrimary(c.Name, acting), up, actions, problems)
 	}
 	if err := problemsError(problems, log); err != nil {
 		return nil, err

@@ -289,7 +289,13 @@ func (x *executor) do(ctx context.Context, a Action) error {
 	case ResetSetting:
 		return conn.ResetSetting(ctx, a.Target)
 	case Reload:
-		return conn.Reload(ctx)
+		if err := conn.Reload(ctx); err != nil {
+			return err
+		}
+		if a.Repoint {
+			x.waitFollowing(ctx, rt, a.Node)
+		}
+		return nil
 	case SetRole:
 		r := *a.Role
 		if !a.Password.IsZero() {
@@ -327,6 +333,29 @@ func (x *executor) connect(ctx context.Context, rt Runtime, node string) (DBConn
 		return nil, fmt.Errorf("container %q is not running; start it or run apply again", n.Container)
 	}
 	return x.d.DB.Connect(ctx, ct.Addr, x.c.Superuser.Name, x.c.Superuser.Password, x.c.Database)
+}
+
+// RepointTimeout bounds the wait for a standby given a new primary to
+// stream from it: a standby that has not gone past the new primary's fork
+// follows its timeline within a moment, and one that is not streaming by
+// then is looked at again by the next round (a rewind, when it diverged).
+var RepointTimeout = 5 * time.Second
+
+// waitFollowing waits, at most RepointTimeout, until a repointed standby
+// streams; it never fails: the next round observes what it does.
+func (x *executor) waitFollowing(ctx context.Context, rt Runtime, node string) {
+	deadline := time.Now().Add(RepointTimeout)
+	for time.Now().Before(deadline) {
+		if x.probe(ctx, rt, node, true) == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	x.log.Info("repointed standby not streaming yet; the next round looks again", "cluster", x.c.Name, "node", node, "waited", RepointTimeout.String())
 }
 
 // waitStarted waits until the node's server answers (ReadyTimeout); for a

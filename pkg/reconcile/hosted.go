@@ -42,12 +42,14 @@ var runsPrimary = map[Kind]bool{StartContainer: true, Restart: true, Promote: tr
 
 // Scope keeps of a plan what the pacsd of host h carries out in the mode
 // "every host": the actions on its own engine and nodes, and of those that
-// run the acting primary only the ones it may (mayRun: it holds the lease).
+// run the acting primary only the ones it may (mayRun: it holds the lease);
+// no base backup or rewind while the primary is not up (primaryUp: it takes
+// writes) or has work pending on its own host.
 // Problems that keep Apply off another host's node are that host's pacsd's
 // to report and are dropped; an action held back for the lease becomes a
 // problem of the acting primary alone (Problem.NodeOnly), and so does a
 // switchover, which needs two hosts. It has no side effects.
-func Scope(c *spec.Cluster, h string, acting string, mayRun bool, actions []Action, problems []Problem) ([]Action, []Problem) {
+func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, actions []Action, problems []Problem) ([]Action, []Problem) {
 	hostOf := func(node, host string) string {
 		if n := c.Node(node); n != nil {
 			return n.Host
@@ -62,24 +64,49 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun bool, actions []Acti
 		}
 		ps = append(ps, p)
 	}
-	held := false
+	// The primary's host acts first: while the acting primary does not
+	// take writes, or its host has work on it, no base backup or rewind
+	// starts from it (it would fail, and count as a failed build).
+	waits := !primaryUp
+	for _, a := range actions {
+		if a.Node == acting && hostOf(a.Node, a.Host) != h {
+			waits = true
+		}
+	}
+	// A node any of whose actions is held back is left alone this round:
+	// its later actions assume the held one done (a standby's container
+	// started on data no base backup made would initialise an empty
+	// primary).
+	blocked := map[string]string{}
+	for _, a := range actions {
+		switch {
+		case hostOf(a.Node, a.Host) != h || a.Node == "" || blocked[a.Node] != "":
+		case a.Node == acting && runsPrimary[a.Kind] && !mayRun:
+			blocked[a.Node] = "lease"
+		case waits && (a.Kind == BaseBackup || a.Kind == Rewind):
+			blocked[a.Node] = string(a.Kind)
+		}
+	}
 	for _, a := range actions {
 		switch {
 		case a.Kind == Switchover:
 			ps = append(ps, Problem{Cluster: c.Name, Node: a.Node, NodeOnly: true, Summary: "Switchover Not Available",
 				Detail: fmt.Sprintf("the file names %q as primary, but %q acts as primary; with pacsd on every host (daemon.etcd) a switchover is not carried out yet: set primary back to %q", a.Node, a.From, a.From)})
-			continue
-		case hostOf(a.Node, a.Host) != h:
-			continue
-		case a.Node == acting && runsPrimary[a.Kind] && !mayRun:
-			held = true
-			continue
+		case hostOf(a.Node, a.Host) != h || blocked[a.Node] != "":
+		default:
+			kept = append(kept, a)
 		}
-		kept = append(kept, a)
 	}
-	if held {
-		ps = append(ps, Problem{Cluster: c.Name, Node: acting, NodeOnly: true, Summary: "Primary Lease Not Held",
-			Detail: fmt.Sprintf("node %q is the acting primary, but this host's pacsd does not hold its lease in etcd, so it neither starts nor promotes it: check that etcd answers from this host; when the lease has expired, another host's pacsd fails over", acting)})
+	for _, n := range c.Nodes {
+		switch why := blocked[n.Name]; why {
+		case "":
+		case "lease":
+			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Primary Lease Not Held",
+				Detail: fmt.Sprintf("node %q is the acting primary, but this host's pacsd does not hold its lease in etcd, so it neither starts nor promotes it: check that etcd answers from this host; when the lease has expired, another host's pacsd fails over", n.Name)})
+		default:
+			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Waits For The Primary",
+				Detail: fmt.Sprintf("node %q is built from the acting primary %q (%s), which does not take writes yet or has work pending on its host; this host's pacsd builds it once the primary runs", n.Name, acting, why)})
+		}
 	}
 	return kept, ps
 }

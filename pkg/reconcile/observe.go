@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pacsd/pacsd/pkg/spec"
 )
@@ -157,6 +158,10 @@ func engineName(host string) string {
 	return fmt.Sprintf("the Docker engine of host %q", host)
 }
 
+// ObserveSQLTimeout bounds what Observe asks a node's server (its state
+// and files over one connection).
+var ObserveSQLTimeout = 4 * time.Second
+
 // nodeFiles are the files Observe reads from every node's data.
 var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath, BuildAttemptsPath}
 
@@ -193,14 +198,18 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 	// whose server does not answer.
 	var files map[string][]byte
 	if ct.Running && !ct.Paused && ct.Addr != "" {
-		conn, err := d.DB.Connect(ctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+		// Bounded: a server whose host went silent (powered off, cut
+		// off) would hold the pass until TCP gives up, minutes later.
+		sctx, cancel := context.WithTimeout(ctx, ObserveSQLTimeout)
+		defer cancel()
+		conn, err := d.DB.Connect(sctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
 		if err != nil {
 			ns.DBError = err.Error()
 		} else {
 			defer conn.Close()
-			if ns.DB, err = conn.State(ctx); err != nil {
+			if ns.DB, err = conn.State(sctx); err != nil {
 				ns.DB, ns.DBError = nil, err.Error()
-			} else if files, err = conn.ReadFiles(ctx, nodeFiles, []string{PassfilePath}); err != nil {
+			} else if files, err = conn.ReadFiles(sctx, nodeFiles, []string{PassfilePath}); err != nil {
 				files = nil
 			}
 		}

@@ -70,7 +70,8 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(primary), Reason: reason})
 		return
 	}
-	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", ")})
+	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", "),
+		Repoint: !primary && slices.Contains(changed, "primary_conninfo")})
 }
 
 // restartPhase restarts standbys before the primary.

@@ -379,6 +379,34 @@ func (e *Etcd) PrimaryLease(ctx context.Context, cluster string) (*LeaseHolder, 
 	return &h, nil
 }
 
+// leasedMark is the last acting primary and epoch for which a lease was
+// taken: a primary never leased in its epoch (a cluster starting, a
+// promotion whose host has not taken the lease yet) is not failed over for
+// a missing lease.
+type leasedMark struct {
+	Node  string `json:"node"`
+	Epoch int64  `json:"epoch"`
+}
+
+// Leased returns the node and epoch for which cluster's primary lease was
+// last taken ("" when never).
+func (e *Etcd) Leased(ctx context.Context, cluster string) (string, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.o.OpTimeout)
+	defer cancel()
+	resp, err := e.cli.Get(ctx, e.key("clusters", cluster, "leased"))
+	if err != nil {
+		return "", 0, unreachable(fmt.Sprintf("reading for which primary cluster %q's lease was taken", cluster), err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", 0, nil
+	}
+	var m leasedMark
+	if err := json.Unmarshal(resp.Kvs[0].Value, &m); err != nil {
+		return "", 0, fmt.Errorf("while reading for which primary cluster %q's lease was taken: %v", cluster, err)
+	}
+	return m.Node, m.Epoch, nil
+}
+
 // Lease is a primary's lease as its host's pacsd holds it.
 type Lease struct {
 	e       *Etcd
@@ -409,14 +437,14 @@ func (e *Etcd) AcquireLease(ctx context.Context, cluster, node, fileprimary stri
 		return nil, unreachable(fmt.Sprintf("reading the record and lease of cluster %q", cluster), err)
 	}
 	rec, cur := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
-	var rev int64
+	var rev, epoch int64
 	acting := fileprimary
 	if len(rec) == 1 {
 		var st reconcile.ClusterState
 		if err := decodeStrict(rec[0].Value, &st, "epoch"); err != nil {
 			return nil, fmt.Errorf("cluster %q: %w: its record is damaged (%v)", cluster, ErrLeaseRefused, err)
 		}
-		rev, acting = rec[0].ModRevision, st.Acting
+		rev, acting, epoch = rec[0].ModRevision, st.Acting, st.Epoch
 		if acting == "" {
 			acting = fileprimary
 		}
@@ -442,7 +470,8 @@ func (e *Etcd) AcquireLease(ctx context.Context, cluster, node, fileprimary stri
 	if err != nil {
 		return nil, unreachable(fmt.Sprintf("granting the primary's lease of cluster %q", cluster), err)
 	}
-	put, err := e.cli.Txn(ctx).If(conds...).Then(clientv3.OpPut(lk, string(val), clientv3.WithLease(g.ID))).Commit()
+	mark, _ := json.Marshal(leasedMark{Node: node, Epoch: epoch})
+	put, err := e.cli.Txn(ctx).If(conds...).Then(clientv3.OpPut(lk, string(val), clientv3.WithLease(g.ID)), clientv3.OpPut(e.key("clusters", cluster, "leased"), string(mark))).Commit()
 	if err != nil || !put.Succeeded {
 		rctx, rcancel := e.ctx()
 		_, _ = e.cli.Revoke(rctx, g.ID)
@@ -552,4 +581,36 @@ func (e *Etcd) ClusterReports(ctx context.Context, cluster string) (map[string]r
 		out[host] = r
 	}
 	return out, nil
+}
+
+// Watch calls changed whenever cluster's record, primary lease or lease
+// mark changes, until ctx is done (not for host reports: every pass writes
+// one). When the watch breaks (etcd does not answer), it calls changed too
+// and watches again.
+func (e *Etcd) Watch(ctx context.Context, cluster string, changed func()) {
+	pfx := e.key("clusters", cluster) + "/"
+	for ctx.Err() == nil {
+		wc := e.cli.Watch(clientv3.WithRequireLeader(ctx), pfx, clientv3.WithPrefix())
+		for resp := range wc {
+			if resp.Err() != nil {
+				break
+			}
+			for _, ev := range resp.Events {
+				switch strings.TrimPrefix(string(ev.Kv.Key), pfx) {
+				case "record", "lease", "leased":
+					changed()
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		changed()
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
