@@ -147,7 +147,7 @@ type etcdMemberConfig struct {
 }
 
 // etcdArgs returns the command line of an etcd member (etcd 3.4 and newer):
-// plain http, a new cluster (on a data dir that holds a member already,
+// plain http, pre-vote, a new cluster (on a data dir that holds a member already,
 // etcd ignores the initial-* flags and rejoins), logs to stderr.
 func etcdArgs(bin string, c etcdMemberConfig) []string {
 	return []string{bin,
@@ -162,6 +162,10 @@ func etcdArgs(bin string, c etcdMemberConfig) []string {
 		"--initial-cluster-token", c.token,
 		"--logger", "zap",
 		"--log-outputs", "stderr",
+		// A member cut off and back must not depose the leader (an
+		// election, during which no lease is renewed): etcd 3.5 and newer
+		// do this by default, 3.4 does not.
+		"--pre-vote",
 	}
 }
 

@@ -246,6 +246,7 @@ func TestEtcdArgs(t *testing.T) {
 		"--initial-cluster-token", "tok",
 		"--logger", "zap",
 		"--log-outputs", "stderr",
+		"--pre-vote",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("etcdArgs (-want +got):\n%s", diff)
