@@ -394,17 +394,17 @@ func (d *Daemon) loseLease(ctx context.Context, c *spec.Cluster, l *heldLease, w
 	d.hosted.gaveUp[c.Name] = gaveUp{node: l.node, epoch: l.epoch}
 	d.hosted.mu.Unlock()
 	d.log.Error("fencing this host's primary: the primary's lease is lost", "cluster", c.Name, "node", l.node, "reason", why)
-	d.fenceOwn(ctx, c, l.node, l.ttl)
+	_ = d.fenceOwn(ctx, c, l.node, l.ttl) // a failure is logged; nothing else can stop it
 }
 
 // fenceOwn fences node, of this host, through the local engine; the stop
 // may take ttl/10 before the container is killed.
-func (d *Daemon) fenceOwn(ctx context.Context, c *spec.Cluster, node string, ttl time.Duration) {
+func (d *Daemon) fenceOwn(ctx context.Context, c *spec.Cluster, node string, ttl time.Duration) error {
 	n := c.Node(node)
 	rt := d.deps.Runtimes[d.hosted.co.Host()]
 	if n == nil || rt == nil {
 		d.log.Error("cannot fence this host's primary: no engine for it", "cluster", c.Name, "node", node)
-		return
+		return fmt.Errorf("cluster %q: no engine for node %q on this host", c.Name, node)
 	}
 	began := time.Now()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/2)
@@ -412,10 +412,11 @@ func (d *Daemon) fenceOwn(ctx context.Context, c *spec.Cluster, node string, ttl
 	cancel()
 	if err != nil {
 		d.log.Error("fencing this host's primary failed; it may still take writes: stop it by hand ('docker stop "+n.Container+"')", "cluster", c.Name, "node", node, "error", err.Error())
-		return
+		return err
 	}
 	d.m.fences.WithLabelValues(c.Name).Inc()
 	d.log.Warn("this host's primary is fenced", "cluster", c.Name, "node", node, "took", time.Since(began).Round(time.Millisecond).String())
+	return nil
 }
 
 // giveUpPrimary is the holder's failover: its primary has been lost for
@@ -429,10 +430,14 @@ func (d *Daemon) giveUpPrimary(ctx context.Context, c *spec.Cluster, node string
 	if l == nil || l.node != node {
 		return
 	}
+	if err := d.fenceOwn(ctx, c, node, l.ttl); err != nil {
+		// The lease is kept: no standby is promoted beside a primary that
+		// may still take writes; the next check tries again.
+		return
+	}
 	h.mu.Lock()
 	h.gaveUp[c.Name] = gaveUp{node: l.node, epoch: l.epoch}
 	h.mu.Unlock()
-	d.fenceOwn(ctx, c, node, l.ttl)
 	if !d.dropLease(c.Name, l) {
 		return
 	}
@@ -466,9 +471,10 @@ func (d *Daemon) leaseFenced(ctx context.Context, c *spec.Cluster, node string) 
 }
 
 // answersAsPrimary asks node over SQL, at its host's address, whether it
-// takes writes; it says how when it does (or when it answers at all but
-// refuses the login: a server that answers may be a primary), "" when it
-// does not answer within a second or is a standby.
+// takes writes; it says how when it does (or when it answers but refuses
+// the login, or takes it and does not say its role: a server that answers
+// may be a primary), "" when it cannot be reached within a second or is a
+// standby.
 func (d *Daemon) answersAsPrimary(ctx context.Context, c *spec.Cluster, node string) string {
 	n := c.Node(node)
 	if n == nil || n.Port == 0 || n.Address == "" {
@@ -486,7 +492,10 @@ func (d *Daemon) answersAsPrimary(ctx context.Context, c *spec.Cluster, node str
 	}
 	defer conn.Close()
 	h, err := conn.Health(hctx)
-	if err != nil || h.InRecovery {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("its server at %s takes the login but its role could not be read (%v)", addr, err)
+	case h.InRecovery:
 		return ""
 	}
 	return fmt.Sprintf("its server at %s answers as a primary", addr)
@@ -500,4 +509,85 @@ func clusterNamed(f *spec.File, name string) *spec.Cluster {
 		}
 	}
 	return nil
+}
+
+// CoordinationStatus is a cluster's state in etcd, with pacsd on every host
+// (ClusterStatus.Coordination), as this pacsd reads it when asked.
+type CoordinationStatus struct {
+	// Host is this pacsd's host.
+	Host string `json:"host"`
+	// Leader is the host whose pacsd leads the cluster ("" none).
+	Leader string `json:"leader"`
+	// Lease is who holds the primary's lease; nil when no pacsd does.
+	Lease *LeaseStatus `json:"lease"`
+	// Hosts are the hosts whose pacsd reports on the cluster (it runs and
+	// reaches etcd), with what it last saw of its nodes.
+	Hosts map[string]HostStatus `json:"hosts"`
+	// Error says what could not be read from etcd.
+	Error string `json:"error,omitempty"`
+}
+
+// LeaseStatus is the holder of a primary's lease.
+type LeaseStatus struct {
+	Node string `json:"node"`
+	Host string `json:"host"`
+}
+
+// HostStatus is what a host's pacsd last reported.
+type HostStatus struct {
+	ReportedAt time.Time `json:"reported_at"`
+	// Nodes maps the host's nodes to their state: primary, standby
+	// (streaming or not), stopped, no container, not answering.
+	Nodes map[string]string `json:"nodes"`
+}
+
+// coordinationStatus reads cluster's leader, lease and host reports.
+func (d *Daemon) coordinationStatus(ctx context.Context, cluster string) *CoordinationStatus {
+	co := d.hosted.co
+	cs := &CoordinationStatus{Host: co.Host(), Hosts: map[string]HostStatus{}}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var errs []error
+	var err error
+	if cs.Leader, err = co.Leader(ctx, cluster); err != nil {
+		errs = append(errs, err)
+	}
+	if node, host, err := co.LeaseHolder(ctx, cluster); err != nil {
+		errs = append(errs, err)
+	} else if node != "" {
+		cs.Lease = &LeaseStatus{Node: node, Host: host}
+	}
+	reps, err := co.Hosts(ctx, cluster)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for host, r := range reps {
+		hs := HostStatus{ReportedAt: r.At, Nodes: map[string]string{}}
+		for name, n := range r.Nodes {
+			hs.Nodes[name] = nodeSummary(n)
+		}
+		cs.Hosts[host] = hs
+	}
+	if len(errs) > 0 {
+		cs.Error = errors.Join(errs...).Error()
+	}
+	return cs
+}
+
+// nodeSummary says in a few words what a report shows of a node.
+func nodeSummary(n reconcile.NodeReport) string {
+	switch {
+	case n.Container == nil:
+		return "no container"
+	case !n.Container.Running:
+		return "stopped"
+	case n.Health == nil:
+		return "not answering"
+	case !n.Health.InRecovery:
+		return "primary"
+	case n.Health.Receiver == "streaming":
+		return "standby, streaming"
+	default:
+		return "standby, not streaming"
+	}
 }

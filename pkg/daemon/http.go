@@ -33,7 +33,13 @@ func (d *Daemon) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(d.Status())
+		st := d.Status()
+		if d.hosted != nil {
+			for name, cs := range st.Clusters {
+				cs.Coordination = d.coordinationStatus(r.Context(), name)
+			}
+		}
+		_ = enc.Encode(st)
 	})
 	return mux
 }

@@ -43,6 +43,10 @@ type ClusterStatus struct {
 	// is done, the acting primary is seen healthy, or automatic failover
 	// is turned off.
 	FailoverRefused FailoverRefusal `json:"failover_refused,omitzero"`
+	// Coordination is, with pacsd on every host (daemon.etcd), the
+	// cluster's leader, primary lease and hosts as etcd has them now; it
+	// is read when /status is asked.
+	Coordination *CoordinationStatus `json:"coordination,omitempty"`
 }
 
 // FailoverRefusal is a refused automatic failover (reconcile.ErrNotFenced:

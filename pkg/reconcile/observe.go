@@ -162,6 +162,10 @@ func engineName(host string) string {
 // and files over one connection).
 var ObserveSQLTimeout = 4 * time.Second
 
+// ObserveConnectTimeout bounds Observe's connection to a node's server: a
+// server that runs answers at once; a host that went silent never does.
+var ObserveConnectTimeout = 1500 * time.Millisecond
+
 // nodeFiles are the files Observe reads from every node's data.
 var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath, BuildAttemptsPath}
 
@@ -202,7 +206,9 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		// off) would hold the pass until TCP gives up, minutes later.
 		sctx, cancel := context.WithTimeout(ctx, ObserveSQLTimeout)
 		defer cancel()
-		conn, err := d.DB.Connect(sctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+		cctx, ccancel := context.WithTimeout(sctx, ObserveConnectTimeout)
+		conn, err := d.DB.Connect(cctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+		ccancel()
 		if err != nil {
 			ns.DBError = err.Error()
 		} else {
