@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -62,4 +64,77 @@ func TestBenchFailoverHosts(t *testing.T) {
 	hosts := e2e.RequireTestHosts(t, 2)
 	measureFailover(t, "failover-hosts", "docker kill of the primary on one host until a write commits on the new primary on another (failover.after = 1s)",
 		func(t *testing.T, tp *topology) { hostsTopology(t, tp, hosts, nextBenchPorts()) })
+}
+
+// TestBenchEveryHostPowerOff measures, with pacsd on every host (three test
+// hosts, an etcd member and a pacsd on each, failover.ttl = 5s, synchronous
+// replication), the time from powering off the primary's host until a write
+// commits on the new primary; against the floor: the same power-off with
+// the standby promoted by hand at once (synchronous replication turned off
+// on it, so that its first write needs no standby). Target: a median under
+// 7 s (Patroni's defaults take about 30 s).
+func TestBenchEveryHostPowerOff(t *testing.T) {
+	bench.Require(t)
+	powerOff := func(t *testing.T, b *everyHostBed) (string, time.Time) {
+		acting, _ := b.record(t)
+		waitFor(t, time.Minute, "the primary's lease held", func() error {
+			h, err := b.view.PrimaryLease(context.Background(), b.tp.name)
+			if err == nil && h == nil {
+				err = errors.New("no holder")
+			}
+			return err
+		})
+		time.Sleep(2 * time.Second) // the lease renewed at its pace, the last sight saved
+		start := time.Now()
+		b.hosts[b.hostIndex(acting)].PowerOff()
+		return acting, start
+	}
+	committed := func(t *testing.T, b *everyHostBed, old string, start time.Time) time.Duration {
+		var d time.Duration
+		waitFor(t, 2*time.Minute, "a write committed on a new primary", func() error {
+			for _, n := range b.tp.nodes {
+				if n != old && b.writable(n) == nil {
+					d = time.Since(start)
+					return nil
+				}
+			}
+			return errors.New("none yet")
+		})
+		return d
+	}
+	pacsd := func(t *testing.T) (d time.Duration) {
+		t.Run("pacsd", func(t *testing.T) {
+			b := newEveryHostBedWith(t, false, "")
+			old, start := powerOff(t, b)
+			d = committed(t, b, old, start)
+			t.Logf("pacsd: %.2fs; where the time went (offsets from the power-off):\n%s", d.Seconds(), b.timeline(t, start))
+		})
+		return d
+	}
+	byHand := func(t *testing.T) (d time.Duration) {
+		t.Run("by-hand", func(t *testing.T) {
+			b := newEveryHostBedWith(t, false, "")
+			for _, p := range b.pacsd {
+				p.Kill()
+			}
+			old, start := powerOff(t, b)
+			to := b.tp.nodes[(b.hostIndex(old)+1)%len(b.tp.nodes)]
+			conn, ctx, cancel, err := b.conn(to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cancel()
+			defer conn.Close(context.Background())
+			for _, q := range []string{"ALTER SYSTEM SET synchronous_standby_names = ''", "SELECT pg_reload_conf()", "SELECT pg_promote(true, 60)"} {
+				if _, err := conn.Exec(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d = committed(t, b, old, start)
+		})
+		return d
+	}
+	p, o := bench.Compare(t, "power-off of the primary's host until a write commits on the new primary (pacsd on every host, etcd, failover.ttl = 5s)", bench.Runs(3), pacsd, byHand)
+	floor := bench.NewSide("power off and promote by hand at once (pg_promote)", o.Seconds())
+	bench.Record(t, bench.NewRow("every-host-power-off", "power-off of the primary's host until a write commits on the new primary (pacsd on every host, etcd, ttl 5s)", "s", bench.NewSide("pacsd run on every host, automatic failover", p.Seconds()), &floor, bench.Max("<", 7)))
 }

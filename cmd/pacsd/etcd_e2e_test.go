@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/pkg/daemon"
 	"github.com/pacsd/pacsd/pkg/state"
 )
 
@@ -45,6 +48,13 @@ const everyHostTTL = 5 * time.Second
 
 func newEveryHostBed(t *testing.T) *everyHostBed {
 	t.Helper()
+	return newEveryHostBedWith(t, true, "")
+}
+
+// newEveryHostBedWith is newEveryHostBed, with the writer and the probe
+// only when load is set, and more HCL in the failover block.
+func newEveryHostBedWith(t *testing.T, load bool, failover string) *everyHostBed {
+	t.Helper()
 	e := e2e.Require(t)
 	hosts := e2e.RequireTestHosts(t, 3)
 	ec := e2e.StartEtcdCluster(t, hosts)
@@ -56,8 +66,8 @@ func newEveryHostBed(t *testing.T) *everyHostBed {
     after     = "1s"
     max_lag   = "16MB"
     ttl       = "%s"
-  }
-`, everyHostTTL)
+%s  }
+`, everyHostTTL, failover)
 	tp.nodeBody, tp.hostOf = map[string]string{}, map[string]*e2e.TestHost{}
 	b := &everyHostBed{hosts: hosts, etcd: ec, ttl: everyHostTTL}
 	var top strings.Builder
@@ -114,9 +124,11 @@ func newEveryHostBed(t *testing.T) *everyHostBed {
 	for _, n := range tp.nodes {
 		b.handles[n] = tp.node(n)
 	}
-	nodes := tp.nodesOf()
-	b.w = e.StartWriter(nodes, "everyhost_writes")
-	b.probe = e.StartProbe(nodes)
+	if load {
+		nodes := tp.nodesOf()
+		b.w = e.StartWriter(nodes, "everyhost_writes")
+		b.probe = e.StartProbe(nodes)
+	}
 	time.Sleep(time.Second)
 	return b
 }
@@ -452,6 +464,34 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 		t.Fatalf("the primary does not accept writes after the restarts: %v", err)
 	}
 
+	t.Log("each host's /status shows the leader, the lease and every host's pacsd")
+	for i, h := range b.hosts {
+		waitFor(t, 30*time.Second, "/status of "+b.names[i], func() error {
+			st, err := b.status(h)
+			if err != nil {
+				return err
+			}
+			cs := st.Clusters[b.tp.name]
+			if cs == nil || cs.Coordination == nil {
+				return fmt.Errorf("no coordination in /status: %+v", st)
+			}
+			co := cs.Coordination
+			if co.Host != b.names[i] || co.Leader == "" || co.Lease == nil || co.Lease.Node != acting || co.Lease.Host != b.names[b.hostIndex(acting)] || len(co.Hosts) != 3 || co.Error != "" {
+				return fmt.Errorf("coordination: %+v", *co)
+			}
+			for j, n := range b.tp.nodes {
+				want := "standby, streaming"
+				if n == acting {
+					want = "primary"
+				}
+				if got := co.Hosts[b.names[j]].Nodes[n]; got != want {
+					return fmt.Errorf("host %s reports %s %q, want %q", b.names[j], n, got, want)
+				}
+			}
+			return nil
+		})
+	}
+
 	t.Log("the leader's pacsd killed")
 	old := b.leader(t)
 	li := slices.Index(b.names, old)
@@ -521,4 +561,112 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 	t.Logf("after the etcd outage %s is the primary", now)
 	b.streamingFrom(t, now)
 	b.finish(t, now)
+}
+
+// status returns the /status of the pacsd on host h.
+func (b *everyHostBed) status(h *e2e.TestHost) (daemon.Status, error) {
+	var st daemon.Status
+	cl := &http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get("http://" + net.JoinHostPort(h.Address, "19187") + "/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
+// TestE2EEveryHostFailsafe: with failover.failsafe, etcd without quorum
+// leaves the primary running while the pacsd of every other host confirms
+// it (writes go on); one standby's host cut off as well, and the primary's
+// pacsd fences it. Once etcd has its quorum again the cluster is writable
+// again and nothing acknowledged is lost.
+func TestE2EEveryHostFailsafe(t *testing.T) {
+	b := newEveryHostBedWith(t, true, "    failsafe  = true\n")
+	acting, _ := b.record(t)
+	pi := b.hostIndex(acting)
+	marks := b.marks()
+	var stopped []int
+	for i := range b.hosts {
+		if i != pi {
+			b.etcd.Member(i).Stop()
+			stopped = append(stopped, i)
+		}
+	}
+	waitFor(t, 3*b.ttl, "failsafe confirmed by the other hosts", func() error {
+		if b.logAt(t, pi, marks[pi], "etcd cannot be renewed from this host; the primary keeps running").IsZero() {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	end := time.Now().Add(3 * b.ttl)
+	for time.Now().Before(end) {
+		if err := b.writable(acting); err != nil {
+			t.Fatalf("the primary stopped taking writes in failsafe, with every host answering: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !b.logAt(t, pi, marks[pi], "this host's primary is fenced").IsZero() {
+		t.Fatal("the primary was fenced although every host confirmed failsafe")
+	}
+	t.Log("a standby's host cut off as well")
+	si := stopped[0]
+	b.hosts[si].Partition()
+	cut := time.Now()
+	waitFor(t, 3*b.ttl, "the primary fenced once a host no longer confirms", func() error {
+		if b.logAt(t, pi, marks[pi], "this host's primary is fenced").IsZero() {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	t.Logf("primary fenced %s after a standby's host was cut off", time.Since(cut).Round(time.Millisecond))
+	if err := b.writable(acting); err == nil {
+		t.Fatal("the fenced primary still takes writes")
+	}
+	b.hosts[si].Heal()
+	for _, i := range stopped {
+		b.etcd.Member(i).Start()
+	}
+	var now string
+	waitFor(t, 2*time.Minute, "a writable primary once etcd has its quorum", func() error {
+		n, err := b.writableNode()
+		now = n
+		return err
+	})
+	b.streamingFrom(t, now)
+	b.finish(t, now)
+}
+
+// timeline returns the lines of every pacsd's log from start on, each with
+// its host and its offset from start.
+func (b *everyHostBed) timeline(t *testing.T, start time.Time) string {
+	t.Helper()
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var ls []line
+	for i, p := range b.pacsd {
+		for _, l := range strings.Split(p.Log(), "\n") {
+			m := logTime.FindStringSubmatch(l)
+			if m == nil || strings.Contains(l, `"level":"DEBUG"`) {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil || at.Before(start) {
+				continue
+			}
+			msg := l
+			if j := strings.Index(l, `"msg":`); j >= 0 {
+				msg = l[j:]
+			}
+			ls = append(ls, line{at, fmt.Sprintf("%6.2fs %s %s", at.Sub(start).Seconds(), b.names[i], tail(msg, 300))})
+		}
+	}
+	slices.SortFunc(ls, func(a, b line) int { return a.at.Compare(b.at) })
+	var out strings.Builder
+	for _, l := range ls {
+		out.WriteString(l.text + "\n")
+	}
+	return out.String()
 }

@@ -1,10 +1,16 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +77,15 @@ type hosted struct {
 	// refused is the last reason the lease could not be taken, by
 	// cluster (said once).
 	refused map[string]string
+	// seen is the acting primary of each cluster as this pacsd last read
+	// the record (what it confirms to a primary's host in failsafe).
+	seen map[string]string
+	// confirmed is when this pacsd last confirmed, by cluster, that the
+	// primary's host may keep its primary without etcd (failsafe): while
+	// that is recent, it neither fails over nor takes the lease.
+	confirmed map[string]time.Time
+	// failsafeSaid is the last failsafe state logged, by cluster.
+	failsafeSaid map[string]string
 }
 
 type gaveUp struct {
@@ -87,8 +102,10 @@ type heldLease struct {
 	// renewed is when the last renewal that succeeded was sent (etcd
 	// cannot let the lease expire before renewed + ttl).
 	renewed time.Time
-	// renewing is set while a renewal is under way.
-	renewing bool
+	// renewing is set while a renewal is under way, asking while a
+	// failsafe round is; failed when the last renewal failed (the next
+	// one is tried at once).
+	renewing, asking, failed bool
 }
 
 // fenceAt is how long after its last renewal a lease counts as lost to
@@ -100,7 +117,8 @@ func fenceAt(ttl time.Duration) time.Duration { return ttl / 2 }
 func renewEvery(ttl time.Duration) time.Duration { return ttl / 5 }
 
 func newHosted(co Coordination) *hosted {
-	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, refused: map[string]string{}}
+	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, refused: map[string]string{},
+		seen: map[string]string{}, confirmed: map[string]time.Time{}, failsafeSaid: map[string]string{}}
 }
 
 // mayRunPrimary reports whether this pacsd holds cluster's lease for node,
@@ -122,9 +140,17 @@ func (h *hosted) leading(cluster string) bool {
 func (d *Daemon) hostedDeps(deps reconcile.Deps) reconcile.Deps {
 	h := d.hosted
 	deps.Hosted = &reconcile.Hosted{
-		Host:          h.co.Host(),
-		MayRunPrimary: h.mayRunPrimary,
-		Fenced:        d.leaseFenced,
+		Host: h.co.Host(),
+		MayRunPrimary: func(cluster, node string) bool {
+			// Without automatic failover no lease is held: nothing
+			// promotes a standby by itself, and a primary cut off from
+			// etcd keeps running.
+			if c := clusterNamed(d.snap.Load().file, cluster); c != nil && !c.Failover.Automatic {
+				return true
+			}
+			return h.mayRunPrimary(cluster, node)
+		},
+		Fenced: d.leaseFenced,
 		Seen: func(c *spec.Cluster, obs *reconcile.Observed) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -250,6 +276,18 @@ func (d *Daemon) keepLease(ctx context.Context, cluster string) {
 		if c == nil {
 			continue
 		}
+		if !c.Failover.Automatic {
+			// No lease without automatic failover (see hostedDeps).
+			h.mu.Lock()
+			l := h.leases[cluster]
+			h.mu.Unlock()
+			if l != nil && d.dropLease(cluster, l) {
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_ = l.lease.Release(rctx)
+				cancel()
+			}
+			continue
+		}
 		h.mu.Lock()
 		l := h.leases[cluster]
 		h.mu.Unlock()
@@ -277,9 +315,15 @@ func (d *Daemon) takeLease(ctx context.Context, c *spec.Cluster, snap *snapshot)
 	if err != nil {
 		return
 	}
+	h.mu.Lock()
+	h.seen[c.Name] = acting
+	h.mu.Unlock()
 	n := c.Node(acting)
 	if n == nil || n.Host != h.co.Host() {
 		return
+	}
+	if h.heldBack(c.Name, c.Failover.TTL.Duration) {
+		return // another host's primary runs in failsafe
 	}
 	h.mu.Lock()
 	g := h.gaveUp[c.Name]
@@ -321,7 +365,7 @@ func (d *Daemon) renewLease(ctx context.Context, c *spec.Cluster, l *heldLease) 
 	h := d.hosted
 	h.mu.Lock()
 	since := time.Since(l.renewed)
-	due := !l.renewing && since >= renewEvery(l.ttl)
+	due := !l.renewing && (since >= renewEvery(l.ttl) || l.failed)
 	if due {
 		l.renewing = true
 	}
@@ -330,21 +374,33 @@ func (d *Daemon) renewLease(ctx context.Context, c *spec.Cluster, l *heldLease) 
 		d.loseLease(ctx, c, l, fmt.Sprintf("its lease in etcd was not renewed for %s (etcd does not answer from this host, or has no quorum)", since.Round(time.Millisecond)))
 		return
 	}
+	if c.Failover.Failsafe && since >= renewEvery(l.ttl)*3/2 {
+		h.mu.Lock()
+		ask := !l.asking
+		l.asking = true
+		h.mu.Unlock()
+		if ask {
+			go d.failsafeRound(ctx, c, l)
+		}
+	}
 	if !due {
 		return
 	}
 	go func() {
 		sent := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, renewEvery(l.ttl))
+		// A try that hangs (an etcd election, a member that went away) is
+		// cut short and made again at once, several times before ttl/2.
+		rctx, cancel := context.WithTimeout(ctx, l.ttl/10)
 		err := l.lease.Renew(rctx)
 		cancel()
 		h.mu.Lock()
-		l.renewing = false
+		l.renewing, l.failed = false, err != nil
 		if err == nil {
 			l.renewed = sent
 		}
 		h.mu.Unlock()
 		switch {
+		case errors.Is(err, ErrLeaseLost) && c.Failover.Failsafe && d.retake(ctx, c, l):
 		case errors.Is(err, ErrLeaseLost):
 			d.loseLease(ctx, c, l, "its lease in etcd expired")
 		case err != nil:
@@ -360,6 +416,11 @@ func (d *Daemon) checkLeaseNode(ctx context.Context, c *spec.Cluster, l *heldLea
 	st, err := d.snap.Load().shared.Load(c.Name)
 	if err != nil {
 		return
+	}
+	if acting, err := reconcile.ActingPrimary(c, st, nil); err == nil {
+		d.hosted.mu.Lock()
+		d.hosted.seen[c.Name] = acting
+		d.hosted.mu.Unlock()
 	}
 	if acting, err := reconcile.ActingPrimary(c, st, nil); err == nil && acting != l.node {
 		d.dropLease(c.Name, l)
@@ -394,7 +455,13 @@ func (d *Daemon) loseLease(ctx context.Context, c *spec.Cluster, l *heldLease, w
 	d.hosted.gaveUp[c.Name] = gaveUp{node: l.node, epoch: l.epoch}
 	d.hosted.mu.Unlock()
 	d.log.Error("fencing this host's primary: the primary's lease is lost", "cluster", c.Name, "node", l.node, "reason", why)
-	_ = d.fenceOwn(ctx, c, l.node, l.ttl) // a failure is logged; nothing else can stop it
+	// Tried again until confirmed: nothing else stops it.
+	for ctx.Err() == nil && d.fenceOwn(ctx, c, l.node, l.ttl) != nil {
+		sleep(ctx, 200*time.Millisecond)
+	}
+	rctx, cancel := context.WithTimeout(ctx, renewEvery(l.ttl))
+	_ = l.lease.Release(rctx) // fenced: the failover need not wait for the expiry
+	cancel()
 }
 
 // fenceOwn fences node, of this host, through the local engine; the stop
@@ -470,17 +537,22 @@ func (d *Daemon) leaseFenced(ctx context.Context, c *spec.Cluster, node string) 
 	return nil
 }
 
+// answerTimeout bounds the failover's question to the old primary (see
+// answersAsPrimary): a server that runs answers on a local network in
+// milliseconds.
+var answerTimeout = 500 * time.Millisecond
+
 // answersAsPrimary asks node over SQL, at its host's address, whether it
 // takes writes; it says how when it does (or when it answers but refuses
 // the login, or takes it and does not say its role: a server that answers
-// may be a primary), "" when it cannot be reached within a second or is a
+// may be a primary), "" when it cannot be reached within answerTimeout or is a
 // standby.
 func (d *Daemon) answersAsPrimary(ctx context.Context, c *spec.Cluster, node string) string {
 	n := c.Node(node)
 	if n == nil || n.Port == 0 || n.Address == "" {
-		return ""
+		return "it publishes no port at its host's address, so whether it still takes writes cannot be asked"
 	}
-	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	hctx, cancel := context.WithTimeout(ctx, answerTimeout)
 	defer cancel()
 	addr := fmt.Sprintf("%s:%d", n.Address, n.Port)
 	conn, err := d.deps.DB.Connect(hctx, addr, c.Superuser.Name, c.Superuser.Password, c.Database)
@@ -590,4 +662,161 @@ func nodeSummary(n reconcile.NodeReport) string {
 	default:
 		return "standby, not streaming"
 	}
+}
+
+// retake takes the lease of l's node again after etcd let it expire while
+// the other hosts' pacsd confirmed the primary (failsafe), within the time
+// those confirmations keep it; it reports whether it did.
+func (d *Daemon) retake(ctx context.Context, c *spec.Cluster, l *heldLease) bool {
+	h := d.hosted
+	h.mu.Lock()
+	fresh := time.Since(l.renewed) < fenceAt(l.ttl)
+	h.mu.Unlock()
+	if !fresh {
+		return false
+	}
+	lctx, cancel := context.WithTimeout(ctx, renewEvery(l.ttl))
+	lease, err := h.co.AcquireLease(lctx, c.Name, l.node, c.Primary, l.ttl)
+	cancel()
+	if err != nil {
+		d.log.Warn("the primary's lease expired while etcd could not be reached, and cannot be taken again", "cluster", c.Name, "node", l.node, "error", err.Error())
+		return false
+	}
+	h.mu.Lock()
+	l.lease, l.renewed = lease, time.Now()
+	h.mu.Unlock()
+	d.log.Info("the primary's lease taken again after failsafe", "cluster", c.Name, "node", l.node)
+	return true
+}
+
+// FailsafeRequest is what the pacsd of a primary's host asks the pacsd of
+// every other host while etcd cannot be reached (failover.failsafe).
+type FailsafeRequest struct {
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	Host    string `json:"host"`
+}
+
+// FailsafeAnswer is a pacsd's answer to a FailsafeRequest.
+type FailsafeAnswer struct {
+	Host string `json:"host"`
+	OK   bool   `json:"ok"`
+	Why  string `json:"why,omitempty"`
+}
+
+// failsafeRound asks the pacsd of every other host of c whether it sees
+// l's node as the acting primary and holds no lease of its own; when every
+// one confirms, the round counts as a renewal of l (the primary keeps
+// running while etcd cannot be reached). One host silent or refusing, and
+// the lease runs out: the primary is fenced at TTL/2.
+func (d *Daemon) failsafeRound(ctx context.Context, c *spec.Cluster, l *heldLease) {
+	h := d.hosted
+	defer func() {
+		h.mu.Lock()
+		l.asking = false
+		h.mu.Unlock()
+	}()
+	sent := time.Now()
+	f := d.snap.Load().file
+	_, port, err := net.SplitHostPort(f.Daemon.Listen)
+	if err != nil {
+		return
+	}
+	body, _ := json.Marshal(FailsafeRequest{Cluster: c.Name, Node: l.node, Host: h.co.Host()})
+	var refused []string
+	for _, name := range c.Hosts() {
+		if name == h.co.Host() {
+			continue
+		}
+		var addr string
+		for _, hb := range f.Hosts {
+			if hb.Name == name {
+				addr = hb.Address
+			}
+		}
+		if why := askFailsafe(ctx, net.JoinHostPort(addr, port), body, renewEvery(l.ttl)); why != "" {
+			refused = append(refused, fmt.Sprintf("host %q: %s", name, why))
+		}
+	}
+	state := "confirmed"
+	if len(refused) > 0 {
+		state = "refused: " + strings.Join(refused, "; ")
+	}
+	h.mu.Lock()
+	if len(refused) == 0 && h.leases[c.Name] == l && sent.After(l.renewed) {
+		l.renewed = sent
+	}
+	said := h.failsafeSaid[c.Name]
+	h.failsafeSaid[c.Name] = state
+	h.mu.Unlock()
+	switch {
+	case state == said:
+	case len(refused) == 0:
+		d.log.Warn("etcd cannot be renewed from this host; the primary keeps running: the pacsd of every other host confirms it (failsafe)", "cluster", c.Name, "node", l.node)
+	default:
+		d.log.Error("etcd cannot be renewed from this host, and failsafe is not confirmed; the primary is fenced when its lease runs out", "cluster", c.Name, "node", l.node, "reason", strings.Join(refused, "; "))
+	}
+}
+
+// askFailsafe posts body to the pacsd at addr; "" when it confirms.
+func askFailsafe(ctx context.Context, addr string, body []byte, timeout time.Duration) string {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/failsafe", bytes.NewReader(body))
+	if err != nil {
+		return err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "its pacsd does not answer (" + err.Error() + ")"
+	}
+	defer resp.Body.Close()
+	var a FailsafeAnswer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&a); err != nil {
+		return fmt.Sprintf("its pacsd answered %s, not a failsafe answer", resp.Status)
+	}
+	if !a.OK {
+		return a.Why
+	}
+	return ""
+}
+
+// failsafeAnswer answers a FailsafeRequest: it confirms when this pacsd,
+// too, sees the node as the acting primary and holds no lease for the
+// cluster; then it neither fails over nor takes the lease while the
+// confirmation is recent (failover.ttl).
+func (d *Daemon) failsafeAnswer(r FailsafeRequest) FailsafeAnswer {
+	h := d.hosted
+	a := FailsafeAnswer{Host: h.co.Host()}
+	c := clusterNamed(d.snap.Load().file, r.Cluster)
+	switch {
+	case c == nil:
+		a.Why = fmt.Sprintf("this pacsd's file has no cluster %q", r.Cluster)
+		return a
+	case !c.Failover.Failsafe:
+		a.Why = fmt.Sprintf("failover.failsafe is off for cluster %q in this pacsd's file", r.Cluster)
+		return a
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch seen := h.seen[r.Cluster]; {
+	case h.leases[r.Cluster] != nil:
+		a.Why = fmt.Sprintf("this pacsd holds the primary's lease of cluster %q (for %q)", r.Cluster, h.leases[r.Cluster].node)
+	case seen != r.Node:
+		a.Why = fmt.Sprintf("this pacsd last read %q as the acting primary of cluster %q, not %q", seen, r.Cluster, r.Node)
+	default:
+		a.OK = true
+		h.confirmed[r.Cluster] = time.Now()
+	}
+	return a
+}
+
+// heldBack reports whether this pacsd confirmed failsafe for cluster within
+// ttl: it then neither fails over nor takes the lease.
+func (h *hosted) heldBack(cluster string, ttl time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at, ok := h.confirmed[cluster]
+	return ok && time.Since(at) < ttl
 }

@@ -526,7 +526,7 @@ func TestHostedLeaseLostFencesAtOnce(t *testing.T) {
 		log      string
 	}{
 		{name: "the lease expired", renewErr: fmt.Errorf("while renewing the primary's lease: %w", ErrLeaseLost), fenced: true,
-			log: "its lease in etcd expired"},
+			releases: 1, log: "its lease in etcd expired"},
 		{name: "etcd is slow", renewErr: errors.New("context deadline exceeded"), held: true, log: "cannot renew the primary's lease"},
 		{name: "renewed", held: true},
 		{name: "renewed while the record names another primary", record: &reconcile.ClusterState{Acting: "db2", Epoch: 2, Keep: "db1"},

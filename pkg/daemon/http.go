@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -40,6 +41,23 @@ func (d *Daemon) Handler() http.Handler {
 			}
 		}
 		_ = enc.Encode(st)
+	})
+	mux.HandleFunc("POST /failsafe", func(w http.ResponseWriter, r *http.Request) {
+		if d.hosted == nil {
+			http.Error(w, "pacsd does not run on every host (no daemon.etcd)", http.StatusNotFound)
+			return
+		}
+		var req FailsafeRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
+			http.Error(w, "not a failsafe request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		a := d.failsafeAnswer(req)
+		w.Header().Set("Content-Type", "application/json")
+		if !a.OK {
+			w.WriteHeader(http.StatusConflict)
+		}
+		_ = json.NewEncoder(w).Encode(a)
 	})
 	return mux
 }

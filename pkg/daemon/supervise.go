@@ -305,6 +305,11 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 		}
 		return
 	}
+	// A primary kept running in failsafe, as this pacsd confirmed, is not
+	// failed over while the confirmation is recent.
+	if d.hosted.heldBack(c.Name, c.Failover.TTL.Duration) {
+		return
+	}
 	// A primary whose host never took its lease in this epoch (the cluster
 	// starts, or it was just promoted) has not lost it.
 	if node, at, err := d.hosted.co.Leased(ctx, c.Name); err != nil || node != acting || at != epoch {
@@ -333,7 +338,9 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	if ferr == nil || errors.Is(ferr, reconcile.ErrActingChanged) {
 		*ws = watchState{}
 	} else {
-		ws.w.RetryAfter = time.Now().Add(reconcile.FailoverRetry)
+		// Tried again soon: a standby that could not be checked (its
+		// host's etcd session renewed late) answers a moment later.
+		ws.w.RetryAfter = time.Now().Add(min(reconcile.FailoverRetry, renewEvery(c.Failover.TTL.Duration)))
 	}
 	d.failedOver(ctx, c, c.Node(acting), acting, to, lostFor, ferr, deps)
 }

@@ -325,6 +325,9 @@ func (x *executor) state(ctx context.Context, rt Runtime, node string) (*DBState
 // connect opens a superuser connection to node's server.
 func (x *executor) connect(ctx context.Context, rt Runtime, node string) (DBConn, error) {
 	n := x.c.Node(node)
+	if addr := x.d.remoteAddr(n); addr != "" {
+		return x.d.DB.Connect(ctx, addr, x.c.Superuser.Name, x.c.Superuser.Password, x.c.Database)
+	}
 	ct, err := rt.ContainerInspect(ctx, n.Container, x.c.Name, n.Name)
 	if err != nil {
 		return nil, err

@@ -292,6 +292,16 @@ func restartPolicy(st ClusterState, c *spec.Cluster, node string) string {
 func Health(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*DBState, error) {
 	ctx, cancel := context.WithTimeout(ctx, FailoverTimeout)
 	defer cancel()
+	if addr := d.remoteAddr(n); addr != "" {
+		// Another host's node: asked where it is, not where its host's
+		// last report says it was.
+		conn, err := d.DB.Connect(ctx, addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		return conn.Health(ctx)
+	}
 	rt, err := d.runtime(c, n.Host)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -28,6 +29,17 @@ type Hosted struct {
 	// Seen receives each observation of a cluster (its host's nodes are
 	// reported to the other hosts' pacsd).
 	Seen func(c *spec.Cluster, obs *Observed)
+}
+
+// remoteAddr is where this pacsd reaches node n's server when n runs on
+// another host with pacsd on every host: that host's address and the
+// node's published port; "" otherwise (the container's own address, from
+// its engine).
+func (d Deps) remoteAddr(n *spec.Node) string {
+	if d.Hosted == nil || n.Host == d.Hosted.Host || n.Port == 0 || n.Address == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", n.Address, n.Port)
 }
 
 // ErrReportedOnly is matched by the error of a Runtime that knows another
@@ -78,6 +90,14 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, act
 	// started on data no base backup made would initialise an empty
 	// primary).
 	blocked := map[string]string{}
+	// A node of another host runs as a second primary: only its own pacsd
+	// can fence it, and until it has, nothing here starts or promotes the
+	// acting primary (the plan counts on the fence).
+	for _, a := range actions {
+		if a.Kind == Fence && hostOf(a.Node, a.Host) != h {
+			blocked[acting] = "fence:" + a.Node
+		}
+	}
 	for _, a := range actions {
 		switch {
 		case hostOf(a.Node, a.Host) != h || a.Node == "" || blocked[a.Node] != "":
@@ -98,11 +118,16 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, act
 		}
 	}
 	for _, n := range c.Nodes {
-		switch why := blocked[n.Name]; why {
-		case "":
-		case "lease":
+		why := blocked[n.Name]
+		switch {
+		case why == "":
+		case why == "lease":
 			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Primary Lease Not Held",
 				Detail: fmt.Sprintf("node %q is the acting primary, but this host's pacsd does not hold its lease in etcd, so it neither starts nor promotes it: check that etcd answers from this host; when the lease has expired, another host's pacsd fails over", n.Name)})
+		case strings.HasPrefix(why, "fence:"):
+			other := strings.TrimPrefix(why, "fence:")
+			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Second Primary Elsewhere",
+				Detail: fmt.Sprintf("node %q on host %q takes writes although %q is the acting primary; only the pacsd of that host can fence it, and until it has, this host's pacsd neither starts nor promotes %q: check that pacsd runs on host %q", other, hostOf(other, ""), n.Name, n.Name, hostOf(other, ""))})
 		default:
 			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Waits For The Primary",
 				Detail: fmt.Sprintf("node %q is built from the acting primary %q (%s), which does not take writes yet or has work pending on its host; this host's pacsd builds it once the primary runs", n.Name, acting, why)})

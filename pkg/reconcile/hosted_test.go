@@ -461,3 +461,33 @@ func TestReportAddress(t *testing.T) {
 		})
 	}
 }
+
+// TestScopeSecondPrimaryElsewhere: a plan that fences a writable node of
+// another host and promotes the acting primary here (the leader recorded
+// the promotion but did not finish it, while the old primary still takes
+// writes): this host's pacsd promotes nothing until that node's own pacsd
+// has fenced it.
+func TestScopeSecondPrimaryElsewhere(t *testing.T) {
+	c := twoOnB(t)
+	actions := []Action{
+		{Kind: Fence, Node: "db1", Target: "pacs-db1"},
+		{Kind: Promote, Node: "db2", Target: "pacs-db2"},
+		{Kind: Reload, Node: "db3", Target: "pacs-db3"},
+	}
+	kept, ps := Scope(c, "b", "db2", true, true, actions, nil)
+	var kinds []string
+	for _, a := range kept {
+		kinds = append(kinds, string(a.Kind)+" "+a.Node)
+	}
+	if diff := cmp.Diff([]string{"reload db3"}, kinds); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"db2 Second Primary Elsewhere node-only"}, problemLines(ps)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	// On db1's own host the fence is carried out.
+	kept, _ = Scope(c, "a", "db2", false, true, actions, nil)
+	if len(kept) != 1 || kept[0].Kind != Fence {
+		t.Errorf("host a keeps %v, want its fence", kept)
+	}
+}

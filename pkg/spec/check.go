@@ -351,6 +351,12 @@ func (d *decoder) checkFile(f *File) {
 			continue
 		}
 		clusters = append(clusters, c)
+		if f.EveryHost() && c.Failover.Failsafe {
+			if host, _, err := net.SplitHostPort(f.Daemon.Listen); err == nil && loopbackHost(host) {
+				d.errorf(c.DeclRange, "Failsafe Needs a Reachable Listen Address",
+					"Cluster %q sets failover.failsafe, so while etcd cannot be reached the pacsd of the primary's host keeps its primary only as long as the pacsd of every other host of the cluster confirms it over HTTP, at the host's address and the port of daemon.listen; daemon.listen %q is a loopback address that the other hosts cannot reach. Listen on the host's address or on all addresses (\"0.0.0.0:9187\"), or remove failsafe.", c.Name, f.Daemon.Listen)
+			}
+		}
 		if first, dup := networks[c.Network]; dup {
 			d.errorf(c.NetworkRange, "Duplicate Network", "Cluster %q would use the Docker network %q, which %s already uses (declared at %s). pacsd owns one network per cluster: set network to another name.", c.Name, c.Network, first.by, first.rng)
 		} else {

@@ -212,8 +212,8 @@ func TestFailoverTTL(t *testing.T) {
 		{"an hour", `ttl = "1h"`, true, 0, false, []string{long}},
 		{"not a duration", `ttl = 10`, true, 0, false, []string{"error Invalid Duration"}},
 		{"zero", `ttl = "0s"`, true, 0, false, []string{"error Invalid Duration"}},
-		{"failsafe with automatic", "automatic = true\n    failsafe = true", true, 10 * time.Second, true, nil},
-		{"failsafe without automatic", "failsafe = true", true, 10 * time.Second, true, []string{"warning Failsafe Without Automatic Failover"}},
+		{"failsafe with automatic", "automatic = true\n    failsafe = true", true, 10 * time.Second, true, []string{"error Failsafe Needs a Reachable Listen Address"}},
+		{"failsafe without automatic", "failsafe = true", true, 10 * time.Second, true, []string{"error Failsafe Needs a Reachable Listen Address", "warning Failsafe Without Automatic Failover"}},
 		{"failsafe false without automatic", "failsafe = false", true, 10 * time.Second, false, nil},
 		{"failsafe not a bool", `failsafe = "maybe"`, true, 0, false, []string{"error Incorrect Attribute Value Type"}},
 		{"ttl without etcd", `ttl = "10s"`, false, 10 * time.Second, false, []string{noEtcd}},
@@ -327,8 +327,8 @@ func TestEveryHostValid(t *testing.T) {
 		t.Errorf("daemon.etcd differs (-want +got):\n%s", diff)
 	}
 	c := f.Clusters[0]
-	if c.Failover.TTL.Duration != 10*time.Second || !c.Failover.Failsafe {
-		t.Errorf("failover %+v, want ttl 10s and failsafe", c.Failover)
+	if c.Failover.TTL.Duration != 10*time.Second || c.Failover.Failsafe {
+		t.Errorf("failover %+v, want ttl 10s and no failsafe", c.Failover)
 	}
 	if got := c.Hosts(); !cmp.Equal(got, []string{"a", "b"}) {
 		t.Errorf("Hosts() = %q, want [a b]", got)

@@ -62,6 +62,8 @@ type Etcd struct {
 	// revs is the record's revision as this process last read or wrote
 	// it, per cluster (0: none), and the acting primary it named.
 	revs map[string]recordRev
+	// held are the locks this process holds, by name.
+	held map[string]*concurrency.Mutex
 }
 
 type recordRev struct {
@@ -98,7 +100,7 @@ func OpenEtcd(o EtcdOptions) (*Etcd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to etcd (%s): %w", strings.Join(o.Endpoints, ", "), err)
 	}
-	return &Etcd{o: o, cli: cli, revs: map[string]recordRev{}}, nil
+	return &Etcd{o: o, cli: cli, revs: map[string]recordRev{}, held: map[string]*concurrency.Mutex{}}, nil
 }
 
 // Close ends the session (its locks, leadership and reports are let go at
@@ -183,10 +185,12 @@ func decodeStrict(b []byte, v any, required ...string) error {
 	return dec.Decode(v)
 }
 
-// Save writes the cluster's record when it is still the one this process
-// last read or wrote; when the acting primary changes, only while no pacsd
-// holds the primary's lease. Otherwise nothing is written and the error
-// matches ErrRecordChanged.
+// Save writes the cluster's record while this process holds the cluster's
+// lock (Lock; checked in etcd, in the same transaction: a lock lost with an
+// expired session writes nothing) and the record is still the one this
+// process last read or wrote; when the acting primary changes, only while
+// no pacsd holds the primary's lease. Otherwise nothing is written and the
+// error matches ErrRecordChanged.
 func (e *Etcd) Save(cluster string, st reconcile.ClusterState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -194,10 +198,16 @@ func (e *Etcd) Save(cluster string, st reconcile.ClusterState) error {
 	}
 	e.mu.Lock()
 	seen := e.revs[cluster]
+	lock := e.held[cluster]
 	e.mu.Unlock()
+	if lock == nil {
+		return fmt.Errorf("while saving the record of cluster %q: %w: this pacsd does not hold the cluster's lock in etcd; nothing was written", cluster, ErrRecordChanged)
+	}
 	k := e.key("clusters", cluster, "record")
 	lease := e.key("clusters", cluster, "lease")
-	conds := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", seen.rev)}
+	// Still the lock's owner (its session may have expired meanwhile, and
+	// another pacsd acted), and still the record this process read.
+	conds := []clientv3.Cmp{lock.IsOwner(), clientv3.Compare(clientv3.ModRevision(k), "=", seen.rev)}
 	replaces := seen.acting != "" && st.Acting != seen.acting
 	if replaces {
 		conds = append(conds, clientv3.Compare(clientv3.CreateRevision(lease), "=", 0))
@@ -306,7 +316,15 @@ func (e *Etcd) Lock(ctx context.Context, name string) (func(), error) {
 		}
 		return nil, unreachable(fmt.Sprintf("taking the lock %q", name), err)
 	}
+	e.mu.Lock()
+	e.held[name] = m
+	e.mu.Unlock()
 	return func() {
+		e.mu.Lock()
+		if e.held[name] == m {
+			delete(e.held, name)
+		}
+		e.mu.Unlock()
 		uctx, cancel := e.ctx()
 		defer cancel()
 		_ = m.Unlock(uctx) // when etcd does not answer, the session's expiry lets go of it

@@ -15,6 +15,17 @@ import (
 	"github.com/pacsd/pacsd/pkg/state"
 )
 
+// locked takes the cluster's lock of e for the rest of the test (Save
+// writes only under it).
+func locked(t *testing.T, e *state.Etcd, cluster string) func() {
+	t.Helper()
+	unlock, err := e.Lock(context.Background(), cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return unlock
+}
+
 func openEtcd(t *testing.T, endpoints []string, host string) *state.Etcd {
 	t.Helper()
 	e, err := state.OpenEtcd(state.EtcdOptions{Endpoints: endpoints, Prefix: "/pacsd-test", Host: host, SessionTTL: 2 * time.Second})
@@ -39,9 +50,15 @@ func TestE2EEtcdRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := reconcile.ClusterState{Acting: "db1", Epoch: 0, Rounds: 1, Placed: map[string]reconcile.Placement{"db1": {Host: "a", Restart: "no"}}}
+	if err := a.Save("pacs", want); !errors.Is(err, state.ErrRecordChanged) {
+		t.Fatalf("a Save without the cluster's lock: %v, want ErrRecordChanged", err)
+	}
+	unlockA := locked(t, a, "pacs")
 	if err := a.Save("pacs", want); err != nil {
 		t.Fatal(err)
 	}
+	unlockA()
+	unlockB := locked(t, b, "pacs")
 	// b read the cluster before a wrote it: its write is refused.
 	if err := b.Save("pacs", reconcile.ClusterState{Acting: "db2"}); !errors.Is(err, state.ErrRecordChanged) {
 		t.Fatalf("a Save over a record written since it was read: %v, want ErrRecordChanged", err)
@@ -79,6 +96,11 @@ func TestE2EEtcdRecord(t *testing.T) {
 		}
 	}
 	// A damaged record seen damaged is replaced by a rebuilt one.
+	unlockB()
+	defer locked(t, a, "pacs")()
+	if _, err := a.Load("pacs"); !errors.Is(err, reconcile.ErrRecordDamaged) {
+		t.Fatal(err)
+	}
 	if err := a.Save("pacs", reconcile.ClusterState{Acting: "db1", Epoch: 3}); err != nil {
 		t.Fatalf("Save over a damaged record that was read: %v", err)
 	}
@@ -108,9 +130,12 @@ func TestE2EEtcdLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Acting = "db1"
+	ua := locked(t, a, "pacs")
 	if err := a.Save("pacs", st); err != nil {
 		t.Fatal(err)
 	}
+	ua()
+	defer locked(t, b, "pacs")()
 	// Another host cannot take it, even for the node the record names.
 	if _, err := b.AcquireLease(ctx, "pacs", "db1", "db1", 2*time.Second); !errors.Is(err, state.ErrLeaseRefused) {
 		t.Fatalf("a second host took the lease: %v", err)

@@ -1,6 +1,6 @@
 # failover.ttl lies between 2s and 10m: pacsd renews the lease every ttl/5
 # and fences its primary after ttl/2 without a renewal.
-cluster "pacs" {
+cluster "pacs" { # ERROR@1: Failsafe Needs a Reachable Listen Address
   image    = "dcm4che/postgres-dcm4chee:17.4-34"
   database = "pacsdb"
   failover {
@@ -33,7 +33,7 @@ cluster "ris" {
     port = 25432
   }
 }
-cluster "his" {
+cluster "his" { # ERROR@1: Failsafe Needs a Reachable Listen Address
   image    = "dcm4che/postgres-dcm4chee:17.4-34"
   database = "hisdb"
   failover {

@@ -18,7 +18,6 @@ cluster "pacs" {
 
   failover {
     automatic = true
-    failsafe  = true
   }
 
   node "db1" {
