@@ -94,7 +94,7 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, act
 	// can fence it, and until it has, nothing here starts or promotes the
 	// acting primary (the plan counts on the fence).
 	for _, a := range actions {
-		if a.Kind == Fence && hostOf(a.Node, a.Host) != h {
+		if a.Kind == Fence && a.Class != ClassRebuild && hostOf(a.Node, a.Host) != h { // not a diverged standby's stop
 			blocked[acting] = "fence:" + a.Node
 		}
 	}

@@ -470,7 +470,7 @@ func TestReportAddress(t *testing.T) {
 func TestScopeSecondPrimaryElsewhere(t *testing.T) {
 	c := twoOnB(t)
 	actions := []Action{
-		{Kind: Fence, Node: "db1", Target: "pacs-db1"},
+		{Kind: Fence, Class: ClassRestart, Node: "db1", Target: "pacs-db1"},
 		{Kind: Promote, Node: "db2", Target: "pacs-db2"},
 		{Kind: Reload, Node: "db3", Target: "pacs-db3"},
 	}
@@ -489,5 +489,19 @@ func TestScopeSecondPrimaryElsewhere(t *testing.T) {
 	kept, _ = Scope(c, "a", "db2", false, true, actions, nil)
 	if len(kept) != 1 || kept[0].Kind != Fence {
 		t.Errorf("host a keeps %v, want its fence", kept)
+	}
+}
+
+// TestScopeDivergedStandbyElsewhere: the stop of a diverged standby on
+// another host (a Fence of class rebuild) holds nothing back here.
+func TestScopeDivergedStandbyElsewhere(t *testing.T) {
+	c := twoOnB(t)
+	actions := []Action{
+		{Kind: Fence, Class: ClassRebuild, Node: "db1", Target: "pacs-db1"},
+		{Kind: Promote, Node: "db2", Target: "pacs-db2"},
+	}
+	kept, ps := Scope(c, "b", "db2", true, true, actions, nil)
+	if len(kept) != 1 || kept[0].Kind != Promote || len(ps) != 0 {
+		t.Errorf("kept %v, problems %v; want the promotion and no problem", kept, problemLines(ps))
 	}
 }
