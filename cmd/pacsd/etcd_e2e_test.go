@@ -524,19 +524,8 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 	t.Log("etcd without quorum")
 	pi := b.hostIndex(acting)
 	marks := b.marks()
-	var stopped []int
-	for i := range b.hosts {
-		if i != pi {
-			b.etcd.Member(i).Stop()
-			stopped = append(stopped, i)
-		}
-	}
-	waitFor(t, 3*b.ttl, "the primary fenced by its own pacsd", func() error {
-		if b.logAt(t, pi, marks[pi], "this host's primary is fenced").IsZero() {
-			return errors.New("not yet")
-		}
-		return nil
-	})
+	stopped := b.stopEtcdBut(pi)
+	b.waitLog(t, pi, marks[pi], "this host's primary is fenced", "the primary fenced by its own pacsd")
 	end := time.Now().Add(3 * b.ttl)
 	for time.Now().Before(end) {
 		if n, err := b.writableNode(); err == nil {
@@ -549,15 +538,7 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 			t.Fatalf("the pacsd of %s promoted a standby while etcd had no quorum", b.names[i])
 		}
 	}
-	for _, i := range stopped {
-		b.etcd.Member(i).Start()
-	}
-	var now string
-	waitFor(t, 2*time.Minute, "a writable primary once etcd has its quorum", func() error {
-		n, err := b.writableNode()
-		now = n
-		return err
-	})
+	now := b.quorumBack(t, stopped)
 	t.Logf("after the etcd outage %s is the primary", now)
 	b.streamingFrom(t, now)
 	b.finish(t, now)
@@ -586,19 +567,8 @@ func TestE2EEveryHostFailsafe(t *testing.T) {
 	acting, _ := b.record(t)
 	pi := b.hostIndex(acting)
 	marks := b.marks()
-	var stopped []int
-	for i := range b.hosts {
-		if i != pi {
-			b.etcd.Member(i).Stop()
-			stopped = append(stopped, i)
-		}
-	}
-	waitFor(t, 3*b.ttl, "failsafe confirmed by the other hosts", func() error {
-		if b.logAt(t, pi, marks[pi], "etcd cannot be renewed from this host; the primary keeps running").IsZero() {
-			return errors.New("not yet")
-		}
-		return nil
-	})
+	stopped := b.stopEtcdBut(pi)
+	b.waitLog(t, pi, marks[pi], "etcd cannot be renewed from this host; the primary keeps running", "failsafe confirmed by the other hosts")
 	end := time.Now().Add(3 * b.ttl)
 	for time.Now().Before(end) {
 		if err := b.writable(acting); err != nil {
@@ -613,26 +583,13 @@ func TestE2EEveryHostFailsafe(t *testing.T) {
 	si := stopped[0]
 	b.hosts[si].Partition()
 	cut := time.Now()
-	waitFor(t, 3*b.ttl, "the primary fenced once a host no longer confirms", func() error {
-		if b.logAt(t, pi, marks[pi], "this host's primary is fenced").IsZero() {
-			return errors.New("not yet")
-		}
-		return nil
-	})
+	b.waitLog(t, pi, marks[pi], "this host's primary is fenced", "the primary fenced once a host no longer confirms")
 	t.Logf("primary fenced %s after a standby's host was cut off", time.Since(cut).Round(time.Millisecond))
 	if err := b.writable(acting); err == nil {
 		t.Fatal("the fenced primary still takes writes")
 	}
 	b.hosts[si].Heal()
-	for _, i := range stopped {
-		b.etcd.Member(i).Start()
-	}
-	var now string
-	waitFor(t, 2*time.Minute, "a writable primary once etcd has its quorum", func() error {
-		n, err := b.writableNode()
-		now = n
-		return err
-	})
+	now := b.quorumBack(t, stopped)
 	b.streamingFrom(t, now)
 	b.finish(t, now)
 }
@@ -669,4 +626,45 @@ func (b *everyHostBed) timeline(t *testing.T, start time.Time) string {
 		out.WriteString(l.text + "\n")
 	}
 	return out.String()
+}
+
+// stopEtcdBut stops the etcd member of every host but host pi (etcd loses
+// its quorum) and returns their indexes.
+func (b *everyHostBed) stopEtcdBut(pi int) []int {
+	var stopped []int
+	for i := range b.hosts {
+		if i != pi {
+			b.etcd.Member(i).Stop()
+			stopped = append(stopped, i)
+		}
+	}
+	return stopped
+}
+
+// quorumBack starts the stopped etcd members again and returns the node
+// that accepts writes once etcd has its quorum.
+func (b *everyHostBed) quorumBack(t *testing.T, stopped []int) string {
+	t.Helper()
+	for _, i := range stopped {
+		b.etcd.Member(i).Start()
+	}
+	var now string
+	waitFor(t, 2*time.Minute, "a writable primary once etcd has its quorum", func() error {
+		n, err := b.writableNode()
+		now = n
+		return err
+	})
+	return now
+}
+
+// waitLog waits, 3 TTLs at most, for msg in the log of the pacsd of host i
+// after offset from.
+func (b *everyHostBed) waitLog(t *testing.T, i, from int, msg, what string) {
+	t.Helper()
+	waitFor(t, 3*b.ttl, what, func() error {
+		if b.logAt(t, i, from, msg).IsZero() {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 }
