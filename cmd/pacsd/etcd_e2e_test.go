@@ -492,6 +492,11 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 		})
 	}
 
+	code, out, errOut := runCLI(t, nil, "status", "-f", b.tp.path, "--host", b.names[0])
+	if code != exitOK || !strings.Contains(out, "primary's lease: "+acting+", held by the pacsd of "+b.names[b.hostIndex(acting)]) || !strings.Contains(out, acting+": primary") {
+		t.Errorf("pacsd status --host %s: exit %d\n%s%s", b.names[0], code, out, errOut)
+	}
+
 	t.Log("the leader's pacsd killed")
 	old := b.leader(t)
 	li := slices.Index(b.names, old)

@@ -58,7 +58,10 @@ func checkHost(f *spec.File, host string) error {
 func (m *everyHost) etcd(f *spec.File) (*state.Etcd, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	conf := fmt.Sprintf("%v", *f.Daemon.Etcd)
+	conf := fmt.Sprintf("%v %v", f.Daemon.Etcd.Endpoints, *f.Daemon.Etcd)
+	if m.e != nil && conf != m.conf {
+		return nil, errors.New("daemon.etcd changed: the connection to etcd (and with it this pacsd's locks, leadership and leases) is kept until pacsd restarts; restart it to take the new etcd block ('systemctl restart pacsd'), or put the block back")
+	}
 	if m.e != nil {
 		return m.e, nil
 	}

@@ -45,6 +45,7 @@ func init() {
 		{"failover", "NODE [-f FILE]", "make standby NODE the primary when the primary is lost (fenced first)", runFailover},
 		{"run", "[-f FILE]", "keep every cluster converged to the file (the service)", runRun},
 		{"conninfo", "[CLUSTER] [-f FILE]", "print libpq and JDBC URLs that find the acting primary (or a standby)", runConninfo},
+		{"status", "[-f FILE] [--host NAME]", "ask the running daemon: last passes, leader, primary's lease, hosts", runStatus},
 		{"version", "", "print the version of pacsd", runVersion},
 	}
 }

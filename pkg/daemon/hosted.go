@@ -86,6 +86,32 @@ type hosted struct {
 	confirmed map[string]time.Time
 	// failsafeSaid is the last failsafe state logged, by cluster.
 	failsafeSaid map[string]string
+	// change has, by cluster, a channel of one that a change of the
+	// record or lease in etcd fills (see changed).
+	change map[string]chan struct{}
+}
+
+// changes returns the channel that says that cluster's record or lease
+// changed in etcd.
+func (h *hosted) changes(cluster string) chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := h.change[cluster]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		h.change[cluster] = ch
+	}
+	return ch
+}
+
+// changed says that cluster's record or lease changed in etcd: the lease
+// is looked at again at once (a failover may have made this host's node
+// the primary).
+func (h *hosted) changed(cluster string) {
+	select {
+	case h.changes(cluster) <- struct{}{}:
+	default:
+	}
 }
 
 type gaveUp struct {
@@ -118,7 +144,7 @@ func renewEvery(ttl time.Duration) time.Duration { return ttl / 5 }
 
 func newHosted(co Coordination) *hosted {
 	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, refused: map[string]string{},
-		seen: map[string]string{}, confirmed: map[string]time.Time{}, failsafeSaid: map[string]string{}}
+		seen: map[string]string{}, confirmed: map[string]time.Time{}, failsafeSaid: map[string]string{}, change: map[string]chan struct{}{}}
 }
 
 // mayRunPrimary reports whether this pacsd holds cluster's lease for node,
@@ -189,7 +215,13 @@ func (d *Daemon) runHosted(ctx context.Context) {
 					go func() { defer wg.Done(); d.keepLease(cctx, c.Name) }()
 					// Another host's failover or lease: a pass follows it
 					// at once (repointing this host's standbys).
-					go func() { defer wg.Done(); d.hosted.co.Watch(cctx, c.Name, d.events.Poke) }()
+					go func() {
+						defer wg.Done()
+						d.hosted.co.Watch(cctx, c.Name, func() {
+							d.events.Poke()
+							d.hosted.changed(c.Name)
+						})
+					}()
 				}
 			}
 		}
@@ -270,6 +302,8 @@ func (d *Daemon) keepLease(ctx context.Context, cluster string) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-h.changes(cluster):
+			next = time.Time{} // the record changed: this host may be the primary's now
 		}
 		snap := d.snap.Load()
 		c := clusterNamed(snap.file, cluster)

@@ -70,6 +70,11 @@ type watchState struct {
 	saved    time.Time // when the last sight was last saved
 	savedWAL uint64    // and the WAL position saved then
 	loadErr  string    // the last error telling the acting primary, logged once
+	// unleased is since when the leader has seen no lease for the acting
+	// primary in its epoch, unleasedSaid set once it said so (pacsd on
+	// every host).
+	unleased     time.Time
+	unleasedSaid bool
 }
 
 // supervise checks, every SuperviseInterval, the acting primary of each
@@ -313,8 +318,16 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	// A primary whose host never took its lease in this epoch (the cluster
 	// starts, or it was just promoted) has not lost it.
 	if node, at, err := d.hosted.co.Leased(ctx, c.Name); err != nil || node != acting || at != epoch {
+		if err == nil && ws.unleased.IsZero() {
+			ws.unleased = time.Now()
+		}
+		if err == nil && time.Since(ws.unleased) > c.Failover.TTL.Duration && !ws.unleasedSaid {
+			ws.unleasedSaid = true
+			d.log.Warn("the acting primary's host has not taken its lease in this epoch; no failover either: check that pacsd runs on its host and reaches etcd", "cluster", c.Name, "node", acting, "epoch", epoch, "since", ws.unleased.Format(time.RFC3339))
+		}
 		return
 	}
+	ws.unleased, ws.unleasedSaid = time.Time{}, false
 	now := time.Now()
 	if ws.w.DownSince.IsZero() {
 		ws.w.DownSince = now
