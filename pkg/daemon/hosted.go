@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,8 @@ type hosted struct {
 	confirmed map[string]time.Time
 	// failsafeSaid is the last failsafe state logged, by cluster.
 	failsafeSaid map[string]string
+	// started is when this pacsd started.
+	started time.Time
 	// change has, by cluster, a channel of one that a change of the
 	// record or lease in etcd fills (see changed).
 	change map[string]chan struct{}
@@ -144,7 +147,7 @@ func renewEvery(ttl time.Duration) time.Duration { return ttl / 5 }
 
 func newHosted(co Coordination) *hosted {
 	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, refused: map[string]string{},
-		seen: map[string]string{}, confirmed: map[string]time.Time{}, failsafeSaid: map[string]string{}, change: map[string]chan struct{}{}}
+		seen: map[string]string{}, confirmed: map[string]time.Time{}, failsafeSaid: map[string]string{}, change: map[string]chan struct{}{}, started: time.Now()}
 }
 
 // mayRunPrimary reports whether this pacsd holds cluster's lease for node,
@@ -206,6 +209,9 @@ func (d *Daemon) runHosted(ctx context.Context) {
 		names := map[string]bool{}
 		if snap := d.snap.Load(); snap != nil {
 			for _, c := range snap.file.Clusters {
+				if !slices.Contains(c.Hosts(), d.hosted.co.Host()) {
+					continue // no node of it here: this pacsd neither leads it nor holds its lease
+				}
 				names[c.Name] = true
 				if running[c.Name] == nil {
 					cctx, stop := context.WithCancel(ctx)
@@ -356,7 +362,7 @@ func (d *Daemon) takeLease(ctx context.Context, c *spec.Cluster, snap *snapshot)
 	if n == nil || n.Host != h.co.Host() {
 		return
 	}
-	if h.heldBack(c.Name, c.Failover.TTL.Duration) {
+	if h.heldBack(c.Name, c.Failover.TTL.Duration, c.Failover.Failsafe) {
 		return // another host's primary runs in failsafe
 	}
 	h.mu.Lock()
@@ -428,11 +434,18 @@ func (d *Daemon) renewLease(ctx context.Context, c *spec.Cluster, l *heldLease) 
 		err := l.lease.Renew(rctx)
 		cancel()
 		h.mu.Lock()
-		l.renewing, l.failed = false, err != nil
+		l.failed = err != nil
 		if err == nil {
 			l.renewed = sent
 		}
 		h.mu.Unlock()
+		// No other renewal starts until this one's outcome is handled (a
+		// second retake would lose the race to this one, and fence).
+		defer func() {
+			h.mu.Lock()
+			l.renewing = false
+			h.mu.Unlock()
+		}()
 		switch {
 		case errors.Is(err, ErrLeaseLost) && c.Failover.Failsafe && d.retake(ctx, c, l):
 		case errors.Is(err, ErrLeaseLost):
@@ -757,7 +770,11 @@ func (d *Daemon) failsafeRound(ctx context.Context, c *spec.Cluster, l *heldLeas
 		return
 	}
 	body, _ := json.Marshal(FailsafeRequest{Cluster: c.Name, Node: l.node, Host: h.co.Host()})
+	// Every other host of the cluster at once: the round must end well
+	// within the ttl/5 between renewals.
 	var refused []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, name := range c.Hosts() {
 		if name == h.co.Host() {
 			continue
@@ -768,10 +785,18 @@ func (d *Daemon) failsafeRound(ctx context.Context, c *spec.Cluster, l *heldLeas
 				addr = hb.Address
 			}
 		}
-		if why := askFailsafe(ctx, net.JoinHostPort(addr, port), body, renewEvery(l.ttl)); why != "" {
-			refused = append(refused, fmt.Sprintf("host %q: %s", name, why))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if why := askFailsafe(ctx, net.JoinHostPort(addr, port), body, renewEvery(l.ttl)); why != "" {
+				mu.Lock()
+				refused = append(refused, fmt.Sprintf("host %q: %s", name, why))
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
+	slices.Sort(refused)
 	state := "confirmed"
 	if len(refused) > 0 {
 		state = "refused: " + strings.Join(refused, "; ")
@@ -792,6 +817,10 @@ func (d *Daemon) failsafeRound(ctx context.Context, c *spec.Cluster, l *heldLeas
 	}
 }
 
+// failsafeClient asks the other hosts' pacsd directly, never through a
+// proxy of the environment.
+var failsafeClient = &http.Client{Transport: &http.Transport{Proxy: nil}}
+
 // askFailsafe posts body to the pacsd at addr; "" when it confirms.
 func askFailsafe(ctx context.Context, addr string, body []byte, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -801,7 +830,7 @@ func askFailsafe(ctx context.Context, addr string, body []byte, timeout time.Dur
 		return err.Error()
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := failsafeClient.Do(req)
 	if err != nil {
 		return "its pacsd does not answer (" + err.Error() + ")"
 	}
@@ -820,16 +849,24 @@ func askFailsafe(ctx context.Context, addr string, body []byte, timeout time.Dur
 // too, sees the node as the acting primary and holds no lease for the
 // cluster; then it neither fails over nor takes the lease while the
 // confirmation is recent (failover.ttl).
-func (d *Daemon) failsafeAnswer(r FailsafeRequest) FailsafeAnswer {
+func (d *Daemon) failsafeAnswer(r FailsafeRequest, from string) FailsafeAnswer {
 	h := d.hosted
 	a := FailsafeAnswer{Host: h.co.Host()}
-	c := clusterNamed(d.snap.Load().file, r.Cluster)
+	f := d.snap.Load().file
+	c := clusterNamed(f, r.Cluster)
 	switch {
 	case c == nil:
 		a.Why = fmt.Sprintf("this pacsd's file has no cluster %q", r.Cluster)
 		return a
 	case !c.Failover.Failsafe:
 		a.Why = fmt.Sprintf("failover.failsafe is off for cluster %q in this pacsd's file", r.Cluster)
+		return a
+	case c.Node(r.Node) == nil || c.Node(r.Node).Host != r.Host:
+		a.Why = fmt.Sprintf("node %q of cluster %q does not run on host %q", r.Node, r.Cluster, r.Host)
+		return a
+	case !fromHost(f, r.Host, from):
+		// Only the primary's own host may vouch for it.
+		a.Why = fmt.Sprintf("the request comes from %s, not from host %q's address", from, r.Host)
 		return a
 	}
 	h.mu.Lock()
@@ -848,9 +885,29 @@ func (d *Daemon) failsafeAnswer(r FailsafeRequest) FailsafeAnswer {
 
 // heldBack reports whether this pacsd confirmed failsafe for cluster within
 // ttl: it then neither fails over nor takes the lease.
-func (h *hosted) heldBack(cluster string, ttl time.Duration) bool {
+func (h *hosted) heldBack(cluster string, ttl time.Duration, failsafe bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if failsafe && time.Since(h.started) < ttl {
+		return true // what this pacsd confirmed before it started again is not known
+	}
 	at, ok := h.confirmed[cluster]
 	return ok && time.Since(at) < ttl
+}
+
+// fromHost reports whether remote ("ip:port") is the address of host's
+// block in f.
+func fromHost(f *spec.File, host, remote string) bool {
+	ip, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	for _, hb := range f.Hosts {
+		if hb.Name == host {
+			want := net.ParseIP(hb.Address)
+			got := net.ParseIP(ip)
+			return want != nil && got != nil && want.Equal(got)
+		}
+	}
+	return false
 }

@@ -905,3 +905,54 @@ func TestHostedGiveUpPrimaryKeepsLeaseWhenFenceFails(t *testing.T) {
 			releases, e.held() != nil, e.f.log)
 	}
 }
+
+// TestHostedFailsafeAnswer: a pacsd confirms failsafe only for the node
+// its record names, on the host it runs on, asked from that host's address,
+// while it holds no lease of the cluster; a confirmation holds it back from
+// failing over and from taking the lease for the ttl.
+func TestHostedFailsafeAnswer(t *testing.T) {
+	e := newHostedEnv(t, "b", nil)
+	e.c.Failover.Failsafe = true
+	h := e.f.d.hosted
+	h.started = time.Now().Add(-time.Hour) // not just started
+	h.mu.Lock()
+	h.seen["pacs"] = "db1"
+	h.mu.Unlock()
+	for _, tc := range []struct {
+		name string
+		req  FailsafeRequest
+		from string
+		ok   bool
+	}{
+		{"from the primary's host", FailsafeRequest{Cluster: "pacs", Node: "db1", Host: "a"}, "10.0.0.11:40000", true},
+		{"from another address", FailsafeRequest{Cluster: "pacs", Node: "db1", Host: "a"}, "10.0.0.99:40000", false},
+		{"a node of another host", FailsafeRequest{Cluster: "pacs", Node: "db2", Host: "a"}, "10.0.0.11:40000", false},
+		{"not the acting primary", FailsafeRequest{Cluster: "pacs", Node: "db2", Host: "b"}, "10.0.0.12:40000", false},
+		{"another cluster", FailsafeRequest{Cluster: "ris", Node: "db1", Host: "a"}, "10.0.0.11:40000", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.mu.Lock()
+			delete(h.confirmed, "pacs")
+			h.mu.Unlock()
+			a := e.f.d.failsafeAnswer(tc.req, tc.from)
+			if a.OK != tc.ok || !tc.ok && a.Why == "" {
+				t.Fatalf("answer %+v, want ok %v", a, tc.ok)
+			}
+			if got := h.heldBack("pacs", e.c.Failover.TTL.Duration, true); got != tc.ok {
+				t.Errorf("held back %v after the answer, want %v", got, tc.ok)
+			}
+		})
+	}
+	// Holding the lease itself, it never confirms another's primary.
+	h.mu.Lock()
+	h.leases["pacs"] = &heldLease{node: "db2", ttl: e.c.Failover.TTL.Duration, renewed: time.Now()}
+	h.mu.Unlock()
+	if a := e.f.d.failsafeAnswer(FailsafeRequest{Cluster: "pacs", Node: "db1", Host: "a"}, "10.0.0.11:1"); a.OK {
+		t.Errorf("confirmed while holding the lease: %+v", a)
+	}
+	// Just started: held back for the ttl, whatever it confirmed before.
+	h.started = time.Now()
+	if !h.heldBack("other", e.c.Failover.TTL.Duration, true) || h.heldBack("other", e.c.Failover.TTL.Duration, false) {
+		t.Error("a pacsd just started with failsafe is not held back for the ttl")
+	}
+}

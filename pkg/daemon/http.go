@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -36,9 +39,19 @@ func (d *Daemon) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		st := d.Status()
 		if d.hosted != nil {
+			// One deadline for every cluster, read side by side: etcd that
+			// does not answer delays /status by 2 s, not 2 s a cluster.
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			var wg sync.WaitGroup
 			for name, cs := range st.Clusters {
-				cs.Coordination = d.coordinationStatus(r.Context(), name)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cs.Coordination = d.coordinationStatus(ctx, name)
+				}()
 			}
+			wg.Wait()
+			cancel()
 		}
 		_ = enc.Encode(st)
 	})
@@ -52,7 +65,7 @@ func (d *Daemon) Handler() http.Handler {
 			http.Error(w, "not a failsafe request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		a := d.failsafeAnswer(req)
+		a := d.failsafeAnswer(req, r.RemoteAddr)
 		w.Header().Set("Content-Type", "application/json")
 		if !a.OK {
 			w.WriteHeader(http.StatusConflict)

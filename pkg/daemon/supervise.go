@@ -312,7 +312,7 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	}
 	// A primary kept running in failsafe, as this pacsd confirmed, is not
 	// failed over while the confirmation is recent.
-	if d.hosted.heldBack(c.Name, c.Failover.TTL.Duration) {
+	if d.hosted.heldBack(c.Name, c.Failover.TTL.Duration, c.Failover.Failsafe) {
 		return
 	}
 	// A primary whose host never took its lease in this epoch (the cluster

@@ -352,9 +352,9 @@ func (d *decoder) checkFile(f *File) {
 		}
 		clusters = append(clusters, c)
 		if f.EveryHost() && c.Failover.Failsafe {
-			if host, _, err := net.SplitHostPort(f.Daemon.Listen); err == nil && loopbackHost(host) {
+			if host, _, err := net.SplitHostPort(f.Daemon.Listen); err == nil && !unspecifiedHost(host) {
 				d.errorf(c.DeclRange, "Failsafe Needs a Reachable Listen Address",
-					"Cluster %q sets failover.failsafe, so while etcd cannot be reached the pacsd of the primary's host keeps its primary only as long as the pacsd of every other host of the cluster confirms it over HTTP, at the host's address and the port of daemon.listen; daemon.listen %q is a loopback address that the other hosts cannot reach. Listen on the host's address or on all addresses (\"0.0.0.0:9187\"), or remove failsafe.", c.Name, f.Daemon.Listen)
+					"Cluster %q sets failover.failsafe, so while etcd cannot be reached the pacsd of the primary's host keeps its primary only as long as the pacsd of every other host of the cluster confirms it over HTTP, at each host's address and the port of daemon.listen; daemon.listen %q listens on one address only, which the one file of every host cannot give for each (a loopback address is reached by no other host). Listen on all addresses (\"0.0.0.0:9187\"), or remove failsafe.", c.Name, f.Daemon.Listen)
 			}
 		}
 		if first, dup := networks[c.Network]; dup {
@@ -601,4 +601,11 @@ func clusterNames(names []string) (string, string) {
 func loopbackName(a string) bool {
 	a = strings.ToLower(a)
 	return a == "localhost" || strings.HasSuffix(a, ".localhost")
+}
+
+// unspecifiedHost reports whether a listen address's host is every address
+// ("", 0.0.0.0 or ::).
+func unspecifiedHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
 }
