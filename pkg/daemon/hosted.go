@@ -596,12 +596,15 @@ var answerTimeout = 500 * time.Millisecond
 // standby.
 func (d *Daemon) answersAsPrimary(ctx context.Context, c *spec.Cluster, node string) string {
 	n := c.Node(node)
-	if n == nil || n.Port == 0 || n.Address == "" {
+	addr := ""
+	if n != nil {
+		addr = reconcile.HostAddr(n)
+	}
+	if addr == "" {
 		return "it publishes no port at its host's address, so whether it still takes writes cannot be asked"
 	}
 	hctx, cancel := context.WithTimeout(ctx, answerTimeout)
 	defer cancel()
-	addr := fmt.Sprintf("%s:%d", n.Address, n.Port)
 	conn, err := d.deps.DB.Connect(hctx, addr, c.Superuser.Name, c.Superuser.Password, c.Database)
 	if errors.Is(err, reconcile.ErrServerRefused) {
 		return fmt.Sprintf("its server at %s answers (and refuses the login)", addr)

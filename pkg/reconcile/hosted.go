@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,10 +38,20 @@ type Hosted struct {
 // node's published port; "" otherwise (the container's own address, from
 // its engine).
 func (d Deps) remoteAddr(n *spec.Node) string {
-	if d.Hosted == nil || n.Host == d.Hosted.Host || n.Port == 0 || n.Address == "" {
+	if d.Hosted == nil || n.Host == d.Hosted.Host {
 		return ""
 	}
-	return fmt.Sprintf("%s:%d", n.Address, n.Port)
+	return HostAddr(n)
+}
+
+// HostAddr is where other hosts reach node n's server: its host's address
+// and its published port ("host:port", IPv6 in brackets); "" when it
+// publishes no port or its host has no address.
+func HostAddr(n *spec.Node) string {
+	if n.Port == 0 || n.Address == "" {
+		return ""
+	}
+	return net.JoinHostPort(n.Address, strconv.Itoa(n.Port))
 }
 
 // ErrReportedOnly is matched by the error of a Runtime that knows another
@@ -185,8 +197,8 @@ func Report(c *spec.Cluster, host string, obs *Observed, at time.Time) HostRepor
 		if ns.Container != nil {
 			ct := *ns.Container
 			ct.Addr = ""
-			if ct.Running && n.Port != 0 && n.Address != "" {
-				ct.Addr = fmt.Sprintf("%s:%d", n.Address, n.Port)
+			if ct.Running {
+				ct.Addr = HostAddr(n)
 			}
 			nr.Container = &ct
 			if ct.Owned {

@@ -505,3 +505,23 @@ func TestScopeDivergedStandbyElsewhere(t *testing.T) {
 		t.Errorf("kept %v, problems %v; want the promotion and no problem", kept, problemLines(ps))
 	}
 }
+
+// TestHostAddr: another host's node is reached at its host's address and
+// published port; an IPv6 address goes in brackets (a bare "fd00::12:15432"
+// names no server); no port or no address is no address.
+func TestHostAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		port int
+		want string
+	}{
+		{"10.0.0.12", 15432, "10.0.0.12:15432"},
+		{"fd00::12", 15432, "[fd00::12]:15432"},
+		{"10.0.0.12", 0, ""},
+		{"", 15432, ""},
+	} {
+		if got := HostAddr(&spec.Node{Address: tc.addr, Port: tc.port}); got != tc.want {
+			t.Errorf("HostAddr(%q, %d) = %q, want %q", tc.addr, tc.port, got, tc.want)
+		}
+	}
+}

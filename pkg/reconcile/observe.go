@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,12 +69,7 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	var hosts []string
-	for _, n := range c.Nodes {
-		if !slices.Contains(hosts, n.Host) {
-			hosts = append(hosts, n.Host)
-		}
-	}
+	hosts := c.Hosts()
 	// Engines, then their nodes, are observed side by side: each is a few
 	// engine and SQL calls, and an engine that does not answer takes its
 	// timeout while the others are looked at.

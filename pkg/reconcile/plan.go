@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,18 +130,6 @@ func (p *planner) nodeProblem(node, summary, detail string) {
 	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail, NodeOnly: true})
 }
 
-// hosts returns the host names of the cluster's nodes in file order, each
-// once ("" is the local engine).
-func (p *planner) hosts() []string {
-	var hs []string
-	for _, n := range p.c.Nodes {
-		if !slices.Contains(hs, n.Host) {
-			hs = append(hs, n.Host)
-		}
-	}
-	return hs
-}
-
 func (p *planner) warn(node, summary, detail string) {
 	p.problems = append(p.problems, Problem{Cluster: p.c.Name, Node: node, Summary: summary, Detail: detail, Warning: true})
 }
@@ -160,7 +147,7 @@ func (p *planner) plan() {
 	// tag's when the engine does not say, or has no image yet).
 	major := map[string]int{}
 	blocked := map[string]bool{}
-	for _, host := range p.hosts() {
+	for _, host := range p.c.Hosts() {
 		e := p.obs.Engine(host)
 		on := ""
 		if c.SpansHosts() {
@@ -188,7 +175,7 @@ func (p *planner) plan() {
 		}
 	}
 	first := ""
-	for _, host := range p.hosts() {
+	for _, host := range p.c.Hosts() {
 		switch m, ok := major[host]; {
 		case !ok || m == 0:
 		case first == "":
