@@ -66,6 +66,7 @@ vet:
 # PACSD_BENCH_NOTE is kept in the file (what else ran on the machine).
 BENCH_RUN ?= ^TestBench
 bench: engine
+	bash scripts/etcd.sh
 	$(MAKE) --no-print-directory image
 	@rows=$$(mktemp); trap 'rm -f "$$rows"' EXIT; set -o pipefail; \
 	PACSD_BENCH=1 PACSD_E2E=1 PACSD_BENCH_ROWS="$$rows" $(GO) test -count=1 -timeout 60m -p 1 -v -run '$(BENCH_RUN)' ./... 2>&1 \
