@@ -39,6 +39,10 @@ func (c *cli) loadSpec(cmd, path string) *spec.File {
 		fmt.Fprintf(c.stderr, "pacsd %s: %s is invalid (%s); nothing was changed\n", cmd, path, countDiags(diags))
 		return nil
 	}
+	if file.EveryHost() && cmd == "switchover" {
+		fmt.Fprintf(c.stderr, "pacsd switchover: %s runs pacsd on every host (daemon.etcd), where 'switchover' is not available as a command yet; nothing was done: to switch over, edit primary in the file on every host: the pacsd of the acting primary's host hands over once every host's file names the new primary ('curl http://LISTEN/status' on a host shows what waits)\n", path)
+		return nil
+	}
 	if file.EveryHost() && slices.Contains(actingCommands, cmd) {
 		fmt.Fprintf(c.stderr, "pacsd %s: %s runs pacsd on every host (daemon.etcd): the pacsd service of each host ('pacsd run --host NAME') acts on its own nodes, and '%s' is not available in that mode yet; nothing was done: edit the file and let the services follow it, and see 'curl http://LISTEN/status' on a host for the cluster's state\n", cmd, path, cmd)
 		return nil

@@ -387,6 +387,50 @@ func (b *everyHostBed) marks() []int {
 	return m
 }
 
+// TestE2EEveryHostSwitchover: primary edited in the file (the same file on
+// every host): the pacsd of the acting primary's host stops it, gives its
+// lease up once the target has replayed everything, records the target and
+// promotes it; the target's host takes the lease. No acknowledged commit is
+// lost, never two nodes accept writes, no failover runs (the epoch moves by
+// one), and the old primary streams from the new one.
+func TestE2EEveryHostSwitchover(t *testing.T) {
+	b := newEveryHostBed(t)
+	acting, epoch := b.record(t)
+	if acting != "db1" {
+		t.Fatalf("record: %s at epoch %d, want db1", acting, epoch)
+	}
+	marks := b.marks()
+	start := time.Now()
+	b.tp.primary = "db2"
+	b.tp.write(t)
+	waitFor(t, 2*time.Minute, "db2 recorded and taking writes", func() error {
+		st, err := b.view.Load(b.tp.name)
+		if err != nil {
+			return err
+		}
+		if st.Acting != "db2" {
+			return fmt.Errorf("the record names %s at epoch %d", st.Acting, st.Epoch)
+		}
+		return b.writable("db2")
+	})
+	t.Logf("switchover: db2 takes writes %.2fs after the edit", time.Since(start).Seconds())
+	if _, ep := b.record(t); ep != epoch+1 {
+		t.Errorf("epoch %d after the switchover, want %d (one change of the acting primary)", ep, epoch+1)
+	}
+	if b.logAt(t, 0, marks[0], "the primary's lease given up for a switchover").IsZero() {
+		t.Error("the pacsd of db1's host did not give its lease up for the switchover")
+	}
+	b.waitLog(t, 1, marks[1], "this pacsd holds the primary's lease", "the lease taken by db2's host")
+	b.streamingFrom(t, "db2")
+	b.noFailover(t, 2*b.ttl, "db2", epoch+1, "after the switchover")
+	for i := range b.pacsd {
+		if !b.logAt(t, i, marks[i], "failing over").IsZero() {
+			t.Errorf("the pacsd of %s failed over during the switchover", b.names[i])
+		}
+	}
+	b.finish(t, "db2")
+}
+
 // TestE2EEveryHostPartition: the primary's host partitioned with its pacsd
 // alive: that pacsd fences its primary before the leader, on another host,
 // promotes a standby once the lease has expired (the log times show the

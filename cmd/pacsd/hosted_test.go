@@ -55,4 +55,8 @@ func TestRunEveryHostNeedsHost(t *testing.T) {
 			t.Errorf("pacsd %s with daemon.etcd: exit %d, %s", cmd, code, stderr)
 		}
 	}
+	code, _, stderr := runCLI(t, nil, "switchover", "-f", "../../examples/every-host.hcl", "db2")
+	if code != exitProblem || !strings.Contains(stderr, "edit primary in the file on every host") {
+		t.Errorf("pacsd switchover with daemon.etcd: exit %d, %s", code, stderr)
+	}
 }

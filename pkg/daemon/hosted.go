@@ -187,8 +187,58 @@ func (d *Daemon) hostedDeps(deps reconcile.Deps) reconcile.Deps {
 				d.log.Warn("cannot report this host's nodes to the other hosts", "cluster", c.Name, "host", h.co.Host(), "error", err.Error())
 			}
 		},
+		FilePrimaries: func(ctx context.Context, cluster string) (map[string]string, error) {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			reps, err := h.co.Hosts(ctx, cluster)
+			if err != nil {
+				return nil, err
+			}
+			prim := map[string]string{}
+			for host, r := range reps {
+				prim[host] = r.Primary
+			}
+			return prim, nil
+		},
+		HandOver: d.handOver,
 	}
 	return deps
+}
+
+// handOver gives up cluster's primary lease for node in a switchover (see
+// reconcile.Hosted.HandOver): node is stopped, and the record may name the
+// target once the lease is gone. The lease is not taken for node again
+// until undo.
+func (d *Daemon) handOver(ctx context.Context, cluster, node string) (func(), error) {
+	h := d.hosted
+	h.mu.Lock()
+	l := h.leases[cluster]
+	h.mu.Unlock()
+	if l == nil || l.node != node {
+		return nil, fmt.Errorf("this host's pacsd does not hold the primary's lease of cluster %q for node %q", cluster, node)
+	}
+	mark := gaveUp{node: l.node, epoch: l.epoch}
+	h.mu.Lock()
+	h.gaveUp[cluster] = mark
+	h.mu.Unlock()
+	undo := func() {
+		h.mu.Lock()
+		if h.gaveUp[cluster] == mark {
+			delete(h.gaveUp, cluster)
+		}
+		h.mu.Unlock()
+		h.changed(cluster) // taken again at once
+	}
+	if !d.dropLease(cluster, l) {
+		undo()
+		return nil, fmt.Errorf("the primary's lease of cluster %q for node %q was lost meanwhile", cluster, node)
+	}
+	if err := l.lease.Release(ctx); err != nil {
+		undo()
+		return nil, err
+	}
+	d.log.Info("the primary's lease given up for a switchover", "cluster", cluster, "node", node)
+	return undo, nil
 }
 
 // runHosted runs, until ctx is done, the work of the mode "every host" for

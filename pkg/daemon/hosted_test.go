@@ -956,3 +956,43 @@ func TestHostedFailsafeAnswer(t *testing.T) {
 		t.Error("a pacsd just started with failsafe is not held back for the ttl")
 	}
 }
+
+// TestHostedHandOver: in a switchover this pacsd gives up the lease it
+// holds for the stopped old primary; until the switchover is given up
+// (undo) it does not take the lease for that node again, so that the
+// record can name the target; after undo it takes it at once. Without the
+// lease for that node, nothing is given up.
+func TestHostedHandOver(t *testing.T) {
+	e := newHostedEnv(t, "a", nil)
+	lease := &fakeLease{}
+	e.co.set(func(co *fakeCoord) { co.lease = lease })
+	if _, err := e.f.d.handOver(context.Background(), "pacs", "db1"); err == nil || !strings.Contains(err.Error(), "does not hold the primary's lease") {
+		t.Fatalf("hand-over without the lease: %v", err)
+	}
+	e.f.d.takeLease(context.Background(), e.c, e.f.d.snap.Load())
+	if _, err := e.f.d.handOver(context.Background(), "pacs", "db2"); err == nil {
+		t.Fatal("hand-over for a node the lease is not for: no error")
+	}
+	undo, err := e.f.d.handOver(context.Background(), "pacs", "db1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, releases := lease.counts(); releases != 1 || e.held() != nil || e.f.d.hosted.mayRunPrimary("pacs", "db1") {
+		t.Fatalf("after the hand-over: %d releases, lease held %v", releases, e.held())
+	}
+	e.co.take()
+	e.f.d.takeLease(context.Background(), e.c, e.f.d.snap.Load())
+	if calls := e.co.take(); len(calls) != 0 {
+		t.Errorf("the lease was taken again during the switchover: %v", calls)
+	}
+	undo()
+	select {
+	case <-e.f.d.hosted.changes("pacs"):
+	default:
+		t.Error("undo did not ask for the lease to be taken at once")
+	}
+	e.f.d.takeLease(context.Background(), e.c, e.f.d.snap.Load())
+	if !e.f.d.hosted.mayRunPrimary("pacs", "db1") {
+		t.Errorf("after undo the lease was not taken again; calls %v\nlog:\n%s", e.co.take(), e.f.log)
+	}
+}

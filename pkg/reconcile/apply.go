@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +94,16 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		acting, _ := ActingPrimary(c, obs.State, obs)
 		p := obs.Nodes[acting]
 		up := p != nil && p.DB != nil && !p.DB.InRecovery
-		actions, problems = Scope(c, h.Host, acting, h.MayRunPrimary != nil && h.MayRunPrimary(c.Name, acting), up, actions, problems)
+		waits := ""
+		if slices.ContainsFunc(actions, func(a Action) bool { return a.Kind == Switchover }) {
+			var prim map[string]string
+			err := errors.New("no report of the hosts' files is available")
+			if h.FilePrimaries != nil {
+				prim, err = h.FilePrimaries(ctx, c.Name)
+			}
+			waits = SwitchoverWaits(c, prim, err)
+		}
+		actions, problems = Scope(c, h.Host, acting, h.MayRunPrimary != nil && h.MayRunPrimary(c.Name, acting), up, waits, actions, problems)
 	}
 	if err := problemsError(problems, log); err != nil {
 		return nil, err

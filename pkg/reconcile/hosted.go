@@ -31,6 +31,40 @@ type Hosted struct {
 	// Seen receives each observation of a cluster (its host's nodes are
 	// reported to the other hosts' pacsd).
 	Seen func(c *spec.Cluster, obs *Observed)
+	// FilePrimaries returns, by host, the primary that each host's pacsd
+	// reads in its file for cluster (HostReport.Primary), for the hosts
+	// that report now. A switchover waits until they all agree
+	// (SwitchoverWaits).
+	FilePrimaries func(ctx context.Context, cluster string) (map[string]string, error)
+	// HandOver gives up cluster's primary lease, which this pacsd holds
+	// for node, in a switchover, once node is stopped and the target has
+	// everything it wrote: the record may then name the target. This pacsd
+	// does not take the lease for node again until undo is called (the
+	// switchover is given up and node started again).
+	HandOver func(ctx context.Context, cluster, node string) (undo func(), err error)
+}
+
+// SwitchoverWaits says why a switchover of c to the primary its file names
+// must wait in the mode "every host", "" when it need not: every host of
+// the cluster has a pacsd that reports on it, and each reads the same
+// primary in its file (primaries, by host; err when they could not be
+// read). A host whose file still names the old primary would switch back
+// once its node holds the lease. It has no side effects.
+func SwitchoverWaits(c *spec.Cluster, primaries map[string]string, err error) string {
+	if err != nil {
+		return fmt.Sprintf("what the other hosts' pacsd read in their files cannot be read from etcd (%v)", err)
+	}
+	var why []string
+	for _, h := range c.Hosts() {
+		p, ok := primaries[h]
+		switch {
+		case !ok:
+			why = append(why, fmt.Sprintf("no pacsd of host %q reports on the cluster (start it there)", h))
+		case p != c.Primary:
+			why = append(why, fmt.Sprintf("the file of host %q names %q (edit it there too)", h, p))
+		}
+	}
+	return strings.Join(why, "; ")
 }
 
 // remoteAddr is where this pacsd reaches node n's server when n runs on
@@ -72,8 +106,10 @@ var runsPrimary = map[Kind]bool{StartContainer: true, Restart: true, Promote: tr
 // Problems that keep Apply off another host's node are that host's pacsd's
 // to report and are dropped; an action held back for the lease becomes a
 // problem of the acting primary alone (Problem.NodeOnly), and so does a
-// switchover, which needs two hosts. It has no side effects.
-func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, actions []Action, problems []Problem) ([]Action, []Problem) {
+// switchover, which the acting primary's host carries out under its lease
+// once every host's file names its target (switchWaits says why not). It
+// has no side effects.
+func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, switchWaits string, actions []Action, problems []Problem) ([]Action, []Problem) {
 	hostOf := func(node, host string) string {
 		if n := c.Node(node); n != nil {
 			return n.Host
@@ -121,9 +157,16 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, act
 	}
 	for _, a := range actions {
 		switch {
+		case a.Kind == Switchover && hostOf(a.From, "") != h:
+			// Only the pacsd of the acting primary's host can stop it.
+		case a.Kind == Switchover && !mayRun:
+			ps = append(ps, Problem{Cluster: c.Name, Node: a.From, NodeOnly: true, Summary: "Switchover Waits",
+				Detail: fmt.Sprintf("the file names %q as primary, but this host's pacsd does not hold the lease of the acting primary %q in etcd, so it does not hand it over: check that etcd answers from this host", a.Node, a.From)})
+		case a.Kind == Switchover && switchWaits != "":
+			ps = append(ps, Problem{Cluster: c.Name, Node: a.From, NodeOnly: true, Summary: "Switchover Waits",
+				Detail: fmt.Sprintf("the file names %q as primary, but %s; the switchover from %q waits until every host's pacsd reads the same primary", a.Node, switchWaits, a.From)})
 		case a.Kind == Switchover:
-			ps = append(ps, Problem{Cluster: c.Name, Node: a.Node, NodeOnly: true, Summary: "Switchover Not Available",
-				Detail: fmt.Sprintf("the file names %q as primary, but %q acts as primary; with pacsd on every host (daemon.etcd) a switchover is not carried out yet: set primary back to %q", a.Node, a.From, a.From)})
+			kept = append(kept, a) // carried out here: the target is asked over SQL
 		case hostOf(a.Node, a.Host) != h || blocked[a.Node] != "":
 		default:
 			kept = append(kept, a)
@@ -160,6 +203,8 @@ type HostReport struct {
 	Engine EngineState `json:"engine"`
 	// Image is the cluster's image reference the engine was asked about.
 	Image string `json:"image"`
+	// Primary is the cluster's primary as this host's file names it.
+	Primary string `json:"primary,omitempty"`
 	// Nodes maps the host's nodes of the cluster to what was seen of them.
 	Nodes map[string]NodeReport `json:"nodes"`
 }
@@ -184,7 +229,7 @@ type NodeReport struct {
 // Report is what the pacsd of host reports of obs: its engine and its own
 // nodes of c, with nothing secret (no role, no setting, no file).
 func Report(c *spec.Cluster, host string, obs *Observed, at time.Time) HostReport {
-	r := HostReport{Host: host, At: at, Image: c.Image, Nodes: map[string]NodeReport{}}
+	r := HostReport{Host: host, At: at, Image: c.Image, Primary: c.Primary, Nodes: map[string]NodeReport{}}
 	if e := obs.Engines[host]; e != nil {
 		r.Engine = *e
 	}

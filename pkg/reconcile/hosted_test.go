@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -77,10 +78,12 @@ func TestScopeEveryHost(t *testing.T) {
 		host      string
 		mayRun    bool
 		primaryUp bool
-		actions   []Action
-		problems  []Problem
-		kept      []string // kinds() of the kept actions
-		want      []string // problemLines() of the problems
+		// switchWaits: why a switchover waits (SwitchoverWaits).
+		switchWaits string
+		actions     []Action
+		problems    []Problem
+		kept        []string // kinds() of the kept actions
+		want        []string // problemLines() of the problems
 	}{
 		{
 			name:      "the actions of other hosts are dropped: by the node's host, and by Action.Host for the network and the image",
@@ -106,12 +109,35 @@ func TestScopeEveryHost(t *testing.T) {
 			want: []string{"db2 Data Directory Taken node-only", "db1 Primary Differs From File", " Network Not Owned"},
 		},
 		{
-			name:      "a switchover is not carried out: it becomes a problem of its node alone",
+			name:      "a switchover is left to the acting primary's host: another host keeps neither it nor a problem",
 			host:      "b",
 			primaryUp: true,
-			actions:   []Action{node(WriteFile, "db2"), {Kind: Switchover, Cluster: "pacs", Node: "db2", From: "db1", Target: "db2"}, node(Reload, "db2")},
+			actions:   []Action{node(WriteFile, "db2"), {Kind: Switchover, Cluster: "pacs", Node: "db2", From: "db1", Target: "db1 -> db2"}, node(Reload, "db2")},
 			kept:      []string{"write-file db2@ db2", "reload db2@ db2"},
-			want:      []string{"db2 Switchover Not Available node-only"},
+		},
+		{
+			name:      "the acting primary's host with its lease, every host's file naming the target: the switchover is kept",
+			host:      "a",
+			mayRun:    true,
+			primaryUp: true,
+			actions:   []Action{{Kind: Switchover, Cluster: "pacs", Node: "db2", From: "db1", Target: "db1 -> db2"}},
+			kept:      []string{"switchover db2@ db1 -> db2"},
+		},
+		{
+			name:      "the acting primary's host without its lease: the switchover waits, a problem of the acting primary alone",
+			host:      "a",
+			primaryUp: true,
+			actions:   []Action{{Kind: Switchover, Cluster: "pacs", Node: "db2", From: "db1", Target: "db1 -> db2"}},
+			want:      []string{"db1 Switchover Waits node-only"},
+		},
+		{
+			name:        "a host's file names another primary: the switchover waits",
+			host:        "a",
+			mayRun:      true,
+			primaryUp:   true,
+			switchWaits: "the file of host \"c\" names \"db1\" (edit it there too)",
+			actions:     []Action{{Kind: Switchover, Cluster: "pacs", Node: "db2", From: "db1", Target: "db1 -> db2"}},
+			want:        []string{"db1 Switchover Waits node-only"},
 		},
 		{
 			name:      "without the lease, no action of the acting primary is kept when one of them starts it",
@@ -232,7 +258,7 @@ func TestScopeEveryHost(t *testing.T) {
 				c = twoOnB(t)
 			}
 			in := append([]Action(nil), tt.actions...)
-			kept, problems := Scope(c, tt.host, "db1", tt.mayRun, tt.primaryUp, tt.actions, tt.problems)
+			kept, problems := Scope(c, tt.host, "db1", tt.mayRun, tt.primaryUp, tt.switchWaits, tt.actions, tt.problems)
 			if diff := cmp.Diff(tt.kept, kinds(kept), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("actions kept on host %q (-want +got):\n%s", tt.host, diff)
 			}
@@ -276,7 +302,7 @@ func TestScopeOfAPlan(t *testing.T) {
 		}
 	}
 
-	kept, ps := Scope(c, "c", "db1", false, false, actions, problems)
+	kept, ps := Scope(c, "c", "db1", false, false, "", actions, problems)
 	for _, a := range kept {
 		if a.Node == "db3" {
 			t.Errorf("host c keeps %s while the primary is down; want none of db3's actions", a)
@@ -286,7 +312,7 @@ func TestScopeOfAPlan(t *testing.T) {
 		t.Errorf("host c's problems (-want +got):\n%s", diff)
 	}
 
-	kept, ps = Scope(c, "a", "db1", false, false, actions, problems)
+	kept, ps = Scope(c, "a", "db1", false, false, "", actions, problems)
 	for _, a := range kept {
 		if a.Node != "" {
 			t.Errorf("host a keeps %s without the primary's lease", a)
@@ -296,7 +322,7 @@ func TestScopeOfAPlan(t *testing.T) {
 		t.Errorf("host a's problems without the lease (-want +got):\n%s", diff)
 	}
 
-	kept, ps = Scope(c, "a", "db1", true, false, actions, problems)
+	kept, ps = Scope(c, "a", "db1", true, false, "", actions, problems)
 	if !strings.Contains(strings.Join(kinds(kept), "\n"), "start-container db1@") || len(ps) != 0 {
 		t.Errorf("host a with the lease keeps %v, problems %v; want db1 started, no problem", kinds(kept), ps)
 	}
@@ -355,7 +381,7 @@ func TestReportOfHost(t *testing.T) {
 		Host:   "b",
 		At:     at,
 		Engine: *obs.Engines["b"],
-		Image:  c.Image,
+		Image:  c.Image, Primary: "db1",
 		Nodes: map[string]NodeReport{
 			"db2": {
 				Container:  &ct2,
@@ -474,7 +500,7 @@ func TestScopeSecondPrimaryElsewhere(t *testing.T) {
 		{Kind: Promote, Node: "db2", Target: "pacs-db2"},
 		{Kind: Reload, Node: "db3", Target: "pacs-db3"},
 	}
-	kept, ps := Scope(c, "b", "db2", true, true, actions, nil)
+	kept, ps := Scope(c, "b", "db2", true, true, "", actions, nil)
 	var kinds []string
 	for _, a := range kept {
 		kinds = append(kinds, string(a.Kind)+" "+a.Node)
@@ -486,7 +512,7 @@ func TestScopeSecondPrimaryElsewhere(t *testing.T) {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 	// On db1's own host the fence is carried out.
-	kept, _ = Scope(c, "a", "db2", false, true, actions, nil)
+	kept, _ = Scope(c, "a", "db2", false, true, "", actions, nil)
 	if len(kept) != 1 || kept[0].Kind != Fence {
 		t.Errorf("host a keeps %v, want its fence", kept)
 	}
@@ -500,7 +526,7 @@ func TestScopeDivergedStandbyElsewhere(t *testing.T) {
 		{Kind: Fence, Class: ClassRebuild, Node: "db1", Target: "pacs-db1"},
 		{Kind: Promote, Node: "db2", Target: "pacs-db2"},
 	}
-	kept, ps := Scope(c, "b", "db2", true, true, actions, nil)
+	kept, ps := Scope(c, "b", "db2", true, true, "", actions, nil)
 	if len(kept) != 1 || kept[0].Kind != Promote || len(ps) != 0 {
 		t.Errorf("kept %v, problems %v; want the promotion and no problem", kept, problemLines(ps))
 	}
@@ -525,3 +551,33 @@ func TestHostAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestSwitchoverWaits: a switchover with pacsd on every host waits until
+// the pacsd of every host of the cluster reports, and reads the target as
+// the primary in its own file; the reason names each host that does not.
+func TestSwitchoverWaits(t *testing.T) {
+	c := hostsCluster(t)
+	c.Primary = "db2"
+	tests := []struct {
+		name string
+		prim map[string]string
+		err  error
+		want string
+	}{
+		{name: "every host agrees", prim: map[string]string{"a": "db2", "b": "db2", "c": "db2", "x": "db1"}},
+		{name: "one host's file names the old primary", prim: map[string]string{"a": "db2", "b": "db1", "c": "db2"},
+			want: `the file of host "b" names "db1" (edit it there too)`},
+		{name: "one host does not report", prim: map[string]string{"a": "db2", "b": "db2"},
+			want: `no pacsd of host "c" reports on the cluster (start it there)`},
+		{name: "etcd cannot be read", err: errors.New("context deadline exceeded"),
+			want: "what the other hosts' pacsd read in their files cannot be read from etcd (context deadline exceeded)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SwitchoverWaits(c, tt.prim, tt.err); got != tt.want {
+				t.Errorf("SwitchoverWaits = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+

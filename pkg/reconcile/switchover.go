@@ -151,6 +151,21 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	undo := func() {}
+	if h := x.d.Hosted; h != nil {
+		// Pacsd on every host: the record names another primary only
+		// while no pacsd holds the primary's lease.
+		if h.HandOver == nil {
+			return restore(errors.New("this pacsd cannot hand the primary's lease over"))
+		}
+		hctx, cancel := context.WithTimeout(done, StopTimeout)
+		u, err := h.HandOver(hctx, x.c.Name, from.Name)
+		cancel()
+		if err != nil {
+			return restore(fmt.Errorf("while giving up the primary's lease: %w", err))
+		}
+		undo = u
+	}
 	if err := x.setActing(to.Name); err != nil {
 		// The old primary is started again only when the record surely
 		// still names it. A write that failed may have taken effect (its
@@ -158,6 +173,7 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		// so; the old primary wrote nothing since its stop, so whichever
 		// record survives, the next pass can finish safely.
 		if _, same, lerr := unchanged(x.c, x.d, x.obs); lerr == nil && same {
+			undo()
 			return restore(err)
 		}
 		return fmt.Errorf("%w; whether the record names %q or %q is not certain, so neither was started or promoted: make the state directory writable (daemon.state_dir), then run 'pacsd apply'", err, from.Name, to.Name)
