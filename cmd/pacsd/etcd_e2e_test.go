@@ -655,7 +655,7 @@ func (b *everyHostBed) timeline(t *testing.T, start time.Time) string {
 	for i, p := range b.pacsd {
 		for _, l := range strings.Split(p.Log(), "\n") {
 			m := logTime.FindStringSubmatch(l)
-			if m == nil || strings.Contains(l, `"level":"DEBUG"`) {
+			if m == nil || strings.Contains(l, `"level":"DEBUG"`) && !strings.Contains(l, `"msg":"observed"`) && !strings.Contains(l, `"msg":"the cluster's lock taken"`) {
 				continue
 			}
 			at, err := time.Parse(time.RFC3339Nano, m[1])

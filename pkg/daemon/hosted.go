@@ -274,6 +274,7 @@ func (d *Daemon) runHosted(ctx context.Context) {
 					go func() {
 						defer wg.Done()
 						d.hosted.co.Watch(cctx, c.Name, func() {
+							d.retryNow(c.Name) // a new fact: a pass that failed before it may succeed now
 							d.events.Poke()
 							d.hosted.changed(c.Name)
 						})
@@ -770,7 +771,9 @@ func nodeSummary(n reconcile.NodeReport) string {
 func (d *Daemon) retake(ctx context.Context, c *spec.Cluster, l *heldLease) bool {
 	h := d.hosted
 	h.mu.Lock()
-	fresh := time.Since(l.renewed) < fenceAt(l.ttl)
+	// A lease given up meanwhile (handed over in a switchover, dropped
+	// when the record named another primary) is not taken again.
+	fresh := h.leases[c.Name] == l && time.Since(l.renewed) < fenceAt(l.ttl)
 	h.mu.Unlock()
 	if !fresh {
 		return false

@@ -959,7 +959,8 @@ func TestHostedFailsafeAnswer(t *testing.T) {
 
 // TestHostedHandOver: in a switchover this pacsd gives up the lease it
 // holds for the stopped old primary; until the switchover is given up
-// (undo) it does not take the lease for that node again, so that the
+// (undo) it does not take the lease for that node again, neither by its
+// lease loop nor by a renewal in flight (failsafe's retake), so that the
 // record can name the target; after undo it takes it at once. Without the
 // lease for that node, nothing is given up.
 func TestHostedHandOver(t *testing.T) {
@@ -973,9 +974,14 @@ func TestHostedHandOver(t *testing.T) {
 	if _, err := e.f.d.handOver(context.Background(), "pacs", "db2"); err == nil {
 		t.Fatal("hand-over for a node the lease is not for: no error")
 	}
+	l := e.held()
 	undo, err := e.f.d.handOver(context.Background(), "pacs", "db1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	e.co.take()
+	if e.f.d.retake(context.Background(), e.c, l) {
+		t.Error("a renewal that found the handed-over lease gone took it again (failsafe's retake)")
 	}
 	if _, releases := lease.counts(); releases != 1 || e.held() != nil || e.f.d.hosted.mayRunPrimary("pacs", "db1") {
 		t.Fatalf("after the hand-over: %d releases, lease held %v", releases, e.held())
@@ -995,4 +1001,24 @@ func TestHostedHandOver(t *testing.T) {
 	if !e.f.d.hosted.mayRunPrimary("pacs", "db1") {
 		t.Errorf("after undo the lease was not taken again; calls %v\nlog:\n%s", e.co.take(), e.f.log)
 	}
+}
+
+// TestHostedRetryNow: a change of the record or lease in etcd lets a
+// cluster in backoff run its next pass at once (a pass that failed while
+// a failover was half done succeeds once it is done), and keeps the count
+// of failures, so that a pass that fails again backs off longer.
+func TestHostedRetryNow(t *testing.T) {
+	e := newHostedEnv(t, "a", nil)
+	at := time.Now().Add(time.Minute)
+	e.f.d.mu.Lock()
+	e.f.d.st.Clusters["pacs"] = &ClusterStatus{Failures: 2, RetryAt: &at}
+	e.f.d.mu.Unlock()
+	e.f.d.retryNow("pacs")
+	if got := e.f.d.retryAt("pacs"); !got.IsZero() {
+		t.Errorf("retry at %s after retryNow, want at once", got)
+	}
+	if n := e.f.d.failures("pacs"); n != 2 {
+		t.Errorf("%d failures counted after retryNow, want 2", n)
+	}
+	e.f.d.retryNow("other") // no status yet: nothing to do
 }

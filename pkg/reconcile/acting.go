@@ -307,6 +307,13 @@ func placedState(c *spec.Cluster, obs *Observed) (ClusterState, bool) {
 // unchanged reports whether the cluster's record is still what obs saw (a
 // damaged record that obs saw damaged counts as unchanged); now is the
 // record as it is. The caller holds the cluster's lock.
+//
+// With pacsd on every host (Deps.Hosted) the round counter is left out:
+// another host's round acted on that host's own nodes only (Scope), which
+// leaves what this host planned for its own nodes valid, so that a standby
+// is repointed without waiting for every other host to converge first.
+// obs then takes the newest count, so that what this round saves does not
+// take it back.
 func unchanged(c *spec.Cluster, d Deps, obs *Observed) (now ClusterState, same bool, err error) {
 	now, err = d.Store.Load(c.Name)
 	if errors.Is(err, ErrRecordDamaged) && obs.RecordError != "" {
@@ -314,6 +321,15 @@ func unchanged(c *spec.Cluster, d Deps, obs *Observed) (now ClusterState, same b
 	}
 	if err != nil {
 		return now, false, err
+	}
+	if d.Hosted != nil {
+		seen := obs.State
+		seen.Rounds = now.Rounds
+		if !now.Same(seen) {
+			return now, false, nil
+		}
+		obs.State.Rounds = now.Rounds
+		return now, true, nil
 	}
 	return now, now.Same(obs.State), nil
 }

@@ -82,10 +82,12 @@ var errStale = errors.New("the cluster changed since the observation")
 // applyRound observes, plans and carries out one round; it returns the
 // actions it carried out (none: converged).
 func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, res *Result) ([]Action, error) {
+	began := time.Now()
 	obs, err := Observe(ctx, c, d)
 	if err != nil {
 		return nil, err
 	}
+	log.Debug("observed", "cluster", c.Name, "took", time.Since(began).Round(time.Millisecond).String())
 	actions, problems := Plan(c, obs, d.Matches)
 	if h := d.Hosted; h != nil {
 		if h.Seen != nil {
@@ -114,10 +116,12 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 	if _, placed := placedState(c, obs); len(actions) == 0 && obs.State.Acting != "" && !placed {
 		return nil, left
 	}
+	began = time.Now()
 	unlock, err := d.lock(ctx, c.Name)
 	if err != nil {
 		return nil, err
 	}
+	log.Debug("the cluster's lock taken", "cluster", c.Name, "waited", time.Since(began).Round(time.Millisecond).String())
 	held := &heldLock{unlock: unlock}
 	defer held.release()
 	if now, same, err := unchanged(c, d, obs); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pacsd/pacsd/pkg/pgconf"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
@@ -253,7 +254,40 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 		return to, err
 	}
 	log.Warn("failover: standby promoted", "cluster", c.Name, "from", old, "to", to, "epoch", x.obs.State.Epoch, "received", FormatLSN(got), "by_hand", manual)
+	if d.Hosted != nil {
+		x.readyFollowers(ctx, to)
+	}
 	return to, nil
+}
+
+// readyFollowers prepares the new primary node for the other hosts' standbys
+// with pacsd on every host: it creates every other node's slot on it (a
+// standby repointed to a slot that does not exist yet retries only after
+// wal_retrieve_retry_interval, 5 s by default), then counts a round in the
+// record, so that every host's pacsd, which follows the record in etcd,
+// runs a pass at once and finds the primary promoted and its slots there.
+// What fails is only logged: the passes that follow do the same.
+func (x *executor) readyFollowers(ctx context.Context, primary string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FailoverTimeout)
+	defer cancel()
+	rt, err := x.rt(primary)
+	if err == nil {
+		var conn DBConn
+		if conn, err = x.connect(ctx, rt, primary); err == nil {
+			for _, n := range x.c.Nodes {
+				if n.Name != primary && err == nil {
+					err = conn.CreateSlot(ctx, pgconf.SlotName(x.c.Name, n.Name))
+				}
+			}
+			conn.Close()
+		}
+	}
+	if err != nil {
+		x.log.Warn("cannot create the standbys' slots on the new primary yet; its host's pass does", "cluster", x.c.Name, "node", primary, "error", err.Error())
+	}
+	if err := countRound(x.c, x.d); err != nil {
+		x.log.Warn("cannot count the failover's round in the record; the other hosts follow at their next pass", "cluster", x.c.Name, "error", err.Error())
+	}
 }
 
 // sameEngineOrOwned reports whether node n, which the file puts on another

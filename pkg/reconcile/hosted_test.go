@@ -1,9 +1,11 @@
 package reconcile
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/pacsd/pacsd/pkg/pgconf"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
@@ -581,3 +584,163 @@ func TestSwitchoverWaits(t *testing.T) {
 	}
 }
 
+// TestUnchangedEveryHost: between a round's observation and its actions,
+// another host's round only counted (Rounds): with pacsd on every host
+// that leaves the observation valid (it acted on its own nodes only), and
+// the observation takes the newest count; a change of the acting primary
+// or the epoch makes it stale in both modes. With one controller any
+// round of another pacsd process makes it stale.
+func TestUnchangedEveryHost(t *testing.T) {
+	c := hostsCluster(t)
+	seen := ClusterState{Acting: "db1", Epoch: 1, Rounds: 3}
+	tests := []struct {
+		name   string
+		now    ClusterState
+		hosted bool
+		same   bool
+	}{
+		{name: "one controller, another round", now: ClusterState{Acting: "db1", Epoch: 1, Rounds: 5}},
+		{name: "every host, another host's round", now: ClusterState{Acting: "db1", Epoch: 1, Rounds: 5}, hosted: true, same: true},
+		{name: "every host, a failover", now: ClusterState{Acting: "db2", Epoch: 2, Rounds: 5}, hosted: true},
+		{name: "every host, nothing", now: seen, hosted: true, same: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &MemoryStore{}
+			if err := store.Save(c.Name, tt.now); err != nil {
+				t.Fatal(err)
+			}
+			d := Deps{Store: store}
+			if tt.hosted {
+				d.Hosted = &Hosted{Host: "b"}
+			}
+			obs := &Observed{State: seen}
+			_, same, err := unchanged(c, d, obs)
+			if err != nil || same != tt.same {
+				t.Fatalf("unchanged = %t, %v; want %t", same, err, tt.same)
+			}
+			if same && tt.hosted && obs.State.Rounds != tt.now.Rounds {
+				t.Errorf("the observation counts %d rounds, want the newest %d", obs.State.Rounds, tt.now.Rounds)
+			}
+		})
+	}
+}
+
+// followersDB is the servers of hostsCluster seen from another host: db1
+// (the lost primary) does not answer, the others are caught-up standbys;
+// it records promotions and the slots created.
+type followersDB struct {
+	promoted *int
+	slots    *[]string
+}
+
+func (d followersDB) Connect(_ context.Context, addr string, _ string, _ spec.Secret, _ string) (DBConn, error) {
+	if addr == "10.0.0.11:15431" {
+		return nil, errors.New("connection timed out")
+	}
+	return followerConn{caughtUpConn: caughtUpConn{promoted: d.promoted}, slots: d.slots, addr: addr}, nil
+}
+
+type followerConn struct {
+	caughtUpConn
+	slots *[]string
+	addr  string
+}
+
+func (c followerConn) CreateSlot(_ context.Context, name string) error {
+	*c.slots = append(*c.slots, c.addr+" "+name)
+	return nil
+}
+
+// TestFailoverEveryHostReadiesFollowers: with pacsd on every host, the
+// leader's failover creates every other node's slot on the new primary
+// right after promoting it, and counts a round in the record, so that the
+// other hosts' pacsd, which follow the record, repoint their standbys at
+// once to slots that exist.
+func TestFailoverEveryHostReadiesFollowers(t *testing.T) {
+	c := testClusterWith(t, "failover {\n automatic = true\n }", hostsTail)
+	promoted := 0
+	var slots []string
+	store := recorded("db1", nil)
+	d := Deps{
+		Runtimes: map[string]Runtime{"a": &switchRuntime{}, "b": &switchRuntime{}, "c": &switchRuntime{}},
+		DB:       followersDB{promoted: &promoted, slots: &slots},
+		Store:    store,
+		Hosted:   &Hosted{Host: "x", Fenced: func(context.Context, *spec.Cluster, string) error { return nil }},
+	}
+	to, err := Failover(context.Background(), c, d, LastSeen{Node: "db1", WAL: 0x4000000, At: time.Now(), LostAt: time.Now()}, slog.New(slog.DiscardHandler))
+	if err != nil || promoted != 1 {
+		t.Fatalf("failover: %q, %v, %d promotions", to, err, promoted)
+	}
+	addr := map[string]string{"db2": "10.0.0.12:15432", "db3": "10.0.0.13:15433"}[to]
+	var want []string
+	for _, n := range []string{"db1", "db2", "db3"} {
+		if n != to {
+			want = append(want, addr+" "+pgconf.SlotName("pacs", n))
+		}
+	}
+	if diff := cmp.Diff(want, slots); diff != "" {
+		t.Errorf("slots created (-want +got):\n%s", diff)
+	}
+	st, _ := store.Load("pacs")
+	if st.Acting != to || st.Epoch != 2 || st.Rounds != 1 {
+		t.Errorf("record after the failover: %+v; want %s acting at epoch 2 and one round counted", st, to)
+	}
+}
+
+// reportedRuntime is another host's engine as its pacsd's report shows
+// it: every node's container runs; files are known only through the report.
+type reportedRuntime struct{ Runtime }
+
+func (reportedRuntime) ContainerInspect(_ context.Context, name, _, _ string) (*ContainerState, error) {
+	return &ContainerState{ID: "id-" + name, Name: name, Owned: true, Running: true, Status: "running", Addr: "reported"}, nil
+}
+func (reportedRuntime) NodeContainers(context.Context, string, string) ([]string, error) {
+	return nil, nil
+}
+func (reportedRuntime) ReadFiles(context.Context, string, []string) (map[string][]byte, error) {
+	return nil, ErrReportedOnly
+}
+func (reportedRuntime) DataInspect(context.Context, string, Mount) (DataState, error) {
+	return DataState{Exists: true, Major: 15}, nil
+}
+
+// hangingDB takes every connection, and answers no question until it
+// is given up (a host that went silent behind a connection kept open).
+type hangingDB struct{}
+
+func (hangingDB) Connect(context.Context, string, string, spec.Secret, string) (DBConn, error) {
+	return hangingConn{}, nil
+}
+
+type hangingConn struct{ DBConn }
+
+func (hangingConn) State(ctx context.Context) (*DBState, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (hangingConn) Close() {}
+
+// TestObserveRemoteNodeBounded: with pacsd on every host, another host's
+// node whose server stopped answering (its host powered off behind a
+// connection kept open) holds the observation for ObserveRemoteSQLTimeout,
+// not ObserveSQLTimeout: every pass of this host, the one after a failover
+// too, waits for it.
+func TestObserveRemoteNodeBounded(t *testing.T) {
+	c := hostsCluster(t)
+	defer func(r time.Duration) { ObserveRemoteSQLTimeout = r }(ObserveRemoteSQLTimeout)
+	ObserveRemoteSQLTimeout = 50 * time.Millisecond
+	d := Deps{Runtimes: map[string]Runtime{"b": reportedRuntime{}}, DB: hangingDB{}, Hosted: &Hosted{Host: "a"}}
+	began := time.Now()
+	ns, err := ObserveNode(context.Background(), c, c.Node("db2"), d)
+	took := time.Since(began)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > ObserveSQLTimeout/2 {
+		t.Errorf("observing a silent node of another host took %s; want about ObserveRemoteSQLTimeout (%s)", took, ObserveRemoteSQLTimeout)
+	}
+	if ns.DB != nil || ns.DBError == "" || !ns.Data.Exists {
+		t.Errorf("observed %+v; want no server state, the error, and the data as reported", ns)
+	}
+}

@@ -160,6 +160,20 @@ var ObserveSQLTimeout = 4 * time.Second
 // server that runs answers at once; a host that went silent never does.
 var ObserveConnectTimeout = 1500 * time.Millisecond
 
+// ObserveRemoteConnectTimeout is ObserveConnectTimeout for another host's
+// node with pacsd on every host: a powered-off host's report stays in etcd
+// until its pacsd's session expires, and every host's pass after a
+// failover would wait for its silent server. A server that runs answers on
+// a local network in milliseconds; one that answers later only makes this
+// host's work that needs it wait a round (this pacsd never acts on it).
+var ObserveRemoteConnectTimeout = 500 * time.Millisecond
+
+// ObserveRemoteSQLTimeout is ObserveSQLTimeout for another host's node with
+// pacsd on every host: a connection kept open from an earlier pass to a
+// host that has since gone silent would hold every pass of this host for
+// ObserveSQLTimeout, the one after a failover too.
+var ObserveRemoteSQLTimeout = time.Second
+
 // nodeFiles are the files Observe reads from every node's data.
 var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath, BuildAttemptsPath}
 
@@ -198,9 +212,13 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 	if ct.Running && !ct.Paused && ct.Addr != "" {
 		// Bounded: a server whose host went silent (powered off, cut
 		// off) would hold the pass until TCP gives up, minutes later.
-		sctx, cancel := context.WithTimeout(ctx, ObserveSQLTimeout)
+		timeout, connTimeout := ObserveSQLTimeout, ObserveConnectTimeout
+		if d.remoteAddr(n) != "" {
+			timeout, connTimeout = ObserveRemoteSQLTimeout, ObserveRemoteConnectTimeout
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		cctx, ccancel := context.WithTimeout(sctx, ObserveConnectTimeout)
+		cctx, ccancel := context.WithTimeout(sctx, connTimeout)
 		conn, err := d.DB.Connect(cctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
 		ccancel()
 		if err != nil {

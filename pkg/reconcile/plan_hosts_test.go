@@ -13,7 +13,11 @@ import (
 // a port of its own.
 func hostsCluster(t *testing.T) *spec.Cluster {
 	t.Helper()
-	return testClusterWith(t, "", `
+	return testClusterWith(t, "", hostsTail)
+}
+
+// hostsTail is the nodes and hosts of hostsCluster.
+const hostsTail = `
   node "db1" {
     volume = "pacs-db1"
     host   = "a"
@@ -42,8 +46,7 @@ host "c" {
   docker  = "unix:///run/c.sock"
   address = "10.0.0.13"
 }
-`)
-}
+`
 
 // kinds lists the actions as "kind node@host target", for comparisons.
 func kinds(actions []Action) []string {
