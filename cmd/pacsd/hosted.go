@@ -242,6 +242,14 @@ func (c coordination) Hosts(ctx context.Context, cluster string) (map[string]rec
 	return e.ClusterReports(ctx, cluster)
 }
 
+func (c coordination) MoveLeaderOff(ctx context.Context, address string, rank func(string) int) (string, error) {
+	e, err := c.etcd()
+	if err != nil {
+		return "", err
+	}
+	return e.MoveLeaderOff(ctx, address, rank)
+}
+
 // lease is state.Lease as the daemon's PrimaryLease.
 type lease struct{ l *state.Lease }
 

@@ -67,13 +67,3 @@ func (d *Daemon) resetBackoff() {
 		st.Failures, st.RetryAt = 0, nil
 	}
 }
-
-// retryNow lets cluster's next pass run at once; a failure after it backs
-// off longer, as the count of failures is kept.
-func (d *Daemon) retryNow(cluster string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if st := d.st.Clusters[cluster]; st != nil {
-		st.RetryAt = nil
-	}
-}

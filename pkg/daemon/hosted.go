@@ -47,6 +47,10 @@ type Coordination interface {
 	PutReport(ctx context.Context, cluster string, r reconcile.HostReport) error
 	// Hosts returns the hosts whose pacsd reports on cluster now.
 	Hosts(ctx context.Context, cluster string) (map[string]reconcile.HostReport, error)
+	// MoveLeaderOff moves etcd's own leadership off the member at address,
+	// when that member leads, to the other member of lowest rank; it
+	// returns the member that leads then ("" when nothing was moved).
+	MoveLeaderOff(ctx context.Context, address string, rank func(address string) int) (string, error)
 }
 
 // PrimaryLease is a primary's lease as its host's pacsd holds it.
@@ -75,6 +79,9 @@ type hosted struct {
 	// fenced and whose lease it gave up (or lost): it does not take the
 	// lease for it again, so that the leader fails over.
 	gaveUp map[string]gaveUp
+	// handing is, by cluster, the acting primary and epoch whose lease
+	// this pacsd gave up in a switchover under way (see handOver).
+	handing map[string]gaveUp
 	// refused is the last reason the lease could not be taken, by
 	// cluster (said once).
 	refused map[string]string
@@ -92,6 +99,12 @@ type hosted struct {
 	// change has, by cluster, a channel of one that a change of the
 	// record or lease in etcd fills (see changed).
 	change map[string]chan struct{}
+	// etcdChecked is when this pacsd, holding a primary's lease, last
+	// checked where etcd's leader runs; etcdMoving is set while it does,
+	// etcdSaid is the last failure said.
+	etcdChecked time.Time
+	etcdMoving  bool
+	etcdSaid    string
 }
 
 // changes returns the channel that says that cluster's record or lease
@@ -146,7 +159,7 @@ func fenceAt(ttl time.Duration) time.Duration { return ttl / 2 }
 func renewEvery(ttl time.Duration) time.Duration { return ttl / 5 }
 
 func newHosted(co Coordination) *hosted {
-	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, refused: map[string]string{},
+	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, handing: map[string]gaveUp{}, refused: map[string]string{},
 		seen: map[string]string{}, confirmed: map[string]time.Time{}, failsafeSaid: map[string]string{}, change: map[string]chan struct{}{}, started: time.Now()}
 }
 
@@ -208,8 +221,13 @@ func (d *Daemon) hostedDeps(deps reconcile.Deps) reconcile.Deps {
 // handOver gives up cluster's primary lease for node in a switchover (see
 // reconcile.Hosted.HandOver): node is stopped, and the record may name the
 // target once the lease is gone. The lease is not taken for node again
-// until undo.
+// until undo. Without automatic failover no lease is held, and nothing is
+// given up. When etcd does not confirm the release (within ttl/5), the
+// lease is kept as held: renewed, or lost and then fenced as any lease.
 func (d *Daemon) handOver(ctx context.Context, cluster, node string) (func(), error) {
+	if c := clusterNamed(d.snap.Load().file, cluster); c != nil && !c.Failover.Automatic {
+		return func() {}, nil
+	}
 	h := d.hosted
 	h.mu.Lock()
 	l := h.leases[cluster]
@@ -219,12 +237,12 @@ func (d *Daemon) handOver(ctx context.Context, cluster, node string) (func(), er
 	}
 	mark := gaveUp{node: l.node, epoch: l.epoch}
 	h.mu.Lock()
-	h.gaveUp[cluster] = mark
+	h.handing[cluster] = mark
 	h.mu.Unlock()
 	undo := func() {
 		h.mu.Lock()
-		if h.gaveUp[cluster] == mark {
-			delete(h.gaveUp, cluster)
+		if h.handing[cluster] == mark {
+			delete(h.handing, cluster)
 		}
 		h.mu.Unlock()
 		h.changed(cluster) // taken again at once
@@ -233,7 +251,16 @@ func (d *Daemon) handOver(ctx context.Context, cluster, node string) (func(), er
 		undo()
 		return nil, fmt.Errorf("the primary's lease of cluster %q for node %q was lost meanwhile", cluster, node)
 	}
-	if err := l.lease.Release(ctx); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, renewEvery(l.ttl))
+	err := l.lease.Release(rctx)
+	cancel()
+	if err != nil {
+		h.mu.Lock()
+		if h.leases[cluster] == nil {
+			h.leases[cluster] = l // renewed on, or lost and fenced, as before
+			d.m.lease.WithLabelValues(cluster).Set(1)
+		}
+		h.mu.Unlock()
 		undo()
 		return nil, err
 	}
@@ -274,7 +301,6 @@ func (d *Daemon) runHosted(ctx context.Context) {
 					go func() {
 						defer wg.Done()
 						d.hosted.co.Watch(cctx, c.Name, func() {
-							d.retryNow(c.Name) // a new fact: a pass that failed before it may succeed now
 							d.events.Poke()
 							d.hosted.changed(c.Name)
 						})
@@ -384,6 +410,7 @@ func (d *Daemon) keepLease(ctx context.Context, cluster string) {
 		h.mu.Unlock()
 		if l != nil {
 			d.renewLease(ctx, c, l)
+			d.etcdLeaderOff(ctx)
 			continue
 		}
 		if time.Now().Before(next) {
@@ -417,10 +444,13 @@ func (d *Daemon) takeLease(ctx context.Context, c *spec.Cluster, snap *snapshot)
 		return // another host's primary runs in failsafe
 	}
 	h.mu.Lock()
-	g := h.gaveUp[c.Name]
+	g, ho := h.gaveUp[c.Name], h.handing[c.Name]
 	h.mu.Unlock()
 	if g.node == acting && g.epoch == st.Epoch {
 		return // fenced by this pacsd: the leader fails over
+	}
+	if ho.node == acting && ho.epoch == st.Epoch {
+		return // handed over in a switchover under way
 	}
 	sent := time.Now()
 	lctx, cancel := context.WithTimeout(ctx, renewEvery(c.Failover.TTL.Duration)+time.Second)
@@ -443,6 +473,7 @@ func (d *Daemon) takeLease(ctx context.Context, c *spec.Cluster, snap *snapshot)
 	h.mu.Unlock()
 	h.mu.Lock()
 	h.leases[c.Name] = &heldLease{lease: lease, node: acting, epoch: st.Epoch, ttl: c.Failover.TTL.Duration, renewed: sent}
+	h.etcdChecked = time.Time{} // where etcd's leader runs, looked at at once
 	h.mu.Unlock()
 	d.m.lease.WithLabelValues(c.Name).Set(1)
 	d.log.Info("this pacsd holds the primary's lease", "cluster", c.Name, "node", acting, "ttl", c.Failover.TTL.String())
@@ -966,4 +997,87 @@ func fromHost(f *spec.File, host, remote string) bool {
 		}
 	}
 	return false
+}
+
+// etcdLeaderEvery is how often the pacsd holding a primary's lease checks
+// that etcd's leader runs on another host.
+var etcdLeaderEvery = 10 * time.Second
+
+// etcdLeaderOff keeps etcd's leader off this host while this pacsd holds
+// a primary's lease (at once after taking one, then every
+// etcdLeaderEvery, on its own goroutine): when etcd's leader is lost with
+// the primary's host, etcd elects another and extends every lease by its
+// TTL, so that the failover comes an election and a TTL after the loss
+// instead of a TTL. The new leader is a member on no host of the file (a
+// witness) if there is one, else one on a host that runs no acting
+// primary (see etcdRank). A host whose address is no member's changes
+// nothing.
+func (d *Daemon) etcdLeaderOff(ctx context.Context) {
+	h := d.hosted
+	snap := d.snap.Load()
+	addr := hostAddress(snap.file, h.co.Host())
+	h.mu.Lock()
+	due := addr != "" && !h.etcdMoving && time.Since(h.etcdChecked) >= etcdLeaderEvery
+	if due {
+		h.etcdMoving, h.etcdChecked = true, time.Now()
+	}
+	rank := etcdRank(snap.file, h.seen)
+	h.mu.Unlock()
+	if !due {
+		return
+	}
+	go func() {
+		to, err := h.co.MoveLeaderOff(ctx, addr, rank)
+		h.mu.Lock()
+		h.etcdMoving = false
+		said := ""
+		if err != nil {
+			said = err.Error()
+		}
+		news := said != h.etcdSaid
+		h.etcdSaid = said
+		h.mu.Unlock()
+		switch {
+		case err != nil && news:
+			d.log.Warn("cannot move etcd's leadership off the primary's host; losing this host would cost etcd an election before the failover", "host", h.co.Host(), "error", err.Error())
+		case to != "":
+			d.log.Info("etcd's leadership moved off the primary's host", "host", h.co.Host(), "to", to)
+		}
+	}()
+}
+
+// etcdRank ranks the address of an etcd member as etcd's leader: 0 on no
+// host of the file (a witness), 1 on a host that runs no acting primary
+// as last seen (acting, by cluster), 2 on one that does. It has no side
+// effects; acting is copied.
+func etcdRank(f *spec.File, acting map[string]string) func(string) int {
+	hosts := map[string]bool{}
+	for _, h := range f.Hosts {
+		hosts[h.Address] = true
+	}
+	primaries := map[string]bool{}
+	for _, c := range f.Clusters {
+		if n := c.Node(acting[c.Name]); n != nil {
+			primaries[n.Address] = true
+		}
+	}
+	return func(address string) int {
+		switch {
+		case primaries[address]:
+			return 2
+		case hosts[address]:
+			return 1
+		}
+		return 0
+	}
+}
+
+// hostAddress is the address of host block name ("" when none).
+func hostAddress(f *spec.File, name string) string {
+	for _, h := range f.Hosts {
+		if h.Name == name {
+			return h.Address
+		}
+	}
+	return ""
 }

@@ -174,6 +174,11 @@ func (co *fakeCoord) Hosts(_ context.Context, cluster string) (map[string]reconc
 	return nil, co.unexpected("Hosts " + cluster)
 }
 
+func (co *fakeCoord) MoveLeaderOff(_ context.Context, address string, _ func(string) int) (string, error) {
+	co.record("MoveLeaderOff " + address)
+	return "", nil
+}
+
 // fakeLease is a primary's lease in etcd: Renew answers renewErr, or
 // waits until its context is done when hang is set (etcd does not
 // answer).
@@ -183,6 +188,8 @@ type fakeLease struct {
 	hang     bool
 	renewals int
 	releases int
+	// releaseErr is what Release answers.
+	releaseErr error
 }
 
 func (l *fakeLease) Renew(ctx context.Context) error {
@@ -201,7 +208,7 @@ func (l *fakeLease) Release(context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.releases++
-	return nil
+	return l.releaseErr
 }
 
 func (l *fakeLease) counts() (renewals, releases int) {
@@ -1003,22 +1010,64 @@ func TestHostedHandOver(t *testing.T) {
 	}
 }
 
-// TestHostedRetryNow: a change of the record or lease in etcd lets a
-// cluster in backoff run its next pass at once (a pass that failed while
-// a failover was half done succeeds once it is done), and keeps the count
-// of failures, so that a pass that fails again backs off longer.
-func TestHostedRetryNow(t *testing.T) {
+// TestHostedHandOverReleaseFails: when etcd does not confirm that the
+// lease is given up, the hand-over fails and the lease is kept as held
+// (renewed on, or lost and fenced like any lease): never a primary without
+// a lease that nothing fences.
+func TestHostedHandOverReleaseFails(t *testing.T) {
 	e := newHostedEnv(t, "a", nil)
-	at := time.Now().Add(time.Minute)
-	e.f.d.mu.Lock()
-	e.f.d.st.Clusters["pacs"] = &ClusterStatus{Failures: 2, RetryAt: &at}
-	e.f.d.mu.Unlock()
-	e.f.d.retryNow("pacs")
-	if got := e.f.d.retryAt("pacs"); !got.IsZero() {
-		t.Errorf("retry at %s after retryNow, want at once", got)
+	lease := &fakeLease{releaseErr: errors.New("context deadline exceeded")}
+	e.co.set(func(co *fakeCoord) { co.lease = lease })
+	e.f.d.takeLease(context.Background(), e.c, e.f.d.snap.Load())
+	if _, err := e.f.d.handOver(context.Background(), "pacs", "db1"); err == nil {
+		t.Fatal("hand-over with a release that failed: no error")
 	}
-	if n := e.f.d.failures("pacs"); n != 2 {
-		t.Errorf("%d failures counted after retryNow, want 2", n)
+	if e.held() == nil || !e.f.d.hosted.mayRunPrimary("pacs", "db1") {
+		t.Error("after a failed release the lease is no longer held: nothing would renew it or fence the primary when it is lost")
 	}
-	e.f.d.retryNow("other") // no status yet: nothing to do
+}
+
+// TestHostedHandOverWithoutAutomaticFailover: without automatic failover
+// no lease is held, and a switchover gives nothing up.
+func TestHostedHandOverWithoutAutomaticFailover(t *testing.T) {
+	e := newHostedEnv(t, "a", nil)
+	e.f.write(strings.Replace(hostedTopology, "automatic = true", "automatic = false", 1))
+	e.f.d.reload()
+	if c := clusterNamed(e.f.d.snap.Load().file, "pacs"); c == nil || c.Failover.Automatic {
+		t.Fatal("the topology without automatic failover was not loaded")
+	}
+	undo, err := e.f.d.handOver(context.Background(), "pacs", "db1")
+	if err != nil || undo == nil {
+		t.Fatalf("hand-over without automatic failover: %v", err)
+	}
+	undo()
+}
+
+// TestHostedEtcdLeaderOff: the pacsd holding a primary's lease asks etcd
+// to move its leadership off this host's address, once per
+// etcdLeaderEvery (and at once after taking a lease), preferring a member
+// on no host of the file, then one on a host without an acting primary.
+func TestHostedEtcdLeaderOff(t *testing.T) {
+	e := newHostedEnv(t, "a", nil)
+	rank := etcdRank(e.f.d.snap.Load().file, map[string]string{"pacs": "db1"})
+	for addr, want := range map[string]int{"10.0.0.11": 2, "10.0.0.12": 1, "10.0.0.13": 0} {
+		if got := rank(addr); got != want {
+			t.Errorf("rank of %s = %d, want %d", addr, got, want)
+		}
+	}
+	e.co.set(func(co *fakeCoord) { co.lease = &fakeLease{} })
+	e.f.d.takeLease(context.Background(), e.c, e.f.d.snap.Load())
+	e.co.take()
+	e.f.d.etcdLeaderOff(context.Background())
+	if !pollUntil(time.Second, func() bool { return e.co.count("MoveLeaderOff") == 1 }) {
+		t.Fatalf("calls after taking the lease: %v; want MoveLeaderOff 10.0.0.11", e.co.take())
+	}
+	if !pollUntil(time.Second, func() bool { e.f.d.hosted.mu.Lock(); defer e.f.d.hosted.mu.Unlock(); return !e.f.d.hosted.etcdMoving }) {
+		t.Fatal("the move did not end")
+	}
+	e.f.d.etcdLeaderOff(context.Background())
+	time.Sleep(20 * time.Millisecond)
+	if calls := e.co.take(); len(calls) != 1 || calls[0] != "MoveLeaderOff 10.0.0.11" {
+		t.Errorf("calls: %v; want one MoveLeaderOff 10.0.0.11 within etcdLeaderEvery", calls)
+	}
 }

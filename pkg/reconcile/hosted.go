@@ -60,8 +60,10 @@ func SwitchoverWaits(c *spec.Cluster, primaries map[string]string, err error) st
 		switch {
 		case !ok:
 			why = append(why, fmt.Sprintf("no pacsd of host %q reports on the cluster (start it there)", h))
+		case p == "":
+			why = append(why, fmt.Sprintf("the pacsd of host %q does not say which primary its file names (an older pacsd: upgrade it)", h))
 		case p != c.Primary:
-			why = append(why, fmt.Sprintf("the file of host %q names %q (edit it there too)", h, p))
+			why = append(why, fmt.Sprintf("the file of host %q names %q (edit it there too; if it was edited, its pacsd kept the last valid file: see its log)", h, p))
 		}
 	}
 	return strings.Join(why, "; ")
@@ -122,6 +124,11 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, swi
 		if p.NodeOnly && p.Node != "" && hostOf(p.Node, "") != h {
 			continue
 		}
+		if p.Summary == summaryPrimaryInRecovery && p.Node == acting && hostOf(acting, "") != h {
+			// Its promotion is the leader's, or its own host's: this
+			// host's nodes wait for it (below), nothing else here does.
+			continue
+		}
 		ps = append(ps, p)
 	}
 	// The primary's host acts first: while the acting primary does not
@@ -153,12 +160,19 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, swi
 			blocked[a.Node] = "lease"
 		case waits && (a.Kind == BaseBackup || a.Kind == Rewind):
 			blocked[a.Node] = string(a.Kind)
+		case !primaryUp && hostOf(acting, "") != h && a.Node != acting && a.Kind == WriteFile && a.Target == ParamsPath:
+			// A standby pointed at another host's acting primary before
+			// it takes writes (a failover half done) would find no slot
+			// there yet and retry only after wal_retrieve_retry_interval.
+			blocked[a.Node] = "repoint"
 		}
 	}
 	for _, a := range actions {
 		switch {
 		case a.Kind == Switchover && hostOf(a.From, "") != h:
 			// Only the pacsd of the acting primary's host can stop it.
+			ps = append(ps, Problem{Cluster: c.Name, Node: a.From, Warning: true, Summary: "Switchover Waits",
+				Detail: fmt.Sprintf("the file names %q as primary; the pacsd of host %q, where the acting primary %q runs, carries the switchover out (its log says what it waits for)", a.Node, hostOf(a.From, ""), a.From)})
 		case a.Kind == Switchover && !mayRun:
 			ps = append(ps, Problem{Cluster: c.Name, Node: a.From, NodeOnly: true, Summary: "Switchover Waits",
 				Detail: fmt.Sprintf("the file names %q as primary, but this host's pacsd does not hold the lease of the acting primary %q in etcd, so it does not hand it over: check that etcd answers from this host", a.Node, a.From)})
@@ -179,6 +193,9 @@ func Scope(c *spec.Cluster, h string, acting string, mayRun, primaryUp bool, swi
 		case why == "lease":
 			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Primary Lease Not Held",
 				Detail: fmt.Sprintf("node %q is the acting primary, but this host's pacsd does not hold its lease in etcd, so it neither starts nor promotes it: check that etcd answers from this host; when the lease has expired, another host's pacsd fails over", n.Name)})
+		case why == "repoint":
+			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Waits For The Primary",
+				Detail: fmt.Sprintf("node %q is to follow the acting primary %q, which does not take writes yet (a failover or switchover under way on another host); this host's pacsd repoints it once it does", n.Name, acting)})
 		case strings.HasPrefix(why, "fence:"):
 			other := strings.TrimPrefix(why, "fence:")
 			ps = append(ps, Problem{Cluster: c.Name, Node: n.Name, NodeOnly: true, Summary: "Second Primary Elsewhere",

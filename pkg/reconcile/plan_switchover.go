@@ -54,6 +54,10 @@ func dbWhy(ns *NodeState) string {
 	return "it accepts writes"
 }
 
+// summaryPrimaryInRecovery is the problem of an acting primary in recovery
+// that planPromote may not promote.
+const summaryPrimaryInRecovery = "Primary In Recovery"
+
 // planPromote promotes the acting primary when it is still in recovery (pacsd
 // stopped between recording it and promoting it), but only when no other node
 // could be a primary: each is confirmed a standby or not running.
@@ -74,7 +78,7 @@ func (p *planner) planPromote(primary *spec.Node, ns *NodeState) {
 		confirmed := o.Unreachable != "" && n.Name == p.state.Confirmed ||
 			o.Unreachable == "" && len(o.Strays) == 0 && (o.Container == nil || !o.Container.Running || (o.DB != nil && o.DB.InRecovery))
 		if !confirmed {
-			p.problem(primary.Name, "Primary In Recovery", fmt.Sprintf("%q is the acting primary but in recovery, and node %q cannot be confirmed a standby or stopped (%s); pacsd does not promote while another node might accept writes", primary.Name, n.Name, dbWhy(o)))
+			p.problem(primary.Name, summaryPrimaryInRecovery, fmt.Sprintf("%q is the acting primary but in recovery, and node %q cannot be confirmed a standby or stopped (%s); pacsd does not promote while another node might accept writes", primary.Name, n.Name, dbWhy(o)))
 			return
 		}
 	}

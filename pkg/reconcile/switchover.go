@@ -151,29 +151,32 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	undo := func() {}
 	if h := x.d.Hosted; h != nil {
 		// Pacsd on every host: the record names another primary only
-		// while no pacsd holds the primary's lease.
+		// while no pacsd holds the primary's lease. Once the hand-over is
+		// asked for, the old primary is never started again here: its
+		// lease may be gone, and the leader may promote the target (which
+		// has everything) as soon as it is. It stays stopped; under its
+		// lease taken again, the supervisor gives it up and the leader
+		// fails over.
 		if h.HandOver == nil {
 			return restore(errors.New("this pacsd cannot hand the primary's lease over"))
 		}
-		hctx, cancel := context.WithTimeout(done, StopTimeout)
-		u, err := h.HandOver(hctx, x.c.Name, from.Name)
-		cancel()
+		u, err := h.HandOver(done, x.c.Name, from.Name)
 		if err != nil {
-			return restore(fmt.Errorf("while giving up the primary's lease: %w", err))
+			return fmt.Errorf("while giving up the primary's lease for the switchover to %q: %w; the old primary %q stays stopped (it may have no lease): the leader fails over to a standby that has everything it wrote, or this host's pacsd gives it up once its lease is taken again; check that etcd answers from this host", to.Name, err, from.Name)
 		}
-		undo = u
-	}
-	if err := x.setActing(to.Name); err != nil {
+		if err := x.setActing(to.Name); err != nil {
+			u() // the lease may be taken for it again
+			return fmt.Errorf("%w; the old primary %q stays stopped: the leader fails over to a standby that has everything it wrote, or this host's pacsd gives it up once its lease is taken again; check that etcd answers from this host", err, from.Name)
+		}
+	} else if err := x.setActing(to.Name); err != nil {
 		// The old primary is started again only when the record surely
 		// still names it. A write that failed may have taken effect (its
 		// directory not synced): then neither primary runs, and pacsd says
 		// so; the old primary wrote nothing since its stop, so whichever
 		// record survives, the next pass can finish safely.
 		if _, same, lerr := unchanged(x.c, x.d, x.obs); lerr == nil && same {
-			undo()
 			return restore(err)
 		}
 		return fmt.Errorf("%w; whether the record names %q or %q is not certain, so neither was started or promoted: make the state directory writable (daemon.state_dir), then run 'pacsd apply'", err, from.Name, to.Name)

@@ -326,3 +326,69 @@ func TestE2EEtcdRemote(t *testing.T) {
 		t.Fatal("a report outlived its pacsd's session")
 	}
 }
+
+// etcdLeaderAddr returns the address of the member that leads etcd.
+func etcdLeaderAddr(t *testing.T, ec *e2e.EtcdCluster) string {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: ec.Endpoints(), DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := cli.Status(ctx, ec.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < ec.Len(); i++ {
+		m := ec.Member(i)
+		ms, err := cli.Status(ctx, m.ClientURL)
+		if err == nil && ms.Header.MemberId == st.Leader {
+			return m.Host.Address
+		}
+	}
+	t.Fatalf("no member leads (leader %x)", st.Leader)
+	return ""
+}
+
+// TestE2EEtcdMoveLeaderOff: on a three-member etcd across test hosts, the
+// leadership is moved off the member at a given address to the member of
+// lowest rank; asked again for the same address, nothing moves; asked for
+// a member that does not lead, nothing moves.
+func TestE2EEtcdMoveLeaderOff(t *testing.T) {
+	e2e.Require(t)
+	hosts := e2e.RequireTestHosts(t, 3)
+	ec := e2e.StartEtcdCluster(t, hosts)
+	e := openEtcd(t, ec.Endpoints(), "a")
+	from := etcdLeaderAddr(t, ec)
+	// The preferred member: the last one that is not the leader.
+	var want string
+	for i := 0; i < ec.Len(); i++ {
+		if a := ec.Member(i).Host.Address; a != from {
+			want = a
+		}
+	}
+	rank := func(addr string) int {
+		if addr == want {
+			return 0
+		}
+		return 1
+	}
+	to, err := e.MoveLeaderOff(context.Background(), from, rank)
+	if err != nil || to == "" {
+		t.Fatalf("MoveLeaderOff(%s): %q, %v", from, to, err)
+	}
+	var now string
+	deadline := time.Now().Add(10 * time.Second)
+	for now = etcdLeaderAddr(t, ec); now != want && time.Now().Before(deadline); now = etcdLeaderAddr(t, ec) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if now != want {
+		t.Fatalf("etcd's leader runs at %s after moving it off %s, want %s (rank 0)", now, from, want)
+	}
+	if to, err := e.MoveLeaderOff(context.Background(), from, rank); err != nil || to != "" {
+		t.Errorf("MoveLeaderOff of a member that no longer leads: %q, %v; want nothing moved", to, err)
+	}
+	t.Logf("etcd's leadership moved from %s to %s (%s)", from, want, to)
+}
