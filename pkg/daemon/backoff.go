@@ -67,3 +67,13 @@ func (d *Daemon) resetBackoff() {
 		st.Failures, st.RetryAt = 0, nil
 	}
 }
+
+// retryNow lets cluster's next pass run at once; the count of failures is
+// kept, so that a pass that fails again backs off longer.
+func (d *Daemon) retryNow(cluster string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st := d.st.Clusters[cluster]; st != nil {
+		st.RetryAt = nil
+	}
+}

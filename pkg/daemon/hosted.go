@@ -105,6 +105,9 @@ type hosted struct {
 	etcdChecked time.Time
 	etcdMoving  bool
 	etcdSaid    string
+	// record is, by cluster, the acting primary and epoch that
+	// followRecord last read.
+	record map[string]gaveUp
 }
 
 // changes returns the channel that says that cluster's record or lease
@@ -159,7 +162,7 @@ func fenceAt(ttl time.Duration) time.Duration { return ttl / 2 }
 func renewEvery(ttl time.Duration) time.Duration { return ttl / 5 }
 
 func newHosted(co Coordination) *hosted {
-	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, handing: map[string]gaveUp{}, refused: map[string]string{},
+	return &hosted{co: co, leases: map[string]*heldLease{}, leads: map[string]bool{}, gaveUp: map[string]gaveUp{}, handing: map[string]gaveUp{}, record: map[string]gaveUp{}, refused: map[string]string{},
 		seen: map[string]string{}, confirmed: map[string]time.Time{}, failsafeSaid: map[string]string{}, change: map[string]chan struct{}{}, started: time.Now()}
 }
 
@@ -301,6 +304,7 @@ func (d *Daemon) runHosted(ctx context.Context) {
 					go func() {
 						defer wg.Done()
 						d.hosted.co.Watch(cctx, c.Name, func() {
+							d.followRecord(c.Name)
 							d.events.Poke()
 							d.hosted.changed(c.Name)
 						})
@@ -1017,7 +1021,9 @@ func (d *Daemon) etcdLeaderOff(ctx context.Context) {
 	snap := d.snap.Load()
 	addr := hostAddress(snap.file, h.co.Host())
 	h.mu.Lock()
-	due := addr != "" && !h.etcdMoving && time.Since(h.etcdChecked) >= etcdLeaderEvery
+	// Not during a switchover's hand-over: a transfer pauses etcd's
+	// writes for a moment.
+	due := addr != "" && !h.etcdMoving && len(h.handing) == 0 && time.Since(h.etcdChecked) >= etcdLeaderEvery
 	if due {
 		h.etcdMoving, h.etcdChecked = true, time.Now()
 	}
@@ -1080,4 +1086,26 @@ func hostAddress(f *spec.File, name string) string {
 		}
 	}
 	return ""
+}
+
+// followRecord reads cluster's record after a change in etcd; when its
+// acting primary or epoch changed (a failover or a switchover), the
+// cluster's backoff ends: a pass that failed while it was under way (the
+// old primary stopped, the new one not promoted yet) succeeds now, and
+// this host's standbys follow the new primary at once. Other changes (a
+// round counted, a lease renewed or taken) leave the backoff as it is.
+func (d *Daemon) followRecord(cluster string) {
+	st, err := d.snap.Load().shared.Load(cluster)
+	if err != nil {
+		return
+	}
+	now := gaveUp{node: st.Acting, epoch: st.Epoch}
+	h := d.hosted
+	h.mu.Lock()
+	prev, known := h.record[cluster]
+	h.record[cluster] = now
+	h.mu.Unlock()
+	if known && prev != now {
+		d.retryNow(cluster)
+	}
 }

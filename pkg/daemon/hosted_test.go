@@ -1071,3 +1071,33 @@ func TestHostedEtcdLeaderOff(t *testing.T) {
 		t.Errorf("calls: %v; want one MoveLeaderOff 10.0.0.11 within etcdLeaderEvery", calls)
 	}
 }
+
+// TestHostedFollowRecord: after a change in etcd, a cluster in backoff
+// runs its next pass at once only when the record names another acting
+// primary or epoch (a failover or switchover done elsewhere); a round
+// counted leaves the backoff, and its count of failures stays.
+func TestHostedFollowRecord(t *testing.T) {
+	e := newHostedEnv(t, "b", nil)
+	backoff := func() {
+		at := time.Now().Add(time.Minute)
+		e.f.d.mu.Lock()
+		e.f.d.st.Clusters["pacs"] = &ClusterStatus{Failures: 2, RetryAt: &at}
+		e.f.d.mu.Unlock()
+	}
+	backoff()
+	e.f.d.followRecord("pacs") // the first sight: nothing to compare
+	if err := e.store.Save("pacs", reconcile.ClusterState{Acting: "db1", Epoch: 1, Rounds: 7}); err != nil {
+		t.Fatal(err)
+	}
+	e.f.d.followRecord("pacs")
+	if e.f.d.retryAt("pacs").IsZero() {
+		t.Error("a round counted ended the backoff")
+	}
+	if err := e.store.Save("pacs", reconcile.ClusterState{Acting: "db2", Epoch: 2, Rounds: 8}); err != nil {
+		t.Fatal(err)
+	}
+	e.f.d.followRecord("pacs")
+	if !e.f.d.retryAt("pacs").IsZero() || e.f.d.failures("pacs") != 2 {
+		t.Errorf("after a failover elsewhere: retry at %s, %d failures; want at once, 2 kept", e.f.d.retryAt("pacs"), e.f.d.failures("pacs"))
+	}
+}

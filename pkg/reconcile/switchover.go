@@ -151,26 +151,37 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if h := x.d.Hosted; h != nil {
+	if h := x.d.Hosted; h != nil && x.c.Failover.Automatic {
 		// Pacsd on every host: the record names another primary only
 		// while no pacsd holds the primary's lease. Once the hand-over is
 		// asked for, the old primary is never started again here: its
 		// lease may be gone, and the leader may promote the target (which
-		// has everything) as soon as it is. It stays stopped; under its
-		// lease taken again, the supervisor gives it up and the leader
-		// fails over.
+		// has everything) as soon as it is. It stays stopped, with
+		// standby.signal; under its lease taken again, the supervisor
+		// gives it up and the leader fails over.
 		if h.HandOver == nil {
 			return restore(errors.New("this pacsd cannot hand the primary's lease over"))
 		}
+		stays := func(err error) error {
+			fctx, cancel := context.WithTimeout(done, StopTimeout)
+			ferr := fenceNode(fctx, frt, x.c, from, FenceTimeout)
+			cancel()
+			if ferr != nil {
+				return fmt.Errorf("%w; the old primary %q is stopped but could not be given standby.signal (%v): do not start it by hand; the leader fails over to a standby that has everything it wrote, or this host's pacsd gives it up once it holds its lease again; check that etcd answers from this host", err, from.Name, ferr)
+			}
+			return fmt.Errorf("%w; the old primary %q stays stopped, as a standby to be: the leader fails over to a standby that has everything it wrote, or this host's pacsd gives it up once it holds its lease again; check that etcd answers from this host", err, from.Name)
+		}
 		u, err := h.HandOver(done, x.c.Name, from.Name)
 		if err != nil {
-			return fmt.Errorf("while giving up the primary's lease for the switchover to %q: %w; the old primary %q stays stopped (it may have no lease): the leader fails over to a standby that has everything it wrote, or this host's pacsd gives it up once its lease is taken again; check that etcd answers from this host", to.Name, err, from.Name)
+			return stays(fmt.Errorf("while giving up the primary's lease for the switchover to %q: %w", to.Name, err))
 		}
 		if err := x.setActing(to.Name); err != nil {
 			u() // the lease may be taken for it again
-			return fmt.Errorf("%w; the old primary %q stays stopped: the leader fails over to a standby that has everything it wrote, or this host's pacsd gives it up once its lease is taken again; check that etcd answers from this host", err, from.Name)
+			return stays(err)
 		}
 	} else if err := x.setActing(to.Name); err != nil {
+		// Without automatic failover no lease is held: as with one
+		// controller.
 		// The old primary is started again only when the record surely
 		// still names it. A write that failed may have taken effect (its
 		// directory not synced): then neither primary runs, and pacsd says

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -495,5 +496,63 @@ func TestManualFailoverPlacement(t *testing.T) {
 	}
 	if st, _ := d.Store.Load("pacs"); st.Confirmed != "db1" || st.Acting != "db2" {
 		t.Errorf("record after --confirm-fenced: %+v; want db2 acting and db1 confirmed stopped", st)
+	}
+}
+
+// TestSwitchoverEveryHostHandOverFails: with pacsd on every host and
+// automatic failover, once the primary's lease may be gone (its release or
+// the record's write failed), the old primary is never started again by
+// the switchover: it stays stopped, with standby.signal, and nothing is
+// promoted. Without automatic failover no lease is handed over, and a
+// record that surely did not change starts it again, as with one
+// controller.
+func TestSwitchoverEveryHostHandOverFails(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		automatic bool
+		handOver  error
+		saveErr   error
+		undone    bool
+		started   int
+	}{
+		{name: "the release fails", automatic: true, handOver: errors.New("context deadline exceeded")},
+		{name: "the record's write fails", automatic: true, saveErr: errDiskFull, undone: true},
+		{name: "no automatic failover, the record's write fails", saveErr: errDiskFull, started: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			extra := ""
+			if tt.automatic {
+				extra = "failover {\n automatic = true\n }"
+			}
+			c := testCluster(t, extra)
+			rt := &switchRuntime{}
+			promoted, handed, undone := 0, 0, false
+			hosted := &Hosted{Host: "", HandOver: func(context.Context, string, string) (func(), error) {
+				handed++
+				if tt.handOver != nil {
+					return nil, tt.handOver
+				}
+				return func() { undone = true }, nil
+			}}
+			x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, Store: &MemoryStore{SaveErr: tt.saveErr}, Hosted: hosted},
+				obs: &Observed{}, log: slog.New(slog.DiscardHandler), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
+			err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"})
+			if err == nil || promoted != 0 {
+				t.Fatalf("switchover: %v, %d promotions; want an error and none", err, promoted)
+			}
+			if len(rt.starts) != tt.started {
+				t.Errorf("the old primary was started %d times, want %d (%v)", len(rt.starts), tt.started, err)
+			}
+			if tt.automatic {
+				if handed != 1 || undone != tt.undone {
+					t.Errorf("hand-overs %d, undone %t; want 1, %t", handed, undone, tt.undone)
+				}
+				if !slices.Contains(rt.calls, "write id-pacs-db1 "+SignalPath) || !strings.Contains(err.Error(), "stays stopped") {
+					t.Errorf("engine calls %q, error %v; want standby.signal placed and the old primary left stopped", rt.calls, err)
+				}
+			} else if handed != 0 {
+				t.Errorf("%d hand-overs without automatic failover, want none", handed)
+			}
+		})
 	}
 }

@@ -13,9 +13,10 @@ import (
 
 // MoveLeaderOff moves etcd's own leadership away from the member that runs
 // at address (the acting primary's host) when that member leads, to the
-// other member with the lowest rank (rank is given each member's client
-// address; ties go to the lowest member ID). It returns the name of the
-// member that now leads, "" when nothing was moved.
+// other member with the lowest rank that answers (rank is given each
+// member's client address; ties go to the lowest member ID), and only when
+// that rank is lower than the leading member's own. It returns the name of
+// the member that now leads, "" when nothing was moved.
 //
 // When the member that leads etcd is lost with the primary's host, etcd
 // elects another and then extends every lease by its full TTL: the
@@ -30,9 +31,16 @@ func (e *Etcd) MoveLeaderOff(ctx context.Context, address string, rank func(addr
 	if err != nil {
 		return "", unreachable("listing etcd's members", err)
 	}
+	// status asks one member, bounded: a silent one does not use up the
+	// whole call.
+	status := func(ep string) (*clientv3.StatusResponse, error) {
+		sctx, cancel := context.WithTimeout(ctx, e.o.OpTimeout/2)
+		defer cancel()
+		return e.cli.Status(sctx, ep)
+	}
 	var leader uint64
 	for _, ep := range e.cli.Endpoints() {
-		if st, err := e.cli.Status(ctx, ep); err == nil && st.Leader != 0 {
+		if st, err := status(ep); err == nil && st.Leader != 0 {
 			leader = st.Leader
 			break
 		}
@@ -45,31 +53,33 @@ func (e *Etcd) MoveLeaderOff(ctx context.Context, address string, rank func(addr
 		id   uint64
 		name string
 		rank int
+		urls []string
 	}
 	var cands []candidate
+	rankOf := func(addrs []string) int {
+		r := rank(addrs[0])
+		for _, a := range addrs[1:] {
+			r = max(r, rank(a))
+		}
+		return r
+	}
+	own := 0
 	for _, m := range members.Members {
 		addrs := memberAddrs(m.ClientURLs)
 		if m.ID == leader {
 			if !slices.Contains(addrs, address) {
 				return "", nil // the leader runs elsewhere already
 			}
-			from = m.ClientURLs
+			from, own = m.ClientURLs, rankOf(addrs)
 			continue
 		}
 		if m.IsLearner || len(addrs) == 0 {
 			continue
 		}
-		r := rank(addrs[0])
-		for _, a := range addrs[1:] {
-			r = max(r, rank(a))
-		}
-		cands = append(cands, candidate{id: m.ID, name: m.Name, rank: r})
+		cands = append(cands, candidate{id: m.ID, name: m.Name, rank: rankOf(addrs), urls: m.ClientURLs})
 	}
 	if len(from) == 0 {
 		return "", nil
-	}
-	if len(cands) == 0 {
-		return "", fmt.Errorf("while moving etcd's leadership off %s: no other member could lead", address)
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		if a.rank != b.rank {
@@ -83,7 +93,22 @@ func (e *Etcd) MoveLeaderOff(ctx context.Context, address string, rank func(addr
 		}
 		return 0
 	})
-	to := cands[0]
+	// Only to a member that ranks better than the leader's own host (two
+	// hosts that each run a primary would hand it back and forth) and
+	// answers now (a transfer to a silent member stalls etcd's writes).
+	var to *candidate
+	for i := range cands {
+		if cands[i].rank >= own {
+			break
+		}
+		if _, err := status(cands[i].urls[0]); err == nil {
+			to = &cands[i]
+			break
+		}
+	}
+	if to == nil {
+		return "", nil
+	}
 	// Only the member that leads carries out a transfer: asked through a
 	// connection to it alone.
 	lc, err := clientv3.New(clientv3.Config{Endpoints: from, TLS: e.o.TLS, DialTimeout: e.o.OpTimeout, Logger: zap.NewNop()})
