@@ -111,10 +111,15 @@ func (d *Daemon) lock(ctx context.Context, cluster string) (func(), error) {
 
 // tryLock takes the cluster's lock when it is free at once.
 func (d *Daemon) tryLock(cluster string) (func(), bool) {
+	unlock, err := d.tryLockErr(cluster)
+	return unlock, err == nil
+}
+
+// tryLockErr is tryLock with the reason the lock was not taken.
+func (d *Daemon) tryLockErr(cluster string) (func(), error) {
 	now, cancel := context.WithCancel(context.Background())
 	cancel() // one try of the shared lock
-	unlock, err := d.take(now, d.snap.Load().shared, cluster, true)
-	return unlock, err == nil
+	return d.take(now, d.snap.Load().shared, cluster, true)
 }
 
 // errBusy says that tryLock found the in-process mutex taken.

@@ -75,6 +75,9 @@ type watchState struct {
 	// every host).
 	unleased     time.Time
 	unleasedSaid bool
+	// waitSaid is the last reason the leader said it does not fail over
+	// yet (leaderWaits).
+	waitSaid string
 }
 
 // supervise checks, every SuperviseInterval, the acting primary of each
@@ -308,6 +311,9 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 		if holder != "" {
 			ws.w.DownSince = time.Time{}
 		}
+		if err != nil {
+			d.leaderWaits(c, ws, "the primary's lease cannot be read: "+err.Error())
+		}
 		return
 	}
 	// A primary kept running in failsafe, as this pacsd confirmed, is not
@@ -318,6 +324,9 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	// A primary whose host never took its lease in this epoch (the cluster
 	// starts, or it was just promoted) has not lost it.
 	if node, at, err := d.hosted.co.Leased(ctx, c.Name); err != nil || node != acting || at != epoch {
+		if err != nil {
+			d.leaderWaits(c, ws, "for which primary the lease was last taken cannot be read: "+err.Error())
+		}
 		if err == nil && ws.unleased.IsZero() {
 			ws.unleased = time.Now()
 		}
@@ -336,8 +345,9 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	if now.Before(ws.w.RetryAfter) {
 		return
 	}
-	unlock, ok := d.tryLock(c.Name)
-	if !ok {
+	unlock, err := d.tryLockErr(c.Name)
+	if err != nil {
+		d.leaderWaits(c, ws, "the cluster's lock is held elsewhere: "+err.Error())
 		return
 	}
 	defer unlock()
@@ -356,6 +366,16 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 		ws.w.RetryAfter = time.Now().Add(min(reconcile.FailoverRetry, renewEvery(c.Failover.TTL.Duration)))
 	}
 	d.failedOver(ctx, c, c.Node(acting), acting, to, lostFor, ferr, deps)
+}
+
+// leaderWaits says, once for each reason and only once the lease has been
+// gone for the lease's TTL, why the leader has not failed over yet.
+func (d *Daemon) leaderWaits(c *spec.Cluster, ws *watchState, why string) {
+	if ws.w.DownSince.IsZero() || time.Since(ws.w.DownSince) < c.Failover.TTL.Duration || ws.waitSaid == why {
+		return
+	}
+	ws.waitSaid = why
+	d.log.Warn("the leader does not fail over yet", "cluster", c.Name, "node", ws.w.Node, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String(), "reason", why)
 }
 
 // verdict carries out what the watch decided after a check, short of a

@@ -64,6 +64,9 @@ type Etcd struct {
 	revs map[string]recordRev
 	// held are the locks this process holds, by name.
 	held map[string]*concurrency.Mutex
+	// stale are the locks this process let go of whose release etcd did
+	// not confirm yet, by name (see releaseLater).
+	stale map[string]*concurrency.Mutex
 }
 
 type recordRev struct {
@@ -100,7 +103,7 @@ func OpenEtcd(o EtcdOptions) (*Etcd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to etcd (%s): %w", strings.Join(o.Endpoints, ", "), err)
 	}
-	return &Etcd{o: o, cli: cli, revs: map[string]recordRev{}, held: map[string]*concurrency.Mutex{}}, nil
+	return &Etcd{o: o, cli: cli, revs: map[string]recordRev{}, held: map[string]*concurrency.Mutex{}, stale: map[string]*concurrency.Mutex{}}, nil
 }
 
 // Close ends the session (its locks, leadership and reports are let go at
@@ -300,6 +303,21 @@ func (e *Etcd) Lock(ctx context.Context, name string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	// A lock of this name that this pacsd could not release yet has the
+	// key a new one would take (the key is the session's): it is released
+	// first, so that its later release never takes the new one with it.
+	e.mu.Lock()
+	if old := e.stale[name]; old != nil {
+		uctx, cancel := e.ctx()
+		err := old.Unlock(uctx)
+		cancel()
+		if err != nil {
+			e.mu.Unlock()
+			return nil, unreachable(fmt.Sprintf("releasing the lock %q this pacsd took before", name), err)
+		}
+		delete(e.stale, name)
+	}
+	e.mu.Unlock()
 	m := concurrency.NewMutex(s, e.key("locks", name))
 	if ctx.Err() != nil {
 		tctx, cancel := e.ctx()
@@ -326,9 +344,55 @@ func (e *Etcd) Lock(ctx context.Context, name string) (func(), error) {
 		}
 		e.mu.Unlock()
 		uctx, cancel := e.ctx()
-		defer cancel()
-		_ = m.Unlock(uctx) // when etcd does not answer, the session's expiry lets go of it
+		err := m.Unlock(uctx)
+		cancel()
+		if err != nil {
+			// etcd did not answer: the lock stays taken while this
+			// pacsd's session lives, which may be for ever; it is
+			// released as soon as etcd answers again.
+			e.mu.Lock()
+			e.stale[name] = m
+			e.mu.Unlock()
+			go e.releaseLater(name, m, s)
+		}
 	}, nil
+}
+
+// staleRetry is how often a lock whose release etcd did not confirm is
+// released again.
+var staleRetry = 500 * time.Millisecond
+
+// releaseLater releases the lock name (m, of session s) until etcd
+// confirms it, the session ends (and with it the lock), or a new Lock of
+// the name released it first.
+func (e *Etcd) releaseLater(name string, m *concurrency.Mutex, s *concurrency.Session) {
+	for {
+		select {
+		case <-s.Done():
+			e.mu.Lock()
+			if e.stale[name] == m {
+				delete(e.stale, name)
+			}
+			e.mu.Unlock()
+			return
+		case <-time.After(staleRetry):
+		}
+		e.mu.Lock()
+		if e.stale[name] != m {
+			e.mu.Unlock()
+			return
+		}
+		uctx, cancel := e.ctx()
+		err := m.Unlock(uctx)
+		cancel()
+		if err == nil {
+			delete(e.stale, name)
+		}
+		e.mu.Unlock()
+		if err == nil {
+			return
+		}
+	}
 }
 
 // Campaign waits until this pacsd leads cluster (or ctx is done), then

@@ -392,3 +392,54 @@ func TestE2EEtcdMoveLeaderOff(t *testing.T) {
 	}
 	t.Logf("etcd's leadership moved from %s to %s (%s)", from, want, to)
 }
+
+// TestE2EEtcdLockReleasedAfterOutage: a lock let go of while etcd does not
+// answer (the release is not confirmed) is released once etcd answers
+// again, while the session that took it lives on: another pacsd takes it.
+// Before, it stayed taken for as long as the session lived, and the
+// leader's failover waited for it for ever.
+func TestE2EEtcdLockReleasedAfterOutage(t *testing.T) {
+	e2e.Require(t)
+	hosts := e2e.RequireTestHosts(t, 3)
+	ec := e2e.StartEtcdCluster(t, hosts)
+	open := func(host string, endpoints []string) *state.Etcd {
+		e, err := state.OpenEtcd(state.EtcdOptions{Endpoints: endpoints, Prefix: "/pacsd-test", Host: host, SessionTTL: 60 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close() })
+		return e
+	}
+	// a reaches etcd through one member only: that member stopped, a's
+	// release does not reach etcd at all, and its session (60 s) lives on.
+	a, b := open("a", ec.Endpoints()[:1]), open("b", ec.Endpoints())
+	unlock, err := a.Lock(context.Background(), "pacs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec.Member(0).Stop()
+	unlock() // not confirmed: a's member does not answer
+	ec.Member(0).Start()
+	if err := ec.Healthy(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	unlockB, err := b.Lock(ctx, "pacs")
+	if err != nil {
+		t.Fatalf("the lock let go of during the outage is still taken once etcd answers again: %v", err)
+	}
+	unlockB()
+	// The same pacsd takes the name again: its earlier release does not
+	// take the new lock with it.
+	unlockA, err := a.Lock(context.Background(), "pacs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockA()
+	tctx, tcancel := context.WithCancel(context.Background())
+	tcancel()
+	if _, err := b.Lock(tctx, "pacs"); err == nil {
+		t.Fatal("b took the lock that a holds")
+	}
+}
