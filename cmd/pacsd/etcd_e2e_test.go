@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/pacsd/pacsd/internal/e2e"
 	"github.com/pacsd/pacsd/pkg/daemon"
@@ -95,6 +96,7 @@ func newEveryHostBedWith(t *testing.T, load bool, failover string) *everyHostBed
 	b.view = view
 	t.Cleanup(func() {
 		if t.Failed() {
+			t.Logf("etcd's keys under %s:\n%s", prefix, etcdDump(ec.Endpoints(), prefix))
 			for _, p := range b.pacsd {
 				if p.Running() {
 					_ = syscall.Kill(p.Pid(), syscall.SIGQUIT) // its goroutines, into its log
@@ -399,6 +401,7 @@ func TestE2EEveryHostSwitchover(t *testing.T) {
 	if acting != "db1" {
 		t.Fatalf("record: %s at epoch %d, want db1", acting, epoch)
 	}
+	b.hostRoutes(t, "db1")
 	marks := b.marks()
 	start := time.Now()
 	b.tp.primary = "db2"
@@ -422,6 +425,7 @@ func TestE2EEveryHostSwitchover(t *testing.T) {
 	}
 	b.waitLog(t, 1, marks[1], "this pacsd holds the primary's lease", "the lease taken by db2's host")
 	b.streamingFrom(t, "db2")
+	b.hostRoutes(t, "db2")
 	b.noFailover(t, 2*b.ttl, "db2", epoch+1, "after the switchover")
 	for i := range b.pacsd {
 		if !b.logAt(t, i, marks[i], "failing over").IsZero() {
@@ -716,4 +720,53 @@ func (b *everyHostBed) waitLog(t *testing.T, i, from int, msg, what string) {
 		}
 		return nil
 	})
+}
+
+// hostRoutes checks, until each answers as it should (a minute at most),
+// each host's load balancer checks of its own node, asked without a node
+// at the host's address (Patroni's shape): /primary 200 on primary's host
+// only, /replica 200 on the others.
+func (b *everyHostBed) hostRoutes(t *testing.T, primary string) {
+	t.Helper()
+	cl := http.Client{Timeout: 3 * time.Second}
+	waitFor(t, time.Minute, "each host's load balancer checks answering for primary "+primary, func() error {
+		for i, h := range b.hosts {
+			for _, check := range []string{"primary", "replica"} {
+				want := http.StatusOK
+				if (check == "primary") != (b.tp.nodes[i] == primary) {
+					want = http.StatusServiceUnavailable
+				}
+				resp, err := cl.Get("http://" + net.JoinHostPort(h.Address, "19187") + "/" + check)
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					return fmt.Errorf("host %s /%s: %d, want %d", b.names[i], check, resp.StatusCode, want)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// etcdDump lists the keys under prefix with their lease, creation revision
+// and value, for a failed test's log.
+func etcdDump(endpoints []string, prefix string) string {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second})
+	if err != nil {
+		return err.Error()
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, prefix+"/", clientv3.WithPrefix())
+	if err != nil {
+		return err.Error()
+	}
+	var out strings.Builder
+	for _, kv := range resp.Kvs {
+		fmt.Fprintf(&out, "%s lease=%x create=%d mod=%d %s\n", kv.Key, kv.Lease, kv.CreateRevision, kv.ModRevision, tail(string(kv.Value), 200))
+	}
+	return out.String()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,6 +133,8 @@ func TestE2EFailover(t *testing.T) {
 	e := b.tp.e
 	ctx := e.Ctx(10 * time.Minute)
 
+	b.routes(t, "db1", "db1", "db2", "db3")
+
 	// Killed.
 	start := time.Now()
 	t.Logf("kill at %s", start.UTC().Format(time.RFC3339Nano))
@@ -140,6 +143,7 @@ func TestE2EFailover(t *testing.T) {
 	}
 	p1 := b.failedOver(t, "db1", start)
 	b.rejoined(t, p1)
+	b.routes(t, p1, b.tp.nodes...)
 
 	// Frozen.
 	start = time.Now()
@@ -474,4 +478,27 @@ func TestE2EFailoverEngineUnreachable(t *testing.T) {
 	t.Logf("writer: acknowledged %d, longest gap %s", len(report.Acked), report.LongestGap)
 	report.CheckNoLoss(t, tp.node("db1"))
 	probe.Check(t)
+}
+
+// routes checks, until each answers as it should (a minute at most), the
+// daemon's load balancer checks of nodes: /primary and /read-write 200 for
+// primary only, /replica 200 for the others (streaming standbys),
+// /read-only 200 for all.
+func (b *failoverBed) routes(t *testing.T, primary string, nodes ...string) {
+	t.Helper()
+	waitFor(t, time.Minute, "the load balancer's checks answering for primary "+primary, func() error {
+		for _, n := range nodes {
+			for _, check := range []string{"primary", "read-write", "replica", "read-only"} {
+				want := http.StatusOK
+				if (check == "replica") == (n == primary) && check != "read-only" {
+					want = http.StatusServiceUnavailable
+				}
+				code, body, err := b.r.get("/" + check + "?node=" + n)
+				if err != nil || code != want {
+					return fmt.Errorf("/%s?node=%s: %d %v %s, want %d", check, n, code, err, body, want)
+				}
+			}
+		}
+		return nil
+	})
 }

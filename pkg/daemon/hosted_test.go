@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -1099,5 +1102,61 @@ func TestHostedFollowRecord(t *testing.T) {
 	e.f.d.followRecord("pacs")
 	if !e.f.d.retryAt("pacs").IsZero() || e.f.d.failures("pacs") != 2 {
 		t.Errorf("after a failover elsewhere: retry at %s, %d failures; want at once, 2 kept", e.f.d.retryAt("pacs"), e.f.d.failures("pacs"))
+	}
+}
+
+// TestCheckedNode: a load balancer's check names its node, or, with pacsd
+// on every host, is about this host's one node; anything else names no
+// node, with what to ask instead.
+func TestCheckedNode(t *testing.T) {
+	e := newHostedEnv(t, "a", nil)
+	f := e.f.d.snap.Load().file
+	tests := []struct{ cluster, node, host, want, err string }{
+		{node: "db2", want: "db2"},
+		{cluster: "pacs", node: "db1", want: "db1"},
+		{host: "a", want: "db1"},
+		{host: "b", want: "db2"},
+		{err: "name the node, ?node=NAME"},
+		{host: "c", err: `host "c" runs no node`},
+		{node: "db9", err: `the file declares no node "db9"`},
+		{cluster: "other", node: "db1", err: `no node "db1" in cluster "other"`},
+	}
+	for _, tt := range tests {
+		_, n, err := checkedNode(f, tt.cluster, tt.node, tt.host)
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, errNoNode)):
+			t.Errorf("checkedNode(%q, %q, %q): %v; want an error with %q", tt.cluster, tt.node, tt.host, err, tt.err)
+		case tt.err == "" && (err != nil || n.Name != tt.want):
+			t.Errorf("checkedNode(%q, %q, %q): %v, %v; want %s", tt.cluster, tt.node, tt.host, n, err, tt.want)
+		}
+	}
+}
+
+// TestServeCheckEveryHost: the pacsd of the primary's host answers its
+// load balancer's checks without a node: /primary 200 while it holds the
+// primary's lease, 503 as soon as it does not (before it fences), with why.
+func TestServeCheckEveryHost(t *testing.T) {
+	e := newHostedEnv(t, "a", nil)
+	e.w.allow("ContainerInspect", "Connect", "sql.Health", "sql.Close")
+	get := func(path string) (int, LBAnswer) {
+		rec := httptest.NewRecorder()
+		e.f.d.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		var a LBAnswer
+		if rec.Code != http.StatusNotFound {
+			if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+				t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+			}
+		}
+		return rec.Code, a
+	}
+	if code, a := get("/primary"); code != http.StatusServiceUnavailable || a.Node != "db1" || !strings.Contains(a.Why, "lease") {
+		t.Errorf("/primary without the lease: %d %+v; want 503 saying the lease is not held", code, a)
+	}
+	e.co.set(func(co *fakeCoord) { co.lease = &fakeLease{} })
+	e.f.d.takeLease(context.Background(), e.c, e.f.d.snap.Load())
+	for path, want := range map[string]int{"/primary": 200, "/read-write": 200, "/read-only": 200, "/replica": 503, "/primary?node=db9": 404} {
+		if code, a := get(path); code != want {
+			t.Errorf("%s with the lease: %d %+v; want %d", path, code, a, want)
+		}
 	}
 }

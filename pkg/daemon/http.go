@@ -11,11 +11,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
 // Handler serves /healthz (200 while the loop runs), /readyz (200 once the
 // first pass has ended and the last pass of every cluster succeeded, else
-// 503 with the reasons), /metrics (Prometheus) and /status (JSON).
+// 503 with the reasons), /metrics (Prometheus), /status (JSON), and the
+// load balancer's checks of a node, /primary, /replica, /read-write and
+// /read-only (200 or 503, see serveCheck).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +59,9 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		_ = enc.Encode(st)
 	})
+	for _, check := range reconcile.LBChecks {
+		mux.HandleFunc("GET /"+check, func(w http.ResponseWriter, r *http.Request) { d.serveCheck(w, r, check) })
+	}
 	mux.HandleFunc("POST /failsafe", func(w http.ResponseWriter, r *http.Request) {
 		if d.hosted == nil {
 			http.Error(w, "pacsd does not run on every host (no daemon.etcd)", http.StatusNotFound)

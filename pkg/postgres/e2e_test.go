@@ -127,6 +127,15 @@ func TestE2EStatePrimaryAndStandby(t *testing.T) {
 		t.Errorf("standby: Version %d, InRecovery %v, Timeline %d, Receiver %q, Streaming %q, Slots %v;"+
 			" want %d, true, 1, streaming, none, none", s.Version, s.InRecovery, s.Timeline, s.Receiver, s.Streaming, s.Slots, p.Version)
 	}
+	for name, c := range map[string]*Conn{"": primary, "streaming": standby} {
+		h, err := c.Health(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Receiver != name {
+			t.Errorf("Health: WAL receiver %q, want %q", h.Receiver, name)
+		}
+	}
 	if got := s.Settings["primary_conninfo"]; !strings.Contains(got.Value, "application_name=db2") ||
 		got.Context != "sighup" || got.SourceFile != e2e.PGDATA+"/"+autoConf {
 		t.Errorf("standby: primary_conninfo = %+v", got)

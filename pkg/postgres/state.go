@@ -33,8 +33,9 @@ const (
 		` + positionsColumns + `,
 		ARRAY(SELECT application_name::text FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1)
 		FROM (SELECT pg_is_in_recovery() AS rec) r`
-	// healthQuery reads recovery and the columns of positionsColumns.
-	healthQuery = `SELECT r.rec, ` + positionsColumns + ` FROM (SELECT pg_is_in_recovery() AS rec) r`
+	// healthQuery reads recovery, the columns of positionsColumns and the
+	// WAL receiver's status ('' without one).
+	healthQuery = `SELECT r.rec, ` + positionsColumns + `, coalesce((SELECT status FROM pg_stat_wal_receiver), '') FROM (SELECT pg_is_in_recovery() AS rec) r`
 	// positionsColumns are the WAL written (primary) or replayed (standby),
 	// the WAL received, and the synchronous standbys; r.rec is
 	// pg_is_in_recovery().
@@ -114,8 +115,8 @@ func (c *Conn) state(ctx context.Context) (*reconcile.DBState, error) {
 	return s, nil
 }
 
-// Health reads only whether the server is in recovery, its WAL positions
-// and its synchronous standbys, in one statement: cheap enough to ask
+// Health reads only whether the server is in recovery, its WAL positions,
+// its synchronous standbys and its WAL receiver's status, in one statement: cheap enough to ask
 // several times a second. On a kept connection, the first attempt gets
 // half of what is left of ctx's deadline, so that a connection that hangs
 // leaves the other half to a new one.
@@ -123,7 +124,7 @@ func (c *Conn) Health(ctx context.Context) (*reconcile.DBState, error) {
 	s := &reconcile.DBState{}
 	var wal, received int64
 	if err := c.run(ctx, true, func(ctx context.Context) error {
-		return c.conn.QueryRow(ctx, healthQuery).Scan(&s.InRecovery, &wal, &received, &s.SyncStandbys)
+		return c.conn.QueryRow(ctx, healthQuery).Scan(&s.InRecovery, &wal, &received, &s.SyncStandbys, &s.Receiver)
 	}); err != nil {
 		return nil, c.wrap("reading whether the server is in recovery and its WAL positions", err)
 	}
