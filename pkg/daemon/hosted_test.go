@@ -1160,3 +1160,28 @@ func TestServeCheckEveryHost(t *testing.T) {
 		}
 	}
 }
+
+// TestServeCheckOtherHostsNode: asked about another host's node, a pacsd
+// answers /primary 200 only while etcd shows that node's host holding the
+// primary's lease for it: the record naming it, and its server taking
+// writes, are not enough (its host may have lost the lease and not fenced
+// it yet).
+func TestServeCheckOtherHostsNode(t *testing.T) {
+	e := newHostedEnv(t, "b", &sqlServer{mode: "primary"})
+	get := func() (int, LBAnswer) {
+		rec := httptest.NewRecorder()
+		e.f.d.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/primary?node=db1", nil))
+		var a LBAnswer
+		if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		return rec.Code, a
+	}
+	if code, a := get(); code != http.StatusServiceUnavailable || !strings.Contains(a.Why, "lease") {
+		t.Errorf("/primary?node=db1 with no lease held: %d %+v; want 503 saying so", code, a)
+	}
+	e.co.set(func(co *fakeCoord) { co.holder, co.holderHost = "db1", "a" })
+	if code, a := get(); code != http.StatusOK || a.Role != "primary" {
+		t.Errorf("/primary?node=db1 with host a holding its lease: %d %+v; want 200", code, a)
+	}
+}

@@ -54,25 +54,41 @@ func (d *Daemon) serveCheck(w http.ResponseWriter, r *http.Request, check string
 	a := LBAnswer{Cluster: c.Name, Node: n.Name, Check: check}
 	ctx, cancel := context.WithTimeout(r.Context(), lbCheckTimeout)
 	defer cancel()
-	st, err := snap.deps.Store.Load(c.Name)
-	if err == nil {
-		a.Acting, err = reconcile.ActingPrimary(c, st, nil)
-	}
-	leased := true
-	if d.hosted != nil && c.Failover.Automatic && n.Host == host {
-		leased = d.hosted.mayRunPrimary(c.Name, n.Name)
-		if err != nil && leased {
-			// etcd does not answer, and this pacsd still holds the lease
-			// (renewed lately, or kept in failsafe): its node is the
-			// acting primary.
-			a.Acting, err = n.Name, nil
+	// With pacsd on every host and automatic failover, a node may run as
+	// the primary only under its host's lease: this pacsd's own, or, for
+	// another host's node, the lease as etcd shows it.
+	leased := func() bool { return true }
+	lease := d.hosted != nil && c.Failover.Automatic
+	switch {
+	case lease && n.Host == host:
+		leased = func() bool { return d.hosted.mayRunPrimary(c.Name, n.Name) }
+	case lease:
+		leased = func() bool {
+			node, on, err := d.hosted.co.LeaseHolder(ctx, c.Name)
+			return err == nil && node == n.Name && on == n.Host
 		}
 	}
-	if err != nil {
-		a.Why = "the acting primary is not known: " + err.Error()
+	var acting error
+	if lease && n.Host == host && leased() {
+		// While this pacsd holds the lease for its node, the record names
+		// no other primary (it changes only while no lease is held): it
+		// need not be read, and etcd that does not answer (failsafe)
+		// changes nothing.
+		a.Acting = n.Name
 	} else {
-		h, herr := reconcile.Health(ctx, c, n, snap.deps)
-		a.Role, a.Why = reconcile.NodeRole(n.Name, a.Acting, leased, h, herr)
+		var st reconcile.ClusterState
+		if st, acting = snap.deps.Store.Load(c.Name); acting == nil {
+			a.Acting, acting = reconcile.ActingPrimary(c, st, nil)
+		}
+	}
+	h, herr := reconcile.Health(ctx, c, n, snap.deps)
+	// The lease is looked at after the server: one lost meanwhile counts.
+	a.Role, a.Why = reconcile.NodeRole(n.Name, a.Acting, leased(), h, herr)
+	if acting != nil && a.Role != "replica" {
+		// A standby that streams is one without the record; a primary
+		// is not.
+		a.Role, a.Acting = "", ""
+		a.Why = "the acting primary is not known: " + acting.Error()
 	}
 	a.OK = reconcile.CheckPasses(check, a.Role)
 	w.Header().Set("Content-Type", "application/json")

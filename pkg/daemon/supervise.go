@@ -347,7 +347,7 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	}
 	unlock, err := d.tryLockErr(c.Name)
 	if err != nil {
-		d.leaderWaits(c, ws, "the cluster's lock is held elsewhere: "+err.Error())
+		d.leaderWaits(c, ws, "the cluster's lock cannot be taken: "+err.Error())
 		return
 	}
 	defer unlock()
