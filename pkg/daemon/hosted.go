@@ -993,14 +993,8 @@ func fromHost(f *spec.File, host, remote string) bool {
 	if err != nil {
 		return false
 	}
-	for _, hb := range f.Hosts {
-		if hb.Name == host {
-			want := net.ParseIP(hb.Address)
-			got := net.ParseIP(ip)
-			return want != nil && got != nil && want.Equal(got)
-		}
-	}
-	return false
+	want, got := net.ParseIP(hostAddress(f, host)), net.ParseIP(ip)
+	return want != nil && got != nil && want.Equal(got)
 }
 
 // etcdLeaderEvery is how often the pacsd holding a primary's lease checks
