@@ -192,7 +192,24 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 	}
 	// More than max_lag (16MB) of WAL on the primary.
 	b.tp.node("db1").ExecSQL("CREATE TABLE bulk AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 150000) g")
-	time.Sleep(time.Second) // the supervisor sees the primary's position
+	// The supervisor must have seen the primary's position after that:
+	// max_lag bounds the lag behind the last position pacsd saw (a check
+	// slowed down by the bulk write may be seconds old).
+	written := b.tp.node("db1").QueryString("SELECT pg_current_wal_lsn()::text")
+	waitFor(t, time.Minute, "the supervisor to see the primary at "+written, func() error {
+		st, err := b.r.status()
+		if err != nil {
+			return err
+		}
+		cs := st.Clusters[b.tp.name]
+		if cs == nil || cs.PrimarySeen == nil {
+			return errors.New("no sight of the primary in /status")
+		}
+		if lsnOf(cs.PrimarySeen.WAL) < lsnOf(written) {
+			return fmt.Errorf("seen at %s", cs.PrimarySeen.WAL)
+		}
+		return nil
+	})
 	// Kill the primary while the standbys are frozen, then thaw them: they
 	// answer again, but can never receive what the primary wrote.
 	if err := e.Docker.ContainerKill(ctx, b.tp.container("db1"), "KILL"); err != nil {
@@ -204,7 +221,7 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 		}
 	}
 	waitFor(t, time.Minute, "the failover to be refused", func() error {
-		return b.r.metric(t, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="refused"} 1`)
+		return b.r.metric(t, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="refused"} 1`, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="refused"} 2`)
 	})
 	if !strings.Contains(b.r.log.String(), "no standby qualifies for promotion") || !strings.Contains(b.r.log.String(), "max_lag") {
 		t.Errorf("the refusal does not say why:\n%s", b.r.log.String())
@@ -501,4 +518,14 @@ func (b *failoverBed) routes(t *testing.T, primary string, nodes ...string) {
 		}
 		return nil
 	})
+}
+
+// lsnOf reads a WAL position as PostgreSQL prints it ("16/B374D848"); 0
+// for anything else.
+func lsnOf(s string) uint64 {
+	var hi, lo uint32
+	if _, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err != nil {
+		return 0
+	}
+	return uint64(hi)<<32 | uint64(lo)
 }

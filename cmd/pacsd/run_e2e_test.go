@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func startDaemon(t *testing.T, tp *topology, resync string) *daemonRun {
 	go func() { r.done <- serve(ctx, r.path, "", log, r.hup) }()
 	t.Cleanup(func() {
 		r.stop(t)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PACSD_E2E_DUMP") != "" {
 			t.Logf("daemon log:\n%s", r.log)
 		}
 	})
@@ -134,16 +135,22 @@ func (r *daemonRun) waitReady(t *testing.T, timeout time.Duration) time.Duration
 	})
 }
 
+// status is the daemon's /status.
+func (r *daemonRun) status() (daemon.Status, error) {
+	var st daemon.Status
+	_, body, err := r.get("/status")
+	if err == nil {
+		err = json.Unmarshal([]byte(body), &st)
+	}
+	return st, err
+}
+
 // settled waits until every cluster has had a pass since the file was last taken.
 func (r *daemonRun) settled(t *testing.T) {
 	t.Helper()
 	waitFor(t, time.Minute, "a pass since the file was taken", func() error {
-		_, body, err := r.get("/status")
+		st, err := r.status()
 		if err != nil {
-			return err
-		}
-		var st daemon.Status
-		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			return err
 		}
 		for name, c := range st.Clusters {
@@ -155,14 +162,14 @@ func (r *daemonRun) settled(t *testing.T) {
 	})
 }
 
-func (r *daemonRun) metric(t *testing.T, line string) error {
+func (r *daemonRun) metric(t *testing.T, line string, or ...string) error {
 	t.Helper()
 	_, body, err := r.get("/metrics")
 	if err != nil {
 		return err
 	}
 	for _, l := range strings.Split(body, "\n") {
-		if l == line {
+		if l == line || slices.Contains(or, l) {
 			return nil
 		}
 	}

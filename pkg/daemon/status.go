@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"fmt"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
 	"sort"
 	"time"
 )
@@ -43,6 +45,10 @@ type ClusterStatus struct {
 	// is done, the acting primary is seen healthy, or automatic failover
 	// is turned off.
 	FailoverRefused FailoverRefusal `json:"failover_refused,omitzero"`
+	// PrimarySeen is the failover supervisor's last sight of the acting
+	// primary healthy: the WAL position that bounds a failover's max_lag.
+	// Nil without automatic failover or before the first sight.
+	PrimarySeen *PrimarySeen `json:"primary_seen,omitempty"`
 	// Coordination is, with pacsd on every host (daemon.etcd), the
 	// cluster's leader, primary lease and hosts as etcd has them now; it
 	// is read when /status is asked.
@@ -62,6 +68,15 @@ type FailoverRefusal struct {
 	Last  time.Time `json:"last"`
 	// Attempts counts the refused tries since Since.
 	Attempts int `json:"attempts"`
+}
+
+// PrimarySeen is a sight of the acting primary healthy.
+type PrimarySeen struct {
+	Node string `json:"node"`
+	// WAL is its WAL position ("0/3000060"); At when the check that read
+	// it began.
+	WAL string    `json:"wal"`
+	At  time.Time `json:"at"`
 }
 
 // Status returns a copy of the daemon's status.
@@ -89,7 +104,7 @@ func (d *Daemon) setClusterStatus(cluster string, st *ClusterStatus) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if prev := d.st.Clusters[cluster]; prev != nil {
-		st.FailoverRefused = prev.FailoverRefused
+		st.FailoverRefused, st.PrimarySeen = prev.FailoverRefused, prev.PrimarySeen
 	}
 	d.st.Clusters[cluster] = st
 }
@@ -125,6 +140,17 @@ func (d *Daemon) clearFailoverRefusal(cluster string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.clearFailoverRefusalLocked(cluster)
+}
+
+// primaryHealthy takes the supervisor's sight of a healthy acting primary:
+// a refusal is over, and the sight is shown.
+func (d *Daemon) primaryHealthy(cluster string, last reconcile.LastSeen) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clearFailoverRefusalLocked(cluster)
+	if st := d.st.Clusters[cluster]; st != nil && last.Node != "" {
+		st.PrimarySeen = &PrimarySeen{Node: last.Node, WAL: reconcile.FormatLSN(last.WAL), At: last.At}
+	}
 }
 
 func (d *Daemon) clearFailoverRefusalLocked(cluster string) bool {

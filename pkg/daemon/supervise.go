@@ -208,7 +208,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	}
 	after := c.Failover.After.Duration
 	prev := ws.w.Last
-	w, v, lost := ws.w.Observe(acting, reconcile.HealthCheck{At: now, Health: h, Err: err}, after)
+	w, v, lost := ws.w.Observe(acting, reconcile.HealthCheck{At: now, Began: began, Health: h, Err: err}, after)
 	ws.w = w
 	if v != reconcile.Recheck {
 		d.verdict(c, ws, v, prev, deps, lost)
@@ -230,10 +230,11 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	}
 	defer unlock()
 	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
+	began = time.Now()
 	h, err = reconcile.Health(rctx, c, n, deps)
 	cancel()
 	prev = ws.w.Last
-	ws.w, v, lost = ws.w.Observe(acting, reconcile.HealthCheck{At: time.Now(), Health: h, Err: err, Locked: true}, after)
+	ws.w, v, lost = ws.w.Observe(acting, reconcile.HealthCheck{At: time.Now(), Began: began, Health: h, Err: err, Locked: true}, after)
 	d.verdict(c, ws, v, prev, deps, lost)
 	if v != reconcile.FailOver {
 		return
@@ -385,11 +386,11 @@ func (d *Daemon) verdict(c *spec.Cluster, ws *watchState, v reconcile.Verdict, p
 	switch v {
 	case reconcile.Healthy:
 		d.keepSeen(c.Name, deps, ws, prev)
-		d.clearFailoverRefusal(c.Name)
+		d.primaryHealthy(c.Name, ws.w.Last)
 	case reconcile.Recovered:
 		d.log.Info("primary reachable again", "cluster", c.Name, "node", ws.w.Node)
 		d.keepSeen(c.Name, deps, ws, prev)
-		d.clearFailoverRefusal(c.Name)
+		d.primaryHealthy(c.Name, ws.w.Last)
 	case reconcile.LostNow:
 		d.log.Warn("primary lost", "cluster", c.Name, "node", ws.w.Node, "error", lost.Error(), "failover_after", c.Failover.After.String(),
 			"down_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())

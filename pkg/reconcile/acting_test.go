@@ -131,6 +131,7 @@ func TestPrimaryWatch(t *testing.T) {
 		h      *DBState
 		err    error
 		locked bool
+		began  int // ms, when the check started; 0 for at
 		want   Verdict
 	}
 	tests := []struct {
@@ -143,6 +144,12 @@ func TestPrimaryWatch(t *testing.T) {
 			check: func(t *testing.T, w PrimaryWatch) {
 				if w.Last.WAL != 42 || w.Last.Node != "db1" || !w.Last.At.Equal(at(0)) || len(w.Last.SyncStandbys) != 1 {
 					t.Errorf("last sight: %+v", w.Last)
+				}
+			}},
+		{name: "a slow check's sight counts from when it began", steps: []step{{node: "db1", at: 1500, began: 200, h: healthy, want: Healthy}},
+			check: func(t *testing.T, w PrimaryWatch) {
+				if !w.Last.At.Equal(at(200)) {
+					t.Errorf("the sight of a check begun at 200 ms and ended at 1500 ms is dated %s; the WAL position it read may be that old", w.Last.At.Sub(t0))
 				}
 			}},
 		{name: "lost without the lock: recheck", steps: []step{{node: "db1", at: 0, err: down, want: Recheck}}},
@@ -200,7 +207,11 @@ func TestPrimaryWatch(t *testing.T) {
 			for i, s := range tt.steps {
 				var v Verdict
 				var lost error
-				w, v, lost = w.Observe(s.node, HealthCheck{At: at(s.at), Health: s.h, Err: s.err, Locked: s.locked}, after)
+				ch := HealthCheck{At: at(s.at), Health: s.h, Err: s.err, Locked: s.locked}
+				if s.began != 0 {
+					ch.Began = at(s.began)
+				}
+				w, v, lost = w.Observe(s.node, ch, after)
 				if v != s.want {
 					t.Fatalf("step %d: verdict %v, want %v (watch %+v)", i, v, s.want, w)
 				}

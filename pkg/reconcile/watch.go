@@ -29,7 +29,11 @@ type PrimaryWatch struct {
 
 // HealthCheck is one look at the acting primary (see Health).
 type HealthCheck struct {
-	At     time.Time
+	At time.Time
+	// Began is when the check was started, zero for At: the WAL position
+	// it read is at least that new and may be older than At (a check
+	// slowed down by a busy server), so a sight counts from Began.
+	Began  time.Time
 	Health *DBState
 	Err    error
 	// Locked says that the check ran under the cluster's lock: only such a
@@ -98,7 +102,11 @@ func (w PrimaryWatch) Observe(node string, ch HealthCheck, after time.Duration) 
 		}
 		w.DownSince, w.Confirmed = time.Time{}, false
 		if ch.Health != nil {
-			w.Last = LastSeen{Node: node, WAL: ch.Health.WAL, SyncStandbys: ch.Health.SyncStandbys, At: ch.At}
+			at := ch.Began
+			if at.IsZero() {
+				at = ch.At
+			}
+			w.Last = LastSeen{Node: node, WAL: ch.Health.WAL, SyncStandbys: ch.Health.SyncStandbys, At: at}
 		}
 		return w, v, nil
 	}
