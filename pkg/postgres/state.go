@@ -51,7 +51,15 @@ const (
 		ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_authid g ON g.oid = m.roleid
 			WHERE m.member = a.oid ORDER BY 1)
 		FROM pg_authid a`
-	slotsQuery = `SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'`
+	slotsQuery = `SELECT slot_name, active,
+		CASE WHEN pg_is_in_recovery() OR restart_lsn IS NULL THEN 0 ELSE (pg_current_wal_lsn() - restart_lsn)::bigint END,
+		coalesce(wal_status, '')
+		FROM pg_replication_slots WHERE slot_type = 'physical'`
+	// replicasQuery reads the WAL senders of a primary.
+	replicasQuery = `SELECT application_name::text, coalesce(state, ''), coalesce(sync_state, ''),
+		(coalesce(replay_lsn, '0/0') - '0/0')::bigint,
+		coalesce(extract(epoch FROM replay_lag), 0)::float8
+		FROM pg_stat_replication`
 )
 
 // State reads what the server reports about itself: version, recovery,
@@ -85,10 +93,19 @@ func (c *Conn) state(ctx context.Context) (*reconcile.DBState, error) {
 	b.Queue(rolesQuery).Query(func(rows pgx.Rows) error {
 		return into(rows, s.Roles, scanRole)
 	})
+	s.SlotInfo, s.Replicas = map[string]reconcile.SlotState{}, map[string]reconcile.ReplicaState{}
 	b.Queue(slotsQuery).Query(func(rows pgx.Rows) error {
-		return into(rows, s.Slots, func(r pgx.Rows) (name string, active bool, err error) {
-			err = r.Scan(&name, &active)
-			return name, active, err
+		return into(rows, s.SlotInfo, func(r pgx.Rows) (name string, sl reconcile.SlotState, err error) {
+			err = r.Scan(&name, &sl.Active, &sl.Retained, &sl.WALStatus)
+			return name, sl, err
+		})
+	})
+	b.Queue(replicasQuery).Query(func(rows pgx.Rows) error {
+		return into(rows, s.Replicas, func(r pgx.Rows) (app string, rs reconcile.ReplicaState, err error) {
+			var replay int64
+			err = r.Scan(&app, &rs.State, &rs.SyncState, &replay, &rs.ReplayLag)
+			rs.ReplayLSN = uint64(replay)
+			return app, rs, err
 		})
 	})
 	if err := c.conn.SendBatch(ctx, b).Close(); err != nil {
@@ -106,6 +123,9 @@ func (c *Conn) state(ctx context.Context) (*reconcile.DBState, error) {
 		}
 	}
 	s.WAL, s.ReceivedWAL = uint64(wal), uint64(received)
+	for name, sl := range s.SlotInfo {
+		s.Slots[name] = sl.Active
+	}
 	if len(s.Streaming) == 0 {
 		s.Streaming = nil
 	}

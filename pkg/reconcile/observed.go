@@ -163,6 +163,31 @@ type DBState struct {
 	// SyncStandbys lists the application names of standbys that a primary
 	// waits for (sync_state sync or quorum).
 	SyncStandbys []string
+	// Replicas are a primary's WAL senders by application name
+	// (pg_stat_replication); SlotInfo its physical slots by name with the
+	// WAL each retains. Read by State only.
+	Replicas map[string]ReplicaState
+	SlotInfo map[string]SlotState
+}
+
+// ReplicaState is one row of pg_stat_replication.
+type ReplicaState struct {
+	State     string // startup, catchup, streaming, backup, stopping
+	SyncState string // async, potential, sync, quorum
+	// ReplayLSN is how far the standby has replayed; ReplayLag is
+	// replay_lag in seconds (0 when caught up and idle).
+	ReplayLSN uint64
+	ReplayLag float64
+}
+
+// SlotState is one physical replication slot.
+type SlotState struct {
+	Active bool
+	// Retained is the WAL it holds back on the primary (bytes from its
+	// restart_lsn to the current position); WALStatus is PostgreSQL's
+	// wal_status (reserved, extended, unreserved, lost).
+	Retained  int64
+	WALStatus string
 }
 
 // Setting is one row of pg_settings.
