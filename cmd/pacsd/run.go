@@ -49,10 +49,11 @@ func runRun(c *cli, args []string) int {
 func serve(ctx context.Context, path, host string, log *slog.Logger, hup <-chan os.Signal) int {
 	pl := &progressLog{log: log, last: map[string]time.Time{}}
 	o := daemon.Options{
-		Path:   path,
-		Logger: log,
-		Deps:   func(f *spec.File) (reconcile.Deps, error) { return deps(f, pl.line) },
-		Follow: followDocker,
+		Path:    path,
+		Logger:  log,
+		Deps:    func(f *spec.File) (reconcile.Deps, error) { return deps(f, pl.line) },
+		Follow:  followDocker,
+		Version: versionString(),
 	}
 	// With pacsd on every host (daemon.etcd), this pacsd drives its own
 	// host's engine and shares the cluster's state through etcd.

@@ -15,13 +15,17 @@ func runVersion(c *cli, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	v := version
-	if v == "" {
-		v = "devel"
-		if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-			v = info.Main.Version
-		}
-	}
-	fmt.Fprintf(c.stdout, "pacsd %s (%s)\n", v, runtime.Version())
+	fmt.Fprintf(c.stdout, "pacsd %s (%s)\n", versionString(), runtime.Version())
 	return exitOK
+}
+
+// versionString is the version stamped at build time, the module's, or "devel".
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "devel"
 }

@@ -38,11 +38,12 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 	d.m.duration.WithLabelValues(c.Name, result).Observe(took.Seconds())
 	st := &ClusterStatus{LastPass: start, Duration: took.Round(time.Millisecond).String(), Result: result, Actions: []string{}}
 	for _, a := range res.Done {
-		d.m.actions.WithLabelValues(string(a.Kind), "ok").Inc()
 		st.Actions = append(st.Actions, a.String())
+		if !fromFile {
+			d.m.drift.WithLabelValues(c.Name, string(a.Kind)).Inc()
+		}
 	}
 	if !fromFile && len(res.Done) > 0 {
-		d.m.drift.WithLabelValues(c.Name).Add(float64(len(res.Done)))
 		d.log.Info("drift repaired", "cluster", c.Name, "actions", len(res.Done))
 	}
 	attrs := []any{"cluster", c.Name, "actions", len(res.Done), "duration", st.Duration}
@@ -61,9 +62,6 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 		st.Error = err.Error()
 		d.log.Warn("cluster converged but for nodes whose Docker engine does not answer", append(attrs, "error", st.Error)...)
 	} else {
-		if k := failedKind(err); k != "" {
-			d.m.actions.WithLabelValues(k, "error").Inc()
-		}
 		st.Error = err.Error()
 		st.Failures = d.failures(c.Name) + 1
 		at := time.Now().Add(backoffDelay(st.Failures, MinBackoff, MaxBackoff))

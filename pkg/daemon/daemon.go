@@ -59,6 +59,8 @@ type Options struct {
 	// each cluster, and holds the primary's lease of the primaries of its
 	// host (see Coordination).
 	Coordination Coordination
+	// Version is pacsd's version (pacsd_build_info).
+	Version string
 	// Watchdog is systemd's watchdog interval; zero means the one systemd
 	// asks for (WatchdogSec), if any. WATCHDOG=1 is sent at half of it.
 	Watchdog time.Duration
@@ -107,6 +109,10 @@ type Daemon struct {
 	ready sync.Map
 	// hosted is the mode "every host"; nil with one controller.
 	hosted *hosted
+	// views are the operator's views of the clusters; history the event
+	// history.
+	views   *views
+	history *history
 }
 
 // New loads the topology file and the adapters for it. An invalid file is an
@@ -132,8 +138,9 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("while making %s absolute: %w", o.Path, err)
 	}
-	d := &Daemon{o: o, log: o.Logger, path: abs, trigger: watch.NewTrigger(), m: newMetrics(),
-		converged: map[string]bool{}, st: Status{File: abs, Clusters: map[string]*ClusterStatus{}}}
+	d := &Daemon{o: o, log: o.Logger, path: abs, trigger: watch.NewTrigger(), m: newMetrics(o.Version),
+		converged: map[string]bool{}, st: Status{File: abs, Clusters: map[string]*ClusterStatus{}},
+		views: newViews(), history: newHistory()}
 	d.events = watch.NewDebouncer(d.trigger, eventsQuiet, eventsMostWait)
 	if o.Coordination != nil {
 		d.hosted = newHosted(o.Coordination)
@@ -183,6 +190,8 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.watchdog(ctx)
 	d.follow()
 	go d.supervise(ctx)
+	go d.refreshViews(ctx)
+	go d.writeHistory(ctx)
 	hostedDone := make(chan struct{})
 	go func() {
 		defer close(hostedDone)

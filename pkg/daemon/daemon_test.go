@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -160,13 +162,17 @@ func (f *fixture) get(path string) (int, string) {
 }
 
 func (f *fixture) metric(line string) bool {
+	return f.metricMatch(func(l string) bool { return l == line })
+}
+
+// metricPrefix reports whether a line of /metrics begins with prefix.
+func (f *fixture) metricPrefix(prefix string) bool {
+	return f.metricMatch(func(l string) bool { return strings.HasPrefix(l, prefix) })
+}
+
+func (f *fixture) metricMatch(match func(string) bool) bool {
 	_, body := f.get("/metrics")
-	for _, l := range strings.Split(body, "\n") {
-		if l == line {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(strings.Split(body, "\n"), match)
 }
 
 func TestBackoffDelay(t *testing.T) {
@@ -429,11 +435,14 @@ func TestReadyzAndMetrics(t *testing.T) {
 			fmt.Errorf(`cluster "pacs", node "db2": while %s %s: %w`, reconcile.Reload, "db2", errors.New("refused"))
 	})
 	f.d.pass(context.Background())
+	// Actions are counted as the executor hands them to the history.
+	f.d.record(reconcile.Event{Cluster: "pacs", Node: "db2", Kind: string(reconcile.Reload), Result: "failed: refused", Duration: "1ms"})
+	f.d.record(reconcile.Event{Cluster: "pacs", Node: "db2", Kind: string(reconcile.Switchover), Result: "ok", Duration: "2s"})
 	for _, line := range []string{
-		`pacsd_actions_total{kind="create-container",result="ok"} 2`,
-		`pacsd_actions_total{kind="write-file",result="ok"} 1`,
-		`pacsd_actions_total{kind="reload",result="error"} 1`,
-		`pacsd_drift_repairs_total{cluster="pacs"} 3`,
+		`pacsd_actions_total{cluster="pacs",kind="reload",result="error"} 1`,
+		`pacsd_switchovers_total{cluster="pacs",result="ok"} 1`,
+		`pacsd_drift_repairs_total{cluster="pacs",kind="create-container"} 1`,
+		`pacsd_drift_repairs_total{cluster="pacs",kind="write-file"} 1`,
 		`pacsd_reconcile_passes_total{cluster="pacs",result="ok"} 2`,
 		`pacsd_reconcile_pass_duration_seconds_count{cluster="pacs",result="ok"} 2`,
 	} {
@@ -444,6 +453,21 @@ func TestReadyzAndMetrics(t *testing.T) {
 	code, body := f.get("/status")
 	if code != http.StatusOK || !strings.Contains(body, `"result": "error"`) || !strings.Contains(body, "write-file") {
 		t.Errorf("/status: %d\n%s", code, body)
+	}
+	// Every metric's name, type, unit and help pass Prometheus' own linter.
+	f.d.m.setNodes(f.d.file.Clusters[0], reconcile.View(f.d.file.Clusters[0], nil))
+	problems, err := testutil.GatherAndLint(f.d.m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "go_") || strings.HasPrefix(p.Metric, "process_") {
+			continue
+		}
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+	if !f.metric(`pacsd_node_role{cluster="pacs",node="db1",role="unknown"} 1`) || !f.metricPrefix(`pacsd_build_info{goversion="go`) {
+		t.Error("/metrics lacks the per-node role or pacsd_build_info")
 	}
 }
 

@@ -610,6 +610,12 @@ func (d *Daemon) fenceOwn(ctx context.Context, c *spec.Cluster, node string, ttl
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/2)
 	err := reconcile.FenceNode(fctx, rt, c, n, ttl/10)
 	cancel()
+	e := reconcile.Event{At: began, Cluster: c.Name, Node: node, Kind: "fence", Target: n.Container,
+		Reason: "this host's primary lost its lease, or was lost", Result: "ok", Duration: time.Since(began).Round(time.Millisecond).String()}
+	if err != nil {
+		e.Result = "failed: " + err.Error()
+	}
+	d.record(e)
 	if err != nil {
 		d.log.Error("fencing this host's primary failed; it may still take writes: stop it by hand ('docker stop "+n.Container+"')", "cluster", c.Name, "node", node, "error", err.Error())
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,56 @@ import (
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
+
+// serveEvents answers the event history as a JSON array, oldest first:
+// ?cluster=NAME (default every cluster), ?since=RFC3339 time or a duration
+// back from now ("1h"), ?limit=N (the newest N).
+func (d *Daemon) serveEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since time.Time
+	if s := q.Get("since"); s != "" {
+		t, err := ParseSince(s, time.Now())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		since = t
+	}
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			http.Error(w, "limit must be a positive number of events", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	es, err := d.Events(q.Get("cluster"), since)
+	if err != nil {
+		http.Error(w, "the event history cannot be read: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if limit > 0 && len(es) > limit {
+		es = es[len(es)-limit:]
+	}
+	if es == nil {
+		es = []reconcile.Event{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(es)
+}
+
+// ParseSince reads a --since value: an RFC 3339 time, or a duration back
+// from now ("90m").
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if dur, err := time.ParseDuration(s); err == nil && dur >= 0 {
+		return now.Add(-dur), nil
+	}
+	return time.Time{}, fmt.Errorf("since %q is neither a time (RFC 3339, e.g. 2026-12-02T10:00:00Z) nor a duration back from now (e.g. 1h, 30m)", s)
+}
 
 // Handler serves /healthz (200 while the loop runs), /readyz (200 once the
 // first pass has ended and the last pass of every cluster succeeded, else
@@ -59,6 +110,7 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		_ = enc.Encode(st)
 	})
+	mux.HandleFunc("GET /events", d.serveEvents)
 	for _, check := range reconcile.LBChecks {
 		mux.HandleFunc("GET /"+check, func(w http.ResponseWriter, r *http.Request) { d.serveCheck(w, r, check) })
 	}

@@ -1,12 +1,13 @@
 package daemon
 
 import (
-	"strings"
+	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
 )
 
 // metrics are the daemon's Prometheus metrics, in a registry of its own.
@@ -28,13 +29,19 @@ type metrics struct {
 	// lease is 1 while this pacsd holds a cluster's primary lease.
 	lease *prometheus.GaugeVec
 	// fences counts the fences of this host's primary on a lost lease.
-	fences *prometheus.CounterVec
+	fences        *prometheus.CounterVec
+	switchovers   *prometheus.CounterVec
+	eventsDropped prometheus.Counter
+	buildInfo     *prometheus.GaugeVec
+	// Per node and per cluster, as last observed (setNodes).
+	nodeUp, nodeRole, nodeLag, nodeLagSeconds, nodeTimeline, slotRetained, nodeRepl *prometheus.GaugeVec
+	slotMax, maxLag, acting, epoch, primaries                                       *prometheus.GaugeVec
 	// refusedClusters are the clusters failoverRefused has a series of;
 	// guarded by Daemon.mu, like the status the gauge follows.
 	refusedClusters map[string]bool
 }
 
-func newMetrics() *metrics {
+func newMetrics(version string) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -48,11 +55,71 @@ func newMetrics() *metrics {
 		}, []string{"cluster", "result"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pacsd_actions_total",
-			Help: "Actions carried out, by kind and result (ok, error).",
-		}, []string{"kind", "result"}),
+			Help: "Actions carried out, by cluster, kind and result (ok, error).",
+		}, []string{"cluster", "kind", "result"}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pacsd_drift_repairs_total",
-			Help: "Actions done in passes not caused by a change of the topology file: what drifted and was put back.",
+			Help: "Actions done in passes not caused by a change of the topology file, by kind of action: what drifted and was put back.",
+		}, []string{"cluster", "kind"}),
+		switchovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pacsd_switchovers_total",
+			Help: "Switchovers carried out by this pacsd, by result (ok, error).",
+		}, []string{"cluster", "result"}),
+		eventsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pacsd_events_dropped_total",
+			Help: "Events of the history that the cluster store did not keep (it did not answer, or too many waited).",
+		}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_build_info",
+			Help: "Always 1; the labels say which pacsd runs.",
+		}, []string{"version", "goversion"}),
+		nodeUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_node_up",
+			Help: "1 while a node's server answers, 0 otherwise, as last observed.",
+		}, []string{"cluster", "node", "host"}),
+		nodeRole: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_node_role",
+			Help: "1 for the role a node was last observed in (primary, standby, down, stopped, unknown).",
+		}, []string{"cluster", "node", "role"}),
+		nodeLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_node_lag_bytes",
+			Help: "How far a standby's replayed WAL is behind the acting primary's WAL, in bytes.",
+		}, []string{"cluster", "node"}),
+		nodeLagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_node_lag_seconds",
+			Help: "A streaming standby's replay lag as the primary reports it (pg_stat_replication.replay_lag), in seconds.",
+		}, []string{"cluster", "node"}),
+		nodeTimeline: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_node_timeline",
+			Help: "The timeline a node's server is on.",
+		}, []string{"cluster", "node"}),
+		slotRetained: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_node_slot_retained_bytes",
+			Help: "WAL the standby's replication slot holds back on the primary, in bytes.",
+		}, []string{"cluster", "node"}),
+		slotMax: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_cluster_max_slot_wal_bytes",
+			Help: "The most WAL a slot may hold back (max_slot_wal_keep_size), in bytes; absent when unlimited.",
+		}, []string{"cluster"}),
+		nodeRepl: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_node_replication_state",
+			Help: "1 for a standby's replication state (streaming, catching up, not connected).",
+		}, []string{"cluster", "node", "state"}),
+		maxLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_cluster_max_lag_bytes",
+			Help: "failover.max_lag of a cluster, in bytes: a standby further behind is never promoted.",
+		}, []string{"cluster"}),
+		acting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_cluster_acting_primary",
+			Help: "1 for the node that acts as a cluster's primary; no series while none is known.",
+		}, []string{"cluster", "node"}),
+		epoch: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_cluster_epoch",
+			Help: "A cluster's fencing epoch: it grows by one with every failover and switchover.",
+		}, []string{"cluster"}),
+		primaries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_cluster_writable_nodes",
+			Help: "How many of a cluster's nodes were last observed accepting writes (1 is healthy; 0 means no primary).",
 		}, []string{"cluster"}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pacsd_config_last_reload_successful",
@@ -88,29 +155,79 @@ func newMetrics() *metrics {
 		}, []string{"cluster"}),
 		refusedClusters: map[string]bool{},
 	}
+	m.reg.MustRegister(m.switchovers, m.eventsDropped, m.buildInfo, m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline,
+		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries)
 	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if version == "" {
+		version = "unknown"
+	}
+	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
 }
 
-// actionKinds are the kinds of reconcile's actions, to tell from an error
-// of Apply which kind of action failed.
-var actionKinds = []reconcile.Kind{
-	reconcile.CreateNetwork, reconcile.PullImage, reconcile.MoveAside, reconcile.CreateContainer,
-	reconcile.RemoveContainer, reconcile.StartContainer, reconcile.WriteFile, reconcile.ResetSetting,
-	reconcile.SetRole, reconcile.DropRole, reconcile.CreateSlot, reconcile.BaseBackup,
-	reconcile.Reload, reconcile.Restart,
+// countEvent counts an action of the event history (an event with a
+// duration) by cluster, kind and result, and switchovers by result.
+func (m *metrics) countEvent(e reconcile.Event) {
+	if e.Duration == "" {
+		return
+	}
+	result := "ok"
+	if e.Result != "ok" {
+		result = "error"
+	}
+	m.actions.WithLabelValues(e.Cluster, e.Kind, result).Inc()
+	if e.Kind == string(reconcile.Switchover) {
+		m.switchovers.WithLabelValues(e.Cluster, result).Inc()
+	}
 }
 
-// failedKind returns the kind of the action an error of Apply names, "" when
-// the error is not about an action (observation failed, problems in the plan).
-// Apply wraps a failed action's error as "...: while KIND TARGET: ...".
-func failedKind(err error) string {
-	msg := err.Error()
-	for _, k := range actionKinds {
-		if strings.Contains(msg, ": while "+string(k)+" ") {
-			return string(k)
+// setNodes sets the per-node and per-cluster gauges from a cluster's view;
+// series of roles and states a node is no longer in are dropped.
+func (m *metrics) setNodes(c *spec.Cluster, v reconcile.ClusterView) {
+	for _, g := range []*prometheus.GaugeVec{m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline, m.slotRetained, m.nodeRepl, m.acting} {
+		g.DeletePartialMatch(prometheus.Labels{"cluster": c.Name})
+	}
+	writable := 0
+	for _, n := range v.Nodes {
+		host := n.Host
+		if host == "" {
+			host = "local"
+		}
+		up := 0.0
+		if n.Role == "primary" || n.Role == "standby" {
+			up = 1
+		}
+		if n.Role == "primary" {
+			writable++
+		}
+		m.nodeUp.WithLabelValues(c.Name, n.Node, host).Set(up)
+		m.nodeRole.WithLabelValues(c.Name, n.Node, n.Role).Set(1)
+		if n.Timeline > 0 {
+			m.nodeTimeline.WithLabelValues(c.Name, n.Node).Set(float64(n.Timeline))
+		}
+		if n.LagBytes != nil {
+			m.nodeLag.WithLabelValues(c.Name, n.Node).Set(float64(*n.LagBytes))
+		}
+		if n.LagSeconds != nil {
+			m.nodeLagSeconds.WithLabelValues(c.Name, n.Node).Set(*n.LagSeconds)
+		}
+		if n.SlotRetained != nil {
+			m.slotRetained.WithLabelValues(c.Name, n.Node).Set(float64(*n.SlotRetained))
+		}
+		if n.Replication != "" {
+			m.nodeRepl.WithLabelValues(c.Name, n.Node, n.Replication).Set(1)
 		}
 	}
-	return ""
+	if v.Acting != "" {
+		m.acting.WithLabelValues(c.Name, v.Acting).Set(1)
+	}
+	m.epoch.WithLabelValues(c.Name).Set(float64(v.Epoch))
+	m.primaries.WithLabelValues(c.Name).Set(float64(writable))
+	m.maxLag.WithLabelValues(c.Name).Set(float64(c.Failover.MaxLag))
+	if max := int64(c.Replication.MaxSlotWAL); max > 0 {
+		m.slotMax.WithLabelValues(c.Name).Set(float64(max))
+	} else {
+		m.slotMax.DeleteLabelValues(c.Name)
+	}
 }

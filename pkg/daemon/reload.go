@@ -82,6 +82,16 @@ func (d *Daemon) reload() (tried bool) {
 		if d.hosted != nil {
 			deps = d.hostedDeps(deps)
 		}
+		deps.Events = d.record
+		deps.Observed = func(c *spec.Cluster, obs *reconcile.Observed) { d.observed(c, obs, nil) }
+		if progress := deps.Progress; progress != nil {
+			deps.Progress = func(node, line string) {
+				d.progressed(node, line)
+				progress(node, line)
+			}
+		} else {
+			deps.Progress = d.progressed
+		}
 		d.deps = deps
 	}
 	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir) {

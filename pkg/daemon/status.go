@@ -26,8 +26,11 @@ type Status struct {
 	Engines map[string]EngineStatus `json:"engines,omitempty"`
 }
 
-// ClusterStatus is the outcome of a cluster's last pass.
+// ClusterStatus is the operator's view of a cluster (its nodes as last
+// observed, by a pass or by the view's own refresh) and the outcome of its
+// last pass.
 type ClusterStatus struct {
+	reconcile.ClusterView
 	LastPass time.Time `json:"last_pass"`
 	Duration string    `json:"duration"`
 	// Result is ok, partial (converged but for the nodes of an engine that
@@ -79,8 +82,13 @@ type PrimarySeen struct {
 	At  time.Time `json:"at"`
 }
 
-// Status returns a copy of the daemon's status.
+// Status returns a copy of the daemon's status with the operator's view of
+// each cluster.
 func (d *Daemon) Status() Status {
+	return d.withViews(d.status())
+}
+
+func (d *Daemon) status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.st

@@ -263,6 +263,18 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 // failedOver carries out what follows a failover: metrics, the refusal
 // kept in the status, the log, and a pass.
 func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, acting, to, lostFor string, ferr error, deps reconcile.Deps) {
+	e := reconcile.Event{Cluster: c.Name, Node: acting, Kind: "failover", Target: to, Reason: "the acting primary is lost"}
+	switch {
+	case ferr == nil:
+		e.Result, e.Duration = "ok: "+to+" promoted", lostFor
+	case errors.Is(ferr, reconcile.ErrActingChanged):
+		e.Result = "not needed: " + ferr.Error()
+	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):
+		e.Kind, e.Result = "failover-refused", "refused: "+ferr.Error()
+	default:
+		e.Result, e.Duration = "failed: "+ferr.Error(), lostFor
+	}
+	d.record(e)
 	switch {
 	case errors.Is(ferr, reconcile.ErrActingChanged):
 		d.log.Info("failover not needed", "cluster", c.Name, "error", ferr.Error())

@@ -88,6 +88,9 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		return nil, err
 	}
 	log.Debug("observed", "cluster", c.Name, "took", time.Since(began).Round(time.Millisecond).String())
+	if d.Observed != nil {
+		d.Observed(c, obs)
+	}
 	actions, problems := Plan(c, obs, d.Matches)
 	if h := d.Hosted; h != nil {
 		if h.Seen != nil {
@@ -107,7 +110,7 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		}
 		actions, problems = Scope(c, h.Host, acting, h.MayRunPrimary != nil && h.MayRunPrimary(c.Name, acting), up, waits, actions, problems)
 	}
-	if err := problemsError(problems, log); err != nil {
+	if err := problemsError(problems, log, d.Events); err != nil {
 		return nil, err
 	}
 	// Nodes whose engine does not answer are left alone; the rest is
@@ -176,9 +179,18 @@ func (h *heldLock) release() {
 
 // problemsError joins the problems that stop Apply; warnings are logged,
 // and so are problems that keep Apply off one node only (nodeOnlyError).
-func problemsError(ps []Problem, log *slog.Logger) error {
+func problemsError(ps []Problem, log *slog.Logger, events func(Event)) error {
 	var errs []error
 	for _, p := range ps {
+		if events != nil {
+			// A decision not to act; the history keeps it once while it
+			// stays the same.
+			result := "not acted on: refused"
+			if p.Warning {
+				result = "not acted on: warning"
+			}
+			events(Event{Cluster: p.Cluster, Node: p.Node, Kind: "problem", Reason: p.Summary + ": " + p.Detail, Result: result})
+		}
 		switch {
 		case p.Warning:
 			log.Warn(p.Summary, "cluster", p.Cluster, "node", p.Node, "detail", p.Detail)

@@ -29,7 +29,7 @@ func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, action
 		i = j
 		if len(group) == 1 {
 			start := time.Now()
-			if err := logAction(log, group[0], start, x.do(ctx, group[0]), res); err != nil {
+			if err := logAction(log, x.d.Events, group[0], start, x.do(ctx, group[0]), res); err != nil {
 				return err
 			}
 		} else if err := x.writeFiles(ctx, group, log, res); err != nil {
@@ -45,11 +45,20 @@ func execute(ctx context.Context, c *spec.Cluster, d Deps, obs *Observed, action
 	return nil
 }
 
-// logAction logs one action's result and records it as done; the error it
-// returns says where the action failed.
-func logAction(log *slog.Logger, a Action, start time.Time, err error, res *Result) error {
+// logAction logs one action's result, hands it to the event history
+// (events, when set) and records it as done; the error it returns says
+// where the action failed.
+func logAction(log *slog.Logger, events func(Event), a Action, start time.Time, err error, res *Result) error {
+	took := time.Since(start).Round(time.Millisecond).String()
 	attrs := []any{"cluster", a.Cluster, "node", a.Node, "action", string(a.Kind), "target", a.Target,
-		"reason", a.Reason, "duration", time.Since(start).Round(time.Millisecond).String()}
+		"reason", a.Reason, "duration", took}
+	if events != nil {
+		e := Event{At: start, Cluster: a.Cluster, Node: a.Node, Kind: string(a.Kind), Target: a.Target, Reason: a.Reason, Result: "ok", Duration: took}
+		if err != nil {
+			e.Result = "failed: " + err.Error()
+		}
+		events(e)
+	}
 	if err != nil {
 		log.Error("action failed", append(attrs, "result", "error", "error", err.Error())...)
 		return fmt.Errorf("%s: while %s %s: %w", where(a), a.Kind, a.Target, err)
@@ -93,7 +102,7 @@ func (x *executor) writeFiles(ctx context.Context, writes []Action, log *slog.Lo
 	var errs []error
 	for i, node := range nodes {
 		for _, a := range byNode[node] {
-			if err := logAction(log, a, start, results[i], res); err != nil {
+			if err := logAction(log, x.d.Events, a, start, results[i], res); err != nil {
 				errs = append(errs, err)
 				break
 			}

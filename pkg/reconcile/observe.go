@@ -30,6 +30,12 @@ type Deps struct {
 	// carries out only what falls to this host's pacsd (see Scope), and a
 	// failover's fence is the primary's lease (Hosted.Fenced).
 	Hosted *Hosted
+	// Events, when set, receives every action carried out, with its
+	// result (the event history).
+	Events func(Event)
+	// Observed, when set, is told what each observation of a pass saw
+	// (the operator's view is drawn from it).
+	Observed func(c *spec.Cluster, obs *Observed)
 }
 
 // lock takes the cluster's lock (see ClusterStore.Lock).

@@ -47,7 +47,7 @@ func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, log *s
 		want.Primary = node
 		obs.State.Keep = ""
 		actions, problems := Plan(&want, obs, d.Matches)
-		if err := problemsError(problems, log); err != nil {
+		if err := problemsError(problems, log, d.Events); err != nil {
 			return err
 		}
 		var sw *Action
