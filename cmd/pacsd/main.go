@@ -46,6 +46,7 @@ func init() {
 		{"run", "[-f FILE]", "keep every cluster converged to the file (the service)", runRun},
 		{"conninfo", "[CLUSTER] [-f FILE]", "print libpq and JDBC URLs that find the acting primary (or a standby)", runConninfo},
 		{"status", "[-f FILE] [--host NAME]", "ask the running daemon: last passes, leader, primary's lease, hosts", runStatus},
+		{"events", "[-f FILE] [CLUSTER] [--since DURATION|TIME] [--json]", "show what pacsd did and decided not to do, oldest first", runEvents},
 		{"version", "", "print the version of pacsd", runVersion},
 	}
 }
