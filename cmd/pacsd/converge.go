@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pacsd/pacsd/pkg/daemon"
 	"github.com/pacsd/pacsd/pkg/docker"
 	"github.com/pacsd/pacsd/pkg/postgres"
 	"github.com/pacsd/pacsd/pkg/reconcile"
@@ -59,7 +62,9 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 		Verifier: postgres.Verifier,
 		Progress: progress,
 	}
-	d.Store = &state.Store{Dir: f.Daemon.StateDir}
+	store := &state.Store{Dir: f.Daemon.StateDir}
+	d.Store = store
+	d.Events = cliEvents(f, store)
 	local, err := docker.New("", nil, "")
 	if err != nil {
 		return d, fmt.Errorf("while connecting to the local Docker engine: %w", err)
@@ -398,4 +403,23 @@ func (c *cli) nodeTarget(fs *flag.FlagSet, args []string) (nodeTarget, int, bool
 	d.Store = announcedStore{d.Store, c.stderr, name}
 	t.deps = d
 	return t, exitOK, true
+}
+
+// cliEvents records what a command (apply, switchover, failover) does in
+// the event history of the state directory, with the file's checksum. An
+// event the state directory cannot keep is dropped: the command's own
+// output says what it did.
+func cliEvents(f *spec.File, el daemon.EventLog) func(reconcile.Event) {
+	sum := ""
+	if b, err := os.ReadFile(f.Path); err == nil {
+		s := sha256.Sum256(b)
+		sum = hex.EncodeToString(s[:])[:12]
+	}
+	return func(e reconcile.Event) {
+		if e.At.IsZero() {
+			e.At = time.Now()
+		}
+		e.At, e.Checksum = e.At.UTC(), sum
+		_ = el.AppendEvent(e)
+	}
 }

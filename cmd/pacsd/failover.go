@@ -42,8 +42,17 @@ func runFailover(c *cli, args []string) int {
 	}
 	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
 	before, _ := t.deps.Store.Load(cl.Name)
+	began := time.Now()
 	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced, From: *from}, last, log)
 	unlock()
+	if t.deps.Events != nil {
+		e := reconcile.Event{At: began, Cluster: cl.Name, Node: cmp.Or(*from, before.Acting), Kind: "failover", Target: t.node,
+			Reason: "asked for on the command line ('pacsd failover')", Result: "ok: " + to + " promoted", Duration: time.Since(began).Round(time.Millisecond).String()}
+		if err != nil {
+			e.Result = "refused: " + err.Error()
+		}
+		t.deps.Events(e)
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)
 		if errors.Is(err, reconcile.ErrNotFenced) {

@@ -133,8 +133,14 @@ func TestE2EStatusView(t *testing.T) {
 		t.Errorf("/events kinds: %v", kinds)
 	}
 
-	// The daemon stopped: status observes directly.
+	// The daemon stopped: status observes directly, and the history is
+	// read from the state directory.
 	r.stop(t)
+	code, out, errOut = runCLI(t, nil, "events", "-f", r.path, "--json")
+	var kept []reconcile.Event
+	if code != exitOK || json.Unmarshal([]byte(out), &kept) != nil || len(kept) < len(events) {
+		t.Errorf("pacsd events --json after the daemon stopped: exit %d, %d events (the daemon served %d)\n%s%s", code, len(kept), len(events), out, errOut)
+	}
 	code, out, errOut = runCLI(t, nil, "status", "-f", r.path)
 	if code != exitOK || !strings.Contains(out, "observed directly") || !strings.Contains(out, "streaming") || !strings.Contains(out, "primary") {
 		t.Errorf("pacsd status without the daemon: exit %d\n%s%s", code, out, errOut)

@@ -63,7 +63,17 @@ func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, log *s
 		if c.Primary != node {
 			x.keep = c.Primary
 		}
-		if err := x.do(ctx, *sw); err != nil {
+		start := time.Now()
+		err := x.do(ctx, *sw)
+		if d.Events != nil {
+			e := Event{At: start, Cluster: c.Name, Node: node, Kind: string(Switchover), Target: sw.Target, Reason: "asked for on the command line",
+				Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String()}
+			if err != nil {
+				e.Result = "failed: " + err.Error()
+			}
+			d.Events(e)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: while switching over to %q: %w", where(*sw), node, err)
 		}
 		log.Info("action done", "cluster", c.Name, "node", node, "action", string(Switchover), "target", sw.Target, "reason", "asked for on the command line")
