@@ -86,6 +86,7 @@ func TestE2EStatusView(t *testing.T) {
 	}
 
 	code, out, errOut := runCLI(t, nil, "status", "-f", r.path, name)
+	t.Logf("pacsd status:\n%s", out)
 	if code != exitOK || !strings.Contains(out, "cluster "+name+": acting primary db1, epoch 0") || !strings.Contains(out, "streaming") || !strings.Contains(out, "LAST ACTION") {
 		t.Errorf("pacsd status with the daemon: exit %d\n%s%s", code, out, errOut)
 	}

@@ -36,6 +36,8 @@ type metrics struct {
 	// Per node and per cluster, as last observed (setNodes).
 	nodeUp, nodeRole, nodeLag, nodeLagSeconds, nodeTimeline, slotRetained, nodeRepl *prometheus.GaugeVec
 	slotMax, maxLag, acting, epoch, primaries                                       *prometheus.GaugeVec
+	// all are pacsd's own collectors.
+	all []prometheus.Collector
 	// refusedClusters are the clusters failoverRefused has a series of;
 	// guarded by Daemon.mu, like the status the gauge follows.
 	refusedClusters map[string]bool
@@ -155,6 +157,9 @@ func newMetrics(version string) *metrics {
 		}, []string{"cluster"}),
 		refusedClusters: map[string]bool{},
 	}
+	m.all = []prometheus.Collector{m.switchovers, m.eventsDropped, m.buildInfo, m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline,
+		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries,
+		m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences}
 	m.reg.MustRegister(m.switchovers, m.eventsDropped, m.buildInfo, m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline,
 		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries)
 	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences,
