@@ -103,6 +103,11 @@ func (d *Daemon) Handler() http.Handler {
 				go func() {
 					defer wg.Done()
 					cs.Coordination = d.coordinationStatus(ctx, name)
+					if l := cs.Coordination.Leader; l != "" {
+						cs.Controller = "the pacsd of host " + l + " leads (etcd)"
+					} else {
+						cs.Controller = "no pacsd leads (etcd: " + orElse(cs.Coordination.Error, "no leader elected") + ")"
+					}
 				}()
 			}
 			wg.Wait()

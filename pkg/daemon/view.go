@@ -179,3 +179,10 @@ func (d *Daemon) withViews(st Status) Status {
 	}
 	return st
 }
+
+func orElse(s, alt string) string {
+	if s != "" {
+		return s
+	}
+	return alt
+}
