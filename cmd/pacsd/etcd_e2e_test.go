@@ -23,6 +23,7 @@ import (
 
 	"github.com/pacsd/pacsd/internal/e2e"
 	"github.com/pacsd/pacsd/pkg/daemon"
+	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/state"
 )
 
@@ -534,6 +535,20 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 				}
 				if got := co.Hosts[b.names[j]].Nodes[n]; got != want {
 					return fmt.Errorf("host %s reports %s %q, want %q", b.names[j], n, got, want)
+				}
+			}
+			// The operator's view: the leader as controller, every node
+			// (another host's through its report and its server) in its role.
+			if !strings.Contains(cs.Controller, "the pacsd of host "+co.Leader+" leads") || cs.Acting != acting || len(cs.Nodes) != len(b.tp.nodes) {
+				return fmt.Errorf("view: %+v", cs.ClusterView)
+			}
+			for _, n := range cs.Nodes {
+				want := "standby"
+				if n.Node == acting {
+					want = "primary"
+				}
+				if n.Role != want || (want == "standby" && n.Replication != reconcile.ReplStreaming) {
+					return fmt.Errorf("host %s's view of %s: %+v", b.names[i], n.Node, n)
 				}
 			}
 			return nil
