@@ -26,6 +26,7 @@ e2e:
 ifeq ($(PACSD_E2E),1)
 	bash scripts/engine.sh
 	bash scripts/etcd.sh
+	bash scripts/chromium.sh
 	$(MAKE) --no-print-directory image
 	bash image/test.sh
 	$(GO) test -count=1 -timeout 30m -p 1 -run 'E2E' ./...

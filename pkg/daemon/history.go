@@ -77,8 +77,9 @@ func (d *Daemon) record(e reconcile.Event) {
 	}
 	h.mu.Unlock()
 	d.m.countEvent(e)
-	switch e.Kind {
-	case string(reconcile.BaseBackup), "rewind":
+	if e.Duration != "" && e.Node != "" {
+		// An action on the node ended: the long work its progress lines
+		// showed (a base backup, a rewind, an image pull) is over.
 		d.workDone(e.Node)
 	}
 	select {

@@ -116,6 +116,8 @@ func (d *Daemon) Handler() http.Handler {
 		_ = enc.Encode(st)
 	})
 	mux.HandleFunc("GET /events", d.serveEvents)
+	mux.Handle("GET /{$}", pageHandler())
+	mux.Handle("GET /web/", pageHandler())
 	for _, check := range reconcile.LBChecks {
 		mux.HandleFunc("GET /"+check, func(w http.ResponseWriter, r *http.Request) { d.serveCheck(w, r, check) })
 	}
