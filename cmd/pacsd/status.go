@@ -67,8 +67,16 @@ func runStatus(c *cli, args []string) int {
 	defer stop()
 	for round := 1; ; round++ {
 		st, problem, code := statusOf(ctx, c, f, *path, addr)
-		if code != exitOK && st == nil {
+		if st == nil && !*watch {
 			return code
+		}
+		if st == nil { // --watch goes on: the daemon may be restarting
+			select {
+			case <-ctx.Done():
+				return code
+			case <-time.After(statusWatchEvery):
+				continue
+			}
 		}
 		if name != "" {
 			for k := range st.Clusters {
@@ -79,6 +87,11 @@ func runStatus(c *cli, args []string) int {
 		}
 		if *watch && !*asJSON && round > 1 {
 			fmt.Fprintln(c.stdout)
+		}
+		for _, cs := range st.Clusters {
+			if cs.Problem != "" {
+				code = exitProblem // a cluster could not be observed
+			}
 		}
 		if *asJSON {
 			enc := json.NewEncoder(c.stdout)
@@ -359,8 +372,12 @@ func orDash(s string) string {
 	return s
 }
 
-// firstWord is a result's first word ("ok", "failed:", "refused:").
+// firstWord is a result's first word ("ok", "failed", "refused"), or
+// "not acted on".
 func firstWord(s string) string {
+	if strings.HasPrefix(s, "not acted on") {
+		return "not acted on"
+	}
 	if i := strings.IndexAny(s, " :"); i > 0 {
 		return s[:i]
 	}

@@ -21,6 +21,7 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 	d.passCtx.Store(&pctx)
 	res, err := d.safeApply(pctx, c)
 	d.passCtx.Store(nil)
+	d.history.endPass(c.Name)
 	took := time.Since(start)
 	if err != nil && ctx.Err() != nil {
 		d.log.Info("pass interrupted by shutdown", "cluster", c.Name, "actions", len(res.Done))

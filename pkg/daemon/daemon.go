@@ -113,6 +113,9 @@ type Daemon struct {
 	// history.
 	views   *views
 	history *history
+	// lost holds, per cluster, whether the failover supervisor finds its
+	// acting primary lost (the view's refresh stands back meanwhile).
+	lost sync.Map
 }
 
 // New loads the topology file and the adapters for it. An invalid file is an

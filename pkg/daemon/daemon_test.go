@@ -455,7 +455,7 @@ func TestReadyzAndMetrics(t *testing.T) {
 		t.Errorf("/status: %d\n%s", code, body)
 	}
 	// Every metric's name, type, unit and help pass Prometheus' own linter.
-	f.d.m.setNodes(f.d.file.Clusters[0], reconcile.View(f.d.file.Clusters[0], nil))
+	f.d.m.setNodes(f.d.file.Clusters[0], reconcile.View(f.d.file.Clusters[0], nil), true)
 	problems, err := testutil.GatherAndLint(f.d.m.reg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,16 +29,19 @@ type history struct {
 	mu     sync.Mutex
 	recent map[string][]reconcile.Event          // by cluster, oldest first, at most EventsKept
 	lastOf map[string]map[string]reconcile.Event // cluster -> node -> last event
-	// said is the last reason and result of each decision (cluster, node,
-	// kind): a decision repeated at every pass is kept once.
-	said  map[[3]string]string
-	queue chan reconcile.Event
-	log   EventLog // nil: kept in memory only
+	// said is the last result of each decision not to act, and "failed"
+	// after a failed action, by (cluster, node, kind, target): a decision
+	// repeated at every pass, or an action that keeps failing while it is
+	// retried, is kept once (see repeated); reported are the problems of
+	// the running pass of each cluster (see endPass).
+	said     map[[4]string]string
+	reported map[string]map[[4]string]bool
+	queue    chan reconcile.Event
 }
 
 func newHistory() *history {
 	return &history{recent: map[string][]reconcile.Event{}, lastOf: map[string]map[string]reconcile.Event{},
-		queue: make(chan reconcile.Event, historyQueue), said: map[[3]string]string{}}
+		queue: make(chan reconcile.Event, historyQueue), said: map[[4]string]string{}, reported: map[string]map[[4]string]bool{}}
 }
 
 // record takes one event: the checksum of the file in force is added, the
@@ -54,15 +58,12 @@ func (d *Daemon) record(e reconcile.Event) {
 		}
 		d.mu.Unlock()
 	}
+	d.m.countEvent(e) // every action counts, kept in the history or not
 	h := d.history
 	h.mu.Lock()
-	if e.Duration == "" {
-		k, v := [3]string{e.Cluster, e.Node, e.Kind}, e.Reason+"\x00"+e.Result
-		if h.said[k] == v {
-			h.mu.Unlock()
-			return
-		}
-		h.said[k] = v
+	if h.repeated(e) {
+		h.mu.Unlock()
+		return
 	}
 	r := append(h.recent[e.Cluster], e)
 	if len(r) > reconcile.EventsKept {
@@ -76,16 +77,69 @@ func (d *Daemon) record(e reconcile.Event) {
 		h.lastOf[e.Cluster][e.Node] = e
 	}
 	h.mu.Unlock()
-	d.m.countEvent(e)
 	if e.Duration != "" && e.Node != "" {
 		// An action on the node ended: the long work its progress lines
 		// showed (a base backup, a rewind, an image pull) is over.
-		d.workDone(e.Node)
+		d.workDone(e.Cluster, e.Node)
 	}
 	select {
 	case h.queue <- e:
 	default:
 		d.m.eventsDropped.Inc()
+	}
+}
+
+// repeated reports whether e repeats what the history holds already: a
+// decision not to act with the same result as the last one of its
+// cluster, node, kind and target (a problem's target is its summary, so
+// that its detail, which may quote an address, does not make it new), or
+// a failed action right after the same failed; it remembers e otherwise.
+// h.mu must be held.
+func (h *history) repeated(e reconcile.Event) bool {
+	k := [4]string{e.Cluster, e.Node, e.Kind, e.Target}
+	v := e.Result
+	if e.Duration != "" {
+		if !strings.HasPrefix(e.Result, "failed") {
+			delete(h.said, k)
+			return false
+		}
+		v = "failed"
+	}
+	if e.Kind == "problem" {
+		if h.reported[e.Cluster] == nil {
+			h.reported[e.Cluster] = map[[4]string]bool{}
+		}
+		h.reported[e.Cluster][k] = true
+	}
+	if h.said[k] == v {
+		return true
+	}
+	h.said[k] = v
+	return false
+}
+
+// endPass forgets the problems of cluster that its pass no longer
+// reported: reported again later, they are kept again.
+func (h *history) endPass(cluster string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.said {
+		if k[0] == cluster && k[2] == "problem" && !h.reported[cluster][k] {
+			delete(h.said, k)
+		}
+	}
+	delete(h.reported, cluster)
+}
+
+// forget forgets the decisions of kind about cluster: the next one is kept
+// again (a failover refused again after the primary was seen healthy).
+func (h *history) forget(cluster, kind string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.said {
+		if k[0] == cluster && k[2] == kind {
+			delete(h.said, k)
+		}
 	}
 }
 
@@ -102,6 +156,7 @@ func (d *Daemon) writeHistory(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			d.drainHistory()
 			return
 		case e := <-d.history.queue:
 			el := d.eventLog()
@@ -112,6 +167,25 @@ func (d *Daemon) writeHistory(ctx context.Context) {
 				d.m.eventsDropped.Inc()
 				d.log.Warn("cannot keep an event in the cluster store; it is shown by this pacsd only until it restarts", "cluster", e.Cluster, "kind", e.Kind, "error", err.Error())
 			}
+		}
+	}
+}
+
+// drainHistoryFor bounds how long a stopping daemon keeps handing queued
+// events to the store.
+const drainHistoryFor = 2 * time.Second
+
+// drainHistory hands what is still queued to the store, for at most
+// drainHistoryFor.
+func (d *Daemon) drainHistory() {
+	el := d.eventLog()
+	by := time.Now().Add(drainHistoryFor)
+	for el != nil && time.Now().Before(by) {
+		select {
+		case e := <-d.history.queue:
+			_ = el.AppendEvent(e)
+		default:
+			return
 		}
 	}
 }

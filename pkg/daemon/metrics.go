@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"runtime"
+	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -36,6 +38,9 @@ type metrics struct {
 	// Per node and per cluster, as last observed (setNodes).
 	nodeUp, nodeRole, nodeLag, nodeLagSeconds, nodeTimeline, slotRetained, nodeRepl *prometheus.GaugeVec
 	slotMax, maxLag, acting, epoch, primaries                                       *prometheus.GaugeVec
+	// nodesMu keeps setNodes of a pass and of the view's refresh apart.
+	nodesMu    sync.Mutex
+	observedAt *prometheus.GaugeVec
 	// all are pacsd's own collectors.
 	all []prometheus.Collector
 	// refusedClusters are the clusters failoverRefused has a series of;
@@ -119,6 +124,10 @@ func newMetrics(version string) *metrics {
 			Name: "pacsd_cluster_epoch",
 			Help: "A cluster's fencing epoch: it grows by one with every failover and switchover.",
 		}, []string{"cluster"}),
+		observedAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_cluster_last_observed_timestamp_seconds",
+			Help: "When a cluster's nodes were last observed, as a Unix time: the per-node metrics are that old.",
+		}, []string{"cluster"}),
 		primaries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pacsd_cluster_writable_nodes",
 			Help: "How many of a cluster's nodes were last observed accepting writes (1 is healthy; 0 means no primary).",
@@ -158,10 +167,10 @@ func newMetrics(version string) *metrics {
 		refusedClusters: map[string]bool{},
 	}
 	m.all = []prometheus.Collector{m.switchovers, m.eventsDropped, m.buildInfo, m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline,
-		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries,
+		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries, m.observedAt,
 		m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences}
 	m.reg.MustRegister(m.switchovers, m.eventsDropped, m.buildInfo, m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline,
-		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries)
+		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries, m.observedAt)
 	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if version == "" {
@@ -178,7 +187,7 @@ func (m *metrics) countEvent(e reconcile.Event) {
 		return
 	}
 	result := "ok"
-	if e.Result != "ok" {
+	if !strings.HasPrefix(e.Result, "ok") {
 		result = "error"
 	}
 	m.actions.WithLabelValues(e.Cluster, e.Kind, result).Inc()
@@ -188,8 +197,14 @@ func (m *metrics) countEvent(e reconcile.Event) {
 }
 
 // setNodes sets the per-node and per-cluster gauges from a cluster's view;
-// series of roles and states a node is no longer in are dropped.
-func (m *metrics) setNodes(c *spec.Cluster, v reconcile.ClusterView) {
+// series of roles and states a node is no longer in are dropped. observed
+// says that v comes from an observation (its time is exported).
+func (m *metrics) setNodes(c *spec.Cluster, v reconcile.ClusterView, observed bool) {
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
+	if observed {
+		m.observedAt.WithLabelValues(c.Name).SetToCurrentTime()
+	}
 	for _, g := range []*prometheus.GaugeVec{m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline, m.slotRetained, m.nodeRepl, m.acting} {
 		g.DeletePartialMatch(prometheus.Labels{"cluster": c.Name})
 	}
@@ -234,5 +249,19 @@ func (m *metrics) setNodes(c *spec.Cluster, v reconcile.ClusterView) {
 		m.slotMax.WithLabelValues(c.Name).Set(float64(max))
 	} else {
 		m.slotMax.DeleteLabelValues(c.Name)
+	}
+}
+
+// forgetCluster drops every series of a cluster the file no longer declares.
+func (m *metrics) forgetCluster(cluster string) {
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
+	for _, c := range m.all {
+		if g, ok := c.(*prometheus.GaugeVec); ok {
+			g.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
+		}
+		if cv, ok := c.(*prometheus.CounterVec); ok {
+			cv.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
+		}
 	}
 }

@@ -84,20 +84,14 @@ func (d *Daemon) reload() (tried bool) {
 		}
 		deps.Events = d.record
 		deps.Observed = func(c *spec.Cluster, obs *reconcile.Observed) { d.observed(c, obs, nil) }
-		if progress := deps.Progress; progress != nil {
-			deps.Progress = func(node, line string) {
-				d.progressed(node, line)
-				progress(node, line)
-			}
-		} else {
-			deps.Progress = d.progressed
-		}
+		deps.Work = d.progressed
 		d.deps = deps
 	}
 	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir) {
 		d.log.Warn("daemon.listen and daemon.state_dir take effect when pacsd restarts", "listen", prev.Daemon.Listen, "state_dir", prev.Daemon.StateDir)
 	}
 	d.file, d.fresh = next, true
+	d.forgetViews(next)
 	d.snap.Store(&snapshot{file: next, deps: d.deps, shared: d.shared})
 	d.resetBackoff()
 	// A stream that goes on misses nothing; one started again might.

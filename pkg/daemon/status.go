@@ -155,7 +155,9 @@ func (d *Daemon) clearFailoverRefusal(cluster string) bool {
 func (d *Daemon) primaryHealthy(cluster string, last reconcile.LastSeen) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.clearFailoverRefusalLocked(cluster)
+	if d.clearFailoverRefusalLocked(cluster) {
+		d.history.forget(cluster, "failover-refused")
+	}
 	if st := d.st.Clusters[cluster]; st != nil && last.Node != "" {
 		st.PrimarySeen = &PrimarySeen{Node: last.Node, WAL: reconcile.FormatLSN(last.WAL), At: last.At}
 	}

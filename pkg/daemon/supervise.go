@@ -185,6 +185,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		// is gone; the others do nothing.
 		if h.leading(c.Name) {
 			d.leadFailover(ctx, c, deps, ws, acting, st.Epoch)
+			d.lost.Store(c.Name, !ws.w.DownSince.IsZero())
 		}
 		return
 	}
@@ -254,25 +255,28 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		return
 	}
 	d.log.Info("failing over", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
+	began = time.Now()
 	to, ferr := reconcile.Failover(ctx, c, deps, ws.w.Last, d.log)
+	took := time.Since(began)
 	lostFor := time.Since(ws.w.DownSince).Round(time.Millisecond).String()
 	ws.w = ws.w.FailedOver(time.Now(), ferr)
-	d.failedOver(ctx, c, n, acting, to, lostFor, ferr, deps)
+	d.failedOver(ctx, c, n, acting, to, lostFor, took, ferr, deps)
 }
 
 // failedOver carries out what follows a failover: metrics, the refusal
 // kept in the status, the log, and a pass.
-func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, acting, to, lostFor string, ferr error, deps reconcile.Deps) {
+func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, acting, to, lostFor string, took time.Duration, ferr error, deps reconcile.Deps) {
 	e := reconcile.Event{Cluster: c.Name, Node: acting, Kind: "failover", Target: to, Reason: "the acting primary is lost"}
 	switch {
 	case ferr == nil:
-		e.Result, e.Duration = "ok: "+to+" promoted", lostFor
+		e.Result, e.Duration = "ok: "+to+" promoted, the primary lost for "+lostFor, took.Round(time.Millisecond).String()
+		d.history.forget(c.Name, "failover-refused")
 	case errors.Is(ferr, reconcile.ErrActingChanged):
 		e.Result = "not needed: " + ferr.Error()
 	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):
 		e.Kind, e.Result = "failover-refused", "refused: "+ferr.Error()
 	default:
-		e.Result, e.Duration = "failed: "+ferr.Error(), lostFor
+		e.Result, e.Duration = "failed: "+ferr.Error(), took.Round(time.Millisecond).String()
 	}
 	d.record(e)
 	switch {
@@ -369,7 +373,9 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 		last = reconcile.LastSeen{}
 	}
 	d.log.Info("failing over: the primary's lease is gone", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
+	began := time.Now()
 	to, ferr := reconcile.Failover(ctx, c, deps, last, d.log)
+	took := time.Since(began)
 	lostFor := time.Since(ws.w.DownSince).Round(time.Millisecond).String()
 	if ferr == nil || errors.Is(ferr, reconcile.ErrActingChanged) {
 		*ws = watchState{}
@@ -378,7 +384,7 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 		// host's etcd session renewed late) answers a moment later.
 		ws.w.RetryAfter = time.Now().Add(min(reconcile.FailoverRetry, renewEvery(c.Failover.TTL.Duration)))
 	}
-	d.failedOver(ctx, c, c.Node(acting), acting, to, lostFor, ferr, deps)
+	d.failedOver(ctx, c, c.Node(acting), acting, to, lostFor, took, ferr, deps)
 }
 
 // leaderWaits says, once for each reason and only once the lease has been
@@ -395,6 +401,7 @@ func (d *Daemon) leaderWaits(c *spec.Cluster, ws *watchState, why string) {
 // failover: keep the sight of a healthy primary, and say when a primary is
 // lost and when it answers again.
 func (d *Daemon) verdict(c *spec.Cluster, ws *watchState, v reconcile.Verdict, prev reconcile.LastSeen, deps reconcile.Deps, lost error) {
+	d.lost.Store(c.Name, !ws.w.DownSince.IsZero())
 	switch v {
 	case reconcile.Healthy:
 		d.keepSeen(c.Name, deps, ws, prev)

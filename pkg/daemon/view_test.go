@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
@@ -14,11 +17,12 @@ func TestWorkInProgress(t *testing.T) {
 	f := mustFixture(t)
 	d := f.d
 	d.observed(d.file.Clusters[0], nil, nil)
-	d.progressed("db2", "pg_basebackup: initiating base backup, waiting for checkpoint to complete")
+	d.progressed("pacs", "db2", "pg_basebackup: initiating base backup, waiting for checkpoint to complete")
 	d.views.mu.Lock()
-	d.views.begun["db2"] = time.Now().Add(-30 * time.Second)
+	d.views.begun[[2]string{"pacs", "db2"}] = time.Now().Add(-30 * time.Second)
 	d.views.mu.Unlock()
-	d.progressed("db2", "  12345/61725 kB (20%), 0/1 tablespace")
+	d.progressed("pacs", "db2", "  12345/61725 kB (20%), 0/1 tablespace")
+	d.progressed("other", "db2", "pg_rewind: 5/10 kB (50%) copied") // another cluster's db2
 	var w *reconcile.WorkView
 	for _, n := range d.Status().Clusters["pacs"].Nodes {
 		if n.Node == "db2" {
@@ -37,21 +41,48 @@ func TestWorkInProgress(t *testing.T) {
 }
 
 // TestDecisionsKeptOnce: a decision not to act that repeats at every pass
-// is kept once while it stays the same, and again when it changes.
+// is kept once while it stays the same (its detail may change: it quotes
+// addresses), two problems of one node do not push each other out, a
+// problem a pass no longer reports is kept again when it comes back, and
+// an action that keeps failing while retried is kept once until it works.
 func TestDecisionsKeptOnce(t *testing.T) {
 	f := mustFixture(t)
 	d := f.d
-	p := reconcile.Event{Cluster: "pacs", Node: "db1", Kind: "problem", Reason: "Primary Differs From Spec: ...", Result: "not acted on: warning"}
-	for range 5 {
-		d.record(p)
+	differs := reconcile.Event{Cluster: "pacs", Node: "db1", Kind: "problem", Target: "Primary Differs From Spec", Reason: "Primary Differs From Spec: ...", Result: "not acted on: warning"}
+	down := reconcile.Event{Cluster: "pacs", Node: "db1", Kind: "problem", Target: "Primary Down", Reason: "Primary Down: read tcp 10.0.0.1:54321", Result: "not acted on: refused"}
+	for i := range 5 { // five passes
+		d.record(differs)
+		down.Reason = fmt.Sprintf("Primary Down: read tcp 10.0.0.1:%d", 50000+i)
+		d.record(down)
+		d.history.endPass("pacs")
 	}
-	p.Reason = "another"
-	d.record(p)
+	d.history.endPass("pacs") // a pass that reports neither
+	d.record(differs)         // back
+	fence := reconcile.Event{Cluster: "pacs", Node: "db1", Kind: "fence", Result: "failed: the engine does not answer", Duration: "1s"}
+	for range 5 {
+		d.record(fence)
+	}
+	fence.Result = "ok"
+	d.record(fence)
+	fence.Result = "failed: again"
+	d.record(fence)
 	es, err := d.Events("pacs", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 2 || es[0].Checksum == "" {
-		t.Errorf("events: %+v; want the decision once, then the changed one, with the file's checksum", es)
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Target+e.Kind+" "+e.Result)
+		if e.Checksum == "" {
+			t.Errorf("an event without the file's checksum: %+v", e)
+		}
+	}
+	want := []string{"Primary Differs From Specproblem not acted on: warning", "Primary Downproblem not acted on: refused",
+		"Primary Differs From Specproblem not acted on: warning", "fence failed: the engine does not answer", "fence ok", "fence failed: again"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if !f.metric(`pacsd_actions_total{cluster="pacs",kind="fence",result="error"} 6`) {
+		t.Error("failed actions kept once in the history are still each counted")
 	}
 }

@@ -51,10 +51,13 @@ const (
 		ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_authid g ON g.oid = m.roleid
 			WHERE m.member = a.oid ORDER BY 1)
 		FROM pg_authid a`
-	slotsQuery = `SELECT slot_name, active,
-		CASE WHEN pg_is_in_recovery() OR restart_lsn IS NULL THEN 0 ELSE (pg_current_wal_lsn() - restart_lsn)::bigint END,
-		coalesce(wal_status, '')
-		FROM pg_replication_slots WHERE slot_type = 'physical'`
+	// slotsQuery reads the physical slots, the WAL each holds back on a
+	// primary and its wal_status, a column PostgreSQL 13 added: read from
+	// the row as JSON, it is NULL on 12 instead of an error.
+	slotsQuery = `SELECT s.slot_name, s.active,
+		CASE WHEN pg_is_in_recovery() OR s.restart_lsn IS NULL THEN 0 ELSE (pg_current_wal_lsn() - s.restart_lsn)::bigint END,
+		coalesce(to_jsonb(s) ->> 'wal_status', '')
+		FROM pg_replication_slots s WHERE s.slot_type = 'physical'`
 	// replicasQuery reads the WAL senders of a primary.
 	replicasQuery = `SELECT application_name::text, coalesce(state, ''), coalesce(sync_state, ''),
 		(coalesce(replay_lsn, '0/0') - '0/0')::bigint,

@@ -152,6 +152,15 @@ func TestPrimaryWatch(t *testing.T) {
 					t.Errorf("the sight of a check begun at 200 ms and ended at 1500 ms is dated %s; the WAL position it read may be that old", w.Last.At.Sub(t0))
 				}
 			}},
+		{name: "a slow check, then a hang: the sight and the loss dated alike, the position still known", steps: []step{
+			{node: "db1", at: 1200, began: 1, h: healthy, want: Healthy},
+			{node: "db1", at: 3300, began: 1300, err: down, want: Recheck},
+			{node: "db1", at: 3500, began: 3400, err: down, locked: true, want: FailOver}},
+			check: func(t *testing.T, w PrimaryWatch) {
+				if !w.Last.LostAt.Equal(at(1300)) || !w.Last.positionKnown() {
+					t.Errorf("the failover's sight: %+v (lost at %s); want lost at 1.3 s, when the hanging check began, and the position known", w.Last, w.Last.LostAt.Sub(t0))
+				}
+			}},
 		{name: "lost without the lock: recheck", steps: []step{{node: "db1", at: 0, err: down, want: Recheck}}},
 		{name: "lost under the lock: announced once", steps: []step{
 			{node: "db1", at: 0, err: down, want: Recheck},

@@ -189,7 +189,7 @@ func problemsError(ps []Problem, log *slog.Logger, events func(Event)) error {
 			if p.Warning {
 				result = "not acted on: warning"
 			}
-			events(Event{Cluster: p.Cluster, Node: p.Node, Kind: "problem", Reason: p.Summary + ": " + p.Detail, Result: result})
+			events(Event{Cluster: p.Cluster, Node: p.Node, Kind: "problem", Target: p.Summary, Reason: p.Summary + ": " + p.Detail, Result: result})
 		}
 		switch {
 		case p.Warning:

@@ -176,6 +176,9 @@ func (x *executor) progress(node string) func(string) {
 		if x.d.Progress != nil {
 			x.d.Progress(node, line)
 		}
+		if x.d.Work != nil {
+			x.d.Work(x.c.Name, node, line)
+		}
 	}
 }
 

@@ -23,6 +23,9 @@ type Deps struct {
 	Verifier func(password string) (string, error)
 	// Progress receives progress lines of image pulls and base backups.
 	Progress func(node, line string)
+	// Work, when set, receives the same lines with the node's cluster
+	// (the operator's view of work in progress).
+	Work func(cluster, node, line string)
 	// Store keeps the acting primary, the epoch, the last sight of the
 	// primary and the cluster's lock (see ClusterStore). Required.
 	Store ClusterStore
@@ -36,6 +39,11 @@ type Deps struct {
 	// Observed, when set, is told what each observation of a pass saw
 	// (the operator's view is drawn from it).
 	Observed func(c *spec.Cluster, obs *Observed)
+	// Light makes Observe look only at containers and servers, for the
+	// operator's view: no data inspection of a node without a container
+	// (it starts a probe container), no file reads (over SQL or the
+	// engine's archive API). Such an observation is never planned from.
+	Light bool
 }
 
 // lock takes the cluster's lock (see ClusterStore.Lock).
@@ -205,6 +213,10 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		}
 	}
 	mount := Mount{Volume: n.Volume, HostDir: n.Data}
+	if d.Light && (ct == nil || !ct.Owned) {
+		ns.Data.Unknown = true
+		return ns, nil
+	}
 	if ct == nil || !ct.Owned {
 		if ns.Data, err = rt.DataInspect(ctx, c.Image, mount); err != nil {
 			ns.Data.Unknown = true
@@ -233,10 +245,15 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 			defer conn.Close()
 			if ns.DB, err = conn.State(sctx); err != nil {
 				ns.DB, ns.DBError = nil, err.Error()
+			} else if d.Light {
+				return ns, nil
 			} else if files, err = conn.ReadFiles(sctx, nodeFiles, []string{PassfilePath}); err != nil {
 				files = nil
 			}
 		}
+	}
+	if d.Light {
+		return ns, nil
 	}
 	if files == nil {
 		files, err = rt.ReadFiles(ctx, ct.ID, nodeFiles)

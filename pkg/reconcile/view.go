@@ -44,9 +44,10 @@ type NodeView struct {
 	Timeline int64  `json:"timeline,omitempty"`
 	// LSN is the WAL written (primary) or replayed (standby).
 	LSN string `json:"lsn,omitempty"`
-	// LagBytes is how far a standby's replay is behind the acting
-	// primary's WAL; LagSeconds the primary's replay_lag for it. Nil when
-	// not known (not a standby, or the primary not seen).
+	// LagBytes is how far a standby's WAL (received, or replayed when
+	// further) is behind the acting primary's, the figure a failover's
+	// max_lag is checked against; LagSeconds is the primary's replay_lag
+	// for it. Nil when not known (not a standby, or the primary not seen).
 	LagBytes   *int64   `json:"lag_bytes,omitempty"`
 	LagSeconds *float64 `json:"lag_seconds,omitempty"`
 	// Replication is a standby's state: streaming, catching up, not
@@ -97,22 +98,32 @@ func View(c *spec.Cluster, o *Observed) ClusterView {
 		return v
 	}
 	v.Epoch = o.State.Epoch
-	acting := o.State.Acting
-	if acting == "" {
-		acting = c.Primary
+	// The acting primary as a pass would take it (the record, or what the
+	// nodes show beyond doubt when there is none); unknown otherwise.
+	acting, err := ActingPrimary(c, o.State, o)
+	why := ""
+	if err != nil {
+		acting, why = "", "the acting primary is not known: "+err.Error()
 	}
 	v.Acting = acting
 	var primary *DBState
 	if ns := o.Nodes[acting]; ns != nil && ns.DB != nil && !ns.DB.InRecovery {
 		primary = ns.DB
+	} else if acting != "" {
+		why = "the acting primary " + acting + " does not answer"
+		if ns != nil && ns.DB != nil {
+			why = "the acting primary " + acting + " is in recovery (it does not take writes)"
+		}
 	}
 	for _, n := range c.Nodes {
-		v.Nodes = append(v.Nodes, nodeView(c, n, o.Nodes[n.Name], acting, primary))
+		v.Nodes = append(v.Nodes, nodeView(c, n, o.Nodes[n.Name], acting, primary, why))
 	}
 	return v
 }
 
-func nodeView(c *spec.Cluster, n *spec.Node, ns *NodeState, acting string, primary *DBState) NodeView {
+// nodeView is one node's view; primary is the acting primary's server
+// when it answers as one, else noPrimary says why not.
+func nodeView(c *spec.Cluster, n *spec.Node, ns *NodeState, acting string, primary *DBState, noPrimary string) NodeView {
 	nv := NodeView{Node: n.Name, Host: n.Host, Container: "unknown", Role: "unknown"}
 	if ns == nil {
 		return nv
@@ -177,7 +188,7 @@ func nodeView(c *spec.Cluster, n *spec.Node, ns *NodeState, acting string, prima
 		nv.Why = "it is not in recovery: it runs as a primary"
 	case primary == nil:
 		nv.Replication = ReplNotConnected
-		nv.Why = "the acting primary " + acting + " does not answer"
+		nv.Why = noPrimary
 	case !streams:
 		nv.Replication = ReplNotConnected
 		nv.Why = "the primary shows no WAL sender for it"
@@ -193,7 +204,9 @@ func nodeView(c *spec.Cluster, n *spec.Node, ns *NodeState, acting string, prima
 		nv.Why = "the WAL sender is in state " + rep.State
 	}
 	if primary != nil && db != nil && db.InRecovery {
-		lag := int64(primary.WAL) - int64(max(db.WAL, 0))
+		// Behind in WAL received (or replayed, when further): what a
+		// failover's max_lag is checked against.
+		lag := int64(primary.WAL) - int64(received(db))
 		if lag < 0 {
 			lag = 0
 		}

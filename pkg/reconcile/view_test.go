@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,7 +26,7 @@ func TestView(t *testing.T) {
 		"db3": {Container: nil},
 	}}
 	v := View(c, obs)
-	lag2, ret2, secs := int64(1000), int64(1000), 0.25
+	lag2, ret2, secs := int64(500), int64(1000), 0.25 // behind in WAL received: 5000 - 4500
 	want := ClusterView{Cluster: "pacs", Acting: "db1", Declared: "db1", Epoch: 3, Nodes: []NodeView{
 		{Node: "db1", Container: "running", Role: "primary", Timeline: 4, LSN: "0/1388", PendingRestart: []string{"shared_buffers"}},
 		{Node: "db2", Container: "running", Role: "standby", Timeline: 4, LSN: "0/FA0", LagBytes: &lag2, LagSeconds: &secs,
@@ -57,6 +58,17 @@ func TestView(t *testing.T) {
 	}
 	if n := v.Nodes[1]; n.Replication != ReplNotConnected || n.Why != "the acting primary db1 does not answer" || n.LagBytes != nil {
 		t.Errorf("a standby of a stopped primary: %+v", n)
+	}
+	// The acting primary answers in recovery: its standbys say so.
+	obs.Nodes["db1"] = &NodeState{Container: run(), DB: &DBState{InRecovery: true}}
+	if n := View(c, obs).Nodes[1]; n.Why != "the acting primary db1 is in recovery (it does not take writes)" {
+		t.Errorf("a standby of an acting primary in recovery: %+v", n)
+	}
+	// No record, and no node shows a primary beyond doubt: the acting
+	// primary is unknown, never taken from the file.
+	obs.State = ClusterState{}
+	if v := View(c, obs); v.Acting != "" || !strings.HasPrefix(v.Nodes[1].Why, "the acting primary is not known") {
+		t.Errorf("without a record: acting %q, db2 %+v", v.Acting, v.Nodes[1])
 	}
 	// Nothing observed: every node unknown.
 	if v := View(c, nil); len(v.Nodes) != 3 || v.Nodes[0].Role != "unknown" {

@@ -111,7 +111,14 @@ func (w PrimaryWatch) Observe(node string, ch HealthCheck, after time.Duration) 
 		return w, v, nil
 	}
 	if w.DownSince.IsZero() {
+		// Dated like a sight, from when the check began: a check that
+		// hangs until its timeout began when the primary stopped
+		// answering, and a sight and a loss dated alike keep their gap
+		// honest (positionKnown).
 		w.DownSince = ch.At
+		if !ch.Began.IsZero() {
+			w.DownSince = ch.Began
+		}
 	}
 	if !ch.Locked {
 		return w, Recheck, lost
