@@ -183,7 +183,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 				d.log.Error("the HTTP server stopped", "error", err)
 			}
 		}()
-		d.log.Info("serving /healthz, /readyz, /metrics and /status", "address", ln.Addr().String())
+		d.log.Info("serving the status page /, /healthz, /readyz, /metrics, /status, /events and the load balancer's checks", "address", ln.Addr().String())
 	}
 	go func() {
 		if err := w.Run(ctx); err != nil {

@@ -18,8 +18,10 @@
 // new file and by Reload). A pass that converged all but the nodes of an
 // engine that does not answer is partial: no backoff, but the daemon is not
 // ready until they are converged too. The daemon reports to systemd (READY,
-// RELOADING, STATUS, WATCHDOG) and serves /healthz, /readyz, /metrics and
-// /status.
+// RELOADING, STATUS, WATCHDOG) and serves /healthz, /readyz, /metrics,
+// /status (the operator's view of each cluster: its nodes as a pass or the
+// view's own refresh every 3 s observed them), /events (the event history),
+// the status page / and the load balancer's checks.
 //
 // Each host's engine is asked whether it answers on a ticker of its own,
 // independent of passes (a pass may be held for minutes by a base backup):
@@ -37,6 +39,8 @@
 // engine events that poke the trigger; engines.go, the engines' reachability
 // check, which pokes it when an engine answers again; supervise.go, the
 // failover supervisor (reconcile.PrimaryWatch decides); lock.go, the state
-// directory's lock and the cluster locks; status.go, http.go, metrics.go,
-// notify.go, what the daemon reports.
+// directory's lock and the cluster locks; status.go, view.go (the
+// operator's view and work in progress), history.go (the event history),
+// page.go and web/ (the status page), http.go, metrics.go, notify.go, what
+// the daemon reports.
 package daemon
