@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -132,41 +130,14 @@ var lagLabel = regexp.MustCompile(`^[0-9.]+ (B|kB|MB|GB|TB)(, [0-9.]+ (s|min|h))
 // nor anything refused by the page's CSP in the browser's console.
 func TestE2EStatusPage(t *testing.T) {
 	e := e2e.Require(t)
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is missing (%v); run 'bash scripts/chromium.sh' (as root it installs Debian's chromium)", err)
-	}
 	tp := newTopology(t, e, "db1", "db2", "db3")
 	r := startDaemon(t, tp, "10s")
 	took := r.waitReady(t, 5*time.Minute)
 	t.Logf("from nothing to /readyz 200: %.1fs", took.Seconds())
 	tp.checkStreaming(t)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium (%s): %v", chromium, err)
-	}
-	var mu sync.Mutex
-	var console []string
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
-				mu.Lock()
-				console = append(console, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
+	ctx := e2e.Browser(t)
+	problems := e2e.BrowserProblems(ctx)
 
 	url := "http://" + r.listen + "/"
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
@@ -352,9 +323,7 @@ func TestE2EStatusPage(t *testing.T) {
 		return nil
 	})
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(console) > 0 {
+	if console := problems(); len(console) > 0 {
 		t.Errorf("the page's console:\n%s", strings.Join(console, "\n"))
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -168,56 +167,6 @@ func TestPageAssets(t *testing.T) {
 	}
 }
 
-// pageBrowser starts a headless chromium for a test (fresh profile, no
-// sandbox: the tests run as root) and returns its context. Without
-// PACSD_E2E=1 the test is skipped; with it, a missing chromium fails it.
-func pageBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if !e2e.Enabled() {
-		t.Skip("browser test: set PACSD_E2E=1 (or run 'make test') to run it in a headless chromium")
-	}
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is missing (%v); run 'bash scripts/chromium.sh' (as root it installs Debian's chromium)", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium (%s): %v", path, err)
-	}
-	return ctx
-}
-
-// pageProblems collects what the page's console shows that a test must
-// not see: uncaught exceptions and what the CSP refused.
-func pageProblems(t *testing.T, ctx context.Context) func() []string {
-	t.Helper()
-	var mu sync.Mutex
-	var problems []string
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
-				mu.Lock()
-				problems = append(problems, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), problems...)
-	}
-}
-
 // pageWait evaluates the expression js every 200 ms until it returns "",
 // or fails the test after timeout with its last answer and the page's
 // main element.
@@ -334,8 +283,8 @@ func fixtureStatus(db3 reconcile.NodeView) map[string]any {
 // the event history newest first, the banner while pacsd does not answer,
 // and updates in place (the page is never reloaded).
 func TestE2EStatusPageDraws(t *testing.T) {
-	ctx := pageBrowser(t)
-	problems := pageProblems(t, ctx)
+	ctx := e2e.Browser(t)
+	problems := e2e.BrowserProblems(ctx)
 
 	f := &pageFixture{}
 	evil := `<img src=x onerror="window.__pwned=1">`

@@ -158,34 +158,7 @@ func (s *Store) trimEvents(p string) error {
 		out.Write(l)
 		out.WriteByte('\n')
 	}
-	tmp, err := os.CreateTemp(s.Dir, ".events-*.tmp")
-	if err != nil {
-		return err
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			os.Remove(tmp.Name())
-		}
-	}()
-	_, err = tmp.Write(out.Bytes())
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		return err
-	}
-	renamed = true
-	return nil
+	return replaceFile(s.Dir, ".events-*.tmp", p, out.Bytes())
 }
 
 // nonEmptyLines splits b into its lines, without the empty ones.

@@ -166,19 +166,31 @@ func (s *Store) write(cluster, what, p string, v any) error {
 		return fmt.Errorf("while saving the %s of cluster %q to %s: %w; the record in that file is unchanged: "+
 			"make sure the state directory %s is writable and its file system has free space, then try again", what, cluster, p, err, s.Dir)
 	}
-	tmp, err := os.CreateTemp(s.Dir, ".cluster-*.tmp")
-	if err != nil {
+	if err := replaceFile(s.Dir, ".cluster-*.tmp", p, b); err != nil {
 		return failed(err)
 	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			os.Remove(tmp.Name())
-		}
-	}()
+	if err := syncDir(s.Dir); err != nil {
+		return fmt.Errorf("while saving the %s of cluster %q to %s: the new record is in place but may not survive a crash, "+
+			"as the state directory %s could not be synced: %w; check that file system, then try again", what, cluster, p, s.Dir, err)
+	}
+	return nil
+}
+
+// replaceFile puts b at p in dir at once: a temporary file named by
+// pattern (mode 0600), written in full and synced, then renamed over p.
+// When it fails, p is unchanged and the temporary file is gone. The
+// directory is not synced (syncDir).
+func replaceFile(dir, pattern, p string, b []byte) error {
+	tmp, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return err
+	}
 	n, err := tmp.Write(b)
 	if err == nil && n != len(b) {
 		err = io.ErrShortWrite
+	}
+	if err == nil {
+		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
 		err = tmp.Sync()
@@ -190,14 +202,9 @@ func (s *Store) write(cluster, what, p string, v any) error {
 		err = os.Rename(tmp.Name(), p)
 	}
 	if err != nil {
-		return failed(err)
+		os.Remove(tmp.Name())
 	}
-	renamed = true
-	if err := syncDir(s.Dir); err != nil {
-		return fmt.Errorf("while saving the %s of cluster %q to %s: the new record is in place but may not survive a crash, "+
-			"as the state directory %s could not be synced: %w; check that file system, then try again", what, cluster, p, s.Dir, err)
-	}
-	return nil
+	return err
 }
 
 func syncDir(dir string) error {
