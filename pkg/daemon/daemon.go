@@ -177,7 +177,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.runCtx = ctx
 	var srv *http.Server
 	if ln != nil {
-		srv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv = newHTTPServer(d.Handler())
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("the HTTP server stopped", "error", err)

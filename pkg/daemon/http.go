@@ -16,6 +16,22 @@ import (
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
+// HTTP limits: a client that sends its request slowly, keeps idle
+// connections or sends huge headers holds no more than these.
+const (
+	httpReadHeaderTimeout = 5 * time.Second
+	httpReadTimeout       = 10 * time.Second
+	httpWriteTimeout      = 30 * time.Second
+	httpIdleTimeout       = 60 * time.Second
+	httpMaxHeaderBytes    = 16 << 10
+)
+
+// newHTTPServer is the daemon's HTTP server for h, with the limits above.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
+		WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}
+}
+
 // serveEvents answers the event history as a JSON array, oldest first:
 // ?cluster=NAME (default every cluster), ?since=RFC3339 time or a duration
 // back from now ("1h"), ?limit=N (the newest N).

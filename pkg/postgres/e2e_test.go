@@ -219,13 +219,16 @@ func TestE2ERolesSlotsSettings(t *testing.T) {
 	})
 
 	t.Run("verifiers of PostgreSQL", func(t *testing.T) {
-		// PostgreSQL hashes these with SASLprep: ASCII and NFC-composed text
-		// are left as they are, so the raw bytes match; a no-break space is
-		// mapped to a space, which VerifierMatches does not claim to match.
+		// PostgreSQL hashes these with SASLprep, and so does pacsd:
+		// ASCII, composed and decomposed text, a no-break space (a space),
+		// a ligature (NFKC), a soft hyphen (nothing).
 		for pw, match := range map[string]bool{
-			"plain-" + e.RunID:         true,
-			"pässwort-" + e.RunID:      true,
-			"no\u00a0break-" + e.RunID: false,
+			"plain-" + e.RunID:                    true,
+			"pässwort-" + e.RunID:                 true,
+			"pa\u0308sswort-" + e.RunID:           true,
+			"no\u00a0break-" + e.RunID:            true,
+			"\ufb01le-Gr\u00f6\u00dfe-" + e.RunID: true,
+			"soft\u00adhyphen-" + e.RunID:         true,
 		} {
 			lit, _ := quoteLiteral(pw)
 			n.ExecSQL("DROP ROLE IF EXISTS probe")
@@ -242,6 +245,40 @@ func TestE2ERolesSlotsSettings(t *testing.T) {
 			}
 		}
 		if err := c.DropRole(ctx, "probe"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("non-ASCII passwords log in", func(t *testing.T) {
+		// pacsd's verifier of each password, set by SetRole: pgx (which
+		// prepares the password itself) and psql (libpq) log in with the
+		// password as written and with an equivalent under SASLprep.
+		for pw, same := range map[string]string{
+			"Gr\u00f6\u00dfe-\ufb01le-" + e.RunID: "Gro\u0308\u00dfe-file-" + e.RunID,
+			"caf\u00e9\u00a0bar-" + e.RunID:       "cafe\u0301 bar-" + e.RunID,
+			"$(touch x);'\\\"\u2168-" + e.RunID:   "$(touch x);'\\\"IX-" + e.RunID,
+		} {
+			v, err := Verifier(pw)
+			if err != nil {
+				t.Fatalf("Verifier(%q): %v", pw, err)
+			}
+			if err := c.SetRole(ctx, reconcile.RoleSpec{Name: "intl", Login: true, Verifier: v}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{pw, same} {
+				if _, err := connect(t, e, n, "intl", p); err != nil {
+					t.Errorf("pgx login as intl with %q (set as %q): %v", p, pw, err)
+				}
+				out, code := n.Exec("postgres", "env", "PGPASSWORD="+p, "psql", "-h", n.IP(), "-U", "intl", "-d", "postgres", "-Atc", "SELECT current_user")
+				if code != 0 || strings.TrimSpace(out) != "intl" {
+					t.Errorf("psql login as intl with %q (set as %q): exit %d, %s", p, pw, code, out)
+				}
+			}
+			if _, err := connect(t, e, n, "intl", pw+"x"); err == nil {
+				t.Errorf("a login with another password than %q succeeded", pw)
+			}
+		}
+		if err := c.DropRole(ctx, "intl"); err != nil {
 			t.Fatal(err)
 		}
 	})

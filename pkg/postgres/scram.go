@@ -1,7 +1,8 @@
 package postgres
 
-// This file depends on the standard library only, so that its functions can
-// move to wherever the planner needs them without dragging pgx along.
+// This file depends on the standard library and SASLprep only, so that its
+// functions can move to wherever the planner needs them without dragging
+// pgx along.
 
 import (
 	"crypto/hmac"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/xdg-go/stringprep"
 )
 
 const (
@@ -46,21 +49,16 @@ const (
 // is stored as is, so the password itself never reaches the server.
 //
 // PostgreSQL and its clients (libpq, pgx, the JDBC driver) pass a password
-// through SASLprep before hashing it. For ASCII, and for bytes that are not
-// valid UTF-8 (where SASLprep fails and both sides fall back to the raw
-// bytes), that is the identity, and Verifier hashes the bytes as they are.
-// SASLprep of other Unicode text needs NFKC normalisation tables that the
-// standard library lacks; a verifier of the raw bytes would then be a
-// password no client could log in with, so Verifier refuses a password that
-// is valid UTF-8 with non-ASCII characters, and returns an error saying so.
-// An empty password is refused too.
+// through SASLprep (RFC 4013) before hashing it, and so does Verifier
+// (saslprep): a non-ASCII password logs in as PostgreSQL expects. An empty
+// password is refused, and so is one that SASLprep maps to nothing (only
+// characters such as soft hyphens): it would log in with an empty one.
 func Verifier(password string) (string, error) {
 	if password == "" {
 		return "", errors.New("while making a SCRAM verifier: the password is empty")
 	}
-	if !isASCII(password) && utf8.ValidString(password) {
-		return "", errors.New("while making a SCRAM verifier: the password holds non-ASCII characters, " +
-			"which PostgreSQL's clients normalise with SASLprep (not implemented here); use an ASCII password")
+	if saslprep(password) == "" {
+		return "", errors.New("while making a SCRAM verifier: the password holds only characters that SASLprep removes (such as soft hyphens or zero-width spaces), so it would be empty; choose another")
 	}
 	salt := make([]byte, scramSaltLen)
 	if _, err := rand.Read(salt); err != nil {
@@ -203,7 +201,7 @@ var scramDerivations atomic.Int64
 // scramKeys derives StoredKey and ServerKey of RFC 5802 from password.
 func scramKeys(password string, salt []byte, iterations int) (stored, server []byte, err error) {
 	scramDerivations.Add(1)
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	salted, err := pbkdf2.Key(sha256.New, saslprep(password), salt, iterations, sha256.Size)
 	if err != nil {
 		return nil, nil, fmt.Errorf("while deriving SCRAM keys: %w", err)
 	}
@@ -218,11 +216,18 @@ func hmacSHA256(key []byte, msg string) []byte {
 	return m.Sum(nil)
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
+// saslprep prepares a password as PostgreSQL does before SCRAM hashes it
+// (pg_saslprep): SASLprep (RFC 4013, stored strings: no unassigned code
+// points) of valid UTF-8; a password that is not valid UTF-8, or that
+// SASLprep refuses (a prohibited or unassigned character, mixed
+// directions), is used as its raw bytes.
+func saslprep(password string) string {
+	if !utf8.ValidString(password) {
+		return password
 	}
-	return true
+	p, err := stringprep.SASLprep.Prepare(password)
+	if err != nil {
+		return password
+	}
+	return p
 }

@@ -70,7 +70,7 @@ func TestVerifierFormat(t *testing.T) {
 }
 
 func TestVerifierRefuses(t *testing.T) {
-	for _, pw := range []string{"", "pässwort", "a\u00a0b"} {
+	for _, pw := range []string{"", "\u00ad\u200b"} {
 		if v, err := Verifier(pw); err == nil {
 			t.Errorf("Verifier(%q) = %q, want an error", pw, v)
 		} else if pw != "" && strings.Contains(err.Error(), pw) {
@@ -83,6 +83,36 @@ func TestVerifierRefuses(t *testing.T) {
 	v, err := Verifier(raw)
 	if err != nil || !VerifierMatches(v, raw) {
 		t.Errorf("Verifier(invalid UTF-8) = %q, %v; want a verifier that matches", v, err)
+	}
+}
+
+// TestSASLprep: passwords are prepared as RFC 4013 says (its examples) and
+// as PostgreSQL does: what SASLprep refuses is hashed as its raw bytes; a
+// verifier matches every password with the same preparation.
+func TestSASLprep(t *testing.T) {
+	for in, want := range map[string]string{
+		"I\u00adX":       "IX",           // soft hyphen mapped to nothing
+		"user":           "user",         // no transformation
+		"USER":           "USER",         // case preserved
+		"\u00aa":         "a",            // NFKC
+		"\u2168":         "IX",           // NFKC
+		"a\u00a0b":       "a b",          // non-ASCII space mapped to space
+		"\ufb01le":       "file",         // ligature, NFKC
+		"pässwort":       "pässwort",     // composed stays composed
+		"pa\u0308sswort": "pässwort",     // decomposed is composed
+		"\u0007":         "\u0007",       // prohibited: raw
+		"\u0627\u0031":   "\u0627\u0031", // bidi rule broken: raw
+	} {
+		if got := saslprep(in); got != want {
+			t.Errorf("saslprep(%q) = %q, want %q", in, got, want)
+		}
+	}
+	v, err := Verifier("Gr\u00f6\u00dfe-\ufb01x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !VerifierMatches(v, "Gro\u0308\u00dfe-fix") || VerifierMatches(v, "Grosse-fix") {
+		t.Error("a verifier does not follow SASLprep's equivalences")
 	}
 }
 
