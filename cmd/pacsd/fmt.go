@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+)
+
+// maxFmtFile is the largest topology file fmt formats, as spec.ParseFile
+// reads.
+const maxFmtFile = 1 << 20
+
+// runFmt formats the topology file canonically (hclwrite: indentation,
+// aligned equals signs, spacing), keeping its comments and its order. With
+// -check it changes nothing and exits 1 when the file is not formatted,
+// naming it. A file whose syntax is broken is left alone: exit 1 with the
+// diagnostics. It checks syntax only; 'pacsd validate' checks the rest.
+func runFmt(c *cli, args []string) int {
+	fs := c.newFlags("fmt", "[-f FILE] [-check]")
+	path := c.fileFlag(fs)
+	check := fs.Bool("check", false, "change nothing; exit 1 when the file is not formatted")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	src, err := os.ReadFile(*path)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd fmt: %v\n", err)
+		return exitProblem
+	}
+	if len(src) > maxFmtFile {
+		fmt.Fprintf(c.stderr, "pacsd fmt: %s is larger than %d bytes; nothing was changed\n", *path, maxFmtFile)
+		return exitProblem
+	}
+	if _, diags := hclsyntax.ParseConfig(src, *path, hcl.InitialPos); diags.HasErrors() {
+		_ = writeDiagnostics(c.stderr, *path, diags)
+		fmt.Fprintf(c.stderr, "pacsd fmt: %s has syntax errors; nothing was changed\n", *path)
+		return exitProblem
+	}
+	out := hclwrite.Format(src)
+	if bytes.Equal(out, src) {
+		return exitOK
+	}
+	if *check {
+		fmt.Fprintf(c.stdout, "%s\n", *path)
+		fmt.Fprintf(c.stderr, "pacsd fmt: %s is not formatted; run 'pacsd fmt -f %s'\n", *path, *path)
+		return exitProblem
+	}
+	if err := replaceKeepingMode(*path, out); err != nil {
+		fmt.Fprintf(c.stderr, "pacsd fmt: while writing %s: %v; the file is unchanged\n", *path, err)
+		return exitProblem
+	}
+	fmt.Fprintf(c.stdout, "%s\n", *path)
+	return exitOK
+}
+
+// replaceKeepingMode replaces the file at path with b at once (a temporary
+// file beside it, renamed over it), with the file's mode and, as root, its
+// owner and group: a running pacsd
+// reads either the old or the new content, never half of it.
+// A symbolic link is followed: its target is replaced, the link stays.
+func replaceKeepingMode(path string, b []byte) error {
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Chmod(st.Mode().Perm())
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && err == nil && os.Geteuid() == 0 {
+		err = tmp.Chown(int(sys.Uid), int(sys.Gid)) // root:pacsd 0640 stays so
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
