@@ -80,3 +80,16 @@ cluster "pacs" {
 		t.Errorf("fmt left files behind: %v", entries)
 	}
 }
+
+// TestExamplesFormatted: every example file is as fmt writes it.
+func TestExamplesFormatted(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*.hcl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		if code, _, errOut := runCLI(t, nil, "fmt", "-check", "-f", f); code != exitOK {
+			t.Errorf("%s: %s", f, errOut)
+		}
+	}
+}
