@@ -73,7 +73,7 @@ func runEvents(c *cli, args []string) int {
 			clusters = append(clusters, cl.Name)
 		}
 	}
-	store, closeStore, err := c.eventStore(f)
+	store, closeStore, err := c.clusterStore(f)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd events: %v\n", err)
 		return exitProblem
@@ -146,10 +146,19 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q is neither a duration nor a time: give a duration such as 1h, 30m or 48h (the events of that last while; there is no unit for days), or a time in RFC 3339 form such as 2025-03-01T12:00:00Z or 2025-03-01T13:00:00+01:00 (the events from then on)", v)
 }
 
-// eventStore opens the cluster store of f that events reads: the state
-// directory, or with pacsd on every host (daemon.etcd) etcd, connected as
-// the service connects; done lets it go.
-func (c *cli) eventStore(f *spec.File) (store eventReader, done func(), err error) {
+// cliStore is what the commands that read or write a cluster's state
+// beside the record (events, pause, resume) need of the cluster store.
+type cliStore interface {
+	eventReader
+	AppendEvent(e reconcile.Event) error
+	LoadPause(cluster string) (reconcile.Pause, error)
+	SavePause(cluster string, ps reconcile.Pause) error
+}
+
+// clusterStore opens the cluster store of f: the state directory, or with
+// pacsd on every host (daemon.etcd) etcd, connected as the service
+// connects; done lets it go.
+func (c *cli) clusterStore(f *spec.File) (store cliStore, done func(), err error) {
 	if !f.EveryHost() {
 		return &state.Store{Dir: f.Daemon.StateDir}, func() {}, nil
 	}

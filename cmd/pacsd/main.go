@@ -47,6 +47,8 @@ func init() {
 		{"conninfo", "[CLUSTER] [-f FILE]", "print libpq and JDBC URLs that find the acting primary (or a standby)", runConninfo},
 		{"status", "[-f FILE] [--host NAME]", "ask the running daemon: last passes, leader, primary's lease, hosts", runStatus},
 		{"events", "[-f FILE] [CLUSTER] [--since DURATION|TIME] [--json]", "show what pacsd did and decided not to do, oldest first", runEvents},
+		{"pause", "CLUSTER [-f FILE]", "maintenance: pacsd observes and reports the cluster, and takes no action on it", runPause},
+		{"resume", "CLUSTER [-f FILE]", "end maintenance: pacsd acts on the cluster again", runResume},
 		{"fmt", "[-f FILE] [-check]", "format the topology file canonically, keeping its comments", runFmt},
 		{"version", "", "print the version of pacsd", runVersion},
 	}

@@ -166,6 +166,12 @@ func observeStatus(ctx context.Context, f *spec.File) (*daemon.Status, error) {
 		}
 		v := reconcile.View(cl, obs)
 		v.Controller = "none answers: observed by 'pacsd status'"
+		if ps, ok := d.Store.(interface {
+			LoadPause(string) (reconcile.Pause, error)
+		}); ok {
+			p, _ := ps.LoadPause(cl.Name)
+			v.Paused = p.Paused
+		}
 		v.ObservedAt = time.Now().UTC().Format(time.RFC3339)
 		if oerr != nil {
 			v.Problem = oerr.Error()

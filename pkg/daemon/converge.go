@@ -15,6 +15,10 @@ import (
 
 // converge runs one cluster's pass and records its outcome.
 func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
+	if d.paused(c.Name) {
+		d.convergePaused(ctx, c)
+		return
+	}
 	pctx, cancel := reconcile.WithIdleTimeout(ctx, d.o.PassTimeout)
 	defer cancel()
 	start := time.Now()

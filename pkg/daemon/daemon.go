@@ -116,6 +116,8 @@ type Daemon struct {
 	// lost holds, per cluster, whether the failover supervisor finds its
 	// acting primary lost (the view's refresh stands back meanwhile).
 	lost sync.Map
+	// pauses holds the last read of each cluster's maintenance mode.
+	pauses sync.Map
 }
 
 // New loads the topology file and the adapters for it. An invalid file is an

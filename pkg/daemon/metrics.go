@@ -39,6 +39,7 @@ type metrics struct {
 	nodeUp, nodeRole, nodeLag, nodeLagSeconds, nodeTimeline, slotRetained, nodeRepl *prometheus.GaugeVec
 	slotMax, maxLag, acting, epoch, primaries                                       *prometheus.GaugeVec
 	// nodesMu keeps setNodes of a pass and of the view's refresh apart.
+	paused     *prometheus.GaugeVec
 	nodesMu    sync.Mutex
 	observedAt *prometheus.GaugeVec
 	// all are pacsd's own collectors.
@@ -124,6 +125,10 @@ func newMetrics(version string) *metrics {
 			Name: "pacsd_cluster_epoch",
 			Help: "A cluster's fencing epoch: it grows by one with every failover and switchover.",
 		}, []string{"cluster"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pacsd_cluster_paused",
+			Help: "1 while a cluster is in maintenance mode ('pacsd pause'): observed and reported, no action taken, no failover.",
+		}, []string{"cluster"}),
 		observedAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pacsd_cluster_last_observed_timestamp_seconds",
 			Help: "When a cluster's nodes were last observed, as a Unix time: the per-node metrics are that old.",
@@ -167,10 +172,10 @@ func newMetrics(version string) *metrics {
 		refusedClusters: map[string]bool{},
 	}
 	m.all = []prometheus.Collector{m.switchovers, m.eventsDropped, m.buildInfo, m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline,
-		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries, m.observedAt,
+		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries, m.observedAt, m.paused,
 		m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences}
 	m.reg.MustRegister(m.switchovers, m.eventsDropped, m.buildInfo, m.nodeUp, m.nodeRole, m.nodeLag, m.nodeLagSeconds, m.nodeTimeline,
-		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries, m.observedAt)
+		m.slotRetained, m.slotMax, m.nodeRepl, m.maxLag, m.acting, m.epoch, m.primaries, m.observedAt, m.paused)
 	m.reg.MustRegister(m.passes, m.duration, m.actions, m.drift, m.reloadOK, m.reloadTime, m.failovers, m.engineUp, m.failoverRefused, m.leader, m.lease, m.fences,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if version == "" {

@@ -204,14 +204,14 @@ func (d *Daemon) reportRefusals() {
 // whose last pass was partial keeps the daemon not ready, so that an
 // operator sees it, and the reason says that the rest is converged.
 func (d *Daemon) notReady() []string {
-	st := d.Status()
+	st := d.status() // the passes only: a view without a pass is no failure
 	if !st.Passed {
 		return []string{"the first pass has not ended yet"}
 	}
 	var reasons []string
 	for name, cs := range st.Clusters {
 		switch cs.Result {
-		case "ok":
+		case "ok", "paused":
 		case "partial":
 			reasons = append(reasons, fmt.Sprintf("cluster %q: converged but for nodes whose Docker engine does not answer: %s", name, cs.Error))
 		default:

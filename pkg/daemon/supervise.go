@@ -254,9 +254,15 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		*ws = watchState{}
 		return
 	}
-	d.log.Info("failing over", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
 	began = time.Now()
-	to, ferr := reconcile.Failover(ctx, c, deps, ws.w.Last, d.log)
+	var to string
+	var ferr error
+	if d.paused(c.Name) {
+		ferr = pausedFailover(c.Name)
+	} else {
+		d.log.Info("failing over", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
+		to, ferr = reconcile.Failover(ctx, c, deps, ws.w.Last, d.log)
+	}
 	took := time.Since(began)
 	lostFor := time.Since(ws.w.DownSince).Round(time.Millisecond).String()
 	ws.w = ws.w.FailedOver(time.Now(), ferr)
@@ -273,7 +279,7 @@ func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, 
 		d.history.forget(c.Name, "failover-refused")
 	case errors.Is(ferr, reconcile.ErrActingChanged):
 		e.Result = "not needed: " + ferr.Error()
-	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):
+	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate) || errors.Is(ferr, errPaused):
 		e.Kind, e.Result = "failover-refused", "refused: "+ferr.Error()
 	default:
 		e.Result, e.Duration = "failed: "+ferr.Error(), took.Round(time.Millisecond).String()
@@ -289,7 +295,7 @@ func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, 
 		d.log.Warn("failover done", "cluster", c.Name, "from", acting, "to", to, "lost_for", lostFor)
 		d.resetBackoff()
 		d.trigger.Poke()
-	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate):
+	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate) || errors.Is(ferr, errPaused):
 		d.m.failovers.WithLabelValues(c.Name, "refused").Inc()
 		// Said at Error once, and again when the reason changes; /status
 		// (failover_refused) and pacsd_failover_refused say it meanwhile.
@@ -372,9 +378,15 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	if err != nil || last.Node != acting || time.Since(last.At) >= seenFresh {
 		last = reconcile.LastSeen{}
 	}
-	d.log.Info("failing over: the primary's lease is gone", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
 	began := time.Now()
-	to, ferr := reconcile.Failover(ctx, c, deps, last, d.log)
+	var to string
+	var ferr error
+	if d.paused(c.Name) {
+		ferr = pausedFailover(c.Name)
+	} else {
+		d.log.Info("failing over: the primary's lease is gone", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
+		to, ferr = reconcile.Failover(ctx, c, deps, last, d.log)
+	}
 	took := time.Since(began)
 	lostFor := time.Since(ws.w.DownSince).Round(time.Millisecond).String()
 	if ferr == nil || errors.Is(ferr, reconcile.ErrActingChanged) {

@@ -218,6 +218,11 @@ func (d *Daemon) withViews(st Status) Status {
 		}
 		cs.ClusterView = v
 	}
+	for name, cs := range st.Clusters {
+		if ps, ok := d.pauses.Load(name); ok {
+			cs.Paused = ps.(pauseSeen).paused
+		}
+	}
 	return st
 }
 

@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// PauseStore keeps a cluster's maintenance mode ('pacsd pause') in the
+// cluster store.
+type PauseStore interface {
+	LoadPause(cluster string) (reconcile.Pause, error)
+}
+
+// pauseFresh is how long a read of a cluster's maintenance mode is used
+// before it is read again: 'pacsd pause' holds a failover back within it.
+const pauseFresh = time.Second
+
+// errPaused refuses a failover of a paused cluster.
+var errPaused = errors.New("the cluster is paused")
+
+// pauseSeen is the last read of a cluster's maintenance mode.
+type pauseSeen struct {
+	paused bool
+	at     time.Time
+	err    string // why it could not be read, said once
+}
+
+// paused reports whether cluster is paused, as the store said at most
+// pauseFresh ago. A store that keeps no maintenance mode, or cannot be
+// read, counts as not paused: the pass or the failover that follows needs
+// the store too, and says why it cannot go on.
+func (d *Daemon) paused(cluster string) bool {
+	if v, ok := d.pauses.Load(cluster); ok && time.Since(v.(pauseSeen).at) < pauseFresh {
+		return v.(pauseSeen).paused
+	}
+	snap := d.snap.Load()
+	var ps reconcile.Pause
+	prev, known := d.pauses.Load(cluster)
+	seen := pauseSeen{at: time.Now()}
+	if snap != nil {
+		if pst, ok := snap.shared.(PauseStore); ok {
+			var err error
+			if ps, err = pst.LoadPause(cluster); err != nil {
+				seen.err = err.Error()
+				if !known || prev.(pauseSeen).err != seen.err {
+					d.log.Warn("cannot read whether the cluster is paused; taken as not paused ('pacsd pause' or 'pacsd resume' writes it anew)", "cluster", cluster, "error", seen.err)
+				}
+			}
+		}
+	}
+	seen.paused = ps.Paused
+	d.pauses.Store(cluster, seen)
+	switch {
+	case ps.Paused && (!known || !prev.(pauseSeen).paused):
+		d.log.Warn("cluster paused: pacsd observes and reports it, and takes no action on it (no repair, no failover) until 'pacsd resume'", "cluster", cluster, "by", ps.By, "since", ps.At)
+		d.m.paused.WithLabelValues(cluster).Set(1)
+	case !ps.Paused && known && prev.(pauseSeen).paused:
+		d.log.Info("cluster resumed: pacsd acts on it again", "cluster", cluster, "by", ps.By)
+		d.history.forget(cluster, "paused")
+		d.m.paused.WithLabelValues(cluster).Set(0)
+		d.trigger.Poke()
+	case !known:
+		d.m.paused.WithLabelValues(cluster).Set(0)
+	}
+	return ps.Paused
+}
+
+// convergePaused is a paused cluster's pass: it observes and plans, shows
+// what it holds back, and carries out nothing.
+func (d *Daemon) convergePaused(ctx context.Context, c *spec.Cluster) {
+	start := time.Now()
+	obs, err := reconcile.Observe(ctx, c, d.deps)
+	d.observed(c, obs, err)
+	st := &ClusterStatus{LastPass: start, Result: "paused", Actions: []string{}}
+	n := 0
+	if err != nil {
+		st.Error = err.Error()
+	} else {
+		actions, _ := reconcile.Plan(c, obs, d.deps.Matches)
+		n = len(actions)
+		for _, a := range actions {
+			st.Actions = append(st.Actions, "held back: "+a.String())
+		}
+	}
+	st.Duration = time.Since(start).Round(time.Millisecond).String()
+	d.m.passes.WithLabelValues(c.Name, "paused").Inc()
+	d.record(reconcile.Event{Cluster: c.Name, Kind: "paused", Reason: "the cluster is paused ('pacsd resume " + c.Name + "' ends it)",
+		Result: "not acted on: paused"})
+	d.log.Warn("cluster paused: observed, nothing done", "cluster", c.Name, "held_back", n)
+	d.setClusterStatus(c.Name, st)
+}
+
+// pausedFailover is the error of a failover held back by maintenance mode.
+func pausedFailover(cluster string) error {
+	return fmt.Errorf("cluster %q: %w: no failover while it is; 'pacsd resume %s' lets pacsd fail over (or 'pacsd failover NODE' by hand)", cluster, errPaused, cluster)
+}
