@@ -16,19 +16,30 @@ import (
 // reads.
 const maxFmtFile = 1 << 20
 
+// exitUnformatted is fmt -check's exit code for a file that is not
+// formatted (as terraform fmt -check): 1 stays for a file that cannot be
+// read or parsed.
+const exitUnformatted = 3
+
 // runFmt formats the topology file canonically (hclwrite: indentation,
 // aligned equals signs, spacing), keeping its comments and its order. With
-// -check it changes nothing and exits 1 when the file is not formatted,
+// -check it changes nothing and exits 3 when the file is not formatted,
 // naming it. A file whose syntax is broken is left alone: exit 1 with the
 // diagnostics. It checks syntax only; 'pacsd validate' checks the rest.
 func runFmt(c *cli, args []string) int {
 	fs := c.newFlags("fmt", "[-f FILE] [-check]")
 	path := c.fileFlag(fs)
-	check := fs.Bool("check", false, "change nothing; exit 1 when the file is not formatted")
+	check := fs.Bool("check", false, "change nothing; exit 3 when the file is not formatted")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	src, err := os.ReadFile(*path)
+	// A symbolic link is resolved once: the file read is the file written.
+	real, err := filepath.EvalSymlinks(*path)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd fmt: %v\n", err)
+		return exitProblem
+	}
+	src, err := os.ReadFile(real)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd fmt: %v\n", err)
 		return exitProblem
@@ -49,9 +60,9 @@ func runFmt(c *cli, args []string) int {
 	if *check {
 		fmt.Fprintf(c.stdout, "%s\n", *path)
 		fmt.Fprintf(c.stderr, "pacsd fmt: %s is not formatted; run 'pacsd fmt -f %s'\n", *path, *path)
-		return exitProblem
+		return exitUnformatted
 	}
-	if err := replaceKeepingMode(*path, out); err != nil {
+	if err := replaceKeepingMode(real, out); err != nil {
 		fmt.Fprintf(c.stderr, "pacsd fmt: while writing %s: %v; the file is unchanged\n", *path, err)
 		return exitProblem
 	}
@@ -63,12 +74,8 @@ func runFmt(c *cli, args []string) int {
 // file beside it, renamed over it), with the file's mode and, as root, its
 // owner and group: a running pacsd
 // reads either the old or the new content, never half of it.
-// A symbolic link is followed: its target is replaced, the link stays.
+// It refuses, changing nothing, when it cannot keep the owner and group.
 func replaceKeepingMode(path string, b []byte) error {
-	path, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return err
-	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -81,8 +88,10 @@ func replaceKeepingMode(path string, b []byte) error {
 	if err == nil {
 		err = tmp.Chmod(st.Mode().Perm())
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && err == nil && os.Geteuid() == 0 {
-		err = tmp.Chown(int(sys.Uid), int(sys.Gid)) // root:pacsd 0640 stays so
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && err == nil {
+		if cerr := tmp.Chown(int(sys.Uid), int(sys.Gid)); cerr != nil { // root:pacsd 0640 stays so
+			err = fmt.Errorf("cannot keep its owner and group (%d:%d): %w; run pacsd fmt as root or as its owner", sys.Uid, sys.Gid, cerr)
+		}
 	}
 	if err == nil {
 		err = tmp.Sync()

@@ -45,7 +45,7 @@ cluster "pacs" {
 	}
 
 	code, out, errOut := runCLI(t, nil, "fmt", "-check", "-f", link)
-	if code != exitProblem || strings.TrimSpace(out) != link || !strings.Contains(errOut, "is not formatted") {
+	if code != exitUnformatted || strings.TrimSpace(out) != link || !strings.Contains(errOut, "is not formatted") {
 		t.Errorf("fmt -check of a messy file: exit %d, %q, %q", code, out, errOut)
 	}
 	if b, _ := os.ReadFile(real); string(b) != messy {

@@ -49,7 +49,7 @@ func init() {
 		{"events", "[-f FILE] [CLUSTER] [--since DURATION|TIME] [--json]", "show what pacsd did and decided not to do, oldest first", runEvents},
 		{"pause", "CLUSTER [-f FILE]", "maintenance: pacsd observes and reports the cluster, and takes no action on it", runPause},
 		{"resume", "CLUSTER [-f FILE]", "end maintenance: pacsd acts on the cluster again", runResume},
-		{"fmt", "[-f FILE] [-check]", "format the topology file canonically, keeping its comments", runFmt},
+		{"fmt", "[-f FILE] [-check]", "format the topology file canonically, keeping its comments (-check: exit 3 when not formatted)", runFmt},
 		{"version", "", "print the version of pacsd", runVersion},
 	}
 }

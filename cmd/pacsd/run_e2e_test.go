@@ -276,7 +276,7 @@ func TestE2ERun(t *testing.T) {
 		tp.writeAndRead(t, "R2")
 		waitFor(t, 30*time.Second, "drift counted", func() error {
 			_, body, err := r.get("/metrics")
-			if err == nil && !strings.Contains(body, `pacsd_drift_repairs_total{cluster="`+tp.name+`"}`) {
+			if err == nil && !strings.Contains(body, `pacsd_drift_repairs_total{cluster="`+tp.name+`",kind="create-container"}`) {
 				err = fmt.Errorf("no drift counter")
 			}
 			return err

@@ -27,13 +27,16 @@ var errPaused = errors.New("the cluster is paused")
 type pauseSeen struct {
 	paused bool
 	at     time.Time
+	by     string
 	err    string // why it could not be read, said once
 }
 
 // paused reports whether cluster is paused, as the store said at most
-// pauseFresh ago. A store that keeps no maintenance mode, or cannot be
-// read, counts as not paused: the pass or the failover that follows needs
-// the store too, and says why it cannot go on.
+// pauseFresh ago. A store that keeps no maintenance mode counts as not
+// paused. When the mode cannot be read (a file pacsd may not read, a
+// damaged one, etcd that does not answer), the last mode read stands, and
+// paused when none was ever read: an operator who paused is never
+// overruled by a read that failed.
 func (d *Daemon) paused(cluster string) bool {
 	if v, ok := d.pauses.Load(cluster); ok && time.Since(v.(pauseSeen).at) < pauseFresh {
 		return v.(pauseSeen).paused
@@ -47,13 +50,17 @@ func (d *Daemon) paused(cluster string) bool {
 			var err error
 			if ps, err = pst.LoadPause(cluster); err != nil {
 				seen.err = err.Error()
+				ps = reconcile.Pause{Paused: true, By: "an unreadable maintenance mode"}
+				if known {
+					ps = reconcile.Pause{Paused: prev.(pauseSeen).paused, By: prev.(pauseSeen).by}
+				}
 				if !known || prev.(pauseSeen).err != seen.err {
-					d.log.Warn("cannot read whether the cluster is paused; taken as not paused ('pacsd pause' or 'pacsd resume' writes it anew)", "cluster", cluster, "error", seen.err)
+					d.log.Error("cannot read whether the cluster is paused; the last mode read stands (paused when none was read): make the store readable by pacsd, or write the mode anew with 'pacsd pause' or 'pacsd resume' as pacsd's user", "cluster", cluster, "paused", ps.Paused, "error", seen.err)
 				}
 			}
 		}
 	}
-	seen.paused = ps.Paused
+	seen.paused, seen.by = ps.Paused, ps.By
 	d.pauses.Store(cluster, seen)
 	switch {
 	case ps.Paused && (!known || !prev.(pauseSeen).paused):

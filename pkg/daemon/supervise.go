@@ -246,6 +246,15 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 		ws.w.DownSince = time.Now()
 		return
 	}
+	if d.hosted != nil && d.paused(c.Name) {
+		// Paused: the lost primary is left as it is (while this host holds
+		// its lease nobody promotes another); losing the lease still
+		// fences it (loseLease).
+		ws.w.RetryAfter = time.Now().Add(reconcile.FailoverRetry)
+		d.record(reconcile.Event{Cluster: c.Name, Node: acting, Kind: "failover-refused", Reason: "this host's primary is lost",
+			Result: "refused: " + pausedFailover(c.Name).Error()})
+		return
+	}
 	if d.hosted != nil {
 		// Only the leader promotes; this host fences its own primary and
 		// gives the lease up.

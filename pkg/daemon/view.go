@@ -121,6 +121,7 @@ func (d *Daemon) refreshViews(ctx context.Context) {
 		light := snap.deps
 		light.Light = true
 		for _, c := range snap.file.Clusters {
+			d.paused(c.Name) // the view and the metric follow pause and resume
 			d.views.mu.Lock()
 			fresh := time.Since(d.views.at[c.Name]) < ViewRefresh
 			d.views.mu.Unlock()

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,4 +88,61 @@ func TestDecisionsKeptOnce(t *testing.T) {
 	if !f.metric(`pacsd_actions_total{cluster="pacs",kind="fence",result="error"} 6`) {
 		t.Error("failed actions kept once in the history are still each counted")
 	}
+}
+
+// pauseStore is a cluster store whose maintenance mode a test sets.
+type pauseStore struct {
+	reconcile.ClusterStore
+	mu  sync.Mutex
+	ps  reconcile.Pause
+	err error
+}
+
+func (s *pauseStore) LoadPause(string) (reconcile.Pause, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ps, s.err
+}
+
+func (s *pauseStore) set(ps reconcile.Pause, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ps, s.err = ps, err
+}
+
+// TestPausedReadFails: a maintenance mode that cannot be read never
+// resumes a paused cluster, and holds an unknown one back.
+func TestPausedReadFails(t *testing.T) {
+	f := mustFixture(t)
+	d := f.d
+	ps := &pauseStore{ClusterStore: d.snap.Load().shared}
+	snap := *d.snap.Load()
+	snap.shared = ps
+	d.snap.Store(&snap)
+	check := func(step string, want bool) {
+		t.Helper()
+		v, _ := d.pauses.Load("pacs")
+		if v != nil {
+			s := v.(pauseSeen)
+			s.at = time.Time{} // stale: read again
+			d.pauses.Store("pacs", s)
+		}
+		if got := d.paused("pacs"); got != want {
+			t.Errorf("%s: paused %v, want %v", step, got, want)
+		}
+	}
+	ps.set(reconcile.Pause{}, errors.New("permission denied"))
+	check("never read, unreadable", true)
+	ps.set(reconcile.Pause{}, nil)
+	check("read: not paused", false)
+	ps.set(reconcile.Pause{Paused: true}, nil)
+	check("paused", true)
+	before := len(f.log.String())
+	ps.set(reconcile.Pause{}, errors.New("etcd does not answer"))
+	check("paused, then unreadable", true)
+	if strings.Contains(f.log.String()[before:], "cluster resumed") {
+		t.Errorf("a failed read was logged as a resume:\n%s", f.log)
+	}
+	ps.set(reconcile.Pause{}, nil)
+	check("resumed", false)
 }

@@ -48,17 +48,28 @@ const (
 // with standard, padded base64. Given to CREATE or ALTER ROLE ... PASSWORD, it
 // is stored as is, so the password itself never reaches the server.
 //
-// PostgreSQL and its clients (libpq, pgx, the JDBC driver) pass a password
-// through SASLprep (RFC 4013) before hashing it, and so does Verifier
-// (saslprep): a non-ASCII password logs in as PostgreSQL expects. An empty
-// password is refused, and so is one that SASLprep maps to nothing (only
-// characters such as soft hyphens): it would log in with an empty one.
+// PostgreSQL and libpq pass a password through SASLprep (RFC 4013) before
+// hashing it, pgx through PRECIS (RFC 8265), and they differ where a
+// password changes under them: NFKC against NFC, the order of mappings,
+// where the checks run. Verifier hashes the password after SASLprep
+// (saslprep) and takes non-ASCII text only when SASLprep leaves it as it
+// is (composed text in any script: "Größe", "пароль", "密码"): every client
+// then logs in with it as written. A password that SASLprep would change
+// (a ligature, a superscript, a no-break or zero-width space, a soft
+// hyphen, decomposed accents) or refuse is refused with what to do, never
+// quoted. ASCII, and bytes that are not UTF-8, are hashed as they are, as
+// every client does. An empty password is refused.
 func Verifier(password string) (string, error) {
 	if password == "" {
 		return "", errors.New("while making a SCRAM verifier: the password is empty")
 	}
-	if saslprep(password) == "" {
-		return "", errors.New("while making a SCRAM verifier: the password holds only characters that SASLprep removes (such as soft hyphens or zero-width spaces), so it would be empty; choose another")
+	if !isASCII(password) && utf8.ValidString(password) {
+		if p, err := stringprep.SASLprep.Prepare(password); err != nil || p != password {
+			return "", errors.New("while making a SCRAM verifier: the password holds characters that SASLprep changes or refuses " +
+				"(a ligature, a superscript, a no-break or zero-width space, a soft hyphen, a decomposed accent, a control character); " +
+				"PostgreSQL, libpq and pgx prepare such passwords differently, so a login could fail: write it in composed form " +
+				"(NFKC) without those characters")
+		}
 	}
 	salt := make([]byte, scramSaltLen)
 	if _, err := rand.Read(salt); err != nil {
@@ -74,9 +85,8 @@ func Verifier(password string) (string, error) {
 
 // VerifierMatches reports whether verifier is a SCRAM-SHA-256 verifier of
 // password: it recomputes the keys with the verifier's own salt and iteration
-// count and compares them in constant time. It hashes the password's bytes as
-// they are (see Verifier), so it never claims a match that PostgreSQL would
-// deny; for a non-ASCII password that SASLprep changes it reports false. An
+// count and compares them in constant time. It hashes the password after
+// SASLprep, as PostgreSQL does (see Verifier). An
 // md5 verifier, a plain-text password or a malformed verifier yields false,
 // and so does a verifier with more than MaxScramIterations iterations, at
 // once, without computing it.
@@ -214,6 +224,15 @@ func hmacSHA256(key []byte, msg string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(msg))
 	return m.Sum(nil)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // saslprep prepares a password as PostgreSQL does before SCRAM hashes it

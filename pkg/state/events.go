@@ -78,6 +78,10 @@ func appendLine(p string, line []byte) (int64, error) {
 			f.Close()
 			return 0, err
 		}
+		if err := ownLikeDir(f, filepath.Dir(p)); err != nil {
+			f.Close()
+			return 0, err
+		}
 		// A rewrite replaced the file while this one waited for the lock:
 		// append to the new one (after a few tries, to this one anyway).
 		if !sameFile(f, p) && try < 3 {

@@ -51,7 +51,7 @@ func (e *Etcd) LoadPause(cluster string) (reconcile.Pause, error) {
 	}
 	if len(resp.Kvs) == 1 {
 		if err := json.Unmarshal(resp.Kvs[0].Value, &ps); err != nil {
-			return reconcile.Pause{}, fmt.Errorf("while reading whether cluster %q is paused: %v", cluster, err)
+			return reconcile.Pause{}, fmt.Errorf("while reading whether cluster %q is paused: %w: etcd key %s: %v", cluster, reconcile.ErrRecordDamaged, e.key("clusters", cluster, "pause"), err)
 		}
 	}
 	return ps, nil

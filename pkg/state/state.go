@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/reconcile"
@@ -193,6 +194,9 @@ func replaceFile(dir, pattern, p string, b []byte) error {
 		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
+		err = ownLikeDir(tmp, dir)
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -205,6 +209,24 @@ func replaceFile(dir, pattern, p string, b []byte) error {
 		os.Remove(tmp.Name())
 	}
 	return err
+}
+
+// ownLikeDir gives f, run as root, the owner and group of dir: a command
+// run with sudo (pause, apply, events of the command line) leaves files the
+// service, running as the state directory's owner, can read and write.
+func ownLikeDir(f *os.File, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || sys.Uid == 0 && sys.Gid == 0 {
+		return nil
+	}
+	return f.Chown(int(sys.Uid), int(sys.Gid))
 }
 
 func syncDir(dir string) error {

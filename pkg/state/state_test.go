@@ -242,3 +242,35 @@ func TestLoadRefusesDamagedRecords(t *testing.T) {
 		t.Errorf("Load of a good record: %v", err)
 	}
 }
+
+// TestFilesOwnedLikeTheDirectory: run as root (sudo pacsd pause), the
+// files pacsd writes in a state directory owned by another user (the
+// service's) are that user's, so that the service can read and write them.
+func TestFilesOwnedLikeTheDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the tests run as root in CI")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{Dir: dir}
+	if err := s.SavePause("pacs", reconcile.Pause{Paused: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvent(reconcile.Event{Cluster: "pacs", Kind: "pause", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pause-pacs.json", "events-pacs.jsonl"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sys := fi.Sys().(*syscall.Stat_t); sys.Uid != 65534 || sys.Gid != 65534 || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: owner %d:%d mode %v; want the directory's owner, 0600", name, sys.Uid, sys.Gid, fi.Mode().Perm())
+		}
+	}
+}
