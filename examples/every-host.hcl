@@ -65,8 +65,23 @@ host "c" {
 }
 
 daemon {
-  listen    = "127.0.0.1:9187"
-  state_dir = "/var/lib/pacsd"
+  # Every address: HAProxy's checks, Prometheus and the failsafe between
+  # hosts reach each host's pacsd at the host's address. Off loopback pacsd
+  # serves HTTPS only and asks every client but /healthz's for the token
+  # (or a client certificate that client_ca signed).
+  listen     = "0.0.0.0:9187"
+  state_dir  = "/var/lib/pacsd"
+  token_file = "secrets/pacsd-http.token" # mode 0600; make yours with: openssl rand -hex 32
+
+  # pacsd's server certificate, for every host's address and 127.0.0.1
+  # (pacsd status on the machine), and the CA that signed it, which pacsd
+  # status and the pacsd of the other hosts verify it with. These are
+  # examples: make your own.
+  tls {
+    cert = "secrets/pacsd-http.pem"
+    key  = "secrets/pacsd-http-key.pem" # mode 0600
+    ca   = "secrets/http-ca.pem"
+  }
 
   etcd {
     endpoints = ["https://10.0.0.11:2379", "https://10.0.0.12:2379", "https://10.0.0.13:2379"]

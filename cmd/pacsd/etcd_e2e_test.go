@@ -44,6 +44,9 @@ type everyHostBed struct {
 	ttl  time.Duration
 	// handles are made once: they keep working while a host is down.
 	handles map[string]*e2e.Node
+	// http is what the pacsd's HTTP endpoints serve with (they listen on
+	// every address: TLS and a token) and what the test asks them with.
+	http e2e.HTTPTLS
 }
 
 const everyHostTTL = 5 * time.Second
@@ -72,6 +75,11 @@ func newEveryHostBedWith(t *testing.T, load bool, failover string) *everyHostBed
 `, everyHostTTL, failover)
 	tp.nodeBody, tp.hostOf = map[string]string{}, map[string]*e2e.TestHost{}
 	b := &everyHostBed{hosts: hosts, etcd: ec, ttl: everyHostTTL}
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	for _, h := range hosts {
+		ips = append(ips, net.ParseIP(h.Address))
+	}
+	b.http = e2e.WriteHTTPTLS(t, filepath.Join(tp.dir, "http-tls"), ips...)
 	var top strings.Builder
 	for i, n := range tp.nodes {
 		name := fmt.Sprintf("h%d", i+1)
@@ -81,8 +89,8 @@ func newEveryHostBedWith(t *testing.T, load bool, failover string) *everyHostBed
 		tp.nodeBody[n] = fmt.Sprintf("\n    host = %q\n    port = %d\n  ", name, 15432+i)
 	}
 	prefix := "/pacsd-" + e.RunID
-	fmt.Fprintf(&top, "daemon {\n  state_dir = %q\n  listen = \"0.0.0.0:19187\"\n  resync = \"5s\"\n  etcd {\n    endpoints = [%s]\n    prefix = %q\n  }\n}\n",
-		tp.dir+"/state", quoteList(ec.Endpoints()), prefix)
+	fmt.Fprintf(&top, "daemon {\n  state_dir = %q\n  listen = \"0.0.0.0:19187\"\n  resync = \"5s\"\n%s  etcd {\n    endpoints = [%s]\n    prefix = %q\n  }\n}\n",
+		tp.dir+"/state", b.http.Block(false), quoteList(ec.Endpoints()), prefix)
 	tp.top = top.String()
 	tp.write(t)
 	bin := pacsdBinary(t)
@@ -516,7 +524,7 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 	t.Log("each host's /status shows the leader, the lease and every host's pacsd")
 	for i, h := range b.hosts {
 		waitFor(t, 30*time.Second, "/status of "+b.names[i], func() error {
-			st, err := b.status(h)
+			st, err := b.status(t, h)
 			if err != nil {
 				return err
 			}
@@ -612,11 +620,20 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 	b.finish(t, now)
 }
 
+// get asks path of the pacsd on host h, over https with the token.
+func (b *everyHostBed) get(t *testing.T, h *e2e.TestHost, path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(h.Address, "19187")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.http.Token)
+	return b.http.Client(t, "", "").Do(req)
+}
+
 // status returns the /status of the pacsd on host h.
-func (b *everyHostBed) status(h *e2e.TestHost) (daemon.Status, error) {
+func (b *everyHostBed) status(t *testing.T, h *e2e.TestHost) (daemon.Status, error) {
 	var st daemon.Status
-	cl := &http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get("http://" + net.JoinHostPort(h.Address, "19187") + "/status")
+	resp, err := b.get(t, h, "/status")
 	if err != nil {
 		return st, err
 	}
@@ -743,7 +760,6 @@ func (b *everyHostBed) waitLog(t *testing.T, i, from int, msg, what string) {
 // only, /replica 200 on the others.
 func (b *everyHostBed) hostRoutes(t *testing.T, primary string) {
 	t.Helper()
-	cl := http.Client{Timeout: 3 * time.Second}
 	waitFor(t, time.Minute, "each host's load balancer checks answering for primary "+primary, func() error {
 		for i, h := range b.hosts {
 			for _, check := range []string{"primary", "replica"} {
@@ -751,7 +767,7 @@ func (b *everyHostBed) hostRoutes(t *testing.T, primary string) {
 				if (check == "primary") != (b.tp.nodes[i] == primary) {
 					want = http.StatusServiceUnavailable
 				}
-				resp, err := cl.Get("http://" + net.JoinHostPort(h.Address, "19187") + "/" + check)
+				resp, err := b.get(t, h, "/"+check)
 				if err != nil {
 					return err
 				}

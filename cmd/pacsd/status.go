@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -63,10 +65,15 @@ func runStatus(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "pacsd status: %v\n", err)
 		return exitUsage
 	}
+	cl, err := daemon.NewClient(f.Daemon, statusTimeout)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd status: %v; run it as a user who may read the files of daemon.tls (pacsd's user or root)\n", err)
+		return exitProblem
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for round := 1; ; round++ {
-		st, problem, code := statusOf(ctx, c, f, *path, addr)
+		st, problem, code := statusOf(ctx, c, cl, f, *path, addr)
 		if st == nil && !*watch {
 			return code
 		}
@@ -114,17 +121,28 @@ func runStatus(c *cli, args []string) int {
 	}
 }
 
-// statusOf asks the daemon at addr for its status; when it does not
-// answer, it observes the clusters of f directly. problem says how the
-// status was had when not from the daemon; st is nil when it could not be
-// had at all (code says how to exit).
-func statusOf(ctx context.Context, c *cli, f *spec.File, path, addr string) (st *daemon.Status, problem string, code int) {
-	cl := &http.Client{Timeout: statusTimeout}
-	resp, err := cl.Get("http://" + addr + "/status")
+// statusOf asks the daemon at addr for its status with cl (the file's
+// daemon.tls and daemon.token_file); when it does not answer, it observes
+// the clusters of f directly. problem says how the status was had when not
+// from the daemon; st is nil when it could not be had at all (code says
+// how to exit).
+func statusOf(ctx context.Context, c *cli, cl *daemon.Client, f *spec.File, path, addr string) (st *daemon.Status, problem string, code int) {
+	resp, err := cl.Get(ctx, addr, "/status")
+	if why := tlsProblem(err); why != "" {
+		fmt.Fprintf(c.stderr, "pacsd status: the daemon at %s answers, but not as daemon.tls says: %s\n", addr, why)
+		return nil, "", exitProblem
+	}
 	if err == nil {
 		defer resp.Body.Close()
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-		if rerr != nil || resp.StatusCode != http.StatusOK {
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
+			fmt.Fprintf(c.stderr, "pacsd status: the daemon at %s refused the credentials of %s (%s): the token of daemon.token_file (or the client certificate of daemon.tls) differs from the one the daemon read; reload it ('systemctl reload pacsd') if the file changed\n", addr, path, resp.Status)
+			return nil, "", exitProblem
+		case resp.StatusCode == http.StatusBadRequest && f.Daemon.TLS == nil && strings.Contains(string(body), "HTTPS"):
+			fmt.Fprintf(c.stderr, "pacsd status: the daemon at %s serves HTTPS, and %s has no daemon.tls block: the daemon runs with another file, or the block was removed since it started (restart it: 'systemctl restart pacsd')\n", addr, path)
+			return nil, "", exitProblem
+		case rerr != nil || resp.StatusCode != http.StatusOK:
 			fmt.Fprintf(c.stderr, "pacsd status: the daemon at %s answered %s (%v); is it pacsd?\n", addr, resp.Status, rerr)
 			return nil, "", exitProblem
 		}
@@ -183,6 +201,25 @@ func observeStatus(ctx context.Context, f *spec.File) (*daemon.Status, error) {
 		return st, fmt.Errorf("cannot observe cluster(s) %s", strings.Join(failed, ", "))
 	}
 	return st, nil
+}
+
+// tlsProblem says, for an error of the client, why the daemon's TLS does
+// not fit the file's daemon.tls, with what to do; "" when the error is no
+// such thing.
+func tlsProblem(err error) string {
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &verify):
+		return fmt.Sprintf("its certificate cannot be verified (%v): daemon.tls.ca (else client_ca, else the system's authorities) must have signed it, for the address asked (give it 127.0.0.1 and the host's address as subject alternative names)", verify.Err)
+	case errors.As(err, &header), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "it serves plain HTTP, and the file has a daemon.tls block: the daemon runs with another file, or the block was added since it started (restart it: 'systemctl restart pacsd')"
+	case strings.Contains(err.Error(), "remote error: tls:"):
+		return fmt.Sprintf("it refused this client's certificate (%v): daemon.tls.client_ca must have signed daemon.tls.cert, which must allow client authentication", err)
+	}
+	return ""
 }
 
 // daemonAddr is where the daemon of f serves HTTP, seen from here: its

@@ -86,6 +86,17 @@ func certTemplate(cn string) (*x509.Certificate, error) {
 // with no ips, for a client (ExtKeyUsageClientAuth), and writes it and its
 // key as certPath and keyPath.
 func (a *tlsAuthority) issue(cn string, ips []net.IP, certPath, keyPath string) error {
+	usage := x509.ExtKeyUsageClientAuth
+	if len(ips) > 0 {
+		usage = x509.ExtKeyUsageServerAuth
+	}
+	return a.issueFor(cn, ips, []x509.ExtKeyUsage{usage}, certPath, keyPath)
+}
+
+// issueFor signs a certificate for ips (its IP SANs, none for a client
+// only) with the given extended key usages, and writes it and its key as
+// certPath and keyPath.
+func (a *tlsAuthority) issueFor(cn string, ips []net.IP, usages []x509.ExtKeyUsage, certPath, keyPath string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("while generating the key of %s: %w", cn, err)
@@ -95,11 +106,8 @@ func (a *tlsAuthority) issue(cn string, ips []net.IP, certPath, keyPath string) 
 		return err
 	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	if len(ips) > 0 {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = ips
-	}
+	tmpl.ExtKeyUsage = usages
+	tmpl.IPAddresses = ips
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
 	if err != nil {
 		return fmt.Errorf("while signing the certificate of %s: %w", cn, err)

@@ -118,6 +118,9 @@ type Daemon struct {
 	lost sync.Map
 	// pauses holds the last read of each cluster's maintenance mode.
 	pauses sync.Map
+	// security is the HTTP endpoints' TLS and authentication of the spec
+	// in force (auth.go).
+	security atomic.Pointer[httpSecurity]
 }
 
 // New loads the topology file and the adapters for it. An invalid file is an
@@ -162,10 +165,11 @@ func New(o Options) (*Daemon, error) {
 // Run (for the state directory and the listen address).
 func (d *Daemon) Spec() *spec.File { return d.file }
 
-// Run serves HTTP on ln (none when nil), watches the file and the engine's
-// events, checks the engines (watchEngines), and runs passes until ctx is
-// done. It then cancels the running pass and the engines' check, waits for
-// them at most ShutdownTimeout, and closes the HTTP server and the adapters.
+// Run serves HTTP on ln (none when nil; HTTPS with daemon.tls), watches the
+// file and the engine's events, checks the engines (watchEngines), and runs
+// passes until ctx is done. It then cancels the running pass and the
+// engines' check, waits for them at most ShutdownTimeout, and closes the
+// HTTP server and the adapters.
 // It never stops a database container. The error is non-nil only when the
 // file cannot be watched at all, or the pass or the engines' check did not
 // end in time.
@@ -179,13 +183,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.runCtx = ctx
 	var srv *http.Server
 	if ln != nil {
-		srv = newHTTPServer(d.Handler())
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				d.log.Error("the HTTP server stopped", "error", err)
-			}
-		}()
-		d.log.Info("serving the status page /, /healthz, /readyz, /metrics, /status, /events and the load balancer's checks", "address", ln.Addr().String())
+		srv = d.serveHTTP(ln)
 	}
 	go func() {
 		if err := w.Run(ctx); err != nil {

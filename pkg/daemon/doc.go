@@ -42,5 +42,7 @@
 // directory's lock and the cluster locks; status.go, view.go (the
 // operator's view and work in progress), history.go (the event history),
 // page.go and web/ (the status page), http.go, metrics.go, notify.go, what
-// the daemon reports.
+// the daemon reports; auth.go, the endpoints' HTTPS and authentication
+// (daemon.tls, daemon.token_file) and the Client other pacsd and pacsd
+// status ask them with.
 package daemon

@@ -867,6 +867,7 @@ func (d *Daemon) failsafeRound(ctx context.Context, c *spec.Cluster, l *heldLeas
 		return
 	}
 	body, _ := json.Marshal(FailsafeRequest{Cluster: c.Name, Node: l.node, Host: h.co.Host()})
+	cl := d.security.Load().client
 	// Every other host of the cluster at once: the round must end well
 	// within the ttl/5 between renewals.
 	var refused []string
@@ -885,7 +886,7 @@ func (d *Daemon) failsafeRound(ctx context.Context, c *spec.Cluster, l *heldLeas
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if why := askFailsafe(ctx, net.JoinHostPort(addr, port), body, renewEvery(l.ttl)); why != "" {
+			if why := askFailsafe(ctx, cl, net.JoinHostPort(addr, port), body, renewEvery(l.ttl)); why != "" {
 				mu.Lock()
 				refused = append(refused, fmt.Sprintf("host %q: %s", name, why))
 				mu.Unlock()
@@ -914,25 +915,26 @@ func (d *Daemon) failsafeRound(ctx context.Context, c *spec.Cluster, l *heldLeas
 	}
 }
 
-// failsafeClient asks the other hosts' pacsd directly, never through a
-// proxy of the environment.
-var failsafeClient = &http.Client{Transport: &http.Transport{Proxy: nil}}
-
-// askFailsafe posts body to the pacsd at addr; "" when it confirms.
-func askFailsafe(ctx context.Context, addr string, body []byte, timeout time.Duration) string {
+// askFailsafe posts body to the pacsd at addr with cl (the pacsd of every
+// host share the file's daemon.tls and daemon.token_file, so one host's
+// credentials are every other's); "" when it confirms.
+func askFailsafe(ctx context.Context, cl *Client, addr string, body []byte, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/failsafe", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cl.URL(addr, "/failsafe"), bytes.NewReader(body))
 	if err != nil {
 		return err.Error()
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := failsafeClient.Do(req)
+	resp, err := cl.Do(req)
 	if err != nil {
 		return "its pacsd does not answer (" + err.Error() + ")"
 	}
 	defer resp.Body.Close()
 	var a FailsafeAnswer
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return fmt.Sprintf("its pacsd refused this pacsd's credentials (%s): every host's file must have the same daemon.token_file content, or daemon.tls.client_ca must have signed daemon.tls.cert", resp.Status)
+	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&a); err != nil {
 		return fmt.Sprintf("its pacsd answered %s, not a failsafe answer", resp.Status)
 	}

@@ -2,9 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
+	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,6 +35,50 @@ const (
 func newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
 		WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}
+}
+
+// serveHTTP serves Handler on ln until the returned server is shut down:
+// over TLS when the spec in force has daemon.tls (with the certificate and
+// client CA of the spec in force at each handshake, so that a reload
+// replaces them), plain HTTP otherwise.
+func (d *Daemon) serveHTTP(ln net.Listener) *http.Server {
+	srv := newHTTPServer(d.Handler())
+	srv.ErrorLog = log.New(serverLog{d.log}, "", 0)
+	s := d.security.Load()
+	serve := func() error { return srv.Serve(ln) }
+	if s.server != nil {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return d.security.Load().server, nil
+		}}
+		serve = func() error { return srv.ServeTLS(ln, "", "") }
+	}
+	go func() {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("the HTTP server stopped", "error", err)
+		}
+	}()
+	auth := "none (loopback: what reads is open, POST /failsafe refused)"
+	if s.authenticates() {
+		auth = s.how()
+	}
+	d.log.Info("serving the status page /, /healthz, /readyz, /metrics, /status, /events and the load balancer's checks",
+		"address", ln.Addr().String(), "tls", s.server != nil, "authentication", auth)
+	return srv
+}
+
+// serverLog takes the HTTP server's own lines into the daemon's log: a
+// failed TLS handshake (plain HTTP, a client certificate of another CA, a
+// scanner) at debug level, anything else (a handler's panic) as a warning.
+type serverLog struct{ log *slog.Logger }
+
+func (s serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, "HTTP server: "+msg)
+	return len(p), nil
 }
 
 // serveEvents answers the event history as a JSON array, oldest first:
@@ -86,8 +135,13 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 // first pass has ended and the last pass of every cluster succeeded, else
 // 503 with the reasons), /metrics (Prometheus), /status (JSON), and the
 // load balancer's checks of a node, /primary, /replica, /read-write and
-// /read-only (200 or 503, see serveCheck).
-func (d *Daemon) Handler() http.Handler {
+// /read-only (200 or 503, see serveCheck). Every endpoint but /healthz
+// asks for the token or a client certificate when daemon.token_file or
+// daemon.tls.client_ca is set (authenticate).
+func (d *Daemon) Handler() http.Handler { return d.authenticate(d.routes()) }
+
+// routes is Handler without authentication.
+func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.alive(); err != nil {

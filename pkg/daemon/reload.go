@@ -64,6 +64,11 @@ func (d *Daemon) reload() (tried bool) {
 		d.refuse(fmt.Sprintf("the file is invalid (%d errors)", len(diags.Errs())))
 		return true
 	}
+	sec, err := newHTTPSecurity(next.Daemon, d.security.Load())
+	if err != nil {
+		d.refuse(err.Error())
+		return true
+	}
 	prev := d.file
 	engines := prev == nil || forced || !sameEngines(prev, next)
 	if engines {
@@ -87,9 +92,10 @@ func (d *Daemon) reload() (tried bool) {
 		deps.Work = d.progressed
 		d.deps = deps
 	}
-	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir) {
-		d.log.Warn("daemon.listen and daemon.state_dir take effect when pacsd restarts", "listen", prev.Daemon.Listen, "state_dir", prev.Daemon.StateDir)
+	if prev != nil && (prev.Daemon.Listen != next.Daemon.Listen || prev.Daemon.StateDir != next.Daemon.StateDir || (prev.Daemon.TLS == nil) != (next.Daemon.TLS == nil)) {
+		d.log.Warn("daemon.listen, daemon.state_dir and whether there is a daemon.tls block take effect when pacsd restarts", "listen", prev.Daemon.Listen, "state_dir", prev.Daemon.StateDir, "tls", prev.Daemon.TLS != nil)
 	}
+	d.security.Store(sec)
 	d.file, d.fresh = next, true
 	d.forgetViews(next)
 	d.snap.Store(&snapshot{file: next, deps: d.deps, shared: d.shared})

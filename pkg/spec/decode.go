@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -96,8 +95,8 @@ var tlsSchema = &hcl.BodySchema{
 }
 
 var daemonSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "state_dir"}, {Name: "resync"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "etcd"}},
+	Attributes: []hcl.AttributeSchema{{Name: "listen"}, {Name: "state_dir"}, {Name: "resync"}, {Name: "token_file"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "etcd"}, {Type: "tls"}},
 }
 
 var etcdSchema = &hcl.BodySchema{
@@ -826,38 +825,11 @@ func validHostAddress(a string) bool {
 // "etcd").
 func (d *decoder) decodeTLSBlock(block *hcl.Block, server string) *TLS {
 	t := &TLS{}
-	content := d.content(block.Body, tlsSchema)
-	attrs := content.Attributes
-	var certPEM, keyPEM []byte
+	attrs := d.content(block.Body, tlsSchema).Attributes
 	if attr := d.str(attrs, "ca", &t.CA); attr != nil {
-		if b, ok := d.readTLSFile(attr.Expr.Range(), t.CA, "TLS CA File"); ok && !x509.NewCertPool().AppendCertsFromPEM(b) {
-			d.errorf(attr.Expr.Range(), "Invalid TLS CA File", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give the certificate of the CA that signed %s's server certificate.", t.CA, server)
-		}
+		d.checkCAFile(attr.Expr.Range(), t.CA, fmt.Sprintf("the certificate of the CA that signed %s's server certificate", server))
 	}
-	if attr := d.str(attrs, "cert", &t.Cert); attr != nil {
-		if b, ok := d.readTLSFile(attr.Expr.Range(), t.Cert, "TLS Certificate"); ok {
-			if pemCertificate(b) {
-				certPEM = b
-			} else {
-				d.errorf(attr.Expr.Range(), "Invalid TLS Certificate", "The file %q holds no PEM certificate (-----BEGIN CERTIFICATE-----) that pacsd can read. Give pacsd's client certificate, signed by a CA %s trusts.", t.Cert, server)
-			}
-		}
-	}
-	keyAttr := d.str(attrs, "key", &t.Key)
-	if keyAttr != nil {
-		if b, ok := d.readPrivateFile(keyAttr.Expr.Range(), t.Key, "TLS Key"); ok {
-			if pemPrivateKey(b) {
-				keyPEM = b
-			} else {
-				d.errorf(keyAttr.Expr.Range(), "Invalid TLS Key", "The file %q holds no unencrypted PEM private key (-----BEGIN PRIVATE KEY-----, or RSA or EC) that pacsd can read. Give the private key of the client certificate, without a passphrase.", t.Key)
-			}
-		}
-	}
-	if certPEM != nil && keyPEM != nil {
-		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			d.errorf(keyAttr.Expr.Range(), "TLS Key Does Not Match the Certificate", "The key %q does not belong to the certificate %q (%s). Give the key the certificate was made for.", t.Key, t.Cert, err)
-		}
-	}
+	d.decodeCertAndKey(attrs, &t.Cert, &t.Key, fmt.Sprintf("pacsd's client certificate, signed by a CA %s trusts", server), "the client certificate")
 	for _, p := range []*string{&t.CA, &t.Cert, &t.Key} {
 		if *p != "" {
 			*p = d.resolve(*p)
@@ -918,15 +890,18 @@ func pemPrivateKey(b []byte) bool {
 // decodeDaemonBlock decodes pacsd's own settings.
 func (d *decoder) decodeDaemonBlock(block *hcl.Block, dm *Daemon) {
 	content := d.content(block.Body, daemonSchema)
+	if b := d.single(content.Blocks, "tls", "The daemon block"); b != nil {
+		dm.TLS = d.decodeDaemonTLSBlock(b)
+	}
+	dm.Token = d.decodeTokenFile(content.Attributes)
 	if attr := d.str(content.Attributes, "listen", &dm.Listen); attr != nil {
 		host, port, err := net.SplitHostPort(dm.Listen)
 		p, perr := strconv.Atoi(port)
-		switch {
-		case err != nil || perr != nil || p < 1 || p > 65535 || (host != "" && net.ParseIP(host) == nil && host != "localhost"):
+		if err != nil || perr != nil || p < 1 || p > 65535 || (host != "" && net.ParseIP(host) == nil && host != "localhost") {
 			d.errorf(attr.Expr.Range(), "Invalid Listen Address", "The listen address %q is not an IP address and port, such as \"127.0.0.1:9187\".", dm.Listen)
-		case !loopbackHost(host):
-			d.warnf(attr.Expr.Range(), "Status Endpoints Open to the Network",
-				"The listen address %q is not a loopback address. pacsd's HTTP endpoints have no authentication yet: anyone who reaches this address can read the clusters' status (nodes, roles, replication, what pacsd does). Listen on 127.0.0.1 (the default) and put an authenticating proxy in front, unless every client of this address is trusted.", dm.Listen)
+		} else {
+			_, hasToken := content.Attributes["token_file"]
+			d.checkListenSecurity(attr.Expr.Range(), host, dm, hasToken)
 		}
 	}
 	if attr := d.str(content.Attributes, "state_dir", &dm.StateDir); attr != nil {

@@ -12,6 +12,11 @@
 // node then names a host block, a host block's docker attribute is optional,
 // and failover.ttl is the primary's lease.
 //
+// A daemon.listen address that is not loopback needs a daemon.tls block
+// (pacsd's HTTP endpoints are then served over HTTPS) and a way to
+// authenticate their clients: daemon.token_file (the token is a Secret) or
+// daemon.tls.client_ca.
+//
 // Parse and ParseFile are pure apart from reading the files a topology names
 // (password files, TLS material, file()) and the environment (env()). They
 // return every diagnostic at once; a *File is returned only when there is no

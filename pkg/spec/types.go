@@ -272,11 +272,20 @@ type SSH struct {
 
 // Daemon configures pacsd itself.
 type Daemon struct {
-	// Listen is the address of the HTTP status endpoints.
+	// Listen is the address of the HTTP status endpoints. One that is not
+	// loopback comes with TLS and Authenticates.
 	Listen   string `json:"listen"`
 	StateDir string `json:"state_dir"`
 	// Resync is the interval of a full pass even without events.
 	Resync Duration `json:"resync"`
+	// TLS is the daemon.tls block: the HTTP endpoints are served over
+	// HTTPS with its certificate. nil without the block (plain HTTP, on a
+	// loopback address only).
+	TLS *DaemonTLS `json:"tls,omitempty"`
+	// Token is the token of daemon.token_file, which clients of the HTTP
+	// endpoints (all but /healthz) send as a bearer token or as the
+	// password of basic authentication; zero without the attribute.
+	Token Secret `json:"token,omitzero"`
 	// Etcd is the daemon.etcd block: pacsd runs on every host and the
 	// pacsd processes coordinate through etcd (File.EveryHost). nil without
 	// the block: one pacsd drives every host's engine.

@@ -9,6 +9,8 @@ cluster "pacs" {
     port = 15432
   }
 }
+# A listen address off loopback needs TLS: the token would travel in clear.
 daemon {
-  listen = "10.0.0.5:9187" # WARNING: Status Endpoints Open to the Network
+  listen     = "10.0.0.5:9187" # ERROR@16: HTTP Endpoint Without TLS
+  token_file = "../secrets/http.token"
 }

@@ -9,8 +9,14 @@ cluster "pacs" {
     port = 15432
   }
 }
+# Every address (":9187", "0.0.0.0", "[::]") is off loopback: TLS alone does not
+# authenticate the clients.
 daemon {
-  listen = ":9187" # WARNING: Status Endpoints Open to the Network
+  listen = ":9187" # ERROR@12: HTTP Endpoint Without Authentication
+  tls {
+    cert = "../secrets/tls-cert.pem"
+    key  = "../secrets/tls-key.pem"
+  }
 }
 daemon { # ERROR: Duplicate Daemon Block
   listen = "0.0.0.0:9187"
