@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -128,6 +129,12 @@ func (s *httpSecurity) how() string {
 // that a browser asks for it), except on GET /healthz. Without either,
 // which the parser allows on a loopback address only, what only reads is
 // open and what changes pacsd's state (POST /failsafe) is refused.
+//
+// pacsd listens where it started until it restarts, while a reload may
+// take a file that listens on loopback without TLS or authentication: a
+// request that reaches pacsd through an address that is not loopback is
+// therefore refused (403) unless it came over TLS and the spec in force
+// authenticates, whatever the spec's listen address says.
 func (d *Daemon) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reads := r.Method == http.MethodGet || r.Method == http.MethodHead
@@ -137,6 +144,9 @@ func (d *Daemon) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		case s == nil:
 			http.Error(w, "pacsd has not read its topology file yet", http.StatusServiceUnavailable)
+		case offLoopback(r) && (r.TLS == nil || !s.authenticates()):
+			d.log.Debug("HTTP request refused: an address that is not loopback, without TLS or authentication", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "tls", r.TLS != nil)
+			http.Error(w, "pacsd: this address is not loopback, and pacsd serves it only over TLS with authentication (daemon.tls, and daemon.token_file or daemon.tls.client_ca), which the file pacsd runs with does not give. Set them again and reload pacsd, or restart pacsd so that the file's daemon.listen takes effect. Only /healthz is open.", http.StatusForbidden)
 		case !s.authenticates() && reads, s.authenticated(r):
 			next.ServeHTTP(w, r)
 		case !s.authenticates():
@@ -149,6 +159,23 @@ func (d *Daemon) authenticate(next http.Handler) http.Handler {
 			http.Error(w, "pacsd: authentication required; send "+s.how()+". Only /healthz is open.", http.StatusUnauthorized)
 		}
 	})
+}
+
+// offLoopback reports whether r reached pacsd through an address of the
+// host that is not loopback (the local address of its connection), that is
+// from the network. A request handed to the handler without a connection
+// (in the process itself) is not.
+func offLoopback(r *http.Request) bool {
+	switch a := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case nil:
+		return false
+	case *net.TCPAddr:
+		return !a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return false
+	default:
+		return true
+	}
 }
 
 // Client asks pacsd's HTTP endpoints as a spec's daemon block says: over

@@ -305,3 +305,79 @@ func TestHTTPSecurityReload(t *testing.T) {
 		t.Errorf("a key that cannot be read: %v, want an error naming daemon.tls", err)
 	}
 }
+
+// nonLoopbackIP is an address of this machine that is not loopback, to
+// reach a listener on every address the way another host would; the test
+// is skipped without one.
+func nonLoopbackIP(t *testing.T) net.IP {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skipf("no interface addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP
+		}
+	}
+	t.Skip("this machine has no IPv4 address but loopback")
+	return nil
+}
+
+// TestHTTPReloadKeepsAuthenticationOffLoopback: pacsd listens where it
+// started until it restarts, so a file reloaded with a loopback listen
+// address and neither token nor client CA does not open the endpoints to
+// the network: a request that reaches a listener on every address through
+// an address that is not loopback is refused, one through loopback is
+// served as on loopback. A request off loopback without TLS is refused
+// even with the token.
+func TestHTTPReloadKeepsAuthenticationOffLoopback(t *testing.T) {
+	a := newAuthFixture(t, func(h e2e.HTTPTLS) string { return h.Block(false) })
+	plain := httptest.NewRequest(http.MethodGet, "/status", nil)
+	plain = plain.WithContext(context.WithValue(plain.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9187}))
+	plain.Header.Set("Authorization", "Bearer "+a.files.Token)
+	rec := httptest.NewRecorder()
+	a.d.Handler().ServeHTTP(rec, plain)
+	if rec.Code != http.StatusForbidden {
+		t.Errorf("GET /status with the token over plain HTTP off loopback: %d %s, want 403", rec.Code, rec.Body)
+	}
+	ip := nonLoopbackIP(t)
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := a.d.serveHTTP(ln)
+	t.Cleanup(func() { _ = srv.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	a.write(topology("4MB", "db1-data") + "daemon {\n  listen = \"127.0.0.1:9187\"\n}\n")
+	a.d.forced.Store(true)
+	a.d.reload()
+	if !a.d.Spec().Daemon.Token.IsZero() {
+		t.Fatalf("the file without token_file was not taken:\n%s", a.log)
+	}
+	cl := a.files.Client(t, "", "")
+	cl.Transport.(*http.Transport).TLSClientConfig.ServerName = "127.0.0.1" // the certificate's address
+	for _, g := range []struct{ method, path string }{{"GET", "/status"}, {"GET", "/metrics"}, {"GET", "/"}, {"POST", "/failsafe"}} {
+		req, err := http.NewRequest(g.method, "https://"+net.JoinHostPort(ip.String(), fmt.Sprint(port))+g.path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s through %s: %v", g.method, g.path, ip, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 400 || strings.Contains(string(b), `"clusters"`) {
+			t.Errorf("%s %s through %s after a reload without authentication: %s %s, want a refusal", g.method, g.path, ip, resp.Status, b)
+		}
+	}
+	resp, err := cl.Get("https://" + net.JoinHostPort("127.0.0.1", fmt.Sprint(port)) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /status through loopback after the reload: %s, want 200", resp.Status)
+	}
+}
