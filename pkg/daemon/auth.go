@@ -31,9 +31,11 @@ type httpSecurity struct {
 	// is compared by its sum, in constant time.
 	tokenSum [sha256.Size]byte
 	token    bool
-	// clientCA: a verified client certificate authenticates.
-	clientCA bool
-	client   *Client
+	// clientCA: a client certificate that clientPool verifies
+	// authenticates.
+	clientCA   bool
+	clientPool *x509.CertPool
+	client     *Client
 }
 
 // newHTTPSecurity reads the files daemon.tls names. last is the security in
@@ -63,9 +65,10 @@ func newHTTPSecurity(dm spec.Daemon, last *httpSecurity) (*httpSecurity, error) 
 	// certificate verified by a client CA that a reload replaced.
 	s.server = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}, SessionTicketsDisabled: true}
 	if s.clientCA {
-		if s.server.ClientCAs, err = certPool(dm.TLS.ClientCA, "daemon.tls.client_ca"); err != nil {
+		if s.clientPool, err = certPool(dm.TLS.ClientCA, "daemon.tls.client_ca"); err != nil {
 			return nil, err
 		}
+		s.server.ClientCAs = s.clientPool
 		s.server.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return s, nil
@@ -89,11 +92,12 @@ func certPool(path, what string) (*x509.CertPool, error) {
 // (a token, or a client CA).
 func (s *httpSecurity) authenticates() bool { return s.token || s.clientCA }
 
-// authenticated reports whether r comes with a verified client certificate
-// (with a client CA) or the token, as a bearer token or as the password of
-// basic authentication (any user name: a browser asks for both).
+// authenticated reports whether r comes with a client certificate that
+// the client CA in force verifies, or the token, as a bearer token or as
+// the password of basic authentication (any user name: a browser asks for
+// both).
 func (s *httpSecurity) authenticated(r *http.Request) bool {
-	if s.clientCA && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+	if s.clientCA && s.verifiedClient(r.TLS) {
 		return true
 	}
 	if !s.token {
@@ -109,6 +113,22 @@ func (s *httpSecurity) authenticated(r *http.Request) bool {
 	}
 	sum := sha256.Sum256([]byte(given))
 	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+}
+
+// verifiedClient reports whether the client certificate of the connection
+// cs was verified in its handshake and is verified by the client CA in
+// force now: a connection kept open across a reload that replaced
+// daemon.tls.client_ca authenticates no more by a certificate of the old CA.
+func (s *httpSecurity) verifiedClient(cs *tls.ConnectionState) bool {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.PeerCertificates) == 0 || s.clientPool == nil {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: s.clientPool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
 }
 
 // how says what a client must send, for the 401's body and the log.

@@ -381,3 +381,36 @@ func TestHTTPReloadKeepsAuthenticationOffLoopback(t *testing.T) {
 		t.Errorf("GET /status through loopback after the reload: %s, want 200", resp.Status)
 	}
 }
+
+// TestHTTPClientCAReplacedOnReload: a client certificate authenticates
+// by the client CA in force when the request comes, not by the one of its
+// connection's handshake: after a reload that replaces daemon.tls.client_ca,
+// a client that keeps its connection open is no longer served.
+func TestHTTPClientCAReplacedOnReload(t *testing.T) {
+	block := func(h e2e.HTTPTLS, clientCA string) string {
+		return fmt.Sprintf("  tls {\n    cert = %q\n    key = %q\n    client_ca = %q\n  }\n", h.Cert, h.Key, clientCA)
+	}
+	a := newAuthFixture(t, func(h e2e.HTTPTLS) string { return block(h, h.CA) })
+	other := e2e.WriteHTTPTLS(t, filepath.Join(t.TempDir(), "other"), net.IPv4(127, 0, 0, 1))
+	withCert := a.files.Client(t, a.files.ClientCert, a.files.ClientKey)
+	if code, _, body := a.do(t, withCert, "GET", "/status", nil); code != http.StatusOK {
+		t.Fatalf("GET /status with a client certificate: %d %s", code, body)
+	}
+	a.write(topology("4MB", "db1-data") + "daemon {\n  listen = \"0.0.0.0:9187\"\n" + block(a.files, other.CA) + "}\n")
+	a.d.forced.Store(true)
+	a.d.reload()
+	if got := a.d.Spec().Daemon.TLS.ClientCA; got != other.CA {
+		t.Fatalf("the file with another client_ca was not taken (%s):\n%s", got, a.log)
+	}
+	if code, _, _ := a.do(t, withCert, "GET", "/status", nil); code != http.StatusUnauthorized {
+		t.Errorf("GET /status on a connection opened before client_ca was replaced, with a certificate of the old CA: %d, want 401", code)
+	}
+	// A new connection with it fails the handshake.
+	if resp, err := a.files.Client(t, a.files.ClientCert, a.files.ClientKey).Get("https://" + a.addr + "/status"); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET /status on a new connection with a certificate of the old CA: %s, want a failed handshake", resp.Status)
+	}
+	if code, _, body := a.do(t, a.files.Client(t, other.ClientCert, other.ClientKey), "GET", "/status", nil); code != http.StatusOK {
+		t.Errorf("GET /status with a certificate of the new client CA: %d %s, want 200", code, body)
+	}
+}
