@@ -202,9 +202,9 @@ func offLoopback(r *http.Request) bool {
 // https with daemon.tls (the server's certificate verified with
 // daemon.tls.ServerCA, or the system's authorities without one; daemon.tls's
 // certificate presented as the client's when client_ca is set), with the
-// token of daemon.token_file as a bearer token, and never through a proxy
-// of the environment. It is what pacsd status and the failsafe between
-// hosts use.
+// token of daemon.token_file as a bearer token, never through a proxy of
+// the environment, and without following redirects (a redirect is the
+// answer). It is what pacsd status and the failsafe between hosts use.
 type Client struct {
 	hc     *http.Client
 	scheme string
@@ -215,7 +215,10 @@ type Client struct {
 // request's context alone). The error says which file cannot be read.
 func NewClient(dm spec.Daemon, timeout time.Duration) (*Client, error) {
 	tr := &http.Transport{Proxy: nil, TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute}
-	c := &Client{hc: &http.Client{Transport: tr, Timeout: timeout}, scheme: "http", token: dm.Token}
+	// No redirect is followed: the token would go along to wherever it
+	// points on the same host, another port or plain http included.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := &Client{hc: &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirect}, scheme: "http", token: dm.Token}
 	if t := dm.TLS; t != nil {
 		c.scheme = "https"
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -414,3 +414,43 @@ func TestHTTPClientCAReplacedOnReload(t *testing.T) {
 		t.Errorf("GET /status with a certificate of the new client CA: %d %s, want 200", code, body)
 	}
 }
+
+// TestHTTPClientFollowsNoRedirect: the Client of the file asks the one
+// URL it is given: a redirect, even to another port of the same host over
+// plain HTTP, is answered as it is, and the token goes nowhere else.
+func TestHTTPClientFollowsNoRedirect(t *testing.T) {
+	a := newAuthFixture(t, func(h e2e.HTTPTLS) string { return h.Block(false) })
+	var elsewhere []string
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere = append(elsewhere, r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(plain.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirecting := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/status", http.StatusFound)
+	})}
+	go func() { _ = redirecting.ServeTLS(ln, a.files.Cert, a.files.Key) }()
+	t.Cleanup(func() { _ = redirecting.Close() })
+	c, err := NewClient(a.d.Spec().Daemon, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(context.Background(), ln.Addr().String(), "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Errorf("a redirect: %s, want the 302 itself", resp.Status)
+	}
+	if why := askFailsafe(context.Background(), c, ln.Addr().String(), []byte("{}"), 5*time.Second); why == "" {
+		t.Error("a failsafe request answered with a redirect was taken as confirmed")
+	}
+	plain.Close() // waits for its handlers
+	if len(elsewhere) > 0 {
+		t.Errorf("the client followed the redirect to %s, with Authorization %q", plain.URL, elsewhere)
+	}
+}
