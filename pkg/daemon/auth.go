@@ -43,7 +43,9 @@ type httpSecurity struct {
 // configuration is kept, since the endpoints are served over TLS until
 // pacsd restarts.
 func newHTTPSecurity(dm spec.Daemon, last *httpSecurity) (*httpSecurity, error) {
-	s := &httpSecurity{token: !dm.Token.IsZero(), clientCA: dm.TLS != nil && dm.TLS.ClientCA != ""}
+	// A token without a value is no token: an empty credential never
+	// authenticates.
+	s := &httpSecurity{token: dm.Token.Reveal() != "", clientCA: dm.TLS != nil && dm.TLS.ClientCA != ""}
 	if s.token {
 		s.tokenSum = sha256.Sum256([]byte(dm.Token.Reveal()))
 	}
@@ -245,7 +247,7 @@ func (c *Client) URL(addr, path string) string { return c.scheme + "://" + addr 
 
 // Do sends req with the token, when there is one.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	if !c.token.IsZero() {
+	if c.token.Reveal() != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
 	}
 	return c.hc.Do(req)

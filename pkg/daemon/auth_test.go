@@ -454,3 +454,26 @@ func TestHTTPClientFollowsNoRedirect(t *testing.T) {
 		t.Errorf("the client followed the redirect to %s, with Authorization %q", plain.URL, elsewhere)
 	}
 }
+
+// TestHTTPEmptyTokenAuthenticatesNobody: a token without a value (a
+// Secret that names its file but holds nothing) is no token: an empty
+// bearer token or basic password is never taken for it.
+func TestHTTPEmptyTokenAuthenticatesNobody(t *testing.T) {
+	s, err := newHTTPSecurity(spec.Daemon{Token: spec.NewSecret("", "empty.token")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, prepare := range map[string]func(*http.Request){
+		"empty bearer":         func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") },
+		"empty basic password": func(r *http.Request) { r.SetBasicAuth("pacsd", "") },
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/status", nil)
+		prepare(r)
+		if s.authenticated(r) {
+			t.Errorf("%s: authenticated by an empty token", name)
+		}
+	}
+	if s.authenticates() {
+		t.Error("an empty token counts as a way to authenticate")
+	}
+}
