@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
@@ -28,7 +32,7 @@ const (
 // clients on the cluster network reach it by container name.
 const defaultPGPort = 5432
 
-const conninfoSynopsis = "[CLUSTER] [-f FILE] [--user ROLE] [--json]"
+const conninfoSynopsis = "[CLUSTER] [-f FILE] [--user ROLE] [--ca-file PATH] [--json]"
 
 // conninfoHelp explains the URLs; it follows the usage line of conninfo -h.
 const conninfoHelp = `Prints a libpq URI and a JDBC URL (PostgreSQL JDBC driver, as dcm4chee-arc uses)
@@ -55,6 +59,14 @@ the cluster's superuser unless --user names another role; the password is
 never printed: libpq clients take it from PGPASSFILE (~/.pgpass) or
 PGPASSWORD, JDBC clients from the datasource's password.
 
+Every node speaks TLS with a certificate of the cluster's certificate
+authority, and the URLs ask for sslmode=verify-full: the client checks that
+the node's certificate names the host it dialled and chains to that CA, read
+from sslrootcert. --ca-file PATH writes the CA's certificate (public, mode
+0644) to PATH and names PATH in the URLs; without it, the URLs name
+CLUSTER-ca.crt (relative to the client's working directory) and nothing is
+written.
+
 The JDBC driver remembers each node's role for hostRecheckSeconds (10 s by
 default, for the whole JVM): for that long after a switchover it does not try
 the new primary for targetServerType=primary if it last saw it as a standby.
@@ -72,6 +84,7 @@ func runConninfo(c *cli, args []string) int {
 	path := c.fileFlag(fs)
 	user := fs.String("user", "", "the `ROLE` the URLs log in as (default: the cluster's superuser)")
 	asJSON := fs.Bool("json", false, "print both URLs of both variants and the nodes as JSON on stdout")
+	caFile := fs.String("ca-file", "", "write the cluster's CA certificate to `PATH` and name it in the URLs (sslrootcert)")
 	name, code, ok := clusterArg(fs, args)
 	if !ok {
 		return code
@@ -92,7 +105,14 @@ func runConninfo(c *cli, args []string) int {
 		}
 		return exitProblem
 	}
-	info, err := connInfo(cl, *user)
+	rootCert := *caFile
+	if rootCert == "" {
+		rootCert = cl.Name + "-ca.crt"
+	} else if err := c.writeCA(f, cl, rootCert); err != nil {
+		fmt.Fprintf(c.stderr, "pacsd conninfo: cluster %q: %v\n", cl.Name, err)
+		return exitProblem
+	}
+	info, err := connInfo(cl, *user, rootCert)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd conninfo: %v\n", err)
 		return exitProblem
@@ -167,9 +187,11 @@ func pickCluster(f *spec.File, name string) (*spec.Cluster, error) {
 
 // conninfo is what conninfo prints of one cluster.
 type conninfo struct {
-	Cluster   string         `json:"cluster"`
-	Database  string         `json:"database"`
-	User      string         `json:"user"`
+	Cluster  string `json:"cluster"`
+	Database string `json:"database"`
+	User     string `json:"user"`
+	// RootCert is the CA certificate the URLs verify the nodes with.
+	RootCert  string         `json:"sslrootcert"`
 	ReadWrite clientURLs     `json:"read_write"`
 	ReadOnly  clientURLs     `json:"read_only"`
 	Nodes     []conninfoNode `json:"nodes"`
@@ -195,13 +217,44 @@ type conninfoNode struct {
 	FilePrimary bool `json:"file_primary"`
 }
 
-// connInfo builds the URLs of cluster c for user ("" for the superuser).
+// writeCA writes the CA certificate of cluster cl to path (0644), from its
+// cluster store or the operator's file (tls.ca).
+func (c *cli) writeCA(f *spec.File, cl *spec.Cluster, path string) error {
+	var pem []byte
+	if cl.TLS.CA != "" {
+		a, err := (reconcile.Deps{}).Authority(context.Background(), cl)
+		if err != nil {
+			return err
+		}
+		pem = a.CertPEM()
+	} else {
+		store, done, err := c.clusterStore(f)
+		if err != nil {
+			return err
+		}
+		defer done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		a, err := store.Authority(ctx, cl.Name)
+		if err != nil {
+			return fmt.Errorf("while reading its certificate authority: %w; run conninfo as the service's user (it reads the state directory or etcd)", err)
+		}
+		pem = a.CertPEM()
+	}
+	if err := os.WriteFile(path, pem, 0o644); err != nil {
+		return fmt.Errorf("while writing its CA certificate: %w", err)
+	}
+	return nil
+}
+
+// connInfo builds the URLs of cluster c for user ("" for the superuser),
+// verifying each node's certificate with the CA certificate at rootCert.
 // The nodes are in file order with the file's primary first. Pure.
-func connInfo(c *spec.Cluster, user string) (conninfo, error) {
+func connInfo(c *spec.Cluster, user, rootCert string) (conninfo, error) {
 	if user == "" {
 		user = c.Superuser.Name
 	}
-	info := conninfo{Cluster: c.Name, Database: c.Database, User: user, Nodes: []conninfoNode{}}
+	info := conninfo{Cluster: c.Name, Database: c.Database, User: user, RootCert: rootCert, Nodes: []conninfoNode{}}
 	ordered := make([]*spec.Node, 0, len(c.Nodes))
 	if p := c.Node(c.Primary); p != nil {
 		ordered = append(ordered, p)
@@ -228,8 +281,9 @@ func connInfo(c *spec.Cluster, user string) (conninfo, error) {
 	}
 	list := strings.Join(hosts, ",")
 	db := escapeURLPart(c.Database)
-	libpq := "postgresql://" + escapeURLPart(user) + "@" + list + "/" + db + "?target_session_attrs="
-	jdbc := "jdbc:postgresql://" + list + "/" + db + "?targetServerType="
+	tls := "sslmode=verify-full&sslrootcert=" + escapeURLPart(rootCert)
+	libpq := "postgresql://" + escapeURLPart(user) + "@" + list + "/" + db + "?" + tls + "&target_session_attrs="
+	jdbc := "jdbc:postgresql://" + list + "/" + db + "?ssl=true&" + tls + "&targetServerType="
 	info.ReadWrite = clientURLs{LibPQ: libpq + libpqReadWrite, JDBC: jdbc + jdbcReadWrite}
 	info.ReadOnly = clientURLs{LibPQ: libpq + libpqReadOnly, JDBC: jdbc + jdbcReadOnly}
 	return info, nil
@@ -283,6 +337,7 @@ func writeConninfo(w io.Writer, info conninfo) error {
 	fmt.Fprintf(&b, "\n\nread-write (the node that accepts writes):\n  libpq  %s\n  JDBC   %s\n", info.ReadWrite.LibPQ, info.ReadWrite.JDBC)
 	fmt.Fprintf(&b, "\nread-only (a standby, else the primary):\n  libpq  %s\n  JDBC   %s\n", info.ReadOnly.LibPQ, info.ReadOnly.JDBC)
 	b.WriteString("\nA client tries the nodes in turn and keeps the one that matches: the order does not matter.\n")
+	fmt.Fprintf(&b, "Each node's certificate is verified with the cluster's CA certificate in %s (pacsd conninfo --ca-file PATH writes it).\n", info.RootCert)
 	b.WriteString("The password is not printed: libpq reads it from PGPASSFILE (~/.pgpass) or PGPASSWORD, JDBC from the datasource's password.\n")
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +31,10 @@ func TestE2EConninfo(t *testing.T) {
 	tp.apply(t)
 	tp.checkStreaming(t)
 
-	code, stdout, stderr := runCLI(t, nil, "conninfo", "-f", tp.path)
+	// The CA certificate goes where the URIs name it, here and in psql's
+	// container (psqlLands).
+	caFile := filepath.Join(t.TempDir(), "pacs-ca.crt")
+	code, stdout, stderr := runCLI(t, nil, "conninfo", "-f", tp.path, "--ca-file", caFile)
 	if code != exitOK || stderr != "" {
 		t.Fatalf("pacsd conninfo: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -38,11 +44,11 @@ func TestE2EConninfo(t *testing.T) {
 	rw := urlLine(t, stdout, "postgresql://", "target_session_attrs=read-write")
 	ro := urlLine(t, stdout, "postgresql://", "target_session_attrs=prefer-standby")
 	hosts := tp.container("db1") + ":5432," + tp.container("db2") + ":5432"
-	if want := "postgresql://pacs@" + hosts + "/pacsdb?target_session_attrs=read-write"; rw != want {
+	if want := "postgresql://pacs@" + hosts + "/pacsdb?sslmode=verify-full&sslrootcert=" + escapeURLPart(caFile) + "&target_session_attrs=read-write"; rw != want {
 		t.Fatalf("pacsd conninfo: read-write URI %q, want %q", rw, want)
 	}
 	var info conninfo
-	if code, js, stderr := runCLI(t, nil, "conninfo", "--json", "-f", tp.path); code != exitOK || json.Unmarshal([]byte(js), &info) != nil {
+	if code, js, stderr := runCLI(t, nil, "conninfo", "--json", "-f", tp.path, "--ca-file", caFile); code != exitOK || json.Unmarshal([]byte(js), &info) != nil {
 		t.Fatalf("pacsd conninfo --json: exit %d\n%s%s", code, js, stderr)
 	}
 	if info.ReadWrite.LibPQ != rw || info.ReadOnly.LibPQ != ro {
@@ -120,6 +126,16 @@ func psqlLands(t *testing.T, tp *topology, uri string) string {
 			t.Errorf("while removing the psql container %s: %v", name, err)
 		}
 	}()
+	if u, err := url.Parse(uri); err == nil && u.Query().Get("sslrootcert") != "" {
+		ca := u.Query().Get("sslrootcert")
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.CopyFile(ctx, c.ID, e2e.File{Path: ca, Content: pem, Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := e.Docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
 		t.Fatalf("while starting the psql container %s: %v", name, err)
 	}

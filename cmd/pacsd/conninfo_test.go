@@ -77,14 +77,15 @@ func TestConninfoLocalNodes(t *testing.T) {
 	want := `cluster "pacs", database "pacsdb", user "pacs"; nodes: db2 pacs-db2:5432 (the file's primary), db1 pacs-db1:5432, db3 archive-db3:5432
 
 read-write (the node that accepts writes):
-  libpq  postgresql://pacs@pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?target_session_attrs=read-write
-  JDBC   jdbc:postgresql://pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?targetServerType=primary
+  libpq  postgresql://pacs@pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=read-write
+  JDBC   jdbc:postgresql://pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=primary
 
 read-only (a standby, else the primary):
-  libpq  postgresql://pacs@pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?target_session_attrs=prefer-standby
-  JDBC   jdbc:postgresql://pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?targetServerType=preferSecondary
+  libpq  postgresql://pacs@pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=prefer-standby
+  JDBC   jdbc:postgresql://pacs-db2:5432,pacs-db1:5432,archive-db3:5432/pacsdb?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=preferSecondary
 
 A client tries the nodes in turn and keeps the one that matches: the order does not matter.
+Each node's certificate is verified with the cluster's CA certificate in pacs-ca.crt (pacsd conninfo --ca-file PATH writes it).
 The password is not printed: libpq reads it from PGPASSFILE (~/.pgpass) or PGPASSWORD, JDBC from the datasource's password.
 `
 	if d := cmp.Diff(want, got); d != "" {
@@ -96,10 +97,10 @@ func TestConninfoHostNodes(t *testing.T) {
 	prepareExampleSecrets(t)
 	got := runConninfoOK(t, "-f", "../../examples/multi-host.hcl")
 	for _, want := range []string{
-		"  libpq  postgresql://pacs@10.0.0.11:15432,10.0.0.12:15432/pacsdb?target_session_attrs=read-write\n",
-		"  JDBC   jdbc:postgresql://10.0.0.11:15432,10.0.0.12:15432/pacsdb?targetServerType=primary\n",
-		"  libpq  postgresql://pacs@10.0.0.11:15432,10.0.0.12:15432/pacsdb?target_session_attrs=prefer-standby\n",
-		"  JDBC   jdbc:postgresql://10.0.0.11:15432,10.0.0.12:15432/pacsdb?targetServerType=preferSecondary\n",
+		"  libpq  postgresql://pacs@10.0.0.11:15432,10.0.0.12:15432/pacsdb?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=read-write\n",
+		"  JDBC   jdbc:postgresql://10.0.0.11:15432,10.0.0.12:15432/pacsdb?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=primary\n",
+		"  libpq  postgresql://pacs@10.0.0.11:15432,10.0.0.12:15432/pacsdb?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=prefer-standby\n",
+		"  JDBC   jdbc:postgresql://10.0.0.11:15432,10.0.0.12:15432/pacsdb?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=preferSecondary\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("pacsd conninfo -f examples/multi-host.hcl lacks the line\n%s\nin:\n%s", want, got)
@@ -131,10 +132,10 @@ host "b" {
 		t.Fatal(err)
 	}
 	hosts := "[fd00::12]:25432,10.0.0.11:15432"
-	if want := "postgresql://pacs@" + hosts + "/pacsdb?target_session_attrs=read-write"; info.ReadWrite.LibPQ != want {
+	if want := "postgresql://pacs@" + hosts + "/pacsdb?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=read-write"; info.ReadWrite.LibPQ != want {
 		t.Errorf("libpq read-write URI %q, want %q", info.ReadWrite.LibPQ, want)
 	}
-	if want := "jdbc:postgresql://" + hosts + "/pacsdb?targetServerType=preferSecondary"; info.ReadOnly.JDBC != want {
+	if want := "jdbc:postgresql://" + hosts + "/pacsdb?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=preferSecondary"; info.ReadOnly.JDBC != want {
 		t.Errorf("JDBC read-only URL %q, want %q", info.ReadOnly.JDBC, want)
 	}
 	wantNodes := []conninfoNode{
@@ -160,14 +161,14 @@ func TestConninfoJSON(t *testing.T) {
 	}
 	hosts := "pacs-db1:5432,pacs-db2:5432"
 	want := conninfo{
-		Cluster: "pacs", Database: "pacsdb", User: "pacs",
+		Cluster: "pacs", Database: "pacsdb", User: "pacs", RootCert: "pacs-ca.crt",
 		ReadWrite: clientURLs{
-			LibPQ: "postgresql://pacs@" + hosts + "/pacsdb?target_session_attrs=read-write",
-			JDBC:  "jdbc:postgresql://" + hosts + "/pacsdb?targetServerType=primary",
+			LibPQ: "postgresql://pacs@" + hosts + "/pacsdb?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=read-write",
+			JDBC:  "jdbc:postgresql://" + hosts + "/pacsdb?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=primary",
 		},
 		ReadOnly: clientURLs{
-			LibPQ: "postgresql://pacs@" + hosts + "/pacsdb?target_session_attrs=prefer-standby",
-			JDBC:  "jdbc:postgresql://" + hosts + "/pacsdb?targetServerType=preferSecondary",
+			LibPQ: "postgresql://pacs@" + hosts + "/pacsdb?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=prefer-standby",
+			JDBC:  "jdbc:postgresql://" + hosts + "/pacsdb?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=preferSecondary",
 		},
 		Nodes: []conninfoNode{
 			{Node: "db1", Host: "pacs-db1", Port: 5432, Container: "pacs-db1", FilePrimary: true},
@@ -195,10 +196,10 @@ func TestConninfoEscaping(t *testing.T) {
 	if err := json.Unmarshal([]byte(runConninfoOK(t, "--json", "-f", path)), &info); err != nil {
 		t.Fatal(err)
 	}
-	if want := "postgresql://_Pacs_Admin2@pacs-db1:5432/PACS_db_1?target_session_attrs=read-write"; info.ReadWrite.LibPQ != want {
+	if want := "postgresql://_Pacs_Admin2@pacs-db1:5432/PACS_db_1?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=read-write"; info.ReadWrite.LibPQ != want {
 		t.Errorf("libpq URI %q, want %q", info.ReadWrite.LibPQ, want)
 	}
-	if want := "jdbc:postgresql://pacs-db1:5432/PACS_db_1?targetServerType=primary"; info.ReadWrite.JDBC != want {
+	if want := "jdbc:postgresql://pacs-db1:5432/PACS_db_1?ssl=true&sslmode=verify-full&sslrootcert=pacs-ca.crt&targetServerType=primary"; info.ReadWrite.JDBC != want {
 		t.Errorf("JDBC URL %q, want %q", info.ReadWrite.JDBC, want)
 	}
 
@@ -211,7 +212,7 @@ func TestConninfoEscaping(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantUser := "o%27brien%40x%2Fy%20z%2B1%25%3A%3F%23%26%3D%C3%A9"
-	if want := "postgresql://" + wantUser + "@pacs-db1:5432/PACS_db_1?target_session_attrs=prefer-standby"; info.ReadOnly.LibPQ != want {
+	if want := "postgresql://" + wantUser + "@pacs-db1:5432/PACS_db_1?sslmode=verify-full&sslrootcert=pacs-ca.crt&target_session_attrs=prefer-standby"; info.ReadOnly.LibPQ != want {
 		t.Errorf("libpq URI for user %q: %q, want %q", odd, info.ReadOnly.LibPQ, want)
 	}
 	if info.User != odd {
@@ -249,7 +250,7 @@ func TestConninfoOneClusterDefault(t *testing.T) {
   node "db1" {}
 `))
 	for _, args := range [][]string{{"-f", path}, {"only", "-f", path}, {"-f", path, "only"}} {
-		if got := runConninfoOK(t, args...); !strings.Contains(got, `cluster "only"`) || !strings.Contains(got, "postgresql://pacs@only-db1:5432/pacsdb?target_session_attrs=read-write\n") {
+		if got := runConninfoOK(t, args...); !strings.Contains(got, `cluster "only"`) || !strings.Contains(got, "postgresql://pacs@only-db1:5432/pacsdb?sslmode=verify-full&sslrootcert=only-ca.crt&target_session_attrs=read-write\n") {
 			t.Errorf("pacsd conninfo %v:\n%s", args, got)
 		}
 	}
@@ -290,7 +291,7 @@ func TestConninfoUnknownCluster(t *testing.T) {
 		}
 	}
 	// Named, either cluster of the file is printed.
-	if got := runConninfoOK(t, "west", "-f", path); !strings.Contains(got, "postgresql://pacs@west-db1:5432,west-db2:5432/pacsdb?target_session_attrs=read-write\n") {
+	if got := runConninfoOK(t, "west", "-f", path); !strings.Contains(got, "postgresql://pacs@west-db1:5432,west-db2:5432/pacsdb?sslmode=verify-full&sslrootcert=west-ca.crt&target_session_attrs=read-write\n") {
 		t.Errorf("pacsd conninfo west:\n%s", got)
 	}
 }
@@ -316,11 +317,11 @@ func TestConninfoHelp(t *testing.T) {
 func TestConninfoUnreachableNode(t *testing.T) {
 	c := &spec.Cluster{Name: "pacs", Primary: "db1", Database: "pacsdb", Superuser: spec.Credentials{Name: "pacs"},
 		Nodes: []*spec.Node{{Name: "db1", Container: "pacs-db1", Host: "a", Address: "10.0.0.11"}}}
-	if _, err := connInfo(c, ""); err == nil || !strings.Contains(err.Error(), `node "db1"`) || !strings.Contains(err.Error(), "port") {
+	if _, err := connInfo(c, "", "ca.crt"); err == nil || !strings.Contains(err.Error(), `node "db1"`) || !strings.Contains(err.Error(), "port") {
 		t.Errorf("connInfo of a host node without port: %v; want an error naming the node and its port", err)
 	}
 	c.Nodes = nil
-	if _, err := connInfo(c, ""); err == nil {
+	if _, err := connInfo(c, "", "ca.crt"); err == nil {
 		t.Errorf("connInfo of a cluster without nodes: no error")
 	}
 }

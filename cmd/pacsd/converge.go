@@ -63,7 +63,7 @@ func deps(f *spec.File, progress func(node, line string)) (reconcile.Deps, error
 		Progress: progress,
 	}
 	store := &state.Store{Dir: f.Daemon.StateDir}
-	d.Store = store
+	d.Store, d.CAs = store, store
 	d.Events = cliEvents(f, store)
 	local, err := docker.New("", nil, "")
 	if err != nil {

@@ -333,7 +333,7 @@ func (b *everyHostBed) conn(node string) (*pgx.Conn, context.Context, context.Ca
 	i := b.hostIndex(node)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	u := url.URL{Scheme: "postgres", User: url.UserPassword("pacs", b.tp.pacsPW), Host: net.JoinHostPort(b.hosts[i].Address, strconv.Itoa(15432+i)),
-		Path: "/pacsdb", RawQuery: "sslmode=disable&connect_timeout=2"}
+		Path: "/pacsdb", RawQuery: "sslmode=prefer&connect_timeout=2"}
 	conn, err := pgx.Connect(ctx, u.String())
 	if err != nil {
 		cancel()

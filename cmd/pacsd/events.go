@@ -153,6 +153,7 @@ type cliStore interface {
 	AppendEvent(e reconcile.Event) error
 	LoadPause(cluster string) (reconcile.Pause, error)
 	SavePause(cluster string, ps reconcile.Pause) error
+	reconcile.Authorities
 }
 
 // clusterStore opens the cluster store of f: the state directory, or with

@@ -119,7 +119,7 @@ func (m *everyHost) deps(f *spec.File, progress func(node, line string)) (reconc
 	if err != nil {
 		return d, err
 	}
-	d.Store = e
+	d.Store, d.CAs = e, e
 	for _, h := range f.Hosts {
 		if h.Name != m.host {
 			d.Runtimes[h.Name] = &state.Remote{E: e, Host: h.Name}

@@ -98,7 +98,7 @@ func gateway(t *testing.T, e *Env) string {
 func published(n *Node, addr, port string) error {
 	u := url.URL{
 		Scheme: "postgres", User: url.UserPassword(n.User, n.Password),
-		Host: net.JoinHostPort(addr, port), Path: "/" + n.Database, RawQuery: "sslmode=disable",
+		Host: net.JoinHostPort(addr, port), Path: "/" + n.Database, RawQuery: "sslmode=prefer",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -79,6 +79,12 @@ func (e *Env) StartNode(o NodeOptions) *Node {
 	n := &Node{env: e, Network: e.Network, Name: o.Name, Volume: o.Volume, User: o.User, Password: o.Password, Database: o.Database}
 	ctx := e.Ctx(apiTimeout)
 	cname := e.Name(o.Name)
+	// With the image's own command, the server speaks TLS with a
+	// certificate of the run's CA (Env.CA) for the node's name.
+	tlsOn := len(o.Cmd) == 0
+	if tlsOn {
+		o.Cmd = []string{"postgres", "-c", "ssl=on", "-c", "ssl_cert_file=" + tlsDir + "/server.crt", "-c", "ssl_key_file=" + tlsDir + "/server.key"}
+	}
 	c, err := e.Docker.ContainerCreate(ctx,
 		&container.Config{
 			Image:    e.Image,
@@ -105,6 +111,9 @@ func (e *Env) StartNode(o NodeOptions) *Node {
 	}
 	n.ID = c.ID
 	files := append([]File{{Path: secretsDir + "/superuser.password", Content: []byte(o.Password), Mode: 0o400, UID: uid, GID: gid}}, o.Files...)
+	if tlsOn {
+		files = append(files, e.serverTLSFiles(o.Name, cname, uid, gid)...)
+	}
 	for _, f := range files {
 		if err := e.copyFile(ctx, c.ID, f); err != nil {
 			e.T.Fatalf("node %s: %v", o.Name, err)
@@ -178,6 +187,10 @@ func networkOf(c container.InspectResponse) string {
 
 // copyFile places f into a container (running or only created) as a one-entry
 // tar stream, creating its parent directory owned by the same user.
+// CopyFile places f into container id (created or running), its directory
+// made when missing.
+func (e *Env) CopyFile(ctx context.Context, id string, f File) error { return e.copyFile(ctx, id, f) }
+
 func (e *Env) copyFile(ctx context.Context, id string, f File) error {
 	mode := f.Mode
 	if mode == 0 {

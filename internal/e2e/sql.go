@@ -27,7 +27,7 @@ func (n *Node) dsnAt(ip, user, password string) string {
 		User:     url.UserPassword(user, password),
 		Host:     net.JoinHostPort(ip, "5432"),
 		Path:     "/" + n.Database,
-		RawQuery: "sslmode=disable&connect_timeout=3",
+		RawQuery: "sslmode=prefer&connect_timeout=3",
 	}
 	return u.String()
 }

@@ -241,9 +241,10 @@ func (a *Authority) Issue(names []string, now time.Time, lifetime time.Duration)
 // that certificate as the only root); it covers every one of names (as a
 // TLS client checks a server's name: IP addresses against the IP SANs,
 // others against the DNS SANs); and it is not due for renewal. It is due
-// once two thirds of its own validity (NotAfter-NotBefore) have passed at
-// now, and when its validity is longer than lifetime and ten minutes (the
-// configured lifetime was shortened). A lifetime of 0 means DefaultLifetime.
+// once no more than a third of lifetime is left before its NotAfter (a third
+// of its own validity when that is shorter, cut by the CA's end), and when
+// its validity is longer than lifetime and ten minutes (the configured
+// lifetime was shortened). A lifetime of 0 means DefaultLifetime.
 //
 // When ok is false, why is one short sentence saying what is wrong, such
 // as "the certificate does not name db-ro" or "the certificate expires
@@ -291,8 +292,11 @@ func Check(certPEM, caPEM []byte, names []string, now time.Time, lifetime time.D
 	if len(missing) > 0 {
 		return false, "the certificate does not name " + strings.Join(missing, ", ")
 	}
+	// Due once a third of the configured lifetime is left (of the
+	// certificate's own validity when the CA's end cut it shorter): the
+	// backdate does not count, so a lifetime of a minute is not due at once.
 	validity := leaf.NotAfter.Sub(leaf.NotBefore)
-	if !now.Before(leaf.NotBefore.Add(validity / 3 * 2)) {
+	if !now.Before(leaf.NotAfter.Add(-min(lifetime, validity) / 3)) {
 		return false, "the certificate expires " + leaf.NotAfter.UTC().Format(timeFormat) + " and is renewed after two thirds of its lifetime"
 	}
 	if validity > lifetime+lifetimeSlack {

@@ -288,10 +288,10 @@ func TestCheck(t *testing.T) {
 			result{false, "the certificate is not signed by the cluster's CA"}},
 		{"client only", clientOnly, a.CertPEM(), names, t0, DefaultLifetime,
 			result{false, "the certificate may not serve TLS (it lacks the server authentication usage)"}},
-		// Valid from t0-5m for 90 days and 5 minutes: two thirds have
-		// passed at t0-5m+60d+3m20s.
-		{"before two thirds", cert, a.CertPEM(), names, t0.Add(60*24*time.Hour - 100*time.Second - time.Nanosecond), DefaultLifetime, result{true, ""}},
-		{"at two thirds", cert, a.CertPEM(), names, t0.Add(60*24*time.Hour - 100*time.Second), DefaultLifetime,
+		// Valid until t0+90d: due once a third of the lifetime (30 days)
+		// is left, at t0+60d; the backdate does not count.
+		{"before two thirds", cert, a.CertPEM(), names, t0.Add(60*24*time.Hour - time.Nanosecond), DefaultLifetime, result{true, ""}},
+		{"at two thirds", cert, a.CertPEM(), names, t0.Add(60 * 24 * time.Hour), DefaultLifetime,
 			result{false, "the certificate expires " + end + " and is renewed after two thirds of its lifetime"}},
 		{"expired", cert, a.CertPEM(), names, t0.Add(91 * 24 * time.Hour), DefaultLifetime,
 			result{false, "the certificate expired " + end}},

@@ -404,7 +404,7 @@ func TestCheckOverScriptedWorld(t *testing.T) {
 				cts["pacs-db2"] = &checkCt{running: true, health: standby}
 			})
 			db1 := &checkEngine{w: w}
-			deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": &checkEngine{w: w}}, DB: checkDB{w}, Store: store}
+			deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": &checkEngine{w: w}}, DB: checkDB{w}, Store: store, CAs: &reconcile.MemoryStore{}}
 			if tt.unreachable {
 				c.Node("db1").Host = "h1"
 				deps.Runtimes["h1"] = db1

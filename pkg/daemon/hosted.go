@@ -697,7 +697,7 @@ func (d *Daemon) answersAsPrimary(ctx context.Context, c *spec.Cluster, node str
 	}
 	hctx, cancel := context.WithTimeout(ctx, answerTimeout)
 	defer cancel()
-	conn, err := d.deps.DB.Connect(hctx, addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+	conn, err := d.deps.Connect(hctx, c, n, addr)
 	if errors.Is(err, reconcile.ErrServerRefused) {
 		return fmt.Sprintf("its server at %s answers (and refuses the login)", addr)
 	}

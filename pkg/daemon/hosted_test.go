@@ -262,7 +262,7 @@ func newHostedEnv(t *testing.T, host string, db reconcile.Database) *hostedEnv {
 		Path:   f.path,
 		Logger: slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Deps: func(*spec.File) (reconcile.Deps, error) {
-			return reconcile.Deps{Runtimes: map[string]reconcile.Runtime{host: &checkEngine{w: w}}, DB: db, Store: store}, nil
+			return reconcile.Deps{Runtimes: map[string]reconcile.Runtime{host: &checkEngine{w: w}}, DB: db, Store: store, CAs: &reconcile.MemoryStore{}}, nil
 		},
 		Apply: func(context.Context, *spec.Cluster, reconcile.Deps, *slog.Logger) (reconcile.Result, error) {
 			return reconcile.Result{}, nil

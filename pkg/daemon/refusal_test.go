@@ -55,7 +55,7 @@ func TestFailoverRefusalKept(t *testing.T) {
 	})
 	db1 := &checkEngine{w: w}
 	c.Node("db1").Host = "h1"
-	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": &checkEngine{w: w}, "h1": db1}, DB: checkDB{w}, Store: store}
+	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": &checkEngine{w: w}, "h1": db1}, DB: checkDB{w}, Store: store, CAs: &reconcile.MemoryStore{}}
 	ws := &watchState{}
 	f.d.check(ctx, c, deps, ws)
 	db1.unreachable = true

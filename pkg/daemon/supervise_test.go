@@ -42,7 +42,7 @@ func TestLostTimerRunsWhileLocked(t *testing.T) {
 	f := mustFixture(t)
 	c := f.d.file.Clusters[0]
 	c.Failover.Automatic, c.Failover.After = true, spec.Duration{Duration: 300 * time.Millisecond}
-	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: deadDB{}, Store: f.recorded(t, c)}
+	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: deadDB{}, Store: f.recorded(t, c), CAs: &reconcile.MemoryStore{}}
 	ws := &watchState{}
 	ctx := context.Background()
 
@@ -81,7 +81,7 @@ func TestRefusedLoginIsNotLost(t *testing.T) {
 	f := mustFixture(t)
 	c := f.d.file.Clusters[0]
 	c.Failover.Automatic, c.Failover.After = true, spec.Duration{Duration: 100 * time.Millisecond}
-	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: refusingDB{}, Store: f.recorded(t, c)}
+	deps := reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": lostRuntime{}}, DB: refusingDB{}, Store: f.recorded(t, c), CAs: &reconcile.MemoryStore{}}
 	ws := &watchState{}
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for time.Now().Before(deadline) {

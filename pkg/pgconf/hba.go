@@ -25,12 +25,13 @@ type hbaLine struct {
 // The rules, in order:
 //   - local all and local replication with trust: connections over the
 //     container's own socket are trusted, as the image's contract says;
-//   - host replication for the replication user from samenet and each peer;
-//   - host all for the superuser (pacsd itself, and pg_rewind of a former
+//   - hostssl replication for the replication user from samenet and each
+//     peer: replication only over TLS;
+//   - hostssl all for the superuser (pacsd itself, and pg_rewind of a former
 //     primary) from samenet and each peer;
-//   - the cluster's access rules in file order, as "host" or, for the cert
-//     method, "hostssl", each followed by a comment naming the rule (a
-//     hostssl rule matches only when the server runs with ssl = on).
+//   - the cluster's access rules in file order, as "hostssl" (the default,
+//     and always for the cert method) or, with ssl = false, "host", each
+//     followed by a comment naming the rule.
 //
 // No host rule ever uses trust: pacsd's own rules use scram-sha-256 and the
 // access rules take the methods the spec allows. Names are quoted as pg_hba
@@ -43,14 +44,14 @@ func HBA(c *spec.Cluster, node string, peers []string) []byte {
 		{typ: "local", database: "replication", user: "all", method: "trust"},
 	}
 	for _, n := range nets {
-		lines = append(lines, hbaLine{typ: "host", database: "replication", user: hbaName(c.Replication.User), address: n, method: "scram-sha-256"})
+		lines = append(lines, hbaLine{typ: "hostssl", database: "replication", user: hbaName(c.Replication.User), address: n, method: "scram-sha-256"})
 	}
 	for _, n := range nets {
-		lines = append(lines, hbaLine{typ: "host", database: "all", user: hbaName(c.Superuser.Name), address: n, method: "scram-sha-256"})
+		lines = append(lines, hbaLine{typ: "hostssl", database: "all", user: hbaName(c.Superuser.Name), address: n, method: "scram-sha-256"})
 	}
 	for _, a := range c.Access {
 		typ := "host"
-		if a.Method == "cert" {
+		if a.SSL || a.Method == "cert" {
 			typ = "hostssl"
 		}
 		lines = append(lines, hbaLine{

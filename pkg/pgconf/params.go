@@ -25,7 +25,21 @@ type Upstream struct {
 	// Passfile is the path, inside the container, of the file Passfile
 	// renders; libpq reads the replication password from it.
 	Passfile string
+	// RootCert is the path, inside the container, of the cluster's CA
+	// certificate: the standby verifies the upstream's server certificate
+	// with it and that it names Host (sslmode=verify-full).
+	RootCert string
 }
+
+// The files of a node's TLS certificate, relative to PGDATA (pacsd places
+// them there; see reconcile).
+const (
+	ServerCertFile = "server.crt"
+	ServerKeyFile  = "server.key"
+	// RootCertFile is the cluster's CA certificate, which standbys verify
+	// their upstream with.
+	RootCertFile = "pacsd-ca.crt"
+)
 
 // setting is one line of pacsd.conf.
 type setting struct {
@@ -43,9 +57,11 @@ type setting struct {
 // wal_level = replica, hot_standby = on, wal_log_hints = on (for pg_rewind),
 // max_wal_senders and max_replication_slots = max(10, 2 × nodes),
 // max_slot_wal_keep_size = replication.max_slot_wal, synchronous_standby_names,
-// password_encryption = scram-sha-256, primary_conninfo and
-// primary_slot_name. wal_level, max_wal_senders, max_replication_slots and
-// password_encryption may be given in settings (the spec refuses the others):
+// password_encryption = scram-sha-256, ssl = on with ssl_cert_file and
+// ssl_key_file (ServerCertFile, ServerKeyFile, relative to PGDATA),
+// ssl_min_protocol_version = TLSv1.2, primary_conninfo and
+// primary_slot_name. wal_level, max_wal_senders, max_replication_slots,
+// password_encryption and ssl_min_protocol_version may be given in settings (the spec refuses the others):
 // the value from settings then takes the managed line's place, so that no
 // parameter is written twice.
 //
@@ -56,8 +72,9 @@ type setting struct {
 // other node (a lone primary must not wait for a standby that cannot exist).
 //
 // On a standby, primary_conninfo names the upstream's host and port, the
-// replication user, the passfile, application_name = node and
-// sslmode=prefer; it never holds a password. On the primary, primary_conninfo
+// replication user, the passfile, application_name = node,
+// sslmode=verify-full and sslrootcert (the cluster's CA); it never holds a
+// password. On the primary, primary_conninfo
 // and primary_slot_name are written as empty strings so that no value from elsewhere in
 // postgresql.conf can make it stream.
 //
@@ -81,6 +98,10 @@ func Params(c *spec.Cluster, node string, upstream Upstream) []byte {
 		{name: "max_slot_wal_keep_size", value: c.Replication.MaxSlotWAL.String(), note: "replication.max_slot_wal"},
 		{name: "synchronous_standby_names", value: synchronousNames(c, node), note: "replication.synchronous"},
 		{name: "password_encryption", value: "scram-sha-256"},
+		{name: "ssl", value: "on", note: "with the certificate pacsd issues for this node"},
+		{name: "ssl_cert_file", value: ServerCertFile},
+		{name: "ssl_key_file", value: ServerKeyFile},
+		{name: "ssl_min_protocol_version", value: "TLSv1.2"},
 		{name: "primary_conninfo", value: primaryConninfo(c, node, upstream)},
 		{name: "primary_slot_name", value: upstream.SlotName},
 	}
@@ -230,6 +251,9 @@ func primaryConninfo(c *spec.Cluster, node string, u Upstream) string {
 		add("passfile", u.Passfile)
 	}
 	add("application_name", node)
-	add("sslmode", "prefer")
+	add("sslmode", "verify-full")
+	if u.RootCert != "" {
+		add("sslrootcert", u.RootCert)
+	}
 	return strings.Join(kv, " ")
 }

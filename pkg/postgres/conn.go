@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -71,7 +73,9 @@ func (d *Database) idleSet() *idleSet[*pgx.Conn] {
 func (d *Database) CloseIdle() { d.idleSet().closeAll(true) }
 
 // Connect returns a connection to the server at addr ("host:port") as user
-// to database, without TLS, with application_name "pacsd": one kept idle
+// to database, over TLS verified as ctx's reconcile.Peer says (no Peer: an
+// error matching reconcile.ErrNoPeer; a server without TLS or with a
+// certificate that does not verify: an error), with application_name "pacsd": one kept idle
 // for the same address, user, database and password, else a new one. The
 // libpq environment (PGHOST, PGOPTIONS, ...) does not change any of these.
 // The error names addr and user, never the password.
@@ -81,11 +85,18 @@ func (d *Database) Connect(ctx context.Context, addr, user string, password spec
 
 // connect is Connect returning the concrete type.
 func (d *Database) connect(ctx context.Context, addr, user string, password spec.Secret, database string) (*Conn, error) {
+	peer, ok := reconcile.PeerFrom(ctx)
+	if !ok {
+		return nil, fmt.Errorf("while connecting to %s as %s: %w", addr, user, reconcile.ErrNoPeer)
+	}
 	cfg, err := d.config(addr, user, password.Reveal(), database)
+	if err == nil {
+		cfg.TLSConfig, err = tlsConfig(peer)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to %s as %s: %w", addr, user, err)
 	}
-	c := &Conn{d: d, cfg: cfg, key: newConnKey(addr, user, database, cfg.Password), addr: addr, user: user}
+	c := &Conn{d: d, cfg: cfg, key: newConnKey(addr+" "+peer.ServerName, user, database, cfg.Password), addr: addr, user: user}
 	// A kept connection is not checked before it is handed out: its first
 	// use, which says whether it still works, is sent again on a new
 	// connection if it does not (see run).
@@ -99,8 +110,21 @@ func (d *Database) connect(ctx context.Context, addr, user string, password spec
 	return c, nil
 }
 
+// tlsConfig verifies a server as libpq's sslmode=verify-full does: its
+// certificate chains to p.RootCA and names p.ServerName. TLS 1.2 at least.
+func tlsConfig(p reconcile.Peer) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(p.RootCA) {
+		return nil, errors.New("the cluster's CA certificate does not parse")
+	}
+	if p.ServerName == "" {
+		return nil, errors.New("no server name to verify the server's certificate with")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: p.ServerName, MinVersion: tls.VersionTLS12}, nil
+}
+
 // config checks the address and names and returns the connection's
-// configuration.
+// configuration, without TLS (Connect adds it).
 func (d *Database) config(addr, user, password, database string) (*pgx.ConnConfig, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -155,10 +179,20 @@ func closeConn(conn *pgx.Conn) {
 
 // answered reports a connection error that a running server sent: the
 // login was refused (SQLSTATE class 28: a wrong password, no pg_hba.conf
-// line), too many connections, or the database does not exist. Such a
+// line), too many connections, or the database does not exist; or it
+// answered without TLS or with a certificate that does not verify. Such a
 // server is alive.
 func answered(err error) bool {
-	var pe *pgconn.PgError
+	var (
+		pe       *pgconn.PgError
+		verify   *tls.CertificateVerificationError
+		hostname x509.HostnameError
+		unknown  x509.UnknownAuthorityError
+	)
+	if errors.As(err, &verify) || errors.As(err, &hostname) || errors.As(err, &unknown) ||
+		strings.Contains(err.Error(), "server refused TLS connection") {
+		return true
+	}
 	if !errors.As(err, &pe) {
 		return false
 	}

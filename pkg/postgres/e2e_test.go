@@ -19,13 +19,19 @@ import (
 
 const autoConf = "postgresql.auto.conf"
 
+// peerCtx is a context of 30 s that verifies node n's certificate (the
+// run's CA, n's name).
+func peerCtx(e *e2e.Env, n *e2e.Node) context.Context {
+	return reconcile.WithPeer(e.Ctx(30*time.Second), reconcile.Peer{ServerName: n.Name, RootCA: e.CA().CertPEM()})
+}
+
 // connect opens a Conn to node n as user (the superuser when user is "").
 func connect(t *testing.T, e *e2e.Env, n *e2e.Node, user, password string) (*Conn, error) {
 	t.Helper()
 	if user == "" {
 		user, password = n.User, n.Password
 	}
-	c, err := New().connect(e.Ctx(30*time.Second), n.IP()+":5432", user, spec.NewSecret(password, "test"), n.Database)
+	c, err := New().connect(peerCtx(e, n), n.IP()+":5432", user, spec.NewSecret(password, "test"), n.Database)
 	if err == nil {
 		t.Cleanup(c.Close)
 	}
@@ -480,14 +486,14 @@ func TestE2ERefusedLoginIsAnswer(t *testing.T) {
 	e := e2e.Require(t)
 	n := e.StartNode(e2e.NodeOptions{Name: "db1", Password: "pacs-" + e.RunID})
 	n.WaitWritable(90 * time.Second)
-	_, err := New().connect(e.Ctx(30*time.Second), n.IP()+":5432", n.User, spec.NewSecret("wrong-"+e.RunID, "test"), n.Database)
+	_, err := New().connect(peerCtx(e, n), n.IP()+":5432", n.User, spec.NewSecret("wrong-"+e.RunID, "test"), n.Database)
 	if !errors.Is(err, reconcile.ErrServerRefused) {
 		t.Errorf("a wrong password: %v; want ErrServerRefused", err)
 	}
 	if err != nil && strings.Contains(err.Error(), "wrong-"+e.RunID) {
 		t.Errorf("the error shows the password: %v", err)
 	}
-	_, err = New().connect(e.Ctx(30*time.Second), n.IP()+":5433", n.User, spec.NewSecret("x", "test"), n.Database)
+	_, err = New().connect(peerCtx(e, n), n.IP()+":5433", n.User, spec.NewSecret("x", "test"), n.Database)
 	if err == nil || errors.Is(err, reconcile.ErrServerRefused) {
 		t.Errorf("a port where nothing listens: %v; want an error that is not ErrServerRefused", err)
 	}

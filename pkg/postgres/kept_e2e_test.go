@@ -29,7 +29,7 @@ func TestE2EKeptConnections(t *testing.T) {
 	// whether the connection was a kept one.
 	pass := func(what string) (pid uint32, kept bool) {
 		t.Helper()
-		c, err := d.connect(e.Ctx(30*time.Second), addr, n.User, password, n.Database)
+		c, err := d.connect(peerCtx(e, n), addr, n.User, password, n.Database)
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -73,7 +73,7 @@ func TestE2EKeptConnections(t *testing.T) {
 
 	// A password other than the kept connection's.
 	wrong := "changed-" + e.RunID
-	_, err := d.connect(e.Ctx(30*time.Second), addr, n.User, spec.NewSecret(wrong, "test"), n.Database)
+	_, err := d.connect(peerCtx(e, n), addr, n.User, spec.NewSecret(wrong, "test"), n.Database)
 	if !errors.Is(err, reconcile.ErrServerRefused) {
 		t.Errorf("Connect with a changed password: %v; want the server's refusal (ErrServerRefused)", err)
 	}
@@ -82,7 +82,7 @@ func TestE2EKeptConnections(t *testing.T) {
 	}
 
 	// A connection that carried a verifier is closed, not kept.
-	c, err := d.connect(e.Ctx(30*time.Second), addr, n.User, password, n.Database)
+	c, err := d.connect(peerCtx(e, n), addr, n.User, password, n.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestE2EKeptConnections(t *testing.T) {
 	pass("a pass before the freeze")
 	n.Pause()
 	t.Cleanup(n.Unpause)
-	c, err = d.connect(e.Ctx(30*time.Second), addr, n.User, password, n.Database)
+	c, err = d.connect(peerCtx(e, n), addr, n.User, password, n.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

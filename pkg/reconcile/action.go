@@ -98,6 +98,9 @@ type BackupSpec struct {
 	Slot     string
 	Files    []FileWrite // placed into PGDATA when the backup is complete
 	Passfile FileWrite   // libpq passfile for the replication role
+	// RootCA is the cluster's CA certificate, placed for the one-off to
+	// verify the acting primary's certificate with.
+	RootCA FileWrite
 }
 
 // symbol is the diff sign of an action: + creates, - removes, ~ changes.

@@ -54,7 +54,7 @@ func TestWaitStarted(t *testing.T) {
 	rt := &fakeRuntime{ct: &ContainerState{Running: true, Addr: "192.0.2.1:5432"}}
 	run := func(db *fakeDB) (time.Duration, string, error) {
 		var log bytes.Buffer
-		x := &executor{c: c, d: Deps{DB: db}, log: slog.New(slog.NewTextHandler(&log, nil)), acting: "db1"}
+		x := &executor{c: c, d: Deps{DB: db, Store: testStore}, log: slog.New(slog.NewTextHandler(&log, nil)), acting: "db1"}
 		start := time.Now()
 		err := x.waitStarted(context.Background(), rt, "db2")
 		return time.Since(start), log.String(), err

@@ -79,7 +79,7 @@ func TestApplyOverLoudWorld(t *testing.T) {
 				"record acting=db1 epoch=0 keep= rounds=0",
 				"NetworkCreate pacs",
 				"ImagePull pacsd-postgres:15",
-				"ContainerCreate pacs-db1 /run/pacsd/superuser.password,/run/pacsd/init/pg_hba.conf,/run/pacsd/init/pacsd.conf,/run/pacsd/init/pacsd.pgpass,/docker-entrypoint-initdb.d/00-pacsd.sh",
+				"ContainerCreate pacs-db1 /run/pacsd/superuser.password,/run/pacsd/init/pg_hba.conf,/run/pacsd/init/pacsd.conf,/run/pacsd/init/pacsd.pgpass,/docker-entrypoint-initdb.d/00-pacsd.sh,/run/pacsd/init/server.key,/run/pacsd/init/server.crt,/run/pacsd/init/pacsd-ca.crt",
 				"ContainerStart id-pacs-db1",
 				"sql.CreateSlot db1 pacsd_pacs_db2",
 				"sql.CreateSlot db1 pacsd_pacs_db3",
@@ -157,7 +157,7 @@ func TestApplyOverLoudWorld(t *testing.T) {
 				delete(w.cts, "pacs-db2")
 			},
 			allow: []string{"ContainerCreate", "ContainerStart", "RemoveOneOffs"},
-			want: []string{"ContainerCreate pacs-db2 /run/pacsd/superuser.password,pg_hba.conf,pacsd.conf,pacsd.pgpass,standby.signal",
+			want: []string{"ContainerCreate pacs-db2 /run/pacsd/superuser.password,pg_hba.conf,pacsd.conf,pacsd.pgpass,standby.signal,server.key,server.crt,pacsd-ca.crt",
 				"ContainerStart id-pacs-db2", "record acting=db1 epoch=1 keep= rounds=1"},
 			rounds: 1, saves: 1,
 		},

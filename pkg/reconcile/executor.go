@@ -95,7 +95,9 @@ func (x *executor) writeFiles(ctx context.Context, writes []Action, log *slog.Lo
 			for k, a := range byNode[node] {
 				files[k] = *a.File
 			}
-			results[i] = rt.WriteFiles(ctx, x.ids[node], files)
+			if files, results[i] = x.d.issueFiles(ctx, x.c, files); results[i] == nil {
+				results[i] = rt.WriteFiles(ctx, x.ids[node], files)
+			}
 		}()
 	}
 	wg.Wait()
@@ -246,7 +248,13 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		if err := x.clearOneOffs(ctx, rt, a.Node); err != nil {
 			return err
 		}
-		id, err := rt.ContainerCreate(ctx, *a.Container)
+		want := *a.Container
+		files, err := x.d.issueFiles(ctx, x.c, want.Files)
+		if err != nil {
+			return err
+		}
+		want.Files = files
+		id, err := rt.ContainerCreate(ctx, want)
 		if err != nil {
 			return err
 		}
@@ -261,7 +269,11 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		}
 		return x.waitStarted(ctx, rt, a.Node)
 	case WriteFile:
-		return rt.WriteFiles(ctx, id, []FileWrite{*a.File})
+		files, err := x.d.issueFiles(ctx, x.c, []FileWrite{*a.File})
+		if err != nil {
+			return err
+		}
+		return rt.WriteFiles(ctx, id, files)
 	case Restart:
 		if err := rt.ContainerStop(ctx, id, StopTimeout); err != nil {
 			return err
@@ -293,6 +305,12 @@ func (x *executor) do(ctx context.Context, a Action) error {
 	ctx, cancel := context.WithTimeout(ctx, SQLTimeout)
 	defer cancel()
 	conn, err := x.connect(ctx, rt, a.Node)
+	if err != nil && a.Kind == Reload && id != "" {
+		// A server that does not speak TLS yet (pacsd just gave it its
+		// certificate) or does not take pacsd's login is reloaded over
+		// the container's own socket.
+		return x.reloadLocal(ctx, rt, id, a.Node, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -338,7 +356,7 @@ func (x *executor) state(ctx context.Context, rt Runtime, node string) (*DBState
 func (x *executor) connect(ctx context.Context, rt Runtime, node string) (DBConn, error) {
 	n := x.c.Node(node)
 	if addr := x.d.remoteAddr(n); addr != "" {
-		return x.d.DB.Connect(ctx, addr, x.c.Superuser.Name, x.c.Superuser.Password, x.c.Database)
+		return x.d.connect(ctx, x.c, n, addr)
 	}
 	ct, err := rt.ContainerInspect(ctx, n.Container, x.c.Name, n.Name)
 	if err != nil {
@@ -347,7 +365,7 @@ func (x *executor) connect(ctx context.Context, rt Runtime, node string) (DBConn
 	if ct == nil || ct.Addr == "" {
 		return nil, fmt.Errorf("container %q is not running; start it or run apply again", n.Container)
 	}
-	return x.d.DB.Connect(ctx, ct.Addr, x.c.Superuser.Name, x.c.Superuser.Password, x.c.Database)
+	return x.d.connect(ctx, x.c, n, ct.Addr)
 }
 
 // RepointTimeout bounds the wait for a standby given a new primary to
@@ -442,7 +460,7 @@ func (x *executor) probe(ctx context.Context, rt Runtime, node string, standby b
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	conn, err := x.d.DB.Connect(pctx, ct.Addr, x.c.Superuser.Name, x.c.Superuser.Password, x.c.Database)
+	conn, err := x.d.connect(pctx, x.c, n, ct.Addr)
 	if err != nil {
 		return err
 	}

@@ -329,7 +329,7 @@ func Health(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*DBStat
 	if addr := d.remoteAddr(n); addr != "" {
 		// Another host's node: asked where it is, not where its host's
 		// last report says it was.
-		conn, err := d.DB.Connect(ctx, addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+		conn, err := d.connect(ctx, c, n, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -347,7 +347,7 @@ func Health(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*DBStat
 	if ct == nil || !ct.Running || ct.Paused || ct.Addr == "" {
 		return nil, errors.New("its container does not run")
 	}
-	conn, err := d.DB.Connect(ctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+	conn, err := d.connect(ctx, c, n, ct.Addr)
 	if err != nil {
 		return nil, err
 	}

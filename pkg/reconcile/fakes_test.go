@@ -358,7 +358,8 @@ func (w *loudWorld) initdb(ct *loudCt, d *loudData) {
 	d.files[VersionPath] = []byte("15\n")
 	conf := []byte("# postgresql.conf\n")
 	if _, ok := ct.files[initScriptPath]; ok {
-		for name, path := range map[string]string{"pg_hba.conf": HBAPath, "pacsd.conf": ParamsPath, "pacsd.pgpass": PassfilePath} {
+		for name, path := range map[string]string{"pg_hba.conf": HBAPath, "pacsd.conf": ParamsPath, "pacsd.pgpass": PassfilePath,
+			"server.crt": ServerCertPath, "server.key": ServerKeyPath, "pacsd-ca.crt": RootCertPath} {
 			d.files[path] = slices.Clone(ct.files[initFilesDir+"/"+name])
 		}
 		conf, _ = pgconf.EnsureInclude(conf)
@@ -494,6 +495,9 @@ func (w *loudWorld) seedConverged(acting string, tl uint32) {
 		d.files[VersionPath] = []byte("15\n")
 		d.files[ConfPath], _ = pgconf.EnsureInclude([]byte("# postgresql.conf\n"))
 		for p, b := range NodeFiles(c, n.Name, acting) {
+			d.files[p] = b
+		}
+		for p, b := range testCerts(w.t, w.store, c, n) {
 			d.files[p] = b
 		}
 		d.timeline, d.wal, d.checkpoint = tl, 0x3000000, 0x3000000
@@ -768,7 +772,7 @@ func (r *loudRuntime) RunOnce(_ context.Context, o OneOff) (int, string, error) 
 		}
 		d.files = map[string][]byte{VersionPath: slices.Clone(s.files[VersionPath]), ConfPath: slices.Clone(s.files[ConfPath])}
 		d.timeline, d.wal, d.checkpoint, d.state = s.timeline, s.wal, s.wal, DBShutdownedInRecovery
-		install(args[11:])
+		install(args[12:])
 	case "rewind":
 		host, _, _ := strings.Cut(strings.TrimPrefix(args[6], "host="), " ")
 		s := source(host)

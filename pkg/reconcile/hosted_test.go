@@ -758,7 +758,7 @@ func TestObserveRemoteNodeBounded(t *testing.T) {
 	c := hostsCluster(t)
 	defer func(r time.Duration) { ObserveRemoteSQLTimeout = r }(ObserveRemoteSQLTimeout)
 	ObserveRemoteSQLTimeout = 50 * time.Millisecond
-	d := Deps{Runtimes: map[string]Runtime{"b": reportedRuntime{}}, DB: hangingDB{}, Hosted: &Hosted{Host: "a"}}
+	d := Deps{Runtimes: map[string]Runtime{"b": reportedRuntime{}}, DB: hangingDB{}, Hosted: &Hosted{Host: "a"}, Store: testStore}
 	began := time.Now()
 	ns, err := ObserveNode(context.Background(), c, c.Node("db2"), d)
 	took := time.Since(began)

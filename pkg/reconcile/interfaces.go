@@ -232,6 +232,9 @@ type FileWrite struct {
 	Mode    int64
 	// Secret marks content that must never be printed.
 	Secret bool
+	// Issue, when set, makes the executor issue a certificate for Path
+	// (and its key) in place of Content: see CertIssue.
+	Issue *CertIssue
 }
 
 // ContainerSpec is everything pacsd decides about a node's container.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
+
+	"github.com/pacsd/pacsd/pkg/certs"
 )
 
 // MemoryStore is a ClusterStore held in memory, for one process: the unit
@@ -21,6 +24,25 @@ type MemoryStore struct {
 	SaveErr error
 	// LoadErr, when set, makes Load fail with it.
 	LoadErr error
+	cas     map[string]*certs.Authority
+}
+
+// Authority returns cluster's certificate authority, made at the first call.
+func (m *MemoryStore) Authority(_ context.Context, cluster string) (*certs.Authority, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a, ok := m.cas[cluster]; ok {
+		return a, nil
+	}
+	a, _, err := certs.NewAuthority(cluster, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if m.cas == nil {
+		m.cas = map[string]*certs.Authority{}
+	}
+	m.cas[cluster] = a
+	return a, nil
 }
 
 // Load returns the state of cluster; the zero state when none is stored.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pacsd/pacsd/pkg/certs"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
@@ -29,6 +30,9 @@ type Deps struct {
 	// Store keeps the acting primary, the epoch, the last sight of the
 	// primary and the cluster's lock (see ClusterStore). Required.
 	Store ClusterStore
+	// CAs keeps each cluster's certificate authority (the cluster store
+	// pacsd runs with); nil: the Store, when it keeps them itself.
+	CAs Authorities
 	// Hosted is set in the mode "every host" (daemon.etcd): Apply then
 	// carries out only what falls to this host's pacsd (see Scope), and a
 	// failover's fence is the primary's lease (Hosted.Fenced).
@@ -77,7 +81,11 @@ func Observe(ctx context.Context, c *spec.Cluster, d Deps) (*Observed, error) {
 	if d.Store == nil {
 		return nil, fmt.Errorf("cluster %q: no cluster store is configured", c.Name)
 	}
-	var err error
+	a, err := d.Authority(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	obs.CA, obs.Now = a.CertPEM(), time.Now()
 	if obs.State, err = d.Store.Load(c.Name); errors.Is(err, ErrRecordDamaged) {
 		obs.State, obs.RecordError = ClusterState{}, err.Error()
 	} else if err != nil {
@@ -189,7 +197,8 @@ var ObserveRemoteConnectTimeout = 500 * time.Millisecond
 var ObserveRemoteSQLTimeout = time.Second
 
 // nodeFiles are the files Observe reads from every node's data.
-var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath, BuildAttemptsPath}
+var nodeFiles = []string{HBAPath, ParamsPath, ConfPath, SignalPath, PassfilePath, VersionPath, BuildingMarker, ControlPath, BuildAttemptsPath,
+	ServerCertPath, ServerKeyPath, RootCertPath}
 
 // ObserveNode looks at one node: container, data, pacsd's files, server.
 func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*NodeState, error) {
@@ -237,7 +246,7 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		sctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		cctx, ccancel := context.WithTimeout(sctx, connTimeout)
-		conn, err := d.DB.Connect(cctx, ct.Addr, c.Superuser.Name, c.Superuser.Password, c.Database)
+		conn, err := d.connect(cctx, c, n, ct.Addr)
 		ccancel()
 		if err != nil {
 			ns.DBError = err.Error()
@@ -287,6 +296,8 @@ func ObserveNode(ctx context.Context, c *spec.Cluster, n *spec.Node, d Deps) (*N
 		}
 	}
 	_, signal := files[SignalPath]
-	ns.Files = &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: files[ConfPath], StandbySignal: signal, PassfileSum: files[PassfilePath]}
+	ns.Files = &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: files[ConfPath], StandbySignal: signal, PassfileSum: files[PassfilePath],
+		ServerCert: files[ServerCertPath], RootCert: files[RootCertPath], KeyMatches: certs.KeyMatches(files[ServerCertPath], files[ServerKeyPath])}
+	delete(files, ServerKeyPath)
 	return ns, nil
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Labels pacsd puts on every object it owns. An object without LabelCluster is
@@ -31,6 +32,11 @@ type Observed struct {
 	// Nodes maps node names of the spec (and nodes pacsd owns that the spec
 	// no longer declares) to what was seen of them.
 	Nodes map[string]*NodeState
+	// CA is the certificate of the cluster's certificate authority (PEM),
+	// which every node's server certificate must chain to.
+	CA []byte
+	// Now is when the observation was made: certificates are judged at it.
+	Now time.Time
 }
 
 // EngineState is what was seen on the Docker engine of one host.
@@ -138,6 +144,11 @@ type Files struct {
 	// PassfileSum is the SHA-256 of pacsd.pgpass, nil when it is missing:
 	// the password in it never leaves the node to be compared.
 	PassfileSum []byte
+	// ServerCert and RootCert are the node's server certificate and the CA
+	// certificate in its PGDATA (nil when missing); KeyMatches says that
+	// server.key is the certificate's key (the key itself is not kept).
+	ServerCert, RootCert []byte
+	KeyMatches           bool
 }
 
 // DBState is what the server reports about itself.

@@ -56,11 +56,13 @@ const enterable = `enterable() {
 // baseBackupScript builds a standby's data. Arguments: the mount point, what
 // the data location is and what to do when postgres cannot enter it, the
 // marker, PGDATA, the passfile, the primary's host and port, the replication
-// user, the slot, the count of unfinished builds (BuildAttemptsPath), then
-// pairs of a staged file and its target.
+// user, the slot, the count of unfinished builds (BuildAttemptsPath), the
+// cluster's CA certificate (the primary's certificate is verified with it
+// and must name the host: sslmode=verify-full), then pairs of a staged file
+// and its target.
 const baseBackupScript = `set -eu
-` + enterable + `mount=$1 where=$2 hint=$3 marker=$4 pgdata=$5 passfile=$6 host=$7 port=$8 user=$9 slot=${10} attempts=${11}
-shift 11
+` + enterable + `mount=$1 where=$2 hint=$3 marker=$4 pgdata=$5 passfile=$6 host=$7 port=$8 user=$9 slot=${10} attempts=${11} ca=${12}
+shift 12
 enterable "$mount" "$where" "$hint"
 # A fence may have left standby.signal alone in a PGDATA that had no data.
 if [ -n "$(ls -A -- "$pgdata" 2>/dev/null | grep -vx standby.signal)" ]; then echo "$pgdata is not empty; refusing to overwrite data (observe again: the data was seen as empty)" >&2; exit 3; fi
@@ -71,7 +73,7 @@ n=$(head -c 16 -- "$attempts" 2>/dev/null | tr -cd 0-9)
 echo $(( ${n:-0} + 1 )) > "$attempts"
 touch -- "$marker"
 install -d -o postgres -g postgres -m 0700 -- "$pgdata"
-runuser -u postgres -- env PGPASSFILE="$passfile" pg_basebackup -h "$host" -p "$port" -U "$user" -w -D "$pgdata" -X stream -S "$slot" -c fast -P -v
+runuser -u postgres -- env PGPASSFILE="$passfile" PGSSLMODE=verify-full PGSSLROOTCERT="$ca" pg_basebackup -h "$host" -p "$port" -U "$user" -w -D "$pgdata" -X stream -S "$slot" -c fast -P -v
 ` + installLoop + `rm -f -- "$marker" "$attempts"
 `
 
@@ -134,10 +136,14 @@ signal
 // data aside and never starts it.
 func (x *executor) baseBackup(ctx context.Context, rt Runtime, a Action) error {
 	b := a.Backup
-	staged, pairs := stageFiles(b.Files)
-	files := append([]FileWrite{b.Passfile}, staged...)
+	issued, err := x.d.issueFiles(ctx, x.c, b.Files)
+	if err != nil {
+		return err
+	}
+	staged, pairs := stageFiles(issued)
+	files := append([]FileWrite{b.Passfile, b.RootCA}, staged...)
 	where, hint := x.mountWords(a.Node, a.Mount)
-	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, strconv.Itoa(b.Port), b.User, b.Slot, BuildAttemptsPath}, pairs...)
+	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, b.Host, strconv.Itoa(b.Port), b.User, b.Slot, BuildAttemptsPath, b.RootCA.Path}, pairs...)
 	return x.runScript(ctx, rt, a.Node, "basebackup", a.Mount, baseBackupScript, args, files)
 }
 
@@ -235,10 +241,14 @@ func (x *executor) rewind(ctx context.Context, rt Runtime, a Action) error {
 	if err != nil {
 		return fmt.Errorf("while running a checkpoint on the acting primary %q before the rewind: %w", x.acting, err)
 	}
-	staged, pairs := stageFiles(b.Files)
+	issued, err := x.d.issueFiles(ctx, x.c, b.Files)
+	if err != nil {
+		return err
+	}
+	staged, pairs := stageFiles(issued)
 	where, hint := x.mountWords(a.Node, a.Mount)
-	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, sourceServer(b.Host, b.Port, b.User, x.c.Database)}, pairs...)
-	return x.runScript(ctx, rt, a.Node, "rewind", a.Mount, rewindScript, args, append([]FileWrite{b.Passfile}, staged...))
+	args := append([]string{DataMount, where, hint, BuildingMarker, PGDATA, b.Passfile.Path, sourceServer(b.Host, b.Port, b.User, x.c.Database, b.RootCA.Path)}, pairs...)
+	return x.runScript(ctx, rt, a.Node, "rewind", a.Mount, rewindScript, args, append([]FileWrite{b.Passfile, b.RootCA}, staged...))
 }
 
 // mountWords says what the data location m of node is, for messages, and
@@ -255,11 +265,13 @@ func (x *executor) mountWords(node string, m Mount) (where, hint string) {
 }
 
 // sourceServer is pg_rewind's --source-server: a libpq connection string
-// whose values are quoted by libpq's rules. It holds no password (the
-// passfile does).
-func sourceServer(host string, port int, user, database string) string {
+// whose values are quoted by libpq's rules, verifying the source's
+// certificate with the CA certificate at rootCert and that it names host
+// (sslmode=verify-full). It holds no password (the passfile does).
+func sourceServer(host string, port int, user, database, rootCert string) string {
 	return "host=" + pgconf.ConninfoValue(host) + " port=" + strconv.Itoa(port) +
-		" user=" + pgconf.ConninfoValue(user) + " dbname=" + pgconf.ConninfoValue(database)
+		" user=" + pgconf.ConninfoValue(user) + " dbname=" + pgconf.ConninfoValue(database) +
+		" sslmode=verify-full sslrootcert=" + pgconf.ConninfoValue(rootCert)
 }
 
 // stageFiles places files for a one-off container under SecretsDir/files,

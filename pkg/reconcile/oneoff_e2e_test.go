@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/pkg/certs"
 	"github.com/pacsd/pacsd/pkg/docker"
 	"github.com/pacsd/pacsd/pkg/pgconf"
 	"github.com/pacsd/pacsd/pkg/postgres"
@@ -57,8 +59,20 @@ func newOneOffBed(t *testing.T) *oneOffBed {
 		Nodes:     []*spec.Node{{Name: "p", Container: e.Name("p")}, {Name: "s", Container: e.Name("s")}},
 	}
 	e.Own(reconcile.LabelCluster, b.c.Name)
-	b.d = reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": rt}, DB: postgres.New()}
+	b.d = reconcile.Deps{Runtimes: map[string]reconcile.Runtime{"": rt}, DB: postgres.New(), CAs: envAuthority{e.CA()}}
 	return b
+}
+
+// envAuthority gives every cluster the run's CA, which signed the
+// certificates of the nodes StartNode starts.
+type envAuthority struct{ a *certs.Authority }
+
+func (e envAuthority) Authority(context.Context, string) (*certs.Authority, error) { return e.a, nil }
+
+// rootCA places the run's CA certificate for a one-off to verify the
+// primary with.
+func (b *oneOffBed) rootCA() reconcile.FileWrite {
+	return reconcile.FileWrite{Path: reconcile.SecretsDir + "/pacsd-ca.crt", Content: b.e.CA().CertPEM(), Mode: 0o600}
 }
 
 // replicationRole creates a replication role named user with password pw and
@@ -76,6 +90,7 @@ func (b *oneOffBed) backup(t *testing.T, vol, slot string) error {
 		Image: b.c.Image, Network: b.c.Network, Host: b.c.Node("p").Container, Port: 5432, User: b.c.Replication.User, Slot: slot,
 		Files:    []reconcile.FileWrite{{Path: reconcile.SignalPath, Mode: 0o600}},
 		Passfile: reconcile.FileWrite{Path: reconcile.SecretsDir + "/replication.pgpass", Content: pgconf.Passfile(b.c), Mode: 0o600, Secret: true},
+		RootCA:   b.rootCA(),
 	}}
 	return reconcile.RunOneOffAction(b.e.Ctx(5*time.Minute), b.c, b.d, "p", slog.New(slog.NewTextHandler(&b.log, nil)), a)
 }
@@ -146,6 +161,7 @@ func TestE2EOneOffHostileNames(t *testing.T) {
 			Image: b.c.Image, Network: b.c.Network, Host: b.c.Node("p").Container, Port: 5432, User: su,
 			Files:    []reconcile.FileWrite{{Path: reconcile.SignalPath, Mode: 0o600}},
 			Passfile: reconcile.FileWrite{Path: reconcile.SecretsDir + "/superuser.pgpass", Content: pgconf.SuperuserPassfile(b.c), Mode: 0o600, Secret: true},
+			RootCA:   b.rootCA(),
 		}}
 		err := reconcile.RunOneOffAction(b.e.Ctx(5*time.Minute), b.c, b.d, "p", slog.New(slog.NewTextHandler(&b.log, nil)), a)
 		b.checkNothingRan(t, vol)
@@ -173,6 +189,7 @@ func TestE2EBaseBackupKeepsMountPoint(t *testing.T) {
 			Image: b.c.Image, Network: b.c.Network, Host: b.c.Node("p").Container, Port: 5432, User: b.c.Replication.User, Slot: "mount_s",
 			Files:    []reconcile.FileWrite{{Path: reconcile.SignalPath, Mode: 0o600}},
 			Passfile: reconcile.FileWrite{Path: reconcile.SecretsDir + "/replication.pgpass", Content: pgconf.Passfile(b.c), Mode: 0o600, Secret: true},
+			RootCA:   b.rootCA(),
 		}}
 		return reconcile.RunOneOffAction(b.e.Ctx(5*time.Minute), b.c, b.d, "p", slog.New(slog.NewTextHandler(&b.log, nil)), a)
 	}

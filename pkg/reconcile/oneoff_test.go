@@ -78,10 +78,11 @@ func runOneOffs(t *testing.T, v oneOffValues) (backup, rewind []string) {
 	c := oneOffCluster(v)
 	rt := &oneOffRuntime{}
 	var log bytes.Buffer
-	x := &executor{c: c, d: Deps{DB: checkpointDB{}, Runtimes: map[string]Runtime{"": rt}}, log: slog.New(slog.NewTextHandler(&log, nil)), acting: "db1"}
+	x := &executor{c: c, d: Deps{DB: checkpointDB{}, Store: testStore, Runtimes: map[string]Runtime{"": rt}}, log: slog.New(slog.NewTextHandler(&log, nil)), acting: "db1"}
 	b := &BackupSpec{Image: c.Image, Network: c.Network, Host: v.host, Port: 5432, User: v.user, Slot: v.slot,
 		Files:    []FileWrite{{Path: v.file, Content: []byte("x"), Mode: 0o600}, {Path: SignalPath, Mode: 0o600}},
-		Passfile: FileWrite{Path: v.passfile, Content: []byte("*:*:*:u:pw\n"), Mode: 0o600, Secret: true}}
+		Passfile: FileWrite{Path: v.passfile, Content: []byte("*:*:*:u:pw\n"), Mode: 0o600, Secret: true},
+		RootCA:   FileWrite{Path: SecretsDir + "/ca $(id).crt", Content: []byte("ca"), Mode: 0o600}}
 	m := Mount{HostDir: v.hostDir}
 	ctx := context.Background()
 	if err := x.baseBackup(ctx, rt, Action{Kind: BaseBackup, Node: "db2", Mount: m, Backup: b}); err != nil {
@@ -134,11 +135,11 @@ func TestOneOffScriptsHoldNoValues(t *testing.T) {
 		}
 	}
 	conninfo := "host=" + pgconf.ConninfoValue(hostile.host) + " port=5432 user=" + pgconf.ConninfoValue(hostile.superuser) +
-		" dbname=" + pgconf.ConninfoValue(hostile.database)
+		" dbname=" + pgconf.ConninfoValue(hostile.database) + " sslmode=verify-full sslrootcert=" + pgconf.ConninfoValue(SecretsDir+"/ca $(id).crt")
 	if !slices.Contains(rewind[4:], conninfo) {
 		t.Errorf("rewind: the source server %q is not one of its arguments %q", conninfo, rewind[4:])
 	}
-	if want := `host=db1` + "`id`" + ` port=5432 user='su\'x"; touch /var/lib/postgresql/pwned; echo "' dbname='a\'b"c;d \\ $(id)'`; conninfo != want {
+	if want := `host=db1` + "`id`" + ` port=5432 user='su\'x"; touch /var/lib/postgresql/pwned; echo "' dbname='a\'b"c;d \\ $(id)' sslmode=verify-full sslrootcert='/run/pacsd/ca $(id).crt'`; conninfo != want {
 		t.Errorf("conninfo %s, want %s", conninfo, want)
 	}
 

@@ -55,6 +55,9 @@ const (
 	phaseSwitch
 	// phasePrimary: a promotion, the primary's container, its superuser.
 	phasePrimary
+	// phaseCerts: a running node's new TLS certificate, and its reload,
+	// before any SQL on it.
+	phaseCerts
 	// phaseFiles: pacsd's files, ALTER SYSTEM overrides reset, slots.
 	phaseFiles
 	// phaseReload comes before any slow step, so that repointed standbys

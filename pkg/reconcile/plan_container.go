@@ -25,10 +25,12 @@ func (p *planner) planContainer(n *spec.Node, ns *NodeState, primary bool, phase
 		switch {
 		case primary && ns.Data.Major == 0:
 			want.Files = append(want.Files, initFiles(files)...)
+			want.Files = append(want.Files, certFiles(p.c, n, p.obs.CA, initFilesDir)...)
 		case ns.Data.Major != 0:
 			// Data that is there already: pacsd's files go in with the
 			// container, before its first start.
 			want.Files = append(want.Files, pacsdFiles(files, !primary)...)
+			want.Files = append(want.Files, certFiles(p.c, n, p.obs.CA, PGDATA)...)
 			reason += "; it is created on the data that is there, with pacsd's files in it"
 		}
 		p.add(Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want, Reason: reason, phase: phase})

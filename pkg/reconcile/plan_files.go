@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pacsd/pacsd/pkg/certs"
 	"github.com/pacsd/pacsd/pkg/pgconf"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
@@ -32,6 +33,13 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 	if have == nil {
 		have = &Files{}
 	}
+	// A running server pacsd cannot log in to over TLS (one that does not
+	// speak it yet, or presents a certificate pacsd refuses) gets its files
+	// and a reload over its container's socket before any SQL of the pass.
+	unreached := !beforeStart && ns.DB == nil && tlsFailed(ns.DBError) && ns.Container != nil && ns.Container.Running && !ns.Container.Paused
+	if unreached {
+		phase = phaseCerts
+	}
 	write := func(path string, content []byte, secret bool, reason string) {
 		p.add(Action{Kind: WriteFile, Node: n.Name, Target: path, Reason: reason, phase: phase,
 			File: &FileWrite{Path: path, Content: content, Mode: 0o600, Secret: secret}})
@@ -55,9 +63,19 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 			changed = append(changed, "include")
 		}
 	}
+	certChanged := p.planCerts(n, have, phase, beforeStart || unreached)
 	if !primary && !have.StandbySignal {
 		write(SignalPath, []byte{}, false, "a standby needs standby.signal")
 		changed = append(changed, "standby.signal")
+	}
+	if unreached && !needsRestart(changed, nil) {
+		reason := "pacsd cannot log in to it over TLS (" + ns.DBError + "); the files in place take effect"
+		if all := append(changed, certChanged...); len(all) > 0 {
+			reason = "changed: " + strings.Join(all, ", ") + "; reloaded before pacsd logs in to it"
+		}
+		p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: reason, phase: phaseCerts,
+			Repoint: !primary && slices.Contains(changed, "primary_conninfo")})
+		return
 	}
 	if beforeStart || len(changed) == 0 && !pendingRestart(ns.DB) {
 		return
@@ -72,6 +90,44 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 	}
 	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", "),
 		Repoint: !primary && slices.Contains(changed, "primary_conninfo")})
+}
+
+// tlsFailed reports a login that failed for TLS: the server does not speak
+// it, or its certificate was refused.
+func tlsFailed(dbError string) bool {
+	return strings.Contains(dbError, "server refused TLS") || strings.Contains(dbError, "tls: ") || strings.Contains(dbError, "x509: ")
+}
+
+// planCerts issues node n a server certificate when the one in its PGDATA
+// is missing, not the cluster CA's, does not name every way n is reached,
+// is due for renewal or does not match its key; and writes the CA's
+// certificate when it differs. A running server is reloaded at once
+// (phaseCerts, before any SQL of the pass: a server that still presents
+// a certificate pacsd refuses is reloaded over its container's socket);
+// before a start, or when the caller reloads (noReload), the files go in
+// phase and no reload is added. It returns what changed.
+func (p *planner) planCerts(n *spec.Node, have *Files, phase runPhase, noReload bool) []string {
+	if !noReload {
+		phase = phaseCerts
+	}
+	files := certFiles(p.c, n, p.obs.CA, PGDATA)
+	ok, why := certs.Check(have.ServerCert, p.obs.CA, files[0].Issue.Names, p.obs.Now, certLifetime(p.c))
+	if ok && !have.KeyMatches {
+		ok, why = false, "server.key is not the key of the certificate"
+	}
+	var changed []string
+	if !ok {
+		p.add(Action{Kind: WriteFile, Node: n.Name, Target: files[0].Path, Reason: "a new server certificate: " + why, phase: phase, File: &files[0]})
+		changed = append(changed, "server certificate")
+	}
+	if !bytes.Equal(have.RootCert, p.obs.CA) {
+		p.add(Action{Kind: WriteFile, Node: n.Name, Target: files[1].Path, Reason: "the cluster's CA certificate " + differs(have.RootCert), phase: phase, File: &files[1]})
+		changed = append(changed, "CA certificate")
+	}
+	if len(changed) > 0 && !noReload {
+		p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", "), phase: phaseCerts})
+	}
+	return changed
 }
 
 // restartPhase restarts standbys before the primary.
@@ -200,7 +256,7 @@ func NodeFiles(c *spec.Cluster, node, acting string) map[string][]byte {
 	up := pgconf.Upstream{}
 	if !primary {
 		host, port := Reach(c, node, acting)
-		up = pgconf.Upstream{Host: host, Port: port, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath}
+		up = pgconf.Upstream{Host: host, Port: port, SlotName: pgconf.SlotName(c.Name, node), Passfile: PassfilePath, RootCert: RootCertPath}
 	}
 	m := map[string][]byte{
 		HBAPath:      pgconf.HBA(c, node, hostPeers(c)),
@@ -248,7 +304,7 @@ func hostPeers(c *spec.Cluster) []string {
 // no restart is needed for parameters.
 func initFiles(files map[string][]byte) []FileWrite {
 	script := "#!/bin/sh\n# Placed by pacsd: installs pacsd's files at the first initialisation.\nset -e\n" +
-		"for f in pg_hba.conf pacsd.conf pacsd.pgpass; do\n" +
+		"for f in pg_hba.conf pacsd.conf pacsd.pgpass " + pgconf.ServerCertFile + " " + pgconf.ServerKeyFile + " " + pgconf.RootCertFile + "; do\n" +
 		"  install -m 0600 \"" + initFilesDir + "/$f\" \"$PGDATA/$f\"\n" +
 		"done\n" +
 		"grep -qxF \"" + pgconf.IncludeLine + "\" \"$PGDATA/postgresql.conf\" || echo \"" + pgconf.IncludeLine + "\" >> \"$PGDATA/postgresql.conf\"\n"

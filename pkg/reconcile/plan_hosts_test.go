@@ -90,7 +90,7 @@ func TestFilesAcrossHosts(t *testing.T) {
 		found := false
 		for _, line := range strings.Split(hba, "\n") {
 			f := strings.Fields(line)
-			if len(f) == 5 && f[0] == "host" && f[1] == "replication" && f[3] == want && f[4] == "scram-sha-256" {
+			if len(f) == 5 && f[0] == "hostssl" && f[1] == "replication" && f[3] == want && f[4] == "scram-sha-256" {
 				found = true
 			}
 		}

@@ -59,8 +59,9 @@ func (p *planner) planStandby(n *spec.Node, ns *NodeState) {
 func (p *planner) backupSpec(n *spec.Node, user, passfilePath string, passfile []byte) *BackupSpec {
 	host, port := Reach(p.c, n.Name, p.acting)
 	return &BackupSpec{Image: p.c.Image, Network: p.c.Network, Host: host, Port: port,
-		User: user, Slot: pgconf.SlotName(p.c.Name, n.Name), Files: pacsdFiles(NodeFiles(p.c, n.Name, p.acting), true),
-		Passfile: FileWrite{Path: passfilePath, Content: passfile, Mode: 0o600, Secret: true}}
+		User: user, Slot: pgconf.SlotName(p.c.Name, n.Name), Files: append(pacsdFiles(NodeFiles(p.c, n.Name, p.acting), true), certFiles(p.c, n, p.obs.CA, PGDATA)...),
+		Passfile: FileWrite{Path: passfilePath, Content: passfile, Mode: 0o600, Secret: true},
+		RootCA:   FileWrite{Path: SecretsDir + "/" + pgconf.RootCertFile, Content: p.obs.CA, Mode: 0o600}}
 }
 
 // planRejoin rewinds a stopped node's data to follow the acting primary,

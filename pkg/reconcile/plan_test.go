@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"crypto/sha256"
 	"flag"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -85,10 +87,16 @@ func fakeMatches(verifier, password string) bool { return verifier == "v:"+passw
 
 // converged returns what a fully converged cluster c looks like.
 func converged(c *spec.Cluster) *Observed {
+	ca, err := planCAs.Authority(context.Background(), c.Name)
+	if err != nil {
+		panic(err)
+	}
 	obs := &Observed{
 		Engines: map[string]*EngineState{},
 		State:   ClusterState{Acting: c.Primary},
 		Nodes:   map[string]*NodeState{},
+		CA:      ca.CertPEM(),
+		Now:     planNow,
 	}
 	for _, n := range c.Nodes {
 		obs.Engines[n.Host] = &EngineState{Network: &NetworkState{ID: "net", Owned: true}, Image: &ImageState{ID: "img", Major: 15}}
@@ -97,6 +105,7 @@ func converged(c *spec.Cluster) *Observed {
 		primary := n.Name == c.Primary
 		cs := ContainerSpecFor(c, n, primary)
 		files := NodeFiles(c, n.Name, c.Primary)
+		tlsFiles := testCertsAt(panicTB{}, planCAs, c, n, planNow)
 		conf, _ := pgconf.EnsureInclude([]byte("# postgresql.conf\n"))
 		_, signal := files[SignalPath]
 		db := &DBState{Version: 150000, InRecovery: !primary, Timeline: 1, Settings: map[string]Setting{
@@ -121,8 +130,9 @@ func converged(c *spec.Cluster) *Observed {
 		obs.Nodes[n.Name] = &NodeState{
 			Container: &ContainerState{ID: "id-" + n.Name, Name: cs.Name, Owned: true, Running: true, Status: "running", Labels: cs.Labels, Addr: n.Name + ":5432", Aliases: slices.Sorted(slices.Values(cs.Aliases)), Mount: &Mount{Volume: n.Volume, HostDir: n.Data}},
 			Data:      DataState{Exists: true, Major: 15},
-			Files:     &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: conf, StandbySignal: signal, PassfileSum: sum(files[PassfilePath])},
-			DB:        db,
+			Files: &Files{HBA: files[HBAPath], Params: files[ParamsPath], PostgresConf: conf, StandbySignal: signal, PassfileSum: sum(files[PassfilePath]),
+				ServerCert: tlsFiles[ServerCertPath], RootCert: tlsFiles[RootCertPath], KeyMatches: true},
+			DB: db,
 		}
 	}
 	return obs
@@ -152,6 +162,22 @@ func TestPlanGolden(t *testing.T) {
 			o.Nodes["db1"].Files.PostgresConf = []byte("# postgresql.conf\n")
 		}},
 		{name: "standby-signal-removed", edit: func(o *Observed) { o.Nodes["db3"].Files.StandbySignal = false }},
+		// TLS: a missing certificate, one due for renewal, a key that is
+		// not the certificate's, a CA certificate edited: each is written
+		// and the server reloaded before any SQL of the pass (phaseCerts).
+		{name: "cert-missing", edit: func(o *Observed) { o.Nodes["db2"].Files.ServerCert = nil }},
+		{name: "cert-due", edit: func(o *Observed) { o.Now = o.Now.Add(61 * 24 * time.Hour) }},
+		{name: "cert-key-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Files.KeyMatches = false }},
+		{name: "cert-ca-edited", edit: func(o *Observed) { o.Nodes["db1"].Files.RootCert = []byte("edited") }},
+		// A primary pacsd cannot log in to over TLS (it does not speak it
+		// yet): its files are written and it is reloaded over its socket
+		// first, then the roles and slots.
+		{name: "primary-without-tls", edit: func(o *Observed) {
+			n := o.Nodes["db1"]
+			n.DB, n.DBError = nil, "failed to connect: server refused TLS connection"
+			n.Files.HBA = []byte(strings.ReplaceAll(string(n.Files.HBA), "hostssl", "host"))
+			n.Files.Params = []byte(strings.Replace(string(n.Files.Params), "ssl = on", "ssl = off", 1))
+		}},
 		{name: "alter-system", edit: func(o *Observed) {
 			o.Nodes["db1"].DB.Settings["work_mem"] = Setting{Value: "1GB", Context: "user", SourceFile: PGDATA + "/postgresql.auto.conf"}
 			o.Nodes["db1"].DB.Settings["jit"] = Setting{Value: "off", Context: "user", SourceFile: PGDATA + "/postgresql.auto.conf"}

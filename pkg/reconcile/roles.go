@@ -63,3 +63,19 @@ func errText(err error, out string) string {
 	}
 	return strings.TrimSpace(out)
 }
+
+// reloadLocal reloads node's server with psql over its container's own
+// socket (trusted by the image's contract), for when pacsd cannot log in
+// over TCP (why).
+func (x *executor) reloadLocal(ctx context.Context, rt Runtime, id, node string, why error) error {
+	out, code, err := rt.Exec(ctx, id, "postgres", []string{"psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
+		"-U", x.c.Superuser.Name, "-d", x.c.Database, "-c", "SELECT pg_reload_conf()"})
+	if err == nil && code != 0 {
+		err = fmt.Errorf("psql exited with code %d: %s", code, strings.TrimSpace(out))
+	}
+	if err != nil {
+		return fmt.Errorf("while reloading node %q over its container's socket (over TCP: %v): %w", node, why, err)
+	}
+	x.log.Info("reloaded over the container's socket", "cluster", x.c.Name, "node", node, "over_tcp", why.Error())
+	return nil
+}

@@ -467,7 +467,7 @@ func TestManualFailoverPlacement(t *testing.T) {
 	}
 	auto := testCluster(t, "failover {\n automatic = true\n }")
 	promoted := 0
-	d := Deps{Runtimes: map[string]Runtime{"": &deadEngine{}}, DB: healthDB{promoted: &promoted}}
+	d := Deps{Runtimes: map[string]Runtime{"": &deadEngine{}}, DB: healthDB{promoted: &promoted}, Store: testStore}
 
 	d.Store = store(Placement{Host: "x", Docker: "tcp://10.0.0.9:2376", Restart: "no"})
 	_, err := ManualFailover(context.Background(), auto, d, "db2", ManualOptions{ConfirmFenced: true}, last, log)

@@ -96,13 +96,14 @@ func TestReplicationCapacityDetail(t *testing.T) {
 	}
 }
 
-// TestSSLSetting: ssl = on is refused, since the language cannot give the
-// server a certificate yet; off, and leaving it out, are fine.
+// TestSSLSetting: ssl is pacsd's (always on, with the certificate it
+// places), whatever value settings give.
 func TestSSLSetting(t *testing.T) {
 	prepareSecrets(t, "testdata/secrets")
+	managed := []string{"error Parameter Managed by pacsd"}
 	for value, want := range map[string][]string{
-		`"off"`: nil, "false": nil, `"0"`: nil,
-		`"on"`: {"error Invalid Parameter Value"}, "true": {"error Invalid Parameter Value"}, `"yes"`: {"error Invalid Parameter Value"},
+		`"off"`: managed, "false": managed, `"0"`: managed,
+		`"on"`: managed, "true": managed, `"yes"`: managed,
 	} {
 		got := summaries(t, clusterSource(1, "  settings = {\n    ssl = "+value+"\n  }\n"))
 		if diff := cmp.Diff(want, got); diff != "" {

@@ -41,6 +41,7 @@ var clusterSchema = &hcl.BodySchema{
 		{Type: "role", LabelNames: []string{"name"}},
 		{Type: "clients"},
 		{Type: "failover"},
+		{Type: "tls"},
 		{Type: "node", LabelNames: []string{"name"}},
 	},
 }
@@ -54,7 +55,7 @@ var replicationSchema = &hcl.BodySchema{
 }
 
 var accessSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "database"}, {Name: "user"}, {Name: "address", Required: true}, {Name: "method"}},
+	Attributes: []hcl.AttributeSchema{{Name: "database"}, {Name: "user"}, {Name: "address", Required: true}, {Name: "method"}, {Name: "ssl"}},
 }
 
 var roleSchema = &hcl.BodySchema{
@@ -184,6 +185,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 		Roles:        []*Role{},
 		Clients:      Clients{PrimaryAlias: DefaultPrimaryAlias, StandbyAlias: DefaultStandbyAlias, PrimaryRange: block.DefRange, StandbyRange: block.DefRange},
 		Failover:     Failover{MaxLag: DefaultMaxLag, After: Duration{DefaultFailoverAfter}, TTL: Duration{DefaultFailoverTTL}},
+		TLS:          PostgresTLS{Lifetime: Duration{DefaultCertLifetime}},
 		DeclRange:    block.DefRange,
 	}
 	d.checkName(block, "cluster")
@@ -225,6 +227,9 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 	if b := d.single(content.Blocks, "failover", where); b != nil {
 		d.decodeFailoverBlock(b, c)
 	}
+	if b := d.single(content.Blocks, "tls", where); b != nil {
+		d.decodePostgresTLSBlock(b, c)
+	}
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "access":
@@ -243,7 +248,7 @@ func (d *decoder) decodeClusterBlock(block *hcl.Block) *Cluster {
 	}
 	d.checkOpenAccess(c) // before the default rule is added: only written rules are checked
 	if len(c.Access) == 0 {
-		c.Access = []*Access{{Name: "default", Database: "all", User: "all", Address: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange, AddressRange: block.DefRange}}
+		c.Access = []*Access{{Name: "default", Database: "all", User: "all", Address: "all", Method: DefaultAccessMethod, SSL: true, DeclRange: block.DefRange, AddressRange: block.DefRange}}
 	}
 	if !primaryWritten && len(c.Nodes) == 1 {
 		c.Primary = c.Nodes[0].Name
@@ -422,7 +427,7 @@ var allowedMethods = []string{"scram-sha-256", "md5", "cert", "reject"}
 
 // decodeAccessBlock decodes one client pg_hba rule.
 func (d *decoder) decodeAccessBlock(block *hcl.Block) *Access {
-	a := &Access{Name: block.Labels[0], Database: "all", User: "all", Method: DefaultAccessMethod, DeclRange: block.DefRange, AddressRange: block.DefRange}
+	a := &Access{Name: block.Labels[0], Database: "all", User: "all", Method: DefaultAccessMethod, SSL: true, DeclRange: block.DefRange, AddressRange: block.DefRange}
 	content := d.content(block.Body, accessSchema)
 	if attr := d.str(content.Attributes, "database", &a.Database); attr != nil && d.checkIdentifier(attr.Expr.Range(), a.Database, "database") && a.Database == "replication" {
 		d.errorf(attr.Expr.Range(), "Replication Access Is Managed by pacsd",
@@ -445,6 +450,9 @@ func (d *decoder) decodeAccessBlock(block *hcl.Block) *Access {
 		default:
 			d.errorf(rng, "Unsupported Authentication Method", "The method %q is not accepted on an access rule. Use one of %s.%s", a.Method, strings.Join(allowedMethods, ", "), didYouMean(a.Method, allowedMethods))
 		}
+	}
+	if attr := d.boolean(content.Attributes, "ssl", &a.SSL); attr != nil && !a.SSL && a.Method == "cert" {
+		d.errorf(attr.Expr.Range(), "Certificate Authentication Needs TLS", "Access rule %q uses the method cert, which checks the client's TLS certificate, so it matches TLS connections only. Remove ssl = false, or use scram-sha-256.", a.Name)
 	}
 	return a
 }

@@ -93,6 +93,10 @@ var managedParams = map[string]string{
 	"wal_log_hints":             "",
 	"max_slot_wal_keep_size":    "replication.max_slot_wal",
 	"synchronous_standby_names": "replication.synchronous",
+	// TLS: always on, with the certificate and key pacsd places in PGDATA.
+	"ssl":           "the cluster's tls block",
+	"ssl_cert_file": "the cluster's tls block",
+	"ssl_key_file":  "the cluster's tls block",
 }
 
 // paramIndex maps lower-case names to their entry: the generated catalogue
@@ -169,19 +173,6 @@ var restrictedValues = map[string]func(normalized string) string{
 	"full_page_writes": func(v string) string {
 		if v == "off" {
 			return "full_page_writes must stay on, because pacsd brings a former primary back with pg_rewind, which needs full page images; \"off\" is not allowed."
-		}
-		return ""
-	},
-	// The topology language has no way yet to give the server a certificate
-	// and key: pacsd mounts none into the container, the data directories it
-	// makes with initdb and pg_basebackup hold no server.crt, and the local
-	// image has its build-time snakeoil pair removed (one key shared by every
-	// container would be worse than none). ssl_cert_file and ssl_key_file
-	// could only name files pacsd neither places nor checks, so PostgreSQL
-	// would refuse to start with ssl = on.
-	"ssl": func(v string) string {
-		if v == "on" {
-			return "ssl must stay off: the image has no server certificate, and TLS for the server is not configurable in pacsd yet, so PostgreSQL would not start with ssl = on. Leave ssl off (remove it from settings); clients authenticate with scram-sha-256, which never sends the password."
 		}
 		return ""
 	},

@@ -249,8 +249,8 @@ func TestCheckParamValue(t *testing.T) {
 		{"full_page_writes", s("on"), ok("on")},
 		{"ssl", s("off"), ok("off")},
 		{"ssl", b(false), ok("off")},
-		{"ssl", b(true), bad(`ssl must stay off: the image has no server certificate, and TLS for the server is not configurable in pacsd yet, so PostgreSQL would not start with ssl = on. Leave ssl off (remove it from settings); clients authenticate with scram-sha-256, which never sends the password.`)},
-		{"SSL", s("On"), bad(`ssl must stay off: the image has no server certificate, and TLS for the server is not configurable in pacsd yet, so PostgreSQL would not start with ssl = on. Leave ssl off (remove it from settings); clients authenticate with scram-sha-256, which never sends the password.`)},
+		{"ssl", b(true), ok("on")},
+		{"SSL", s("On"), ok("on")},
 		{"ssl_cert_file", s("server.crt"), ok("server.crt")},
 		// Strings.
 		{"search_path", s(`"$user", public, pacs`), ok(`"$user", public, pacs`)},

@@ -68,7 +68,10 @@ type Cluster struct {
 	Roles    []*Role   `json:"roles"`
 	Clients  Clients   `json:"clients"`
 	Failover Failover  `json:"failover"`
-	Nodes    []*Node   `json:"nodes"`
+	// TLS says whose CA signs the nodes' server certificates and for how
+	// long; TLS itself is always on.
+	TLS   PostgresTLS `json:"tls"`
+	Nodes []*Node     `json:"nodes"`
 
 	DeclRange hcl.Range `json:"-"`
 }
@@ -116,6 +119,10 @@ type Access struct {
 	// Address is a CIDR, "all", "samehost" or "samenet".
 	Address string `json:"address"`
 	Method  string `json:"method"`
+	// SSL makes the rule match TLS connections only (hostssl); without it
+	// (ssl = false) the rule is a host rule, which matches connections with
+	// and without TLS. Default true; the cert method needs it.
+	SSL bool `json:"ssl"`
 
 	DeclRange hcl.Range `json:"-"`
 	// AddressRange is the range of the address attribute's value, or of the

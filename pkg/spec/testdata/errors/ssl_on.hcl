@@ -1,4 +1,4 @@
-# The topology file cannot give the server a certificate yet.
+# pacsd keeps ssl on itself, with the certificates it places (tls block).
 cluster "pacs" {
   image    = "dcm4che/postgres-dcm4chee:17.4-34"
   database = "pacsdb"
@@ -7,7 +7,7 @@ cluster "pacs" {
     password_file = "../secrets/ok.password"
   }
   settings = {
-    ssl = "on" # ERROR@11: Invalid Parameter Value
+    ssl = "on" # ERROR@5: Parameter Managed by pacsd
   }
   node "db1" {}
 }
@@ -19,7 +19,7 @@ cluster "other" {
     password_file = "../secrets/ok.password"
   }
   settings = {
-    SSL = true # ERROR@11: Invalid Parameter Value
+    SSL = true # ERROR@5: Parameter Managed by pacsd
   }
   node "db1" {
     port = 15433
