@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
@@ -222,11 +221,12 @@ type conninfoNode struct {
 func (c *cli) writeCA(f *spec.File, cl *spec.Cluster, path string) error {
 	var pem []byte
 	if cl.TLS.CA != "" {
-		a, err := (reconcile.Deps{}).Authority(context.Background(), cl)
+		// The operator's CA: its certificate only, not its key.
+		b, err := os.ReadFile(cl.TLS.CA)
 		if err != nil {
-			return err
+			return fmt.Errorf("while reading the CA certificate of its tls block: %w", err)
 		}
-		pem = a.CertPEM()
+		pem = b
 	} else {
 		store, done, err := c.clusterStore(f)
 		if err != nil {

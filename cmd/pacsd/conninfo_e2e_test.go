@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -11,9 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/pacsd/pacsd/internal/e2e"
 )
@@ -105,59 +100,19 @@ func urlLine(t *testing.T, out, prefix, part string) string {
 // what the server it reached answers: "pg_is_in_recovery() address".
 func psqlLands(t *testing.T, tp *topology, uri string) string {
 	t.Helper()
-	e := tp.e
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	name := e.Name(fmt.Sprintf("psql-%d", time.Now().UnixNano()))
-	c, err := e.Docker.ContainerCreate(ctx,
-		&container.Config{
-			Image:  e.Image,
-			Cmd:    []string{"psql", "-X", "-q", "-A", "-t", "-d", uri, "-c", "SELECT pg_is_in_recovery()::text || ' ' || host(inet_server_addr())"},
-			Env:    []string{"PGPASSWORD=" + tp.pacsPW, "PGCONNECT_TIMEOUT=10"},
-			Labels: e.Labels(),
-		},
-		&container.HostConfig{NetworkMode: container.NetworkMode(tp.name)},
-		nil, nil, name)
-	if err != nil {
-		t.Fatalf("while creating the psql container %s on network %s: %v", name, tp.name, err)
-	}
-	defer func() {
-		if err := e.Docker.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}); err != nil {
-			t.Errorf("while removing the psql container %s: %v", name, err)
-		}
-	}()
+	var files []e2e.File
 	if u, err := url.Parse(uri); err == nil && u.Query().Get("sslrootcert") != "" {
 		ca := u.Query().Get("sslrootcert")
 		pem, err := os.ReadFile(ca)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.CopyFile(ctx, c.ID, e2e.File{Path: ca, Content: pem, Mode: 0o644}); err != nil {
-			t.Fatal(err)
-		}
+		files = append(files, e2e.File{Path: ca, Content: pem, Mode: 0o644})
 	}
-	if err := e.Docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-		t.Fatalf("while starting the psql container %s: %v", name, err)
-	}
-	var exit int64
-	waitC, errC := e.Docker.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
-	select {
-	case w := <-waitC:
-		exit = w.StatusCode
-	case err := <-errC:
-		t.Fatalf("while waiting for the psql container %s: %v", name, err)
-	}
-	logs, err := e.Docker.ContainerLogs(ctx, c.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatalf("while reading the output of the psql container %s: %v", name, err)
-	}
-	defer logs.Close()
-	var outBuf, errBuf bytes.Buffer
-	if _, err := stdcopy.StdCopy(&outBuf, &errBuf, logs); err != nil {
-		t.Fatalf("while reading the output of the psql container %s: %v", name, err)
-	}
+	out, errOut, exit := tp.psql(t, files, []string{"PGPASSWORD=" + tp.pacsPW, "PGCONNECT_TIMEOUT=10"},
+		"-X", "-q", "-A", "-t", "-d", uri, "-c", "SELECT pg_is_in_recovery()::text || ' ' || host(inet_server_addr())")
 	if exit != 0 {
-		t.Fatalf("psql with %s on network %s: exit %d\n%s%s", uri, tp.name, exit, outBuf.String(), errBuf.String())
+		t.Fatalf("psql with %s on network %s: exit %d\n%s%s", uri, tp.name, exit, out, errOut)
 	}
-	return strings.TrimSpace(outBuf.String())
+	return out
 }

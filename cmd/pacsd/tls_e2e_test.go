@@ -52,8 +52,9 @@ func TestE2ETLS(t *testing.T) {
 	caFile := "/tmp/pacsd-ca.crt"
 	ca := tp.authority(t).CertPEM()
 	repl := func(conninfo, password string) (string, int64) {
-		return tp.psql(t, []e2e.File{{Path: caFile, Content: ca, Mode: 0o644}}, []string{"PGPASSWORD=" + password},
+		out, errOut, code := tp.psql(t, []e2e.File{{Path: caFile, Content: ca, Mode: 0o644}}, []string{"PGPASSWORD=" + password},
 			"-X", "-A", "-t", "-d", conninfo, "-c", "IDENTIFY_SYSTEM")
+		return out + errOut, code
 	}
 	base := "host=" + host + " user=replicator replication=true dbname=replication connect_timeout=10"
 	if out, code := repl(base+" sslmode=disable", tp.replPW); code == 0 || !strings.Contains(out, "no encryption") {
@@ -209,9 +210,9 @@ func (tp *topology) servedSerial(t *testing.T, node string) string {
 }
 
 // psql runs psql with args in a one-off container of the test image on the
-// cluster's network, with files placed and env set, and returns its output
-// (stdout and stderr) and exit code.
-func (tp *topology) psql(t *testing.T, files []e2e.File, env []string, args ...string) (string, int64) {
+// cluster's network (where the archive's container would be), with files
+// placed and env set, and returns its stdout, stderr and exit code.
+func (tp *topology) psql(t *testing.T, files []e2e.File, env []string, args ...string) (stdout, stderr string, exit int64) {
 	t.Helper()
 	e := tp.e
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -236,7 +237,6 @@ func (tp *topology) psql(t *testing.T, files []e2e.File, env []string, args ...s
 	if err := e.Docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
 		t.Fatalf("while starting the psql container %s: %v", name, err)
 	}
-	var exit int64
 	waitC, errC := e.Docker.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
 	select {
 	case w := <-waitC:
@@ -249,9 +249,9 @@ func (tp *topology) psql(t *testing.T, files []e2e.File, env []string, args ...s
 		t.Fatalf("while reading the output of the psql container %s: %v", name, err)
 	}
 	defer logs.Close()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, logs); err != nil {
+	var out, errOut bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &errOut, logs); err != nil {
 		t.Fatalf("while reading the output of the psql container %s: %v", name, err)
 	}
-	return strings.TrimSpace(out.String()), exit
+	return strings.TrimSpace(out.String()), errOut.String(), exit
 }

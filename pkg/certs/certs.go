@@ -134,6 +134,12 @@ func ParseAuthority(certPEM, keyPEM []byte) (*Authority, error) {
 	if !samePublicKey(signer.Public(), ca.PublicKey) {
 		return nil, fmt.Errorf("while reading the CA %q: the private key does not belong to its certificate; give the key the CA certificate was made for", name)
 	}
+	// libpq (OpenSSL) trusts a chain only up to a self-signed root in
+	// sslrootcert: an intermediate alone would verify in Go and fail in
+	// every standby.
+	if root := certs[len(certs)-1]; !bytes.Equal(root.RawSubject, root.RawIssuer) || root.CheckSignatureFrom(root) != nil {
+		return nil, fmt.Errorf("while reading the CA certificate %q: the file does not end with a self-signed root certificate (%q is signed by %q), and libpq trusts a chain only up to its root; append the certificates up to the root to the file", name, root.Subject.String(), root.Issuer.String())
+	}
 	var all, chain bytes.Buffer
 	for _, c := range certs {
 		all.Write(encodeCert(c.Raw))
@@ -190,6 +196,9 @@ func (a *Authority) Issue(names []string, now time.Time, lifetime time.Duration)
 			if !seen[ip.String()] {
 				seen[ip.String()] = true
 				ips = append(ips, ip)
+				// libpq before PostgreSQL 15 matches a host against the
+				// DNS names only: the address is written there too.
+				dns = append(dns, ip.String())
 			}
 			continue
 		}

@@ -181,7 +181,7 @@ func TestIssue(t *testing.T) {
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Blocks: bytes.Count(cert, []byte("BEGIN CERTIFICATE")), KeyType: kb.Type,
 	}
 	want := node{
-		CN: "pacs-db1", DNS: []string{"pacs-db1", "db", "db-ro."}, IPs: []string{"10.0.0.12", "::1"},
+		CN: "pacs-db1", DNS: []string{"pacs-db1", "db", "10.0.0.12", "::1", "db-ro."}, IPs: []string{"10.0.0.12", "::1"},
 		Usage: x509.KeyUsageDigitalSignature, Ext: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		NotBefore: t0.Add(-5 * time.Minute), NotAfter: t0.Add(DefaultLifetime), Blocks: 1, KeyType: "PRIVATE KEY",
 	}
@@ -570,6 +570,10 @@ func TestTLSHandshakeIntermediate(t *testing.T) {
 	midPEM := signedBy(t, midKey.Public(), &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "operator pacsd CA"},
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0)},
 		root, rootKey)
+	// The intermediate alone verifies in Go but not in libpq: refused.
+	if _, err := ParseAuthority(midPEM, pkcs8(t, midKey)); err == nil || !strings.Contains(err.Error(), "self-signed root") {
+		t.Errorf("an intermediate CA without its root: %v; want it refused, naming the root", err)
+	}
 	a, err := ParseAuthority(append(append([]byte{}, midPEM...), rootPEM...), pkcs8(t, midKey))
 	if err != nil {
 		t.Fatal(err)

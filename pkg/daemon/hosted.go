@@ -701,6 +701,9 @@ func (d *Daemon) answersAsPrimary(ctx context.Context, c *spec.Cluster, node str
 	if errors.Is(err, reconcile.ErrServerRefused) {
 		return fmt.Sprintf("its server at %s answers (and refuses the login)", addr)
 	}
+	if errors.Is(err, reconcile.ErrCannotVerify) {
+		return fmt.Sprintf("pacsd cannot tell whether its server at %s answers (%v)", addr, err)
+	}
 	if err != nil {
 		return ""
 	}

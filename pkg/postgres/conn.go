@@ -107,6 +107,7 @@ func (d *Database) connect(ctx context.Context, addr, user string, password spec
 	if c.conn, err = d.open(ctx, cfg, addr, user); err != nil {
 		return nil, err
 	}
+	c.served = servedCert(c.conn)
 	return c, nil
 }
 
@@ -170,6 +171,19 @@ func (d *Database) open(ctx context.Context, cfg *pgx.ConnConfig, addr, user str
 	return conn, nil
 }
 
+// servedCert is the certificate (DER) the server of conn presented, nil
+// when there is none.
+func servedCert(conn *pgx.Conn) []byte {
+	tc, ok := conn.PgConn().Conn().(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	if peers := tc.ConnectionState().PeerCertificates; len(peers) > 0 {
+		return peers[0].Raw
+	}
+	return nil
+}
+
 // closeConn closes conn, waiting at most a few seconds for the server.
 func closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
@@ -189,8 +203,15 @@ func answered(err error) bool {
 		hostname x509.HostnameError
 		unknown  x509.UnknownAuthorityError
 	)
+	var (
+		alert  tls.AlertError
+		record tls.RecordHeaderError
+	)
+	// A TLS error comes after the server said it speaks TLS (or that it
+	// does not): it answered. A server that says nothing times out instead.
 	if errors.As(err, &verify) || errors.As(err, &hostname) || errors.As(err, &unknown) ||
-		strings.Contains(err.Error(), "server refused TLS connection") {
+		errors.As(err, &alert) || errors.As(err, &record) ||
+		strings.Contains(err.Error(), "server refused TLS connection") || strings.Contains(err.Error(), "tls: ") {
 		return true
 	}
 	if !errors.As(err, &pe) {
@@ -218,6 +239,10 @@ type Conn struct {
 	user string    // the connected role
 	// kept says that conn was kept idle and has not been used since.
 	kept bool
+	// served is the certificate (DER) the server presented when conn was
+	// opened by this Connect; nil for a kept connection (the server may
+	// have been reloaded since it was opened).
+	served []byte
 	// spoilt says that conn saw an error or had its session changed: Close
 	// closes it instead of keeping it.
 	spoilt bool

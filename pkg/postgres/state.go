@@ -79,6 +79,7 @@ func (c *Conn) State(ctx context.Context) (*reconcile.DBState, error) {
 	if err != nil {
 		return nil, c.wrap("reading the server's state", err)
 	}
+	s.ServedCert = c.served
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -62,3 +63,38 @@ type panicTB struct{ testing.TB }
 
 func (panicTB) Helper()           {}
 func (panicTB) Fatal(args ...any) { panic(args) }
+
+// failingCAs cannot give a CA (etcd does not answer).
+type failingCAs struct{}
+
+func (failingCAs) Authority(context.Context, string) (*certs.Authority, error) {
+	return nil, errors.New("etcd does not answer")
+}
+
+// TestAuthorityUnreadable: a CA that cannot be read makes no verdict on a
+// primary (ErrCannotVerify is not "lost"); once one was read, the last one
+// serves while the store does not answer, and a CA replaced in the store
+// is taken at the next call.
+func TestAuthorityUnreadable(t *testing.T) {
+	c := testCluster(t, "")
+	c.Name = "unreadable-" + t.Name()
+	_, err := Deps{CAs: failingCAs{}}.Authority(context.Background(), c)
+	if !errors.Is(err, ErrCannotVerify) {
+		t.Fatalf("no CA ever read: %v; want ErrCannotVerify", err)
+	}
+	if lost := LostBecause(nil, err); lost != nil {
+		t.Errorf("a primary pacsd cannot verify counts as lost: %v", lost)
+	}
+	store := &MemoryStore{}
+	first, err := Deps{CAs: store}.Authority(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := (Deps{CAs: failingCAs{}}).Authority(context.Background(), c); err != nil || got != first {
+		t.Errorf("the store does not answer: %v, %v; want the last CA read", got, err)
+	}
+	other := &MemoryStore{}
+	if got, err := (Deps{CAs: other}).Authority(context.Background(), c); err != nil || got == first {
+		t.Errorf("a CA replaced in the store: %v; want the new one", err)
+	}
+}

@@ -153,6 +153,10 @@ type Files struct {
 
 // DBState is what the server reports about itself.
 type DBState struct {
+	// ServedCert is the certificate (DER) the server presented to a
+	// connection opened for this observation; nil when it is not known (a
+	// connection kept from before).
+	ServedCert []byte
 	Version    int // server_version_num
 	InRecovery bool
 	Timeline   int64

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/pem"
 	"slices"
 	"sort"
 	"strings"
@@ -63,7 +64,11 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 			changed = append(changed, "include")
 		}
 	}
-	certChanged := p.planCerts(n, have, phase, beforeStart || unreached)
+	var served []byte
+	if ns.DB != nil {
+		served = ns.DB.ServedCert
+	}
+	certChanged := p.planCerts(n, have, served, phase, beforeStart || unreached)
 	if !primary && !have.StandbySignal {
 		write(SignalPath, []byte{}, false, "a standby needs standby.signal")
 		changed = append(changed, "standby.signal")
@@ -100,13 +105,15 @@ func tlsFailed(dbError string) bool {
 
 // planCerts issues node n a server certificate when the one in its PGDATA
 // is missing, not the cluster CA's, does not name every way n is reached,
-// is due for renewal or does not match its key; and writes the CA's
-// certificate when it differs. A running server is reloaded at once
+// is due for renewal or does not match its key; writes the CA's
+// certificate when it differs; and reloads a server that presents another
+// certificate than the one in place (served: a renewal whose reload
+// failed). A running server is reloaded at once
 // (phaseCerts, before any SQL of the pass: a server that still presents
 // a certificate pacsd refuses is reloaded over its container's socket);
 // before a start, or when the caller reloads (noReload), the files go in
 // phase and no reload is added. It returns what changed.
-func (p *planner) planCerts(n *spec.Node, have *Files, phase runPhase, noReload bool) []string {
+func (p *planner) planCerts(n *spec.Node, have *Files, served []byte, phase runPhase, noReload bool) []string {
 	if !noReload {
 		phase = phaseCerts
 	}
@@ -124,10 +131,23 @@ func (p *planner) planCerts(n *spec.Node, have *Files, phase runPhase, noReload 
 		p.add(Action{Kind: WriteFile, Node: n.Name, Target: files[1].Path, Reason: "the cluster's CA certificate " + differs(have.RootCert), phase: phase, File: &files[1]})
 		changed = append(changed, "CA certificate")
 	}
-	if len(changed) > 0 && !noReload {
-		p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", "), phase: phaseCerts})
+	reason := "changed: " + strings.Join(changed, ", ")
+	if len(changed) == 0 && ok && served != nil && !servesFile(served, have.ServerCert) {
+		// The certificate in place was written, and its reload failed.
+		reason = "the server presents another certificate than server.crt"
+	} else if len(changed) == 0 {
+		return nil
+	}
+	if !noReload {
+		p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: reason, phase: phaseCerts})
 	}
 	return changed
+}
+
+// servesFile reports whether served (DER) is the certificate of certPEM.
+func servesFile(served, certPEM []byte) bool {
+	b, _ := pem.Decode(certPEM)
+	return b != nil && bytes.Equal(b.Bytes, served)
 }
 
 // restartPhase restarts standbys before the primary.

@@ -169,6 +169,9 @@ func TestPlanGolden(t *testing.T) {
 		{name: "cert-due", edit: func(o *Observed) { o.Now = o.Now.Add(61 * 24 * time.Hour) }},
 		{name: "cert-key-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Files.KeyMatches = false }},
 		{name: "cert-ca-edited", edit: func(o *Observed) { o.Nodes["db1"].Files.RootCert = []byte("edited") }},
+		// A renewal whose reload failed: the certificate in place is good,
+		// the server presents an older one: reloaded.
+		{name: "cert-not-served", edit: func(o *Observed) { o.Nodes["db2"].DB.ServedCert = []byte("older certificate") }},
 		// A primary pacsd cannot log in to over TLS (it does not speak it
 		// yet): its files are written and it is reloaded over its socket
 		// first, then the roles and slots.

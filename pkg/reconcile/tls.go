@@ -70,19 +70,36 @@ func certLifetime(c *spec.Cluster) time.Duration {
 	return spec.DefaultCertLifetime
 }
 
-// authorityCache keeps the CA each store gave for a cluster: it never
-// changes once stored, and etcd would be asked at every connection.
-var authorityCache sync.Map // authorityKey -> *certs.Authority
+// lastAuthority keeps the last CA each cluster's store gave: when the
+// store cannot give it (etcd does not answer, the operator's files are
+// being replaced), connections go on with it.
+var lastAuthority sync.Map // cluster name -> *certs.Authority
 
-type authorityKey struct {
-	store   Authorities
-	cluster string
-}
+// ErrCannotVerify is matched by the error of a connection pacsd did not
+// try because it has no CA to verify the server with: it says nothing of
+// the server (never "lost", never "not answering").
+var ErrCannotVerify = errors.New("pacsd has no certificate authority to verify the server with")
 
 // Authority returns the certificate authority of cluster c: the
-// operator's (tls.ca and tls.ca_key, read again each time), or the one its
-// cluster store keeps (created there at the first call).
+// operator's (tls.ca and tls.ca_key), or the one its cluster store keeps
+// (created there at the first call); asked again at each call, so that a
+// CA replaced by the operator is taken at once. When it cannot be read,
+// the last one read for c serves; with none, the error matches
+// ErrCannotVerify.
 func (d Deps) Authority(ctx context.Context, c *spec.Cluster) (*certs.Authority, error) {
+	a, err := d.readAuthority(ctx, c)
+	if err == nil {
+		lastAuthority.Store(c.Name, a)
+		return a, nil
+	}
+	if last, ok := lastAuthority.Load(c.Name); ok {
+		return last.(*certs.Authority), nil
+	}
+	return nil, fmt.Errorf("%w: %w", ErrCannotVerify, err)
+}
+
+// readAuthority reads c's certificate authority (see Authority).
+func (d Deps) readAuthority(ctx context.Context, c *spec.Cluster) (*certs.Authority, error) {
 	if c.TLS.CA != "" {
 		cert, err := os.ReadFile(c.TLS.CA)
 		if err != nil {
@@ -102,10 +119,6 @@ func (d Deps) Authority(ctx context.Context, c *spec.Cluster) (*certs.Authority,
 	if as == nil {
 		as, _ = d.Store.(Authorities)
 	}
-	key := authorityKey{as, c.Name}
-	if a, ok := authorityCache.Load(key); ok {
-		return a.(*certs.Authority), nil
-	}
 	if as == nil {
 		return nil, fmt.Errorf("cluster %q: its cluster store keeps no certificate authority; give one in the cluster's tls block (ca, ca_key)", c.Name)
 	}
@@ -113,7 +126,6 @@ func (d Deps) Authority(ctx context.Context, c *spec.Cluster) (*certs.Authority,
 	if err != nil {
 		return nil, fmt.Errorf("cluster %q: while getting its certificate authority: %w", c.Name, err)
 	}
-	authorityCache.Store(key, a)
 	return a, nil
 }
 

@@ -72,7 +72,7 @@ func (v Verdict) String() string { return verdictNames[v] }
 // answers as a primary. A server that refuses the login answers: that is
 // drift for a pass to repair, never a failover.
 func LostBecause(h *DBState, err error) error {
-	if errors.Is(err, ErrServerRefused) {
+	if errors.Is(err, ErrServerRefused) || errors.Is(err, ErrCannotVerify) {
 		return nil
 	}
 	if err == nil && h == nil {

@@ -170,6 +170,12 @@ var restrictedValues = map[string]func(normalized string) string{
 		}
 		return ""
 	},
+	"ssl_max_protocol_version": func(v string) string {
+		if v == "TLSv1" || v == "TLSv1.1" {
+			return "ssl_max_protocol_version must allow TLS 1.2 or later, because pacsd and the standbys connect with TLS 1.2 at least; \"" + v + "\" would lock them out. Leave it out, or give TLSv1.2 or TLSv1.3."
+		}
+		return ""
+	},
 	"full_page_writes": func(v string) string {
 		if v == "off" {
 			return "full_page_writes must stay on, because pacsd brings a former primary back with pg_rewind, which needs full page images; \"off\" is not allowed."

@@ -238,6 +238,8 @@ func TestCheckParamValue(t *testing.T) {
 		{"synchronous_commit", s("yes"), ok("on")},
 		{"huge_pages", s("try"), ok("try")},
 		{"ssl_max_protocol_version", s(""), ok("")},
+		{"ssl_max_protocol_version", s("TLSv1.1"), bad(`ssl_max_protocol_version must allow TLS 1.2 or later, because pacsd and the standbys connect with TLS 1.2 at least; "TLSv1.1" would lock them out. Leave it out, or give TLSv1.2 or TLSv1.3.`)},
+		{"ssl_max_protocol_version", s("TLSv1.3"), ok("TLSv1.3")},
 		{"wal_level", s("replica"), ok("replica")},
 		{"wal_level", s("logical"), ok("logical")},
 		{"wal_level", s("hot_standby"), ok("replica")},
