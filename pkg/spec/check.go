@@ -357,6 +357,11 @@ func (d *decoder) checkFile(f *File) {
 					"Cluster %q sets failover.failsafe, so while etcd cannot be reached the pacsd of the primary's host keeps its primary only as long as the pacsd of every other host of the cluster confirms it over HTTP, at each host's address and the port of daemon.listen; daemon.listen %q listens on one address only, which the one file of every host cannot give for each (a loopback address is reached by no other host). Listen on all addresses (\"0.0.0.0:9187\"), or remove failsafe.", c.Name, f.Daemon.Listen)
 			}
 		}
+		if lt := c.TLS.Lifetime.Duration; lt >= MinCertLifetime && f.Daemon.Resync.Duration > 0 && lt/3 <= f.Daemon.Resync.Duration {
+			d.warnf(c.DeclRange, "Certificates Renewed Late",
+				"The node certificates of cluster %q live %s and are renewed once a third of that (%s) is left, but pacsd run looks at the cluster only every %s (daemon.resync) when nothing else happens: a certificate may expire before a pass renews it. Give tls.cert_lifetime at least three times daemon.resync.",
+				c.Name, shortDuration(lt), shortDuration(lt/3), shortDuration(f.Daemon.Resync.Duration))
+		}
 		if first, dup := networks[c.Network]; dup {
 			d.errorf(c.NetworkRange, "Duplicate Network", "Cluster %q would use the Docker network %q, which %s already uses (declared at %s). pacsd owns one network per cluster: set network to another name.", c.Name, c.Network, first.by, first.rng)
 		} else {
@@ -367,6 +372,23 @@ func (d *decoder) checkFile(f *File) {
 		hostsUsed := map[string]bool{}
 		for _, n := range c.Nodes {
 			hostsUsed[n.Host] = true
+		}
+		// A node's container name is its identity in its TLS certificate
+		// (pacsd verifies each server by it) and its name on the cluster
+		// network: one per node of the cluster, on every host, and a DNS
+		// label of at most 63 bytes.
+		names := map[string]*Node{}
+		for _, n := range c.Nodes {
+			if first, dup := names[n.Container]; dup && first.Host != n.Host {
+				d.errorf(n.ContainerRange, "Duplicate Container Name in Cluster",
+					"Nodes %q and %q of cluster %q both run in a container named %q, on different hosts. pacsd verifies each node's TLS certificate by its container name, so one node could pass for the other. Give one of them another container_name.", first.Name, n.Name, c.Name, n.Container)
+			} else if !dup {
+				names[n.Container] = n
+			}
+			if len(n.Container) > 63 {
+				d.errorf(n.ContainerRange, "Container Name Too Long",
+					"The container name %q of node %q in cluster %q is %d bytes long; it is the node's name on the network and in its TLS certificate, a DNS label of at most 63 bytes. Set a shorter container_name, or shorten the cluster or node name.", n.Container, n.Name, c.Name, len(n.Container))
+			}
 		}
 		for _, n := range c.Nodes {
 			by := fmt.Sprintf("node %q of cluster %q on %s", n.Name, c.Name, engineName(n.Host))
