@@ -138,6 +138,7 @@ func (d *Database) config(addr, user, password, database string) (*pgx.ConnConfi
 	if host == "" || user == "" || database == "" {
 		return nil, fmt.Errorf("host, user and database must all be given")
 	}
+	// No TLS and no fallbacks here: Connect sets the one TLS configuration.
 	cfg, err := pgx.ParseConfig("sslmode=disable")
 	if err != nil {
 		return nil, err

@@ -14,8 +14,10 @@
 // Identifiers are quoted with pgx.Identifier.Sanitize; literals with one
 // quoting function, sqltext.Literal.
 //
-// Connections use sslmode=disable: the servers are reached over the cluster's
-// own container network. Errors name the server's address and, for
+// Connections use TLS verified as libpq's sslmode=verify-full does: the
+// context carries the name the server's certificate must carry and the CA
+// it must chain to (reconcile.Peer); without one, Connect refuses, and it
+// never falls back to clear text. Errors name the server's address and, for
 // connections, the user, never a password.
 //
 // A Database keeps one idle connection per address, user, database and
