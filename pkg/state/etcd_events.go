@@ -74,15 +74,19 @@ func (e *Etcd) AppendEvent(ev reconcile.Event) error {
 	if count <= reconcile.EventsKept+etcdEventsSlack {
 		return nil
 	}
-	old, err := e.cli.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend),
-		clientv3.WithLimit(count-reconcile.EventsKept), clientv3.WithKeysOnly())
+	// The newest EventsKept stay: the key just older than them, read now
+	// (another host may have trimmed since the count above), is the newest
+	// that goes. Trimming by a count read before another host's trim would
+	// delete too many.
+	kept, err := e.cli.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend),
+		clientv3.WithLimit(reconcile.EventsKept+1), clientv3.WithKeysOnly())
 	if err != nil {
 		return unreachable(fmt.Sprintf("looking for the oldest events of cluster %q", ev.Cluster), err)
 	}
-	if len(old.Kvs) == 0 {
+	if len(kept.Kvs) <= reconcile.EventsKept {
 		return nil
 	}
-	last := string(old.Kvs[len(old.Kvs)-1].Key)
+	last := string(kept.Kvs[len(kept.Kvs)-1].Key)
 	if _, err := e.cli.Delete(ctx, pfx, clientv3.WithRange(last+"\x00")); err != nil {
 		return unreachable(fmt.Sprintf("deleting the oldest events of cluster %q", ev.Cluster), err)
 	}
