@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +43,7 @@ func newFailoverBed(t *testing.T, synchronous bool) *failoverBed {
 	r := startDaemon(t, tp, "2s")
 	r.waitReady(t, 3*time.Minute)
 	tp.checkStreaming(t)
+	r.watching(t, tp, "db1")
 	b := &failoverBed{tp: tp, r: r}
 	b.w = e.StartWriter(tp.nodesOf(), "failover_writes")
 	b.probe = e.StartProbe(tp.nodesOf())
@@ -112,6 +114,33 @@ func (b *failoverBed) rejoined(t *testing.T, primary string) {
 		}
 		t.Fatalf("waited 2m for every other node to stream from %s: %v\nlog of %s:\n%s", primary, ok, late, logs)
 	}
+	b.r.watching(t, b.tp, primary)
+}
+
+// watching waits until the daemon's failover supervisor has seen primary
+// healthy and, with synchronous replication, every other node of tp among
+// its synchronous standbys: until then a lost primary is rightly not failed
+// over (no standby is known to hold every acknowledged commit), so a test
+// that kills it sooner tests the refusal, not the failover.
+func (r *daemonRun) watching(t *testing.T, tp *topology, primary string) {
+	t.Helper()
+	synchronous := strings.Contains(tp.replication, "synchronous = true")
+	waitFor(t, time.Minute, "the supervisor's sight of "+primary+" with its synchronous standbys", func() error {
+		st, err := r.status()
+		if err != nil {
+			return err
+		}
+		cs := st.Clusters[tp.name]
+		if cs == nil || cs.PrimarySeen == nil || cs.PrimarySeen.Node != primary {
+			return fmt.Errorf("primary seen: %+v", cs)
+		}
+		for _, n := range tp.nodes {
+			if synchronous && n != primary && !slices.Contains(cs.PrimarySeen.SyncStandbys, n) {
+				return fmt.Errorf("%s is not among the synchronous standbys seen: %v", n, cs.PrimarySeen.SyncStandbys)
+			}
+		}
+		return nil
+	})
 }
 
 func (b *failoverBed) finish(t *testing.T, primary string) {
@@ -393,6 +422,7 @@ func TestE2EFailoverPacsdKilled(t *testing.T) {
 	p := startProcess(t, r.path)
 	r.waitReady(t, 3*time.Minute)
 	tp.checkStreaming(t)
+	r.watching(t, tp, "db1")
 	w := e.StartWriter(tp.nodesOf(), "killed_writes")
 	probe := e.StartProbe(tp.nodesOf())
 	time.Sleep(time.Second)
@@ -414,6 +444,7 @@ func TestE2EFailoverPacsdKilled(t *testing.T) {
 			return err
 		})
 		t.Logf("after the new pacsd started: %s is the primary, the others stream (%.1fs)", now, took.Seconds())
+		r.watching(t, tp, now)
 		primary = now
 		time.Sleep(time.Second)
 	}

@@ -59,6 +59,7 @@ func newHostsBed(t *testing.T) *hostsBed {
 	r := startDaemon(t, tp, "2s")
 	r.waitReady(t, 4*time.Minute)
 	tp.checkStreaming(t)
+	r.watching(t, tp, "db1")
 	b := &hostsBed{failoverBed: &failoverBed{tp: tp, r: r}, hosts: hosts}
 	b.w = e.StartWriter(tp.nodesOf(), "hosts_writes")
 	b.probe = e.StartProbe(tp.nodesOf())

@@ -2,10 +2,11 @@ package daemon
 
 import (
 	"fmt"
-
-	"github.com/pacsd/pacsd/pkg/reconcile"
+	"slices"
 	"sort"
 	"time"
+
+	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
 // Status is what /status reports.
@@ -80,6 +81,9 @@ type PrimarySeen struct {
 	// it began.
 	WAL string    `json:"wal"`
 	At  time.Time `json:"at"`
+	// SyncStandbys are the standbys it waited for then: with synchronous
+	// replication, automatic failover promotes only one of them.
+	SyncStandbys []string `json:"sync_standbys"`
 }
 
 // Status returns a copy of the daemon's status with the operator's view of
@@ -159,7 +163,7 @@ func (d *Daemon) primaryHealthy(cluster string, last reconcile.LastSeen) {
 		d.history.forget(cluster, "failover-refused")
 	}
 	if st := d.st.Clusters[cluster]; st != nil && last.Node != "" {
-		st.PrimarySeen = &PrimarySeen{Node: last.Node, WAL: reconcile.FormatLSN(last.WAL), At: last.At}
+		st.PrimarySeen = &PrimarySeen{Node: last.Node, WAL: reconcile.FormatLSN(last.WAL), At: last.At, SyncStandbys: slices.Clone(last.SyncStandbys)}
 	}
 }
 

@@ -245,7 +245,8 @@
     }
     if (cs.primary_seen && cs.primary_seen.node) {
       const at = parseTime(cs.primary_seen.at);
-      fact('primary seen healthy', cs.primary_seen.node + ' at ' + str(cs.primary_seen.wal) + (at ? ', ' + when(at) : ''));
+      const sync = (cs.primary_seen.sync_standbys || []).join(', ');
+      fact('primary seen healthy', cs.primary_seen.node + ' at ' + str(cs.primary_seen.wal) + (at ? ', ' + when(at) : '') + (sync ? '; synchronous: ' + sync : ''));
     }
     setKids(sec.querySelector('.facts'), facts);
 
