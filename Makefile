@@ -29,7 +29,7 @@ ifeq ($(PACSD_E2E),1)
 	bash scripts/chromium.sh
 	$(MAKE) --no-print-directory image
 	bash image/test.sh
-	$(GO) test -count=1 -timeout 30m -p 1 -run 'E2E' ./...
+	$(GO) test -count=1 -timeout 40m -p 1 -run 'E2E' ./...
 else
 	@echo "e2e: skipped (PACSD_E2E=$(PACSD_E2E)); run 'make test' or set PACSD_E2E=1"
 endif
