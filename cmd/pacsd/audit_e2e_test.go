@@ -478,16 +478,7 @@ func TestE2EAuditSecrets(t *testing.T) {
 	// failover; the acting primary db2 is killed.
 	p := startProcess(t, r.path)
 	r.waitReady(t, 2*time.Minute)
-	waitFor(t, time.Minute, "the supervisor's sight of db2", func() error {
-		st, err := r.status()
-		if err != nil {
-			return err
-		}
-		if cs := st.Clusters[tp.name]; cs == nil || cs.PrimarySeen == nil || cs.PrimarySeen.Node != "db2" {
-			return errors.New("no sight of db2 in /status")
-		}
-		return nil
-	})
+	r.watching(t, tp, "db2")
 	if err := e.Docker.ContainerKill(e.Ctx(time.Minute), tp.container("db2"), "KILL"); err != nil {
 		t.Fatal(err)
 	}
