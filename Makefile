@@ -27,6 +27,7 @@ ifeq ($(PACSD_E2E),1)
 	bash scripts/engine.sh
 	bash scripts/etcd.sh
 	bash scripts/chromium.sh
+	bash scripts/shells.sh
 	$(MAKE) --no-print-directory image
 	bash image/test.sh
 	$(GO) test -count=1 -timeout 40m -p 1 -run 'E2E' ./...

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pacsd/pacsd/pkg/spec"
 )
@@ -31,9 +32,7 @@ const (
 // clients on the cluster network reach it by container name.
 const defaultPGPort = 5432
 
-const conninfoSynopsis = "[CLUSTER] [-f FILE] [--user ROLE] [--ca-file PATH] [--json]"
-
-// conninfoHelp explains the URLs; it follows the usage line of conninfo -h.
+// conninfoHelp explains the URLs, in conninfo --help.
 const conninfoHelp = `Prints a libpq URI and a JDBC URL (PostgreSQL JDBC driver, as dcm4chee-arc uses)
 that list every node of CLUSTER (the file's only cluster when it is left out),
 so that a client finds the acting primary by itself, without a proxy, after a
@@ -72,51 +71,68 @@ the new primary for targetServerType=primary if it last saw it as a standby.
 Append &hostRecheckSeconds=2 to the URL to wait less.
 `
 
-// runConninfo prints the client URLs of one cluster; it needs the file only,
-// no engine.
-func runConninfo(c *cli, args []string) int {
-	fs := c.newFlags("conninfo", conninfoSynopsis)
-	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: pacsd conninfo %s\n\n%s\nOptions:\n", conninfoSynopsis, conninfoHelp)
-		fs.PrintDefaults()
+// newConninfoCmd is 'pacsd conninfo [CLUSTER]': the client URLs of one
+// cluster. It needs the file only, no engine; --ca-file reads the cluster
+// store too.
+func newConninfoCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "conninfo [CLUSTER] [-f FILE] [--user ROLE] [--ca-file PATH] [--json]",
+		Short: "print libpq and JDBC URLs that find the acting primary (or a standby)",
+		Long:  conninfoHelp,
+		Example: `  pacsd conninfo -f /etc/pacsd/pacs.hcl
+  pacsd conninfo pacs --user archive --ca-file /etc/pacs/pacs-ca.crt
+  pacsd conninfo pacs --json | jq -r .read_write.jdbc`,
+		Args:              atMostOne("cluster"),
+		ValidArgsFunction: completeCluster,
 	}
-	path := c.fileFlag(fs)
-	user := fs.String("user", "", "the `ROLE` the URLs log in as (default: the cluster's superuser)")
-	asJSON := fs.Bool("json", false, "print both URLs of both variants and the nodes as JSON on stdout")
-	caFile := fs.String("ca-file", "", "write the cluster's CA certificate to `PATH` and name it in the URLs (sslrootcert)")
-	name, code, ok := clusterArg(fs, args)
-	if !ok {
-		return code
+	path := c.fileFlag(cmd)
+	user := cmd.Flags().String("user", "", "the `ROLE` the URLs log in as (default: the cluster's superuser)")
+	asJSON := cmd.Flags().Bool("json", false, "print both URLs of both variants and the nodes as JSON on stdout")
+	caFile := cmd.Flags().String("ca-file", "", "write the cluster's CA certificate to `PATH` and name it in the URLs (sslrootcert)")
+	_ = cmd.RegisterFlagCompletionFunc("user", cobra.NoFileCompletions)
+	cmd.RunE = action(func(args []string) int { return c.conninfo(*path, clusterOf(args), *user, *caFile, *asJSON) })
+	return cmd
+}
+
+// clusterOf is the CLUSTER argument, "" when it is left out.
+func clusterOf(args []string) string {
+	if len(args) == 0 {
+		return ""
 	}
-	if strings.ContainsRune(*user, 0) {
+	return args[0]
+}
+
+// conninfo prints the client URLs of the cluster name of the file at path.
+func (c *cli) conninfo(path, name, user, caFile string, asJSON bool) int {
+	if strings.ContainsRune(user, 0) {
 		fmt.Fprintf(c.stderr, "pacsd conninfo: the role name given with --user holds a NUL byte, which no PostgreSQL role name can hold; give the role's name\n")
 		return exitUsage
 	}
-	f := c.loadSpec("conninfo", *path)
+	f := c.loadSpec("conninfo", path)
 	if f == nil {
 		return exitProblem
 	}
 	cl, err := pickCluster(f, name)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pacsd conninfo: %s: %v\n", *path, err)
+		fmt.Fprintf(c.stderr, "pacsd conninfo: %s: %v\n", path, err)
 		if errors.Is(err, errSeveralClusters) {
 			return exitUsage
 		}
 		return exitProblem
 	}
-	rootCert := *caFile
+	rootCert := caFile
 	if rootCert == "" {
 		rootCert = cl.Name + "-ca.crt"
 	} else if err := c.writeCA(f, cl, rootCert); err != nil {
 		fmt.Fprintf(c.stderr, "pacsd conninfo: cluster %q: %v\n", cl.Name, err)
 		return exitProblem
 	}
-	info, err := connInfo(cl, *user, rootCert)
+	info, err := connInfo(cl, user, rootCert)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd conninfo: %v\n", err)
 		return exitProblem
 	}
-	if *asJSON {
+	if asJSON {
 		err = writeConninfoJSON(c.stdout, info)
 	} else {
 		err = writeConninfo(c.stdout, info)
@@ -126,35 +142,6 @@ func runConninfo(c *cli, args []string) int {
 		return exitProblem
 	}
 	return exitOK
-}
-
-// clusterArg parses "[CLUSTER] [flags]" (CLUSTER before or after the flags)
-// and returns CLUSTER, "" when it is left out; ok is false when the command
-// should return code.
-func clusterArg(fs *flag.FlagSet, args []string) (name string, code int, ok bool) {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return "", exitOK, false
-		}
-		return "", exitUsage, false
-	}
-	switch {
-	case fs.NArg() == 0:
-	case fs.NArg() == 1 && name == "":
-		name = fs.Arg(0)
-	default:
-		extra := fs.Arg(0)
-		if name == "" {
-			extra = fs.Arg(1)
-		}
-		fmt.Fprintf(fs.Output(), "pacsd %s: unexpected argument %q: name one cluster\n", fs.Name(), extra)
-		fs.Usage()
-		return "", exitUsage, false
-	}
-	return name, exitOK, true
 }
 
 // errSeveralClusters is returned by pickCluster when no cluster is named and

@@ -302,9 +302,9 @@ func TestConninfoHelp(t *testing.T) {
 		t.Fatalf("pacsd conninfo -h: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, w := range []string{"Usage: pacsd conninfo [CLUSTER]", "prefer-standby", "preferSecondary",
-		"target_session_attrs=standby", "targetServerType=secondary", "does not matter", "-user", "-json", "hostRecheckSeconds"} {
-		if !strings.Contains(stderr, w) {
-			t.Errorf("pacsd conninfo -h does not say %q:\n%s", w, stderr)
+		"target_session_attrs=standby", "targetServerType=secondary", "does not matter", "--user", "--json", "hostRecheckSeconds"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("pacsd conninfo -h does not say %q on stdout:\n%s", w, stdout)
 		}
 	}
 	if _, stdout, _ := runCLI(t, nil, "help"); !strings.Contains(stdout, "conninfo") {

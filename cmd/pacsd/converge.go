@@ -6,16 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pacsd/pacsd/pkg/daemon"
 	"github.com/pacsd/pacsd/pkg/docker"
@@ -155,16 +155,32 @@ type jsonAction struct {
 	Reason  string `json:"reason"`
 }
 
-// runPlan prints what apply would do: exit 0 when in sync, 2 when changes are
-// pending, 1 on error.
-func runPlan(c *cli, args []string) int {
-	fs := c.newFlags("plan", "[-f FILE] [--json]")
-	path := c.fileFlag(fs)
-	asJSON := fs.Bool("json", false, "print the actions as JSON")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
+// newPlanCmd is 'pacsd plan'.
+func newPlanCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plan [-f FILE] [--json]",
+		Short: "show what apply would change (exit 2 when changes are pending)",
+		Long: `Observes every node of every cluster of the file (containers, PostgreSQL,
+replication) and prints, one line each, the actions 'pacsd apply' would carry
+out and why. It changes nothing. Exit 0 when everything is in sync, 2 when
+changes are pending, 1 when a cluster could not be observed or the file is
+invalid. No password is ever printed.`,
+		Example: `  pacsd plan -f /etc/pacsd/pacs.hcl
+  pacsd plan --json | jq -r '.[] | "\(.kind) \(.target)"'
+  pacsd plan >/dev/null; [ $? -eq 2 ] && echo "changes pending"`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	f := c.loadSpec("plan", *path)
+	path := c.fileFlag(cmd)
+	asJSON := cmd.Flags().Bool("json", false, "print the actions as JSON")
+	cmd.RunE = action(func([]string) int { return c.plan(*path, *asJSON) })
+	return cmd
+}
+
+// plan prints what apply would do: exit 0 when in sync, 2 when changes are
+// pending, 1 on error.
+func (c *cli) plan(path string, asJSON bool) int {
+	f := c.loadSpec("plan", path)
 	if f == nil {
 		return exitProblem
 	}
@@ -195,12 +211,12 @@ func runPlan(c *cli, args []string) int {
 		}
 		for _, a := range actions {
 			all = append(all, jsonAction{a.Cluster, a.Node, string(a.Kind), string(a.Class), a.Target, a.Reason})
-			if !*asJSON {
+			if !asJSON {
 				fmt.Fprintln(c.stdout, a.String())
 			}
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		if all == nil {
 			all = []jsonAction{}
 		}
@@ -219,14 +235,30 @@ func runPlan(c *cli, args []string) int {
 	return exitOK
 }
 
-// runApply converges every cluster of the file and reports what it did.
-func runApply(c *cli, args []string) int {
-	fs := c.newFlags("apply", "[-f FILE]")
-	path := c.fileFlag(fs)
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
+// newApplyCmd is 'pacsd apply'.
+func newApplyCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "apply [-f FILE]",
+		Short: "converge every cluster of the file once",
+		Long: `Converges every cluster of the file once, as the daemon does on each pass:
+creates missing networks, volumes and containers, builds standbys with
+pg_basebackup (progress shown), writes pg_hba.conf and the managed
+parameters, creates roles, and puts back what drifted. It waits when another
+pacsd process (the daemon) is acting on a cluster. Exit 0 when every cluster
+converged, 1 when one did not (what failed, on which node, is said).`,
+		Example: `  pacsd apply -f /etc/pacsd/pacs.hcl
+  pacsd plan >/dev/null; [ $? -eq 2 ] && pacsd apply   # only when changes are pending`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	f := c.loadSpec("apply", *path)
+	path := c.fileFlag(cmd)
+	cmd.RunE = action(func([]string) int { return c.apply(*path) })
+	return cmd
+}
+
+// apply converges every cluster of the file at path and reports what it did.
+func (c *cli) apply(path string) int {
+	f := c.loadSpec("apply", path)
 	if f == nil {
 		return exitProblem
 	}
@@ -264,10 +296,20 @@ func signalContext(idle time.Duration) (context.Context, context.CancelFunc) {
 
 // newLogger logs text on a terminal, JSON otherwise.
 func newLogger(w io.Writer) *slog.Logger {
-	if isTerminal(w) {
-		return slog.New(slog.NewTextHandler(w, nil))
+	h, _ := logHandler(w, "")
+	return slog.New(h)
+}
+
+// logHandler writes log records to w in format: "text", "json", or ""
+// for text on a terminal and JSON otherwise.
+func logHandler(w io.Writer, format string) (slog.Handler, error) {
+	switch {
+	case format == "text", format == "" && isTerminal(w):
+		return slog.NewTextHandler(w, nil), nil
+	case format == "json", format == "":
+		return slog.NewJSONHandler(w, nil), nil
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return nil, fmt.Errorf("--log-format %q: give text or json", format)
 }
 
 func isTerminal(w io.Writer) bool {
@@ -311,10 +353,32 @@ func (p *progress) done() {
 	}
 }
 
-// runSwitchover makes NODE the primary of its cluster now, then converges.
-func runSwitchover(c *cli, args []string) int {
-	fs := c.newFlags("switchover", "NODE [-f FILE] [--cluster NAME]")
-	t, code, ok := c.nodeTarget(fs, args)
+// newSwitchoverCmd is 'pacsd switchover NODE'.
+func newSwitchoverCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "switchover NODE [-f FILE] [--cluster NAME]",
+		Short: "make NODE the primary now (no acknowledged write is lost)",
+		Long: `Makes NODE, a standby, the primary of its cluster now: the old primary stops
+with a fast shutdown (its WAL senders hand everything to the standbys), NODE
+replays up to the old primary's shutdown checkpoint, is recorded as the acting
+primary and only then promoted; the other standbys follow NODE and the old
+primary rejoins as a standby. When NODE does not catch up, the old primary is
+started again and nothing changed. No acknowledged write is lost. Then the
+cluster is converged. When the file names another primary, pacsd says so:
+edit primary in the file so that it says what runs. Exit 0 when NODE is the
+primary, 1 when it is not or the rest did not converge.`,
+		Example: `  pacsd switchover db2 -f /etc/pacsd/pacs.hcl
+  pacsd switchover db2 --cluster pacs   # the file has several clusters with a node db2`,
+		Args: oneNode,
+	}
+	nf := c.nodeFlags(cmd)
+	cmd.RunE = action(func(args []string) int { return c.switchover(nf, args[0]) })
+	return cmd
+}
+
+// switchover makes node the primary of its cluster now, then converges.
+func (c *cli) switchover(nf nodeFlags, node string) int {
+	t, code, ok := c.nodeTarget("switchover", nf, node)
 	if !ok {
 		return code
 	}
@@ -355,29 +419,28 @@ func (t nodeTarget) fileDiffers(w io.Writer) {
 	}
 }
 
-// nodeTarget parses "NODE [-f FILE] [--cluster NAME]" and the flags fs has
-// besides, loads the file, finds NODE's cluster and wires the adapters, with
-// a cluster lock that says when it waits for another pacsd process.
-func (c *cli) nodeTarget(fs *flag.FlagSet, args []string) (nodeTarget, int, bool) {
-	name := fs.Name()
-	path := c.fileFlag(fs)
-	clusterName := fs.String("cluster", "", "the cluster of NODE, when the file has several")
-	var t nodeTarget
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		t.node, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return t, exitOK, false
-		}
-		return t, exitUsage, false
-	}
-	if t.node == "" && fs.NArg() == 1 {
-		t.node = fs.Arg(0)
-	} else if fs.NArg() > 0 || t.node == "" {
-		fs.Usage()
-		return t, exitUsage, false
-	}
+// nodeFlags are the flags of a command that acts on one NODE of the file.
+type nodeFlags struct {
+	file    *string
+	cluster *string
+}
+
+// nodeFlags registers -f/--file and --cluster on cmd, a command whose
+// argument is NODE, and completes NODE and --cluster from the file.
+func (c *cli) nodeFlags(cmd *cobra.Command) nodeFlags {
+	nf := nodeFlags{file: c.fileFlag(cmd)}
+	nf.cluster = cmd.Flags().String("cluster", "", "the cluster `NAME` of NODE, when the file has several")
+	cmd.ValidArgsFunction = completeNode
+	_ = cmd.RegisterFlagCompletionFunc("cluster", completeClusterFlag)
+	return nf
+}
+
+// nodeTarget loads the file of nf for the command name, finds the cluster
+// of node and wires the adapters, with a cluster lock that says when it
+// waits for another pacsd process.
+func (c *cli) nodeTarget(name string, nf nodeFlags, node string) (nodeTarget, int, bool) {
+	path, clusterName := nf.file, nf.cluster
+	t := nodeTarget{node: node}
 	f := c.loadSpec(name, *path)
 	if f == nil {
 		return t, exitProblem, false

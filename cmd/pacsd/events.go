@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,15 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
 	"github.com/pacsd/pacsd/pkg/state"
 )
 
-const eventsSynopsis = "[-f FILE] [CLUSTER] [--since DURATION|TIME] [--json]"
-
-// eventsHelp explains what events shows; it follows the usage line of
-// events -h.
+// eventsHelp explains what events shows, in events --help.
 const eventsHelp = `Prints the event history of CLUSTER (every cluster of the file when it is left
 out), oldest first: each action pacsd carried out and each decision not to act
 (a refused failover, drift found, a switchover that waits), with its result and
@@ -34,29 +32,38 @@ type eventReader interface {
 	Events(cluster string, since time.Time) ([]reconcile.Event, error)
 }
 
-// runEvents prints the event history of one cluster or of every cluster of
-// the file. Exit 0 when it was read (also when there is none), 1 when the
-// file is invalid or the store cannot be read, 2 for a usage error (a bad
-// --since, a cluster the file does not declare).
-func runEvents(c *cli, args []string) int {
-	fs := c.newFlags("events", eventsSynopsis)
-	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: pacsd events %s\n\n%s\nOptions:\n", eventsSynopsis, eventsHelp)
-		fs.PrintDefaults()
+// newEventsCmd is 'pacsd events [CLUSTER]'.
+func newEventsCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "events [CLUSTER] [-f FILE] [--since DURATION|TIME] [--json]",
+		Short: "show what pacsd did and decided not to do, oldest first",
+		Long: eventsHelp + `
+Exit 0 when the history was read (also when it is empty), 1 when the file is
+invalid or the store cannot be read, 2 for a bad --since or a cluster the
+file does not declare.`,
+		Example: `  pacsd events -f /etc/pacsd/pacs.hcl
+  pacsd events pacs --since 1h
+  pacsd events --since 2025-03-01T12:00:00Z --json | jq -r '.[] | select(.kind == "failover")'`,
+		Args:              atMostOne("cluster"),
+		ValidArgsFunction: completeCluster,
 	}
-	path := c.fileFlag(fs)
-	sinceArg := fs.String("since", "", "only events of the last `DURATION` (such as 1h or 30m), or from TIME on (RFC 3339, such as 2025-03-01T12:00:00Z)")
-	asJSON := fs.Bool("json", false, "print the events as a JSON array on stdout")
-	name, code, ok := eventsArgs(fs, args)
-	if !ok {
-		return code
-	}
-	since, err := parseSince(*sinceArg, time.Now())
+	path := c.fileFlag(cmd)
+	since := cmd.Flags().String("since", "", "only events of the last `DURATION` (such as 1h or 30m), or from TIME on (RFC 3339, such as 2025-03-01T12:00:00Z)")
+	asJSON := cmd.Flags().Bool("json", false, "print the events as a JSON array on stdout")
+	_ = cmd.RegisterFlagCompletionFunc("since", cobra.NoFileCompletions)
+	cmd.RunE = action(func(args []string) int { return c.events(*path, clusterOf(args), *since, *asJSON) })
+	return cmd
+}
+
+// events prints the event history of the cluster name of the file at path,
+// or of every cluster of the file when name is "".
+func (c *cli) events(path, name, sinceArg string, asJSON bool) int {
+	since, err := parseSince(sinceArg, time.Now())
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd events: %v\n", err)
 		return exitUsage
 	}
-	f := c.loadSpec("events", *path)
+	f := c.loadSpec("events", path)
 	if f == nil {
 		return exitProblem
 	}
@@ -64,7 +71,7 @@ func runEvents(c *cli, args []string) int {
 	if name != "" {
 		cl, err := pickCluster(f, name)
 		if err != nil {
-			fmt.Fprintf(c.stderr, "pacsd events: %s: %v\n", *path, err)
+			fmt.Fprintf(c.stderr, "pacsd events: %s: %v\n", path, err)
 			return exitUsage
 		}
 		clusters = []string{cl.Name}
@@ -93,7 +100,7 @@ func runEvents(c *cli, args []string) int {
 	}
 	// Several clusters: their histories merged.
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
-	if *asJSON {
+	if asJSON {
 		err = writeEventsJSON(c.stdout, evs)
 	} else {
 		err = writeEvents(c.stdout, evs)
@@ -103,29 +110,6 @@ func runEvents(c *cli, args []string) int {
 		return exitProblem
 	}
 	return exitOK
-}
-
-// eventsArgs parses "[CLUSTER]" and the flags, in any order; ok is false
-// when the command should return code.
-func eventsArgs(fs *flag.FlagSet, args []string) (name string, code int, ok bool) {
-	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return "", exitOK, false
-			}
-			return "", exitUsage, false
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return name, exitOK, true
-		}
-		if name != "" {
-			fmt.Fprintf(fs.Output(), "pacsd %s: unexpected argument %q: name one cluster\n", fs.Name(), args[0])
-			fs.Usage()
-			return "", exitUsage, false
-		}
-		name, args = args[0], args[1:]
-	}
 }
 
 // parseSince reads --since: "" is no limit (the zero time), a Go duration

@@ -171,7 +171,7 @@ func TestEventsCommandUsage(t *testing.T) {
 		t.Errorf("pacsd events on a missing file: exit %d, want 1\n%s%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, nil, "events", "-h")
-	if code != exitOK || !strings.Contains(stderr, "--since") || !strings.Contains(stderr, "oldest first") {
+	if code != exitOK || !strings.Contains(stdout, "--since") || !strings.Contains(stdout, "oldest first") || stderr != "" {
 		t.Errorf("pacsd events -h: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -6,21 +6,50 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
-// runFailover is the operator's failover: the acting primary is lost, and
-// NODE, a standby, is made the primary. The old primary is fenced and
-// confirmed stopped first, as by the daemon; a standby that may lack
-// acknowledged commits is promoted only with --accept-loss, and what it may
-// lack is said first.
-func runFailover(c *cli, args []string) int {
-	fs := c.newFlags("failover", "NODE [-f FILE] [--cluster NAME] [--accept-loss] [--confirm-fenced] [--from OLD]")
-	acceptLoss := fs.Bool("accept-loss", false, "promote NODE even when it may lack acknowledged commits (beyond max_lag, position unknown, not synchronous, another standby ahead)")
-	from := fs.String("from", "", "the node that was the primary, when pacsd keeps no record of it (a lost or damaged state_dir while the primary is lost); it is fenced like any old primary")
-	confirmFenced := fs.Bool("confirm-fenced", false, "go on when the old primary's engine cannot confirm that it is stopped: you made sure it cannot accept writes (its host is powered off)")
-	t, code, ok := c.nodeTarget(fs, args)
+// newFailoverCmd is 'pacsd failover NODE', the operator's failover: the
+// acting primary is lost, and NODE, a standby, is made the primary. The old
+// primary is fenced and confirmed stopped first, as by the daemon; a standby
+// that may lack acknowledged commits is promoted only with --accept-loss,
+// and what it may lack is said first.
+func newFailoverCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "failover NODE [-f FILE] [--cluster NAME] [--accept-loss] [--confirm-fenced] [--from OLD]",
+		Short: "make standby NODE the primary when the primary is lost (fenced first)",
+		Long: `For when the acting primary is lost: fences it (its container stopped and
+confirmed stopped, so that it can never take writes again), then promotes
+NODE, a standby, and converges the rest. NODE is refused, and nothing is
+promoted, when it may lack commits the primary acknowledged (beyond max_lag,
+its position unknown, not synchronous, another standby ahead); what it may
+lack is said, and --accept-loss promotes it anyway. When the old primary's
+engine does not answer, its stop cannot be confirmed: make sure it cannot
+take writes (power its host off), then give --confirm-fenced. Exit 0 when
+NODE is the primary, 1 when it is not.`,
+		Example: `  pacsd failover db2 -f /etc/pacsd/pacs.hcl
+  pacsd failover db2 --confirm-fenced   # the old primary's host is powered off
+  pacsd failover db3 --accept-loss      # promote db3 though it may lack acknowledged commits
+  pacsd failover db2 --from db1         # the state directory was lost; db1 was the primary`,
+		Args: oneNode,
+	}
+	nf := c.nodeFlags(cmd)
+	acceptLoss := cmd.Flags().Bool("accept-loss", false, "promote NODE even when it may lack acknowledged commits (beyond max_lag, position unknown, not synchronous, another standby ahead)")
+	from := cmd.Flags().String("from", "", "`OLD`, the node that was the primary, when pacsd keeps no record of it (a lost or damaged state_dir while the primary is lost); it is fenced like any old primary")
+	confirmFenced := cmd.Flags().Bool("confirm-fenced", false, "go on when the old primary's engine cannot confirm that it is stopped: you made sure it cannot accept writes (its host is powered off)")
+	_ = cmd.RegisterFlagCompletionFunc("from", completeNodeFlag)
+	cmd.RunE = action(func(args []string) int {
+		return c.failover(nf, args[0], reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced, From: *from})
+	})
+	return cmd
+}
+
+// failover fences the lost primary of node's cluster and promotes node.
+func (c *cli) failover(nf nodeFlags, node string, opts reconcile.ManualOptions) int {
+	t, code, ok := c.nodeTarget("failover", nf, node)
 	if !ok {
 		return code
 	}
@@ -43,10 +72,10 @@ func runFailover(c *cli, args []string) int {
 	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
 	before, _ := t.deps.Store.Load(cl.Name)
 	began := time.Now()
-	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced, From: *from}, last, log)
+	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, opts, last, log)
 	unlock()
 	if t.deps.Events != nil {
-		e := reconcile.Event{At: began, Cluster: cl.Name, Node: cmp.Or(*from, before.Acting), Kind: "failover", Target: t.node,
+		e := reconcile.Event{At: began, Cluster: cl.Name, Node: cmp.Or(opts.From, before.Acting), Kind: "failover", Target: t.node,
 			Reason: "asked for on the command line ('pacsd failover')", Result: "ok: " + to + " promoted", Duration: time.Since(began).Round(time.Millisecond).String()}
 		if err != nil {
 			e.Result = "refused: " + err.Error()
@@ -62,7 +91,7 @@ func runFailover(c *cli, args []string) int {
 	}
 	res, err := applyWaiting(ctx, c.stderr, "failover", cl, t.deps, log, nil)
 	var left *reconcile.NodesLeftError
-	if errors.As(err, &left) && *confirmFenced && onlyHostOf(cl, cmp.Or(*from, before.Acting), left) {
+	if errors.As(err, &left) && opts.ConfirmFenced && onlyHostOf(cl, cmp.Or(opts.From, before.Acting), left) {
 		// The old primary's host is the one expected to be cut off: the
 		// promotion stands, and the daemon (or the next apply) fences it
 		// first and makes it follow once its engine answers.

@@ -1,11 +1,14 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes shared by every subcommand.
@@ -25,107 +28,332 @@ type cli struct {
 	getenv         func(string) string
 }
 
-// command is one subcommand: later ones (plan, apply, run, status, switchover)
-// are added to commands below.
-type command struct {
-	name    string
-	args    string // argument synopsis for the usage text
-	summary string
-	run     func(c *cli, args []string) int
+// commands are the subcommands, in the order help lists them.
+//
+// Adding a command takes a file and a line. The file (restart.go, say)
+// holds the command's constructor:
+//
+//	func newRestartCmd(c *cli) *cobra.Command {
+//		cmd := &cobra.Command{
+//			Use:     "restart NODE [-f FILE] [--cluster NAME]", // its name, then its synopsis
+//			Short:   "restart NODE's PostgreSQL",              // one line, for 'pacsd help'
+//			Long:    `...`,                                    // what it does, its exit codes
+//			Example: "  pacsd restart db2 -f /etc/pacsd/pacs.hcl",
+//			Args:    oneNode, // or noArgs, atMostOne("cluster")
+//		}
+//		nf := c.nodeFlags(cmd) // -f/--file and --cluster; NODE, --cluster completed from the file
+//		force := cmd.Flags().Bool("force", false, "...") // its other flags
+//		cmd.RunE = action(func(args []string) int {
+//			t, code, ok := c.nodeTarget(cmd.Name(), nf, args[0])
+//			if !ok {
+//				return code
+//			}
+//			... // print to c.stdout and c.stderr
+//			return exitOK
+//		})
+//		return cmd
+//	}
+//
+// and the line is newRestartCmd(c) in the list below. A command without
+// NODE takes the file flag with path := c.fileFlag(cmd), and completes a
+// CLUSTER argument with ValidArgsFunction: completeCluster (complete.go has
+// the other completion functions). Flags and arguments are parsed before
+// the body runs; usage errors (an unknown flag, Args refusing the
+// arguments) are printed by run, once, with the synopsis. The body prints
+// its own output and errors and returns the exit code. TestHelpEveryCommand
+// requires Short, Long and an Example that runs the command.
+func commands(c *cli) []*cobra.Command {
+	return []*cobra.Command{
+		newValidateCmd(c),
+		newPlanCmd(c),
+		newApplyCmd(c),
+		newSwitchoverCmd(c),
+		newFailoverCmd(c),
+		newRunCmd(c),
+		newConninfoCmd(c),
+		newStatusCmd(c),
+		newEventsCmd(c),
+		newPauseCmd(c),
+		newResumeCmd(c),
+		newFmtCmd(c),
+		newVersionCmd(c),
+		newCompletionCmd(c),
+	}
 }
 
-var commands []command
-
 func init() {
-	commands = []command{
-		{"validate", "[-f FILE] [--json]", "check the topology file and explain every problem in it", runValidate},
-		{"plan", "[-f FILE] [--json]", "show what apply would change (exit 2 when changes are pending)", runPlan},
-		{"apply", "[-f FILE]", "converge every cluster of the file once", runApply},
-		{"switchover", "NODE [-f FILE]", "make NODE the primary now (no acknowledged write is lost)", runSwitchover},
-		{"failover", "NODE [-f FILE]", "make standby NODE the primary when the primary is lost (fenced first)", runFailover},
-		{"run", "[-f FILE]", "keep every cluster converged to the file (the service)", runRun},
-		{"conninfo", "[CLUSTER] [-f FILE]", "print libpq and JDBC URLs that find the acting primary (or a standby)", runConninfo},
-		{"status", "[-f FILE] [--host NAME]", "ask the running daemon: last passes, leader, primary's lease, hosts", runStatus},
-		{"events", "[-f FILE] [CLUSTER] [--since DURATION|TIME] [--json]", "show what pacsd did and decided not to do, oldest first", runEvents},
-		{"pause", "CLUSTER [-f FILE]", "maintenance: pacsd observes and reports the cluster, and takes no action on it", runPause},
-		{"resume", "CLUSTER [-f FILE]", "end maintenance: pacsd acts on the cluster again", runResume},
-		{"fmt", "[-f FILE] [-check]", "format the topology file canonically, keeping its comments (-check: exit 3 when not formatted)", runFmt},
-		{"version", "", "print the version of pacsd", runVersion},
-	}
+	cobra.EnableCommandSorting = false // help lists the commands in the order above
 }
 
 func main() {
 	os.Exit(run(os.Args[1:], &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
 }
 
-// run dispatches args to a subcommand and returns the exit code.
+// run runs the subcommand args name and returns the exit code.
 func run(args []string, c *cli) int {
-	if len(args) == 0 {
-		usage(c.stderr)
-		return exitUsage
-	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		usage(c.stdout)
+	root := newRootCmd(c)
+	root.SetArgs(singleDashLong(root, args))
+	cmd, err := root.ExecuteC()
+	var code exitError
+	switch {
+	case err == nil:
 		return exitOK
+	case errors.As(err, &code):
+		return int(code)
 	}
-	for _, cmd := range commands {
-		if cmd.name == args[0] {
-			return cmd.run(c, args[1:])
-		}
-	}
-	fmt.Fprintf(c.stderr, "pacsd: unknown command %q\n\n", args[0])
-	usage(c.stderr)
+	usageError(c.stderr, cmd, err)
 	return exitUsage
 }
 
-func usage(w io.Writer) {
-	var b strings.Builder
-	b.WriteString("Usage: pacsd COMMAND [OPTIONS]\n\nCommands:\n")
-	for _, cmd := range commands {
-		fmt.Fprintf(&b, "  %-10s %-22s %s\n", cmd.name, cmd.args, cmd.summary)
+// exitError carries the exit code of a command out of cobra; the command
+// has said what went wrong.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// action makes body, which prints its own output and errors and returns the
+// exit code, the RunE of a command.
+func action(body func(args []string) int) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		if code := body(args); code != exitOK {
+			return exitError(code)
+		}
+		return nil
 	}
-	b.WriteString("\nThe topology file is --file (-f), else $PACSD_FILE, else " + defaultFile + ".\n")
-	b.WriteString("Run 'pacsd COMMAND -h' for the options of a command.\n")
-	fmt.Fprint(w, b.String())
 }
 
-// newFlags returns the flag set of a subcommand, printing its errors and usage to stderr.
-func (c *cli) newFlags(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: pacsd %s %s\n\nOptions:\n", name, synopsis)
-		fs.PrintDefaults()
+// usageError says on w what was wrong with the command line of cmd, once,
+// with its synopsis and where to read more.
+func usageError(w io.Writer, cmd *cobra.Command, err error) {
+	hint := fmt.Sprintf("Run '%s --help' for its options and examples.", cmd.CommandPath())
+	if !cmd.HasParent() || cmd.Name() == "help" {
+		hint = "Run 'pacsd help' for the commands, 'pacsd help COMMAND' for one of them."
 	}
-	return fs
+	fmt.Fprintf(w, "%s: %v\nUsage: %s\n%s\n", cmd.CommandPath(), strings.TrimRight(err.Error(), "\n"), cmd.UseLine(), hint)
 }
 
-// fileFlag registers -f and --file, defaulting to $PACSD_FILE, else defaultFile.
-func (c *cli) fileFlag(fs *flag.FlagSet) *string {
+// helpTemplate is the text of 'pacsd help [COMMAND]' and --help, on stdout.
+const helpTemplate = `Usage: {{.UseLine}}
+{{with (or .Long .Short)}}
+{{. | trimTrailingWhitespaces}}
+{{end}}{{if .HasAvailableSubCommands}}
+Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}
+{{end}}{{if .HasAvailableLocalFlags}}
+Options:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}
+{{end}}{{if .HasExample}}
+Examples:
+{{.Example}}
+{{end}}{{if .HasAvailableSubCommands}}
+The topology file is --file (-f), else $PACSD_FILE, else ` + defaultFile + `.
+Run 'pacsd help COMMAND' or 'pacsd COMMAND --help' for the options and examples of a command.
+{{end}}`
+
+// newRootCmd is pacsd and its subcommands, writing to c's streams.
+func newRootCmd(c *cli) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pacsd COMMAND [OPTIONS]",
+		Short: "keep the PostgreSQL primary/standby containers of a dcm4chee archive converged to one HCL file",
+		Long: `pacsd keeps the PostgreSQL primary/standby containers of a dcm4chee DICOM
+archive converged to one HCL topology file: it creates the containers, builds
+the standbys, puts back what drifts, and switches or fails over.
+
+Exit codes: 0 success, 1 the command ran and found a problem (such as an
+invalid topology file), 2 wrong usage, and for plan: changes are pending;
+fmt --check exits 3 for a file that is not formatted.`,
+		Example: `  pacsd validate -f /etc/pacsd/pacs.hcl
+  pacsd plan
+  pacsd help switchover
+  source <(pacsd completion bash)`,
+		Version:           versionString(),
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: cobra.NoFileCompletions, // the commands' names only
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		// Without a command: the help, on stderr, and exit 2.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q%s", args[0], suggest(cmd, args[0]))
+			}
+			cmd.SetOut(c.stderr)
+			_ = cmd.Help()
+			return exitError(exitUsage)
+		},
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true}, // ours: newCompletionCmd
+	}
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetHelpTemplate(helpTemplate)
+	root.SetVersionTemplate(versionText())
+	root.Flags().BoolP("version", "v", false, "print the version of pacsd, as 'pacsd version' does")
+	root.SetHelpCommand(newHelpCmd())
+	for _, cmd := range commands(c) {
+		cmd.DisableFlagsInUseLine = true // the synopsis in Use names them
+		root.AddCommand(cmd)
+	}
+	root.DisableFlagsInUseLine = true
+	root.InitDefaultHelpCmd() // now, not when it runs: singleDashLong finds it
+	return root
+}
+
+// suggest is cobra's "Did you mean" for an unknown command name.
+func suggest(root *cobra.Command, name string) string {
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		return fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return ""
+}
+
+// newHelpCmd is 'pacsd help [COMMAND]'.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "show the help of pacsd, or of COMMAND: what it does, its options, examples",
+		Long: `Shows what COMMAND does, its options and examples (as 'pacsd COMMAND --help'
+does), or without COMMAND the list of commands.`,
+		Example: `  pacsd help
+  pacsd help switchover`,
+		Args:                  atMostOne("command"),
+		DisableFlagsInUseLine: true,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range cmd.Root().Commands() {
+				if (sub.IsAvailableCommand() || sub == cmd) && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root := cmd.Root()
+			target := root
+			if len(args) == 1 {
+				target = nil
+				for _, sub := range root.Commands() {
+					if sub.Name() == args[0] && (sub.IsAvailableCommand() || sub == cmd) {
+						target = sub
+					}
+				}
+				if target == nil {
+					return fmt.Errorf("unknown command %q%s", args[0], suggest(root, args[0]))
+				}
+			}
+			target.InitDefaultHelpFlag()
+			target.SetOut(cmd.OutOrStdout())
+			return target.Help()
+		},
+	}
+}
+
+// fileFlag registers -f and --file on cmd, defaulting to $PACSD_FILE, else
+// defaultFile, and completed with .hcl files.
+func (c *cli) fileFlag(cmd *cobra.Command) *string {
 	def := c.getenv("PACSD_FILE")
 	if def == "" {
 		def = defaultFile
 	}
-	path := new(string)
-	fs.StringVar(path, "file", def, "topology `FILE` (env PACSD_FILE)")
-	fs.StringVar(path, "f", def, "short for --file")
+	path := cmd.Flags().StringP("file", "f", def, "topology `FILE` (env PACSD_FILE)")
+	_ = cmd.MarkFlagFilename("file", "hcl")
 	return path
 }
 
-// parseFlags parses args and refuses positional arguments; ok is false when
-// the command should return code (usage shown, or -h asked for).
-func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK, false
+// noArgs refuses positional arguments.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// atMostOne accepts one argument or none, such as a cluster (what).
+func atMostOne(what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return fmt.Errorf("unexpected argument %q: name one %s", args[1], what)
 		}
-		return exitUsage, false
+		return nil
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "pacsd %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		fs.Usage()
-		return exitUsage, false
+}
+
+// oneNode requires the NODE argument.
+func oneNode(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("name the node, such as 'pacsd %s db2'", cmd.Name())
+	case len(args) > 1:
+		return fmt.Errorf("unexpected argument %q: name one node", args[1])
 	}
-	return exitOK, true
+	return nil
+}
+
+// singleDashLong returns args with "-name" and "-name=value" written
+// "--name", where name is a long flag of the command args run (or of
+// pacsd itself before the command's name), as the standard flag package
+// read them before pacsd's flags were POSIX-style: 'pacsd fmt -check' and
+// 'pacsd validate -json' keep working. A value of a flag is left alone, and
+// so is everything after "--". The command line of a shell completion
+// request (__complete) is read the same way.
+func singleDashLong(root *cobra.Command, args []string) []string {
+	out := append([]string{}, args...) // never nil: cobra would read os.Args
+	i := 0
+	if len(out) > 0 && (out[0] == cobra.ShellCompRequestCmd || out[0] == cobra.ShellCompNoDescRequestCmd) {
+		i = 1
+	}
+	root.InitDefaultHelpFlag()
+	flags := root.Flags()
+	for ; i < len(out); i++ {
+		a := out[i]
+		if !strings.HasPrefix(a, "-") {
+			sub, _, err := root.Find([]string{a})
+			if err != nil || sub == root {
+				return out
+			}
+			sub.InitDefaultHelpFlag()
+			flags = sub.Flags()
+			i++
+			break
+		}
+		out[i] = longFlag(flags, a)
+	}
+	for ; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		out[i] = longFlag(flags, a)
+		if takesValue(flags, out[i]) {
+			i++
+		}
+	}
+	return out
+}
+
+// longFlag is a written "--name" when it is "-name" or "-name=value" and
+// name a long flag of fs; else a.
+func longFlag(fs *pflag.FlagSet, a string) string {
+	if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+		return a
+	}
+	name, _, _ := strings.Cut(a[1:], "=")
+	if fs.Lookup(name) == nil {
+		return a
+	}
+	return "-" + a
+}
+
+// takesValue reports whether a is a flag of fs, "--name" or "-n", whose
+// value is the next argument.
+func takesValue(fs *pflag.FlagSet, a string) bool {
+	var f *pflag.Flag
+	switch {
+	case strings.HasPrefix(a, "--") && !strings.Contains(a, "="):
+		f = fs.Lookup(a[2:])
+	case len(a) == 2 && a[0] == '-' && a[1] != '-':
+		f = fs.ShorthandLookup(a[1:])
+	}
+	return f != nil && f.NoOptDefVal == ""
 }

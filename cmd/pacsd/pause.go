@@ -6,33 +6,64 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
-// runPause puts a cluster in maintenance mode: every pacsd keeps observing
-// and reporting it and takes no action on it (no repair, no failover)
-// until 'pacsd resume'. It writes the cluster store (the state directory,
-// or etcd), so it works whether the daemon runs or not, and records it in
-// the event history.
-func runPause(c *cli, args []string) int { return setPause(c, "pause", args, true) }
-
-// runResume ends a cluster's maintenance mode.
-func runResume(c *cli, args []string) int { return setPause(c, "resume", args, false) }
-
-func setPause(c *cli, cmd string, args []string, paused bool) int {
-	fs := c.newFlags(cmd, "CLUSTER [-f FILE]")
-	path := c.fileFlag(fs)
-	name, code, ok := clusterArg(fs, args)
-	if !ok {
-		return code
+// newPauseCmd is 'pacsd pause CLUSTER': it puts a cluster in maintenance
+// mode: every pacsd keeps observing and reporting it and takes no action on
+// it (no repair, no failover) until 'pacsd resume'. It writes the cluster
+// store (the state directory, or etcd), so it works whether the daemon runs
+// or not, and records it in the event history.
+func newPauseCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pause CLUSTER [-f FILE]",
+		Short: "maintenance: pacsd observes and reports the cluster, and takes no action on it",
+		Long: `Puts CLUSTER (the file's only cluster when it is left out) in maintenance
+mode: every pacsd keeps observing and reporting it (status, metrics, the
+status page) and takes no action on it, no repair and no failover, until
+'pacsd resume CLUSTER'. It writes the cluster store (daemon.state_dir, or
+etcd with daemon.etcd), so it works whether the daemon runs or not, and it is
+recorded in the event history. Pausing a paused cluster changes nothing.`,
+		Example: `  pacsd pause pacs -f /etc/pacsd/pacs.hcl
+  pacsd pause pacs && docker restart pacs-db2 && pacsd resume pacs`,
+		Args:              atMostOne("cluster"),
+		ValidArgsFunction: completeCluster,
 	}
-	f := c.loadSpec(cmd, *path)
+	path := c.fileFlag(cmd)
+	cmd.RunE = action(func(args []string) int { return c.setPause("pause", *path, clusterOf(args), true) })
+	return cmd
+}
+
+// newResumeCmd is 'pacsd resume CLUSTER': it ends a cluster's maintenance mode.
+func newResumeCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "resume CLUSTER [-f FILE]",
+		Short: "end maintenance: pacsd acts on the cluster again",
+		Long: `Ends the maintenance mode of CLUSTER (the file's only cluster when it is
+left out) that 'pacsd pause' began: pacsd repairs it again, and fails it over
+when its failover is automatic. Recorded in the event history; resuming a
+cluster that is not paused changes nothing.`,
+		Example:           `  pacsd resume pacs -f /etc/pacsd/pacs.hcl`,
+		Args:              atMostOne("cluster"),
+		ValidArgsFunction: completeCluster,
+	}
+	path := c.fileFlag(cmd)
+	cmd.RunE = action(func(args []string) int { return c.setPause("resume", *path, clusterOf(args), false) })
+	return cmd
+}
+
+// setPause pauses (paused) or resumes the cluster name of the file at path,
+// for the command cmd.
+func (c *cli) setPause(cmd, path, name string, paused bool) int {
+	f := c.loadSpec(cmd, path)
 	if f == nil {
 		return exitProblem
 	}
 	cl, err := pickCluster(f, name)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pacsd %s: %s: %v\n", cmd, *path, err)
+		fmt.Fprintf(c.stderr, "pacsd %s: %s: %v\n", cmd, path, err)
 		return exitUsage
 	}
 	store, done, err := c.clusterStore(f)

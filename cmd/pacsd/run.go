@@ -12,36 +12,75 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pacsd/pacsd/pkg/daemon"
 	"github.com/pacsd/pacsd/pkg/docker"
 	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
-// runRun is the service: it keeps every cluster of the file converged until
-// SIGTERM or SIGINT; SIGHUP reloads the file. Exit 0 after a clean stop, 1
-// when it cannot start (invalid file, another pacsd on the state directory,
-// the listen address taken).
-func runRun(c *cli, args []string) int {
-	fs := c.newFlags("run", "[-f FILE] [--host NAME] [--log-level LEVEL]")
-	path := c.fileFlag(fs)
-	levelName := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
-	hostName := fs.String("host", "", "with pacsd on every host (daemon.etcd), the host block `NAME` of this host (env PACSD_HOST)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
+// newRunCmd is 'pacsd run', the service: it keeps every cluster of the file
+// converged until SIGTERM or SIGINT; SIGHUP reloads the file. Exit 0 after a
+// clean stop, 1 when it cannot start (invalid file, another pacsd on the
+// state directory, the listen address taken).
+func newRunCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run [-f FILE] [--host NAME] [--log-level LEVEL] [--log-format text|json]",
+		Short: "keep every cluster converged to the file (the service)",
+		Long: `The daemon: keeps every cluster of the file converged, reads the file again
+when it is saved (and on SIGHUP), puts back what drifts, fails over when
+failover is automatic, and serves /status, /metrics, the health endpoints and
+the status page on daemon.listen. It runs until SIGTERM or SIGINT; stopping it
+never stops a database container. With pacsd on every host (daemon.etcd),
+--host (or PACSD_HOST) names the host block of this machine.
+
+It logs to stderr, one line a record: as text on a terminal, else as JSON,
+unless --log-format says which. Under systemd, whose journal is no
+terminal, give --log-format text (in PACSD_OPTS of /etc/pacsd/pacsd.env) for
+key=value lines people read with journalctl; keep JSON for a log collector
+that parses it.
+
+Exit 0 after a clean stop, 1 when it cannot start (invalid file, another
+pacsd on the state directory, the listen address taken) or stopped on an
+error.`,
+		Example: `  pacsd run -f /etc/pacsd/pacs.hcl
+  pacsd run --log-level debug --log-format text
+  pacsd run -f /etc/pacsd/pacs.hcl --host b   # pacsd on every host: this is host b`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	path := c.fileFlag(cmd)
+	levelName := cmd.Flags().String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	format := cmd.Flags().String("log-format", "", "log `FORMAT`: text or json (default: text on a terminal, else json)")
+	hostName := cmd.Flags().String("host", "", "with pacsd on every host (daemon.etcd), the host block `NAME` of this host (env PACSD_HOST)")
+	_ = cmd.RegisterFlagCompletionFunc("log-level", completeOneOf("debug", "info", "warn", "error"))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", completeOneOf("text", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("host", completeHost)
+	cmd.RunE = action(func([]string) int { return c.runService(*path, *hostName, *levelName, *format) })
+	return cmd
+}
+
+// runService runs the daemon on the file at path until SIGTERM or SIGINT
+// and returns the exit code.
+func (c *cli) runService(path, hostName, levelName, format string) int {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*levelName)); err != nil {
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
 		fmt.Fprintf(c.stderr, "pacsd run: --log-level: %v\n", err)
 		return exitUsage
 	}
-	log := slog.New(leveled{Handler: newLogger(c.stderr).Handler(), min: level})
+	handler, err := logHandler(c.stderr, format)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pacsd run: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(leveled{Handler: handler, min: level})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return serve(ctx, *path, hostOf(*hostName, c.getenv), log, hup)
+	return serve(ctx, path, hostOf(hostName, c.getenv), log, hup)
 }
 
 // serve runs the daemon on the file at path until ctx is done; every receive

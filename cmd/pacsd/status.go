@@ -18,6 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pacsd/pacsd/pkg/daemon"
 	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -33,34 +35,59 @@ var (
 	statusWatchRounds = 0
 )
 
-// runStatus prints, per cluster, the controller or leader, the acting and
-// the declared primary, the epoch, and per node its container, role,
-// timeline, LSN, lag, replication state and why, slot retention, pending
-// restart, work in progress and last action. It asks the running daemon
-// (its /status); when none answers, it observes the nodes directly (one
-// controller only). Exit 0 when the status was shown, 1 when it could not
-// be (or a cluster could not be observed).
-func runStatus(c *cli, args []string) int {
-	fs := c.newFlags("status", "[-f FILE] [CLUSTER] [--host NAME] [--json] [--watch]")
-	path := c.fileFlag(fs)
-	host := fs.String("host", "", "with pacsd on every host (daemon.etcd), ask the pacsd of host `NAME` (env PACSD_HOST)")
-	asJSON := fs.Bool("json", false, "print the status as JSON (what the daemon's /status gives)")
-	watch := fs.Bool("watch", false, "print the status again every 2 s until interrupted")
-	name, code, ok := clusterArg(fs, args)
-	if !ok {
-		return code
+// newStatusCmd is 'pacsd status [CLUSTER]': it prints, per cluster, the
+// controller or leader, the acting and the declared primary, the epoch, and
+// per node its container, role, timeline, LSN, lag, replication state and
+// why, slot retention, pending restart, work in progress and last action.
+// It asks the running daemon (its /status); when none answers, it observes
+// the nodes directly (one controller only). Exit 0 when the status was
+// shown, 1 when it could not be (or a cluster could not be observed).
+func newStatusCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status [CLUSTER] [-f FILE] [--host NAME] [--json] [--watch]",
+		Short: "ask the running daemon: last passes, leader, primary's lease, hosts",
+		Long: `Shows CLUSTER (every cluster of the file when it is left out): who controls
+it (the daemon, or with pacsd on every host the leader and the primary's
+lease), the acting and the declared primary, the epoch, whether it is paused,
+and per node its host, container, role, timeline, LSN, lag, replication
+state and why, slot retention, pending restart, work in progress and last
+action. It asks the running daemon at daemon.listen (with daemon.tls and
+daemon.token_file as the file says); when none answers, it observes the nodes
+directly and says so. With pacsd on every host, --host (or PACSD_HOST) names
+the host whose pacsd is asked.
+
+Exit 0 when the status was shown, 1 when it could not be or a cluster could
+not be observed, 2 for a cluster the file does not declare.`,
+		Example: `  pacsd status -f /etc/pacsd/pacs.hcl
+  pacsd status pacs --watch
+  pacsd status --json | jq -r .clusters.pacs.acting
+  pacsd status --host b   # pacsd on every host: ask host b's pacsd`,
+		Args:              atMostOne("cluster"),
+		ValidArgsFunction: completeCluster,
 	}
-	f := c.loadSpec("status", *path)
+	path := c.fileFlag(cmd)
+	host := cmd.Flags().String("host", "", "with pacsd on every host (daemon.etcd), ask the pacsd of host `NAME` (env PACSD_HOST)")
+	asJSON := cmd.Flags().Bool("json", false, "print the status as JSON (what the daemon's /status gives)")
+	watch := cmd.Flags().Bool("watch", false, "print the status again every 2 s until interrupted")
+	_ = cmd.RegisterFlagCompletionFunc("host", completeHost)
+	cmd.RunE = action(func(args []string) int { return c.status(*path, clusterOf(args), *host, *asJSON, *watch) })
+	return cmd
+}
+
+// status shows the cluster name of the file at path, or every cluster when
+// name is "", asking the pacsd of host.
+func (c *cli) status(path, name, host string, asJSON, watch bool) int {
+	f := c.loadSpec("status", path)
 	if f == nil {
 		return exitProblem
 	}
 	if name != "" {
 		if _, err := pickCluster(f, name); err != nil {
-			fmt.Fprintf(c.stderr, "pacsd status: %s: %v\n", *path, err)
+			fmt.Fprintf(c.stderr, "pacsd status: %s: %v\n", path, err)
 			return exitUsage
 		}
 	}
-	addr, err := daemonAddr(f, hostOf(*host, c.getenv))
+	addr, err := daemonAddr(f, hostOf(host, c.getenv))
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd status: %v\n", err)
 		return exitUsage
@@ -73,8 +100,8 @@ func runStatus(c *cli, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for round := 1; ; round++ {
-		st, problem, code := statusOf(ctx, c, cl, f, *path, addr)
-		if st == nil && !*watch {
+		st, problem, code := statusOf(ctx, c, cl, f, path, addr)
+		if st == nil && !watch {
 			return code
 		}
 		if st == nil { // --watch goes on: the daemon may be restarting
@@ -92,7 +119,7 @@ func runStatus(c *cli, args []string) int {
 				}
 			}
 		}
-		if *watch && !*asJSON && round > 1 {
+		if watch && !asJSON && round > 1 {
 			fmt.Fprintln(c.stdout)
 		}
 		for _, cs := range st.Clusters {
@@ -100,7 +127,7 @@ func runStatus(c *cli, args []string) int {
 				code = exitProblem // a cluster could not be observed
 			}
 		}
-		if *asJSON {
+		if asJSON {
 			enc := json.NewEncoder(c.stdout)
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(st)
@@ -110,7 +137,7 @@ func runStatus(c *cli, args []string) int {
 			}
 			writeStatus(c.stdout, *st, time.Now())
 		}
-		if !*watch || round == statusWatchRounds {
+		if !watch || round == statusWatchRounds {
 			return code
 		}
 		select {

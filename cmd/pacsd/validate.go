@@ -11,36 +11,59 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
 
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
-// runValidate parses the topology file and prints its diagnostics: exit 0
-// when it is valid (warnings allowed), 1 when it is not.
-func runValidate(c *cli, args []string) int {
-	fs := c.newFlags("validate", "[-f FILE] [--json]")
-	path := c.fileFlag(fs)
-	asJSON := fs.Bool("json", false, "print the diagnostics, and the parsed topology when valid, as JSON on stdout")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
+// newValidateCmd is 'pacsd validate': it parses the topology file and
+// prints its diagnostics: exit 0 when it is valid (warnings allowed), 1 when
+// it is not.
+func newValidateCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate [-f FILE] [--json]",
+		Short: "check the topology file and explain every problem in it",
+		Long: `Reads the topology file and checks it without asking any engine: exit 0 when
+it is valid (warnings allowed), with a summary of what pacsd will keep
+running; exit 1 with every problem listed when it is not. Each problem names
+the file, line and column, shows the line (values that may be passwords
+starred out) and says what to do. Password files and certificates the file
+names are read and checked too.
+
+--json prints the diagnostics as data on stdout and, when the file is valid,
+the parsed topology with every default filled in (secrets left out).`,
+		Example: `  pacsd validate -f /etc/pacsd/pacs.hcl
+  PACSD_FILE=examples/replicated.hcl pacsd validate
+  pacsd validate -f pacs.hcl --json | jq '.diagnostics[] | select(.severity == "error")'`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	file, diags := spec.ParseFile(*path)
-	if *asJSON {
+	path := c.fileFlag(cmd)
+	asJSON := cmd.Flags().Bool("json", false, "print the diagnostics, and the parsed topology when valid, as JSON on stdout")
+	cmd.RunE = action(func([]string) int { return c.validate(*path, *asJSON) })
+	return cmd
+}
+
+// validate prints the diagnostics of the file at path, as JSON when asJSON,
+// and returns the exit code.
+func (c *cli) validate(path string, asJSON bool) int {
+	file, diags := spec.ParseFile(path)
+	if asJSON {
 		if err := writeJSONReport(c.stdout, file, diags); err != nil {
 			fmt.Fprintf(c.stderr, "pacsd validate: while writing the report: %v\n", err)
 			return exitProblem
 		}
 	} else {
-		if err := writeDiagnostics(c.stderr, *path, diags); err != nil {
+		if err := writeDiagnostics(c.stderr, path, diags); err != nil {
 			fmt.Fprintf(c.stderr, "pacsd validate: while writing diagnostics: %v\n", err)
 		}
 		if file != nil {
-			writeSummary(c.stdout, *path, file)
+			writeSummary(c.stdout, path, file)
 		}
 	}
 	if diags.HasErrors() {
-		if !*asJSON {
-			fmt.Fprintf(c.stderr, "%s: invalid (%s)\n", *path, countDiags(diags))
+		if !asJSON {
+			fmt.Fprintf(c.stderr, "%s: invalid (%s)\n", path, countDiags(diags))
 		}
 		return exitProblem
 	}

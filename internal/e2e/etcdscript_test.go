@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,18 +11,7 @@ import (
 // with either missing it installs as root and, not root, exits 1 saying
 // what to install. Nothing is installed.
 func TestEtcdScriptDecides(t *testing.T) {
-	script, err := filepath.Abs("../../scripts/etcd.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Fatalf("bash is needed to run scripts/etcd.sh: %v", err)
-	}
-	id, err := exec.LookPath("id")
-	if err != nil {
-		t.Fatalf("id is needed to run scripts/etcd.sh: %v", err)
-	}
+	d := newDryRun(t, "etcd.sh")
 	root := os.Geteuid() == 0
 	for _, c := range []struct {
 		name  string
@@ -36,41 +23,28 @@ func TestEtcdScriptDecides(t *testing.T) {
 		{name: "both missing", want: "install"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for _, tool := range c.tools {
-				if err := os.WriteFile(filepath.Join(dir, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := os.Symlink(id, filepath.Join(dir, "id")); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(bash, script)
-			cmd.Env = []string{"PATH=" + dir, "PACSD_ETCD_DRYRUN=1"}
-			var stdout, stderr strings.Builder
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
+			cmd, stdout, stderr, err := d.run(t, c.tools, "PACSD_ETCD_DRYRUN=1")
 			want := c.want
 			if want == "install" && !root {
 				want = ""
 			}
 			if want == "" {
-				if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "apt-get install etcd-server etcd-client") {
-					t.Errorf("not root, a missing tool: exit %d (want 1), stderr %q (want what to install)", code, stderr.String())
+				if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr, "apt-get install etcd-server etcd-client") {
+					t.Errorf("not root, a missing tool: exit %d (want 1), stderr %q (want what to install)", code, stderr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("etcd.sh (dry run) failed: %v\n%s%s", err, stdout.String(), stderr.String())
+				t.Fatalf("etcd.sh (dry run) failed: %v\n%s%s", err, stdout, stderr)
 			}
-			if !strings.HasPrefix(stdout.String(), "decision: "+want+"\n") {
-				t.Errorf("etcd.sh printed %q, want decision %s", stdout.String(), want)
+			if !strings.HasPrefix(stdout, "decision: "+want+"\n") {
+				t.Errorf("etcd.sh printed %q, want decision %s", stdout, want)
 			}
-			if want == "ready" && stderr.Len() > 0 {
-				t.Errorf("etcd.sh is not quiet with both tools present: %q", stderr.String())
+			if want == "ready" && stderr != "" {
+				t.Errorf("etcd.sh is not quiet with both tools present: %q", stderr)
 			}
-			if want == "install" && !strings.Contains(stdout.String(), "would: apt-get install etcd-server etcd-client\n") {
-				t.Errorf("etcd.sh printed %q, want it to say it would install etcd-server and etcd-client", stdout.String())
+			if want == "install" && !strings.Contains(stdout, "would: apt-get install etcd-server etcd-client\n") {
+				t.Errorf("etcd.sh printed %q, want it to say it would install etcd-server and etcd-client", stdout)
 			}
 		})
 	}
