@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -94,6 +95,9 @@ func TestUsageErrorOnce(t *testing.T) {
 		{[]string{"validate", "--no-such-flag"}, "pacsd validate: unknown flag: --no-such-flag", "Usage: pacsd validate [-f FILE] [--json]\nRun 'pacsd validate --help'"},
 		{[]string{"validate", "extra"}, `pacsd validate: unexpected argument "extra"`, "Usage: pacsd validate"},
 		{[]string{"plan", "-f"}, "pacsd plan: flag needs an argument: 'f' in -f", "Usage: pacsd plan"},
+		{[]string{"fmt", "-fix"}, "pacsd fmt: unknown flag: --fix", "Usage: pacsd fmt"},
+		{[]string{"failover", "db2", "-fenced"}, "pacsd failover: unknown flag: --fenced", "Usage: pacsd failover"},
+		{[]string{"run", "-f", "a.hcl", "-fsync"}, "pacsd run: unknown flag: --fsync", "Usage: pacsd run"},
 		{[]string{"switchover"}, "pacsd switchover: name the node, such as 'pacsd switchover db2'", "Usage: pacsd switchover NODE"},
 		{[]string{"failover", "db1", "db2"}, `pacsd failover: unexpected argument "db2": name one node`, "Usage: pacsd failover NODE"},
 		{[]string{"conninfo", "a", "b"}, `pacsd conninfo: unexpected argument "b": name one cluster`, "Usage: pacsd conninfo [CLUSTER]"},
@@ -136,7 +140,9 @@ func TestSingleDashLong(t *testing.T) {
 		{[]string{"events", "--", "-json"}, []string{"events", "--", "-json"}},
 		{[]string{"failover", "db2", "-accept-loss", "-from", "db1", "-cluster=pacs"}, []string{"failover", "db2", "--accept-loss", "--from", "db1", "--cluster=pacs"}},
 		{[]string{"run", "-log-format", "text", "-help"}, []string{"run", "--log-format", "text", "--help"}},
-		{[]string{"fmt", "-nosuch", "-ch"}, []string{"fmt", "-nosuch", "-ch"}},
+		{[]string{"fmt", "-nosuch", "-ch"}, []string{"fmt", "--nosuch", "--ch"}},
+		{[]string{"fmt", "-fix"}, []string{"fmt", "--fix"}}, // not "-f ix"
+		{[]string{"run", "-f", "a.hcl", "-fsync"}, []string{"run", "-f", "a.hcl", "--fsync"}},
 		{[]string{"-version"}, []string{"--version"}},
 		{[]string{"-help", "plan", "-json"}, []string{"--help", "plan", "--json"}},
 		{[]string{"frobnicate", "-json"}, []string{"frobnicate", "-json"}},
@@ -167,9 +173,11 @@ func TestSingleDashLong(t *testing.T) {
 // TestRunLogFormat: --log-format takes text or json, else exit 2 before
 // anything starts; the default is text on a terminal, JSON otherwise.
 func TestRunLogFormat(t *testing.T) {
-	code, _, stderr := runCLI(t, nil, "run", "--log-format", "yaml", "-f", filepath.Join(t.TempDir(), "none.hcl"))
-	if code != exitUsage || !strings.Contains(stderr, `--log-format "yaml": give text or json`) {
-		t.Errorf("--log-format yaml: exit %d\n%s", code, stderr)
+	for _, bad := range []string{"yaml", ""} {
+		code, _, stderr := runCLI(t, nil, "run", "--log-format="+bad, "-f", filepath.Join(t.TempDir(), "none.hcl"))
+		if code != exitUsage || !strings.Contains(stderr, fmt.Sprintf("--log-format %q: give text or json", bad)) {
+			t.Errorf("--log-format=%s: exit %d\n%s", bad, code, stderr)
+		}
 	}
 	path := filepath.Join(t.TempDir(), "pacs.hcl")
 	if err := os.WriteFile(path, []byte(invalidFile), 0o600); err != nil {
@@ -352,9 +360,13 @@ func TestCompleteUnreadableFile(t *testing.T) {
 	if err := os.WriteFile(unreadable, []byte("cluster \"pacs\" {\n  node \"db1\" {}\n}\n"), 0o000); err != nil {
 		t.Fatal(err)
 	}
-	paths = append(paths, fifo, dir, filepath.Join(dir, "missing.hcl"))
+	// /proc/self/status says it is a regular file of size 0 (as
+	// /proc/kmsg does, whose read blocks); /dev/zero reads without end.
+	paths = append(paths, fifo, dir, filepath.Join(dir, "missing.hcl"), "/proc/self/status", "/dev/zero")
 	if os.Geteuid() != 0 { // root reads it anyway
 		paths = append(paths, unreadable)
+	} else {
+		paths = append(paths, "/proc/kmsg")
 	}
 	for _, p := range paths {
 		for _, args := range [][]string{{"switchover", "-f", p, ""}, {"pause", "-f", p, ""}, {"run", "-f", p, "--host", ""}} {

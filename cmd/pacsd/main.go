@@ -295,17 +295,20 @@ func oneNode(cmd *cobra.Command, args []string) error {
 // pacsd itself before the command's name), as the standard flag package
 // read them before pacsd's flags were POSIX-style: 'pacsd fmt -check' and
 // 'pacsd validate -json' keep working. A value of a flag is left alone, and
-// so is everything after "--". The command line of a shell completion
-// request (__complete) is read the same way.
+// so is everything after "--". Every other one-dash word of more than one
+// letter is read as a long option, as the flag package did: an unknown one
+// is refused, never taken for a short option with its value. The command
+// line of a shell completion request (__complete) is read the same way, but
+// for the word being completed.
 func singleDashLong(root *cobra.Command, args []string) []string {
 	out := append([]string{}, args...) // never nil: cobra would read os.Args
-	i := 0
+	i, end := 0, len(out)
 	if len(out) > 0 && (out[0] == cobra.ShellCompRequestCmd || out[0] == cobra.ShellCompNoDescRequestCmd) {
-		i = 1
+		i, end = 1, len(out)-1 // the word being completed is left as typed
 	}
 	root.InitDefaultHelpFlag()
 	flags := root.Flags()
-	for ; i < len(out); i++ {
+	for ; i < end; i++ {
 		a := out[i]
 		if !strings.HasPrefix(a, "-") {
 			sub, _, err := root.Find([]string{a})
@@ -317,14 +320,14 @@ func singleDashLong(root *cobra.Command, args []string) []string {
 			i++
 			break
 		}
-		out[i] = longFlag(flags, a)
+		out[i] = longFlag(a)
 	}
-	for ; i < len(out); i++ {
+	for ; i < end; i++ {
 		a := out[i]
 		if a == "--" {
 			break
 		}
-		out[i] = longFlag(flags, a)
+		out[i] = longFlag(a)
 		if takesValue(flags, out[i]) {
 			i++
 		}
@@ -332,14 +335,12 @@ func singleDashLong(root *cobra.Command, args []string) []string {
 	return out
 }
 
-// longFlag is a written "--name" when it is "-name" or "-name=value" and
-// name a long flag of fs; else a.
-func longFlag(fs *pflag.FlagSet, a string) string {
+// longFlag is a written "--name" when it is "-name" or "-name=value", as
+// the standard flag package read every one-dash word of more than one
+// letter: an unknown "-fix" is then refused as the unknown option --fix,
+// never read as "-f ix" (the file "ix"). Else a.
+func longFlag(a string) string {
 	if len(a) < 3 || a[0] != '-' || a[1] == '-' {
-		return a
-	}
-	name, _, _ := strings.Cut(a[1:], "=")
-	if fs.Lookup(name) == nil {
 		return a
 	}
 	return "-" + a

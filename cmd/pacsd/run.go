@@ -57,7 +57,13 @@ error.`,
 	_ = cmd.RegisterFlagCompletionFunc("log-level", completeOneOf("debug", "info", "warn", "error"))
 	_ = cmd.RegisterFlagCompletionFunc("log-format", completeOneOf("text", "json"))
 	_ = cmd.RegisterFlagCompletionFunc("host", completeHost)
-	cmd.RunE = action(func([]string) int { return c.runService(*path, *hostName, *levelName, *format) })
+	cmd.RunE = action(func([]string) int {
+		if cmd.Flags().Changed("log-format") && *format == "" {
+			fmt.Fprintln(c.stderr, `pacsd run: --log-format "": give text or json`)
+			return exitUsage
+		}
+		return c.runService(*path, *hostName, *levelName, *format)
+	})
 	return cmd
 }
 

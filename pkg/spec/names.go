@@ -3,7 +3,9 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -28,11 +30,11 @@ type ClusterNames struct {
 // expression (no env(), no file()), reads no password or certificate file,
 // and checks nothing else. An error when the file cannot be read or parsed,
 // or is not a regular file (a FIFO or a terminal would block the reader).
+// The file is opened once, without blocking, and what was opened is checked:
+// a path swapped for a FIFO between a check and the open cannot hang a
+// shell's completion.
 func ReadNames(path string) (Names, error) {
-	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
-		return Names{}, fmt.Errorf("%s is not a regular file (%v)", path, err)
-	}
-	src, err := ReadTopology(path)
+	src, err := readRegular(path)
 	if err != nil {
 		return Names{}, err
 	}
@@ -69,4 +71,24 @@ func ReadNames(path string) (Names, error) {
 // namedBlock reports whether b has one label, a valid name.
 func namedBlock(b *hclsyntax.Block) bool {
 	return len(b.Labels) == 1 && namePattern.MatchString(b.Labels[0])
+}
+
+// readRegular returns the content of the regular file at path, at most
+// MaxFileSize+1 bytes. It opens path without blocking and checks the opened
+// file: a FIFO, a device, or a file that reads without end but says it is
+// empty (those of /proc) is refused, never waited on.
+func readRegular(path string) ([]byte, error) {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() || st.Size() == 0 {
+		return nil, fmt.Errorf("%s is not a regular file with content", path)
+	}
+	return io.ReadAll(io.LimitReader(fh, min(st.Size(), MaxFileSize+1)))
 }
