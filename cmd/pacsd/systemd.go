@@ -65,8 +65,8 @@ func (c *cli) systemdDropIn(path string, write bool) int {
 			fmt.Fprintf(c.stderr, "pacsd systemd-dropin: %v; nothing was changed\n", err)
 			return exitProblem
 		}
-		fmt.Fprintf(c.stdout, "wrote %s: pacsd.service may write %s\nnext: install -d -o pacsd -g pacsd -m 0750 %s (when it does not exist), then systemctl daemon-reload && systemctl restart pacsd\n",
-			daemon.DropInPath, f.Daemon.StateDir, f.Daemon.StateDir)
+		fmt.Fprintf(c.stdout, "wrote %s: pacsd.service may write %s\nnext: %s (when it does not exist), then systemctl daemon-reload && systemctl restart pacsd\n",
+			daemon.DropInPath, f.Daemon.StateDir, daemon.InstallStateDir(f.Daemon.StateDir))
 	}
 	return exitOK
 }

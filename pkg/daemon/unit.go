@@ -64,11 +64,17 @@ func StateDirDropIn(stateDir string) (string, error) {
 	return fmt.Sprintf(`# Written by "pacsd systemd-dropin": pacsd.service may write pacsd's
 # state directory (daemon.state_dir of the topology file) besides %s.
 # The directory must exist before pacsd starts, owned by pacsd:
-#   install -d -o pacsd -g pacsd -m 0750 %s
+#   %s
 # then: systemctl daemon-reload && systemctl restart pacsd
 [Service]
 ReadWritePaths=%s
-`, UnitStateDir, dir, quoted), nil
+`, UnitStateDir, InstallStateDir(dir), quoted), nil
+}
+
+// InstallStateDir is the command that creates the state directory dir for
+// pacsd.service, dir quoted for the shell.
+func InstallStateDir(dir string) string {
+	return "install -d -o pacsd -g pacsd -m 0750 '" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
 }
 
 // within reports whether path is dir or below it (both clean and absolute).
@@ -93,7 +99,7 @@ func unwritableStateDir(err error, dir string, underUnit bool) error {
 		return fmt.Errorf("%w; pacsd cannot write its state directory %s: it must be owned by the user pacsd.service runs as (StateDirectory=pacsd makes it so; 'systemctl restart pacsd' after 'chown -R pacsd:pacsd %s')", err, dir, dir)
 	}
 	return fmt.Errorf("%w; pacsd.service lets pacsd write only %s (ProtectSystem=strict) and what its drop-ins add: "+
-		"create the state directory (install -d -o pacsd -g pacsd -m 0750 %s), "+
+		"create the state directory (%s), "+
 		"add it with 'pacsd systemd-dropin --write' (writes %s; -f names the topology file), "+
-		"then run 'systemctl daemon-reload && systemctl restart pacsd'", err, UnitStateDir, dir, DropInPath)
+		"then run 'systemctl daemon-reload && systemctl restart pacsd'", err, UnitStateDir, InstallStateDir(dir), DropInPath)
 }

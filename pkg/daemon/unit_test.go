@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,7 +63,7 @@ func TestUnwritableStateDirSaysWhatToDo(t *testing.T) {
 	erofs := fmt.Errorf("while opening the lock file /srv/pacsd/pacsd.lock: %w", &os.PathError{Op: "open", Path: "/srv/pacsd/pacsd.lock", Err: syscall.EROFS})
 	msg := unwritableStateDir(erofs, "/srv/pacsd", true).Error()
 	for _, want := range []string{"read-only file system", "/srv/pacsd", DropInPath, "pacsd systemd-dropin --write",
-		"install -d -o pacsd -g pacsd -m 0750 /srv/pacsd", "systemctl daemon-reload && systemctl restart pacsd"} {
+		"install -d -o pacsd -g pacsd -m 0750 '/srv/pacsd'", "systemctl daemon-reload && systemctl restart pacsd"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("under the unit, the message lacks %q:\n%s", want, msg)
 		}
@@ -83,5 +84,16 @@ func TestUnwritableStateDirSaysWhatToDo(t *testing.T) {
 	other := fmt.Errorf("another pacsd (pid 1) holds /srv/pacsd/pacsd.lock; stop it first")
 	if got := unwritableStateDir(other, "/srv/pacsd", true); got != other {
 		t.Errorf("another error was changed: %v", got)
+	}
+}
+
+// TestInstallStateDirQuotes: the command the messages give runs as shown,
+// whatever the directory's name holds.
+func TestInstallStateDirQuotes(t *testing.T) {
+	dir := `/srv/pacs's "$(state)" %i`
+	cmd := InstallStateDir(dir)
+	out, err := exec.Command("sh", "-c", "set -- "+strings.TrimPrefix(cmd, "install ")+`; printf '%s' "$8"`).Output()
+	if err != nil || string(out) != dir {
+		t.Errorf("%s names %q to the shell (%v); want %q", cmd, out, err, dir)
 	}
 }
