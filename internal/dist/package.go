@@ -143,8 +143,9 @@ func packageInfo(l layout, version, arch string) *nfpm.Info {
 			"file first, then systemctl enable --now pacsd.",
 		Overridables: nfpm.Overridables{
 			// systemd-sysusers makes the user pacsd; systemd provides it,
-			// as does systemd-standalone-sysusers.
-			Depends:    []string{"systemd | systemd-sysusers"},
+			// as does systemd-standalone-sysusers. procps: /bin/kill, the
+			// unit's ExecReload.
+			Depends:    []string{"systemd | systemd-sysusers", "procps"},
 			Recommends: []string{"docker.io"},
 			Contents:   contents,
 			Scripts: nfpm.Scripts{
