@@ -17,13 +17,14 @@ build:
 # The release: a static pacsd (no cgo, paths trimmed) stamped with the version
 # git describes, and the Debian package holding it, the systemd unit, the
 # sysusers entry, the example configuration and the documentation
-# (internal/dist). Both go to dist/; README: "Install from the package".
+# (internal/dist). Both go to $(DIST); README: "Install from the package".
 VERSION ?= $(shell git describe --tags --always --dirty)
+DIST ?= dist
 dist:
-	rm -rf dist
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o dist/pacsd ./cmd/pacsd
-	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./internal/dist -binary dist/pacsd \
-		-version '$(VERSION)' -commits $$(git rev-list --count HEAD) -out dist
+	rm -f $(DIST)/pacsd $(DIST)/pacsd_*.deb
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(DIST)/pacsd ./cmd/pacsd
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./internal/dist -binary $(DIST)/pacsd \
+		-version '$(VERSION)' -commits $$(git rev-list --count HEAD) -out $(DIST)
 
 # Unit tests, then (with PACSD_E2E=1, the default here) end-to-end tests against
 # a real Docker engine, provisioned when missing, and the local PostgreSQL image.
