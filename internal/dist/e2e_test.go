@@ -197,6 +197,14 @@ func TestE2EPackage(t *testing.T) {
 		t.Errorf("ReadWritePaths of pacsd.service: %q; want /var/lib/pacsd and %q", got, stateDir)
 	}
 	m.converged("the start on the new state_dir")
+	// A file whose state_dir is the unit's own needs no drop-in: --write
+	// removes it (and writes it again for the file in force).
+	m.must("a file on /var/lib/pacsd", "sed '/state_dir/d' /etc/pacsd/pacs.hcl > /etc/pacsd/default.hcl")
+	if got := m.must("pacsd systemd-dropin --write", "pacsd systemd-dropin -f /etc/pacsd/default.hcl --write && ls -A /etc/systemd/system/pacsd.service.d"); got !=
+		"pacsd.service may write the state directory /var/lib/pacsd already: no drop-in is needed (none is left at "+daemon.DropInPath+")" {
+		t.Errorf("pacsd systemd-dropin --write for /var/lib/pacsd: %q; want the drop-in removed", got)
+	}
+	m.must("pacsd systemd-dropin --write", "rm /etc/pacsd/default.hcl && pacsd systemd-dropin --write && systemctl daemon-reload")
 	if got := m.must("the lock", "find /srv -name pacsd.lock -printf '%h %u %m'"); got != stateDir+" pacsd 600" {
 		t.Errorf("the lock in the new state directory: %q", got)
 	}
