@@ -33,14 +33,15 @@ const (
 // fresh container of the Debian image of image/systemd.sh, installs the
 // package there without network, and checks what an operator relies on:
 // the version, the unit (systemd-analyze verify, security), the user
-// sysusers made, the conffiles and their modes, the service neither enabled
-// nor started. Then, with the host's Docker engine as the container's
-// engine, the packaged service converges a PostgreSQL node under its full
-// hardening; systemd's watchdog restarts a pacsd that stops answering; a
-// state_dir the unit cannot write stops pacsd with the drop-in to write,
-// and runs once it is written; an upgrade restarts pacsd and keeps the
-// operator's edits and the database; removal stops and disables it; purge
-// removes the configuration and keeps the state directory.
+// sysusers made, the conffiles and their modes, the shell completion
+// scripts, the service neither enabled nor started. Then, with the host's
+// Docker engine as the container's engine, the packaged service converges
+// a PostgreSQL node under its full hardening; systemd's watchdog restarts a
+// pacsd that stops answering; a state_dir the unit cannot write stops pacsd
+// with the drop-in to write, and runs once it is written; an upgrade
+// restarts pacsd and keeps the operator's edits and the database; removal
+// stops and disables it; purge removes the configuration and keeps the
+// state directory.
 func TestE2EPackage(t *testing.T) {
 	e := e2e.Require(t)
 	root, err := filepath.Abs("../..")
@@ -134,6 +135,15 @@ func TestE2EPackage(t *testing.T) {
 		"/etc/pacsd 750 root:pacsd", "/etc/pacsd/pacsd.env 640 root:pacsd", "/etc/pacsd/pacs.hcl.example 640 root:pacsd",
 		"/usr/bin/pacsd 755 root:root", "/usr/lib/sysusers.d/pacsd.conf 644 root:root", unit + " 644 root:root"}, "\n") {
 		t.Errorf("owners and modes:\n%s", got)
+	}
+	// The completion scripts: where each shell looks, as pacsd prints them.
+	for _, sh := range shells {
+		if got, code := m.run(fmt.Sprintf("pacsd completion %s | cmp - %s && stat -c '%%a %%U' %[2]s", sh, completionPaths[sh])); code != 0 || got != "644 root" {
+			t.Errorf("%s: exit %d, %s; want what 'pacsd completion %s' prints, mode 0644", completionPaths[sh], code, got, sh)
+		}
+	}
+	if got, code := m.run("bash -n " + completionPaths["bash"] + " 2>&1"); code != 0 {
+		t.Errorf("bash -n %s: exit %d: %s", completionPaths["bash"], code, got)
 	}
 	if got, _ := m.run("systemctl is-enabled pacsd; systemctl is-active pacsd"); got != "disabled\ninactive" {
 		t.Errorf("after installing, pacsd.service is %q; want disabled and inactive (the topology file comes first)", got)

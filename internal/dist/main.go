@@ -1,6 +1,7 @@
 // Command dist builds pacsd's Debian package from a pacsd binary built for
 // it (make dist builds both): the binary, the systemd unit, the sysusers
-// entry, the configuration examples as conffiles, the documentation and the
+// entry, the configuration examples as conffiles, the shell completion
+// scripts (from the binary's completion command), the documentation and the
 // maintainer scripts in debian/. It writes dist/pacsd_VERSION_ARCH.deb and
 // prints its path.
 //
@@ -14,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 
@@ -57,6 +59,16 @@ func build(binary, version string, commits int, root, out, arch string) (string,
 	}
 	if err := os.WriteFile(filepath.Join(stage, "pacsd.service"), unit, 0o644); err != nil {
 		return "", err
+	}
+	// The completion scripts, as the binary packaged prints them.
+	for _, shell := range shells {
+		script, err := exec.Command(binary, "completion", shell).Output()
+		if err != nil {
+			return "", fmt.Errorf("while running %s completion %s (the binary must run on this machine): %w", binary, shell, err)
+		}
+		if err := os.WriteFile(filepath.Join(stage, "completion."+shell), script, 0o644); err != nil {
+			return "", err
+		}
 	}
 	examples, err := filepath.Glob(filepath.Join(root, "examples", "*.hcl"))
 	if err != nil {

@@ -91,10 +91,21 @@ func packagedUnit(unit []byte) ([]byte, error) {
 	return bytes.Join(lines, nil), nil
 }
 
+// shells are those whose completion scripts the package holds, and where
+// each shell's own package looks for them.
+var (
+	shells          = []string{"bash", "zsh", "fish"}
+	completionPaths = map[string]string{
+		"bash": "/usr/share/bash-completion/completions/pacsd",
+		"zsh":  "/usr/share/zsh/vendor-completions/_pacsd",
+		"fish": "/usr/share/fish/vendor_completions.d/pacsd.fish",
+	}
+)
+
 // layout is where packageInfo finds what goes into the package.
 type layout struct {
 	root     string   // the repository
-	stage    string   // files made for the package: pacsd.service
+	stage    string   // files made for the package: pacsd.service, completion.SHELL
 	binary   string   // the pacsd binary
 	examples []string // examples/*.hcl
 }
@@ -121,6 +132,9 @@ func packageInfo(l layout, version, arch string) *nfpm.Info {
 		conffile(src("systemd", "pacsd.env"), "/etc/pacsd/pacsd.env", 0o640),
 		conffile(src("examples", "replicated.hcl"), "/etc/pacsd/pacs.hcl.example", 0o640),
 		file(src("README.md"), "/usr/share/doc/pacsd/README.md", 0o644),
+	}
+	for _, sh := range shells {
+		contents = append(contents, file(filepath.Join(l.stage, "completion."+sh), completionPaths[sh], 0o644))
 	}
 	for _, e := range l.examples {
 		contents = append(contents, file(e, "/usr/share/doc/pacsd/examples/"+filepath.Base(e), 0o644))

@@ -97,14 +97,17 @@ func TestPackageInfo(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"/usr/bin/pacsd":                           "file -rwxr-xr-x",
-		"/usr/lib/systemd/system/pacsd.service":    "file -rw-r--r--",
-		"/usr/lib/sysusers.d/pacsd.conf":           "file -rw-r--r--",
-		"/etc/pacsd":                               files.TypeDir + " -rwxr-x---",
-		"/etc/pacsd/pacsd.env":                     files.TypeConfig + " -rw-r-----",
-		"/etc/pacsd/pacs.hcl.example":              files.TypeConfig + " -rw-r-----",
-		"/usr/share/doc/pacsd/README.md":           "file -rw-r--r--",
-		"/usr/share/doc/pacsd/examples/single.hcl": "file -rw-r--r--",
+		"/usr/bin/pacsd":                                  "file -rwxr-xr-x",
+		"/usr/lib/systemd/system/pacsd.service":           "file -rw-r--r--",
+		"/usr/lib/sysusers.d/pacsd.conf":                  "file -rw-r--r--",
+		"/etc/pacsd":                                      files.TypeDir + " -rwxr-x---",
+		"/etc/pacsd/pacsd.env":                            files.TypeConfig + " -rw-r-----",
+		"/etc/pacsd/pacs.hcl.example":                     files.TypeConfig + " -rw-r-----",
+		"/usr/share/doc/pacsd/README.md":                  "file -rw-r--r--",
+		"/usr/share/doc/pacsd/examples/single.hcl":        "file -rw-r--r--",
+		"/usr/share/bash-completion/completions/pacsd":    "file -rw-r--r--",
+		"/usr/share/zsh/vendor-completions/_pacsd":        "file -rw-r--r--",
+		"/usr/share/fish/vendor_completions.d/pacsd.fish": "file -rw-r--r--",
 	}
 	for dest, w := range want {
 		if got[dest] != w {
