@@ -37,11 +37,16 @@ var unitHidden = []struct{ dir, why string }{
 	{"/dev", "PrivateDevices=yes gives pacsd a private /dev"},
 }
 
+// systemTrees are what no drop-in of pacsd's may open for writing: a state
+// directory in them or above them (such as /, /var or /var/lib) is refused.
+var systemTrees = []string{"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var/lib/dpkg", "/var/lib/systemd"}
+
 // StateDirDropIn returns the systemd drop-in that lets pacsd.service write
 // stateDir, or "" when the unit already may (stateDir is UnitStateDir or
-// below it). It refuses a directory the unit hides or makes private, a
-// relative one, and one with control characters (a newline would start a
-// directive of its own). No side effects.
+// below it). It refuses a directory the unit hides or makes private, one
+// that would open the system's files (systemTrees), a relative one, and
+// one with control characters (a newline would start a directive of its
+// own). No side effects.
 func StateDirDropIn(stateDir string) (string, error) {
 	if !filepath.IsAbs(stateDir) {
 		return "", fmt.Errorf("the state directory %q is not an absolute path; give daemon.state_dir as one, such as %q", stateDir, UnitStateDir)
@@ -56,6 +61,11 @@ func StateDirDropIn(stateDir string) (string, error) {
 	for _, h := range unitHidden {
 		if within(dir, h.dir) {
 			return "", fmt.Errorf("the state directory %s cannot serve pacsd.service: %s; give daemon.state_dir elsewhere, such as %s", dir, h.why, UnitStateDir)
+		}
+	}
+	for _, sys := range systemTrees {
+		if within(dir, sys) || within(sys, dir) {
+			return "", fmt.Errorf("the state directory %s would let pacsd.service write %s, which ProtectSystem=strict keeps read-only (the system's files, pacsd's own configuration); give daemon.state_dir a directory of its own, such as %s or /srv/pacsd", dir, sys, UnitStateDir)
 		}
 	}
 	// systemd unquotes "..." with C escapes, and expands specifiers (%)

@@ -31,6 +31,13 @@ func TestStateDirDropIn(t *testing.T) {
 		{dir: "/var/tmp", refused: "emptied at every restart"},
 		{dir: "/home/op/pacsd", refused: "ProtectHome=yes hides /home"},
 		{dir: "/root/pacsd", refused: "ProtectHome=yes hides /root"},
+		{dir: "/", refused: "would let pacsd.service write /etc"},
+		{dir: "/var", refused: "would let pacsd.service write /var/lib/dpkg"},
+		{dir: "/var/lib", refused: "would let pacsd.service write /var/lib/dpkg"},
+		{dir: "/etc/pacsd", refused: "would let pacsd.service write /etc"},
+		{dir: "/usr/local/pacsd", refused: "would let pacsd.service write /usr"},
+		{dir: "/var/lib/pacsd-b", want: `ReadWritePaths="/var/lib/pacsd-b"`},
+		{dir: "/opt/pacsd", want: `ReadWritePaths="/opt/pacsd"`},
 	} {
 		got, err := StateDirDropIn(tt.dir)
 		switch {
