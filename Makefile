@@ -7,12 +7,24 @@ IMAGE ?= pacsd-postgres:15
 PACSD_E2E ?= 1
 export PACSD_E2E PACSD_IMAGE := $(IMAGE)
 
-.PHONY: all build test unit e2e engine image fmt vet fuzz bench clean demo demo-clean
+.PHONY: all build dist test unit e2e engine image fmt vet fuzz bench clean demo demo-clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pacsd
+
+# The release: a static pacsd (no cgo, paths trimmed) stamped with the version
+# git describes, and the Debian package holding it, the systemd unit, the
+# sysusers entry, the example configuration and the documentation
+# (internal/dist). Both go to $(DIST); README: "Install from the package".
+VERSION ?= $(shell git describe --tags --always --dirty)
+DIST ?= dist
+dist:
+	rm -f $(DIST)/pacsd $(DIST)/pacsd_*.deb
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(DIST)/pacsd ./cmd/pacsd
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./internal/dist -binary $(DIST)/pacsd \
+		-version '$(VERSION)' -commits $$(git rev-list --count HEAD) -out $(DIST)
 
 # Unit tests, then (with PACSD_E2E=1, the default here) end-to-end tests against
 # a real Docker engine, provisioned when missing, and the local PostgreSQL image.
@@ -82,4 +94,4 @@ fuzz:
 	$(GO) test ./pkg/spec -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -76,6 +76,7 @@ func commands(c *cli) []*cobra.Command {
 		newPauseCmd(c),
 		newResumeCmd(c),
 		newFmtCmd(c),
+		newSystemdDropInCmd(c),
 		newVersionCmd(c),
 		newCompletionCmd(c),
 	}

@@ -31,8 +31,19 @@ type StateLock struct {
 // with other names, and says to remove it (see state.LockFile). The lock
 // lasts until Unlock or the end of the process; the file itself is never
 // removed, so that two processes can never hold locks on two different files
-// of the same name.
+// of the same name. When the directory cannot be written, the error says
+// what to do; under pacsd.service, which drop-in to write.
 func Lock(stateDir string) (*StateLock, error) {
+	l, err := lock(stateDir)
+	if err != nil {
+		// Under systemd (INVOCATION_ID is set for every service), a state
+		// directory the unit does not let pacsd write asks for a drop-in.
+		return nil, unwritableStateDir(err, stateDir, os.Getenv("INVOCATION_ID") != "")
+	}
+	return l, nil
+}
+
+func lock(stateDir string) (*StateLock, error) {
 	if err := os.MkdirAll(stateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("while creating the state directory %s: %w", stateDir, err)
 	}
