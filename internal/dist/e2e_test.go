@@ -366,7 +366,9 @@ func (m *machine) journal(since string) string {
 	return out
 }
 
-// logged is journal with pacsd's JSON lines decoded: their messages.
+// logged is journal with pacsd's log lines decoded to their messages:
+// JSON lines, and text lines (--log-format text, as pacsd.env gives) whose
+// quoted msg= value is unquoted.
 func (m *machine) logged(since string) string {
 	m.t.Helper()
 	lines := strings.Split(m.journal(since), "\n")
@@ -374,6 +376,12 @@ func (m *machine) logged(since string) string {
 		var rec struct{ Msg string }
 		if json.Unmarshal([]byte(l), &rec) == nil {
 			lines[i] = rec.Msg
+			continue
+		}
+		if _, v, ok := strings.Cut(l, " msg="); ok {
+			if q, err := strconv.QuotedPrefix(v); err == nil {
+				lines[i], _ = strconv.Unquote(q)
+			}
 		}
 	}
 	return strings.Join(lines, "\n")
