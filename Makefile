@@ -20,11 +20,15 @@ build:
 # (internal/dist). Both go to $(DIST); README: "Install from the package".
 VERSION ?= $(shell git describe --tags --always --dirty)
 DIST ?= dist
+# The version reaches the shell through the environment, never pasted into a
+# command line: a tag's name may hold quotes.
+dist: export PACSD_DIST_VERSION = $(VERSION)
 dist:
+	@[[ "$$PACSD_DIST_VERSION" =~ ^[0-9A-Za-z][0-9A-Za-z.+~_-]*$$ ]] || { echo "make dist: the version $$(printf %q "$$PACSD_DIST_VERSION") is not only letters, digits and .+~_-: tag the commit with such a name, or give VERSION=" >&2; exit 2; }
 	rm -f $(DIST)/pacsd $(DIST)/pacsd_*.deb
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(DIST)/pacsd ./cmd/pacsd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$$PACSD_DIST_VERSION" -o $(DIST)/pacsd ./cmd/pacsd
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(GO) run ./internal/dist -binary $(DIST)/pacsd \
-		-version '$(VERSION)' -commits $$(git rev-list --count HEAD) -out $(DIST)
+		-version "$$PACSD_DIST_VERSION" -commits $$(git rev-list --count HEAD) -out $(DIST)
 
 # Unit tests, then (with PACSD_E2E=1, the default here) end-to-end tests against
 # a real Docker engine, provisioned when missing, and the local PostgreSQL image.

@@ -23,7 +23,9 @@ as ` + daemon.DropInPath + `
 (and removes one there that the file's state_dir no longer needs); then
 create the directory, owned by pacsd, and run 'systemctl daemon-reload &&
 systemctl restart pacsd', as it says. A state_dir the unit hides or empties
-at every restart (/tmp, /var/tmp, /home, /root, /run/user) is refused.`,
+at every restart or boot (/tmp, /var/tmp, /home, /root, /run), one that opens
+the system's or other services' files, and a path through a symbolic link
+are refused.`,
 		Example: `  pacsd systemd-dropin -f /etc/pacsd/pacs.hcl
   pacsd systemd-dropin --write`,
 		Args:              noArgs,
@@ -44,7 +46,11 @@ func (c *cli) systemdDropIn(path string, write bool) int {
 	if f == nil {
 		return exitProblem
 	}
-	dropIn, err := daemon.StateDirDropIn(f.Daemon.StateDir)
+	err := noSymlinkIn(f.Daemon.StateDir)
+	var dropIn string
+	if err == nil {
+		dropIn, err = daemon.StateDirDropIn(f.Daemon.StateDir)
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd systemd-dropin: %s: %v\n", path, err)
 		return exitProblem
@@ -65,7 +71,7 @@ func (c *cli) systemdDropIn(path string, write bool) int {
 			fmt.Fprintf(c.stderr, "pacsd systemd-dropin: %v; nothing was changed\n", err)
 			return exitProblem
 		}
-		fmt.Fprintf(c.stdout, "wrote %s: pacsd.service may write %s\nnext: %s (when it does not exist), then systemctl daemon-reload && systemctl restart pacsd\n",
+		fmt.Fprintf(c.stdout, "wrote %s: pacsd.service may write %s\nnext: %s (when the directory exists already, make sure it is pacsd's own), then systemctl daemon-reload && systemctl restart pacsd\n",
 			daemon.DropInPath, f.Daemon.StateDir, daemon.InstallStateDir(f.Daemon.StateDir))
 	}
 	return exitOK
@@ -91,4 +97,25 @@ func writeDropIn(path, content string) error {
 		return fmt.Errorf("while writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// noSymlinkIn refuses a state directory whose existing part goes through a
+// symbolic link: systemd follows it, so the drop-in would open for writing
+// whatever the link names (/etc/pacsd itself), not the directory the
+// checks of daemon.StateDirDropIn saw.
+func noSymlinkIn(dir string) error {
+	dir = filepath.Clean(dir)
+	for p := dir; ; p = filepath.Dir(p) {
+		st, err := os.Lstat(p)
+		switch {
+		case err == nil && st.Mode()&os.ModeSymlink != 0:
+			real, _ := filepath.EvalSymlinks(p)
+			return fmt.Errorf("the state directory %s goes through the symbolic link %s (to %s): the drop-in would let pacsd.service write where the link points; give daemon.state_dir as the real path, checked like any other", dir, p, real)
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("while checking the state directory %s: %w", dir, err)
+		}
+		if p == "/" {
+			return nil
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
@@ -70,7 +71,7 @@ func build(binary, version string, commits int, root, out, arch string) (string,
 			return "", err
 		}
 	}
-	examples, err := filepath.Glob(filepath.Join(root, "examples", "*.hcl"))
+	examples, err := trackedExamples(root)
 	if err != nil {
 		return "", err
 	}
@@ -103,4 +104,23 @@ func build(binary, version string, commits int, root, out, arch string) (string,
 		return "", err
 	}
 	return path, os.Rename(tmp.Name(), path)
+}
+
+// trackedExamples are the example topology files git tracks in root: a
+// developer's own file beside them (untracked, so git describe does not
+// call the tree dirty) never ships.
+func trackedExamples(root string) ([]string, error) {
+	cmd := exec.Command("git", "ls-files", "-z", "--", "examples/*.hcl")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("while listing the example files git tracks in %s (make dist runs in a git checkout): %w", root, err)
+	}
+	var paths []string
+	for _, rel := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		if rel != "" && !strings.Contains(rel[len("examples/"):], "/") {
+			paths = append(paths, filepath.Join(root, rel))
+		}
+	}
+	return paths, nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/goreleaser/nfpm/v2/files"
 )
 
@@ -124,5 +126,37 @@ func TestPackageInfo(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(info.Depends, " "), "docker") {
 		t.Errorf("the package depends on docker (%v); docker.io is only recommended", info.Depends)
+	}
+}
+
+// TestTrackedExamples: an untracked topology file beside the examples (a
+// developer's own, which git describe does not count as dirty) never ships.
+func TestTrackedExamples(t *testing.T) {
+	root := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t"}, args...)...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	for _, f := range []string{"examples/single.hcl", "examples/local.hcl", "examples/sub/deep.hcl", "examples/README.md"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), []byte("#\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("add", "examples/single.hcl", "examples/sub/deep.hcl", "examples/README.md")
+	git("commit", "-q", "-m", "x")
+	got, err := trackedExamples(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{filepath.Join(root, "examples/single.hcl")}; !cmp.Equal(got, want) {
+		t.Errorf("trackedExamples = %q, want %q", got, want)
 	}
 }

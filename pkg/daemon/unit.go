@@ -31,7 +31,8 @@ var unitHidden = []struct{ dir, why string }{
 	{"/var/tmp", "PrivateTmp=yes gives pacsd a private /var/tmp that is emptied at every restart"},
 	{"/home", "ProtectHome=yes hides /home from pacsd"},
 	{"/root", "ProtectHome=yes hides /root from pacsd"},
-	{"/run/user", "ProtectHome=yes hides /run/user from pacsd"},
+	{"/run", "/run is a tmpfs emptied at every boot: the acting primary's record, the fencing epoch and the clusters' certificate authority would be lost"},
+	{"/var/run", "/var/run is /run, a tmpfs emptied at every boot: the acting primary's record, the fencing epoch and the clusters' certificate authority would be lost"},
 	{"/proc", "/proc is no place for state"},
 	{"/sys", "/sys is no place for state"},
 	{"/dev", "PrivateDevices=yes gives pacsd a private /dev"},
@@ -39,7 +40,14 @@ var unitHidden = []struct{ dir, why string }{
 
 // systemTrees are what no drop-in of pacsd's may open for writing: a state
 // directory in them or above them (such as /, /var or /var/lib) is refused.
-var systemTrees = []string{"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var/lib/dpkg", "/var/lib/systemd"}
+// The trees of other services (their logs, spools, the engine's own data)
+// are among them.
+var systemTrees = []string{"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var/lib/dpkg", "/var/lib/systemd",
+	"/var/log", "/var/spool", "/var/mail", "/var/cache", "/var/backups", "/var/lib/docker", "/var/lib/containerd", "/var/lib/postgresql"}
+
+// sharedRoots are directories that hold the directories of others: a state
+// directory below them is fine (/srv/pacsd), they themselves are not.
+var sharedRoots = []string{"/srv", "/opt", "/mnt", "/media", "/var/local", "/var/opt", "/var/lib"}
 
 // StateDirDropIn returns the systemd drop-in that lets pacsd.service write
 // stateDir, or "" when the unit already may (stateDir is UnitStateDir or
@@ -68,6 +76,11 @@ func StateDirDropIn(stateDir string) (string, error) {
 			return "", fmt.Errorf("the state directory %s would let pacsd.service write %s, which ProtectSystem=strict keeps read-only (the system's files, pacsd's own configuration); give daemon.state_dir a directory of its own, such as %s or /srv/pacsd", dir, sys, UnitStateDir)
 		}
 	}
+	for _, r := range sharedRoots {
+		if dir == r {
+			return "", fmt.Errorf("the state directory %s holds the directories of others, which pacsd.service must not be let write; give daemon.state_dir a directory of its own below it, such as %s", dir, filepath.Join(dir, "pacsd"))
+		}
+	}
 	// systemd unquotes "..." with C escapes, and expands specifiers (%)
 	// before that.
 	quoted := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `%`, `%%`).Replace(dir) + `"`
@@ -82,9 +95,12 @@ ReadWritePaths=%s
 }
 
 // InstallStateDir is the command that creates the state directory dir for
-// pacsd.service, dir quoted for the shell.
+// pacsd.service, dir quoted for the shell. It fails when dir exists: it
+// never takes over a directory that is someone else's (install -d would
+// change its owner and mode).
 func InstallStateDir(dir string) string {
-	return "install -d -o pacsd -g pacsd -m 0750 '" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	q := "'" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	return "mkdir -m 0750 " + q + " && chown pacsd:pacsd " + q
 }
 
 // within reports whether path is dir or below it (both clean and absolute).

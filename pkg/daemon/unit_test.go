@@ -38,6 +38,16 @@ func TestStateDirDropIn(t *testing.T) {
 		{dir: "/usr/local/pacsd", refused: "would let pacsd.service write /usr"},
 		{dir: "/var/lib/pacsd-b", want: `ReadWritePaths="/var/lib/pacsd-b"`},
 		{dir: "/opt/pacsd", want: `ReadWritePaths="/opt/pacsd"`},
+		{dir: "/run/pacsd", refused: "emptied at every boot"},
+		{dir: "/run", refused: "emptied at every boot"},
+		{dir: "/var/run/pacsd", refused: "emptied at every boot"},
+		{dir: "/srv", refused: "holds the directories of others"},
+		{dir: "/etc/../srv", refused: "holds the directories of others"},
+		{dir: "/opt", refused: "holds the directories of others"},
+		{dir: "/mnt", refused: "holds the directories of others"},
+		{dir: "/var/log/pacsd", refused: "would let pacsd.service write /var/log"},
+		{dir: "/var/spool/cron", refused: "would let pacsd.service write /var/spool"},
+		{dir: "/var/lib/docker/pacsd", refused: "would let pacsd.service write /var/lib/docker"},
 	} {
 		got, err := StateDirDropIn(tt.dir)
 		switch {
@@ -70,7 +80,7 @@ func TestUnwritableStateDirSaysWhatToDo(t *testing.T) {
 	erofs := fmt.Errorf("while opening the lock file /srv/pacsd/pacsd.lock: %w", &os.PathError{Op: "open", Path: "/srv/pacsd/pacsd.lock", Err: syscall.EROFS})
 	msg := unwritableStateDir(erofs, "/srv/pacsd", true).Error()
 	for _, want := range []string{"read-only file system", "/srv/pacsd", DropInPath, "pacsd systemd-dropin --write",
-		"install -d -o pacsd -g pacsd -m 0750 '/srv/pacsd'", "systemctl daemon-reload && systemctl restart pacsd"} {
+		"mkdir -m 0750 '/srv/pacsd' && chown pacsd:pacsd '/srv/pacsd'", "systemctl daemon-reload && systemctl restart pacsd"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("under the unit, the message lacks %q:\n%s", want, msg)
 		}
@@ -99,8 +109,30 @@ func TestUnwritableStateDirSaysWhatToDo(t *testing.T) {
 func TestInstallStateDirQuotes(t *testing.T) {
 	dir := `/srv/pacs's "$(state)" %i`
 	cmd := InstallStateDir(dir)
-	out, err := exec.Command("sh", "-c", "set -- "+strings.TrimPrefix(cmd, "install ")+`; printf '%s' "$8"`).Output()
-	if err != nil || string(out) != dir {
-		t.Errorf("%s names %q to the shell (%v); want %q", cmd, out, err, dir)
+	mkdir, chown, ok := strings.Cut(cmd, " && ")
+	if !ok {
+		t.Fatalf("%s: want mkdir ... && chown ...", cmd)
+	}
+	for _, part := range []struct{ cmd, prefix string }{{mkdir, "mkdir -m 0750 "}, {chown, "chown pacsd:pacsd "}} {
+		out, err := exec.Command("sh", "-c", "set -- "+strings.TrimPrefix(part.cmd, part.prefix)+`; printf '%s' "$1"`).Output()
+		if !strings.HasPrefix(part.cmd, part.prefix) || err != nil || string(out) != dir {
+			t.Errorf("%s names %q to the shell (%v); want %q", part.cmd, out, err, dir)
+		}
+	}
+}
+
+// TestInstallStateDirRefusesExisting: the command the messages give fails
+// on a directory that exists, and leaves its owner and mode alone (install
+// -d made an existing 0755 directory 0750 and pacsd's).
+func TestInstallStateDirRefusesExisting(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("sh", "-c", InstallStateDir(dir)).Run(); err == nil {
+		t.Errorf("%s succeeded on an existing directory", InstallStateDir(dir))
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("the existing directory was changed: %v, %v", st.Mode(), err)
 	}
 }

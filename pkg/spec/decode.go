@@ -170,7 +170,37 @@ func (d *decoder) decodeFile(body hcl.Body) *File {
 			}
 		}
 	}
+	d.checkStateDirApart(file)
 	return file
+}
+
+// checkStateDirApart refuses a state directory that is a node's data
+// directory, lies inside one or holds one: pacsd's record and keys would
+// sit in PostgreSQL's data (a base backup copies them, a rebuild moves them
+// aside), or the commands that create the state directory would change the
+// owner and mode of PostgreSQL's.
+func (d *decoder) checkStateDirApart(file *File) {
+	state := filepath.Clean(file.Daemon.StateDir)
+	if !filepath.IsAbs(state) {
+		return
+	}
+	for _, c := range file.Clusters {
+		for _, n := range c.Nodes {
+			if n.Data == "" || !filepath.IsAbs(n.Data) {
+				continue
+			}
+			data := filepath.Clean(n.Data)
+			if pathWithin(state, data) || pathWithin(data, state) {
+				d.errorf(n.DataRange, "State Directory Overlaps Data",
+					"The data directory %s of node %q and pacsd's state directory %s (daemon.state_dir) overlap. Give each a directory of its own, such as %q for the state.", data, n.Name, state, DefaultStateDir)
+			}
+		}
+	}
+}
+
+// pathWithin reports whether path is dir or below it (both clean and absolute).
+func pathWithin(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }
 
 // decodeClusterBlock decodes a cluster block and the blocks inside it.
