@@ -117,32 +117,13 @@ func (s announcedStore) Lock(ctx context.Context, cluster string) (func(), error
 // so on w, waits until that work ends and converges again, instead of
 // failing. busy, when not nil, is such an error an earlier call returned.
 func applyWaiting(ctx context.Context, w io.Writer, cmd string, cl *spec.Cluster, d reconcile.Deps, log *slog.Logger, busy error) (reconcile.Result, error) {
-	var total reconcile.Result
-	err := busy
-	for {
-		var nb *reconcile.NodeBusyError
-		if errors.As(err, &nb) {
-			fmt.Fprintf(w, "pacsd %s: cluster %q: another pacsd process works on node %q's data; waiting until it is done\n", cmd, cl.Name, nb.Node)
-			store := d.Store
-			if a, ok := store.(announcedStore); ok {
-				store = a.ClusterStore // this wait says what it waits for itself
-			}
-			if werr := nb.Wait(ctx, store); werr != nil {
-				return total, fmt.Errorf("%w; waiting for it: %w", err, werr)
-			}
-		} else if err != nil {
-			return total, err
-		}
-		res, aerr := reconcile.Apply(ctx, cl, d, log)
-		total.Done, total.Rounds = append(total.Done, res.Done...), total.Rounds+res.Rounds
-		if aerr == nil {
-			return total, nil
-		}
-		err = aerr
-		if !errors.As(err, &nb) {
-			return total, err
-		}
+	store := d.Store
+	if a, ok := store.(announcedStore); ok {
+		store = a.ClusterStore // this wait says what it waits for itself
 	}
+	return reconcile.ApplyWaiting(ctx, cl, d, log, busy, store, func(node string) {
+		fmt.Fprintf(w, "pacsd %s: cluster %q: another pacsd process works on node %q's data; waiting until it is done\n", cmd, cl.Name, node)
+	})
 }
 
 // jsonAction is one action of plan --json; it never holds a secret.

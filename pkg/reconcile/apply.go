@@ -234,3 +234,32 @@ func nodeOnlyError(ps []Problem) error {
 	}
 	return &NodesLeftError{Problems: left}
 }
+
+// ApplyWaiting is Apply that does not fail when another pacsd process runs
+// long work on a node's data (a base backup, a rewind: a *NodeBusyError):
+// it tells waiting which node, waits on store until that work ends, and
+// converges again. busy, when not nil, is such an error an earlier call
+// returned, waited for first.
+func ApplyWaiting(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, busy error, store ClusterStore, waiting func(node string)) (Result, error) {
+	var total Result
+	err := busy
+	for {
+		var nb *NodeBusyError
+		if errors.As(err, &nb) {
+			if waiting != nil {
+				waiting(nb.Node)
+			}
+			if werr := nb.Wait(ctx, store); werr != nil {
+				return total, fmt.Errorf("%w; waiting for it: %w", err, werr)
+			}
+		} else if err != nil {
+			return total, err
+		}
+		res, aerr := Apply(ctx, c, d, log)
+		total.Done, total.Rounds = append(total.Done, res.Done...), total.Rounds+res.Rounds
+		if aerr == nil || !errors.As(aerr, &nb) {
+			return total, aerr
+		}
+		err = aerr
+	}
+}

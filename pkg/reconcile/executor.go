@@ -234,9 +234,8 @@ func (x *executor) do(ctx context.Context, a Action) error {
 	case PullImage:
 		return rt.ImagePull(ctx, a.Target, x.progress(""))
 	case MoveAside:
-		aside := fmt.Sprintf("%s/data.aside-%s", DataMount, time.Now().UTC().Format("20060102T150405Z"))
-		script := fmt.Sprintf("set -e\nif [ -e %[1]s ]; then mv %[1]s %[2]s; echo \"moved aside to %[2]s\"; fi\nrm -f %[3]s\n", PGDATA, aside, BuildingMarker)
-		return x.runOnce(ctx, rt, a.Node, "move-aside", a.Mount, script, nil)
+		_, err := x.moveAside(ctx, rt, a.Node, a.Mount)
+		return err
 	case RemoveContainer:
 		if err := rt.ContainerStop(ctx, id, StopTimeout); err != nil {
 			return err

@@ -770,7 +770,12 @@ func (r *loudRuntime) RunOnce(_ context.Context, o OneOff) (int, string, error) 
 				return 3, PGDATA + " is not empty; refusing to overwrite data", nil
 			}
 		}
-		d.files = map[string][]byte{VersionPath: slices.Clone(s.files[VersionPath]), ConfPath: slices.Clone(s.files[ConfPath])}
+		// Only PGDATA is written; what lies beside it (data moved aside)
+		// stays, and the marker and the count go once the build is done.
+		delete(d.files, SignalPath)
+		delete(d.files, BuildingMarker)
+		delete(d.files, BuildAttemptsPath)
+		d.files[VersionPath], d.files[ConfPath] = slices.Clone(s.files[VersionPath]), slices.Clone(s.files[ConfPath])
 		d.timeline, d.wal, d.checkpoint, d.state = s.timeline, s.wal, s.wal, DBShutdownedInRecovery
 		install(args[12:])
 	case "rewind":
@@ -783,10 +788,27 @@ func (r *loudRuntime) RunOnce(_ context.Context, o OneOff) (int, string, error) 
 		d.files[SignalPath] = []byte{}
 		install(args[7:])
 	case "move-aside":
+		// PGDATA aside, under the name given, never over anything; the
+		// marker and the other paths given removed.
+		aside := args[1]
 		for p := range d.files {
-			if strings.HasPrefix(p, PGDATA+"/") || p == BuildingMarker {
-				delete(d.files, p)
+			if strings.HasPrefix(p, aside+"/") {
+				return 3, aside + " exists already; nothing was moved", nil
 			}
+		}
+		moved := false
+		for p, b := range d.files {
+			if strings.HasPrefix(p, PGDATA+"/") {
+				d.files[aside+strings.TrimPrefix(p, PGDATA)] = b
+				delete(d.files, p)
+				moved = true
+			}
+		}
+		for _, p := range append([]string{BuildingMarker}, args[3:]...) {
+			delete(d.files, p)
+		}
+		if moved {
+			o.Progress("moved aside to " + aside)
 		}
 	default:
 		return 2, "the fake runs no one-off " + o.Labels[LabelOneOff], nil

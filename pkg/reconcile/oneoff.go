@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pacsd/pacsd/pkg/pgconf"
+	"github.com/pacsd/pacsd/pkg/spec"
 )
 
 // One-off jobs: base backups and rewinds run in a container of their own,
@@ -129,6 +131,49 @@ signal
 ` + installLoop + `rm -f -- "$marker"
 `
 
+// moveAsideScript moves PGDATA aside, never over anything: arguments are
+// PGDATA, the name it is moved to (beside it, named with the time), the
+// building marker, then files beside PGDATA to remove with the marker.
+const moveAsideScript = `set -eu
+pgdata=$1 aside=$2 marker=$3
+shift 3
+if [ -e "$pgdata" ]; then
+  if [ -e "$aside" ]; then echo "$aside exists already; nothing was moved" >&2; exit 3; fi
+  mv -- "$pgdata" "$aside"
+  echo "moved aside to $aside"
+fi
+rm -f -- "$marker" "$@"
+`
+
+// AsidePrefix begins the name, beside PGDATA, of a node's data moved aside:
+// it is followed by the time of the move (UTC), and kept until an operator
+// removes it.
+const AsidePrefix = DataMount + "/data.aside-"
+
+// moveAside moves node's PGDATA on m aside (to AsidePrefix and the time)
+// in a one-off container, with the building marker and also (paths beside
+// PGDATA) removed; it returns where the data went inside the mount, ""
+// when there was no PGDATA. Nothing is ever moved over something that
+// exists.
+func (x *executor) moveAside(ctx context.Context, rt Runtime, node string, m Mount, also ...string) (string, error) {
+	aside := AsidePrefix + time.Now().UTC().Format("20060102T150405Z")
+	moved := ""
+	progress := x.progress(node)
+	watch := func(line string) {
+		if strings.HasPrefix(line, "moved aside to ") {
+			moved = strings.TrimPrefix(line, "moved aside to ")
+		}
+		progress(line)
+	}
+	n := x.c.Node(node)
+	args := append([]string{PGDATA, aside, BuildingMarker}, also...)
+	code, tail, err := x.runOneOff(ctx, rt, n, "move-aside", m, moveAsideScript, args, nil, watch)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("move-aside exited with code %d: %s", code, strings.TrimSpace(tail))
+	}
+	return moved, err
+}
+
 // baseBackup builds a standby's data with pg_basebackup in a one-off
 // container. It refuses a PGDATA that holds anything, before leaving a mark.
 // Then a marker beside PGDATA says the data is partial until pacsd's files
@@ -147,33 +192,12 @@ func (x *executor) baseBackup(ctx context.Context, rt Runtime, a Action) error {
 	return x.runScript(ctx, rt, a.Node, "basebackup", a.Mount, baseBackupScript, args, files)
 }
 
-// runOnce runs script, constant text that takes no arguments, with bash in
-// a one-off container of the node (see runScript).
-func (x *executor) runOnce(ctx context.Context, rt Runtime, node, what string, m Mount, script string, files []FileWrite) error {
-	return x.runScript(ctx, rt, node, what, m, script, nil, files)
-}
-
 // runScript runs script with bash in a one-off container of the node, named
 // after the node's container and what, with args as its positional
 // arguments ($1 onwards) and files placed before it starts. The one-offs a
 // killed pacsd left on the node go first (clearOneOffs).
 func (x *executor) runScript(ctx context.Context, rt Runtime, node, what string, m Mount, script string, args []string, files []FileWrite) error {
-	// A one-off left by a killed pacsd blocks this one by its name and may
-	// still write into the data.
-	if err := x.clearOneOffs(ctx, rt, node); err != nil {
-		return err
-	}
-	n := x.c.Node(node)
-	code, tail, err := rt.RunOnce(ctx, OneOff{
-		Name:     n.Container + "-" + what,
-		Image:    x.c.Image,
-		Network:  x.c.Network,
-		Labels:   map[string]string{LabelCluster: x.c.Name, LabelNode: n.Name, LabelRole: what, LabelOneOff: what},
-		Mount:    m,
-		Cmd:      append([]string{"bash", "-c", script, "bash"}, args...),
-		Files:    files,
-		Progress: x.progress(node),
-	})
+	code, tail, err := x.runOneOff(ctx, rt, x.c.Node(node), what, m, script, args, files, x.progress(node))
 	if err != nil {
 		return err
 	}
@@ -181,6 +205,26 @@ func (x *executor) runScript(ctx context.Context, rt Runtime, node, what string,
 		return fmt.Errorf("%s exited with code %d: %s", what, code, strings.TrimSpace(tail))
 	}
 	return nil
+}
+
+// runOneOff runs script in a one-off container of node n, its output lines
+// to progress, and returns its exit code and last lines (see runScript).
+func (x *executor) runOneOff(ctx context.Context, rt Runtime, n *spec.Node, what string, m Mount, script string, args []string, files []FileWrite, progress func(string)) (int, string, error) {
+	// A one-off left by a killed pacsd blocks this one by its name and may
+	// still write into the data.
+	if err := x.clearOneOffs(ctx, rt, n.Name); err != nil {
+		return 0, "", err
+	}
+	return rt.RunOnce(ctx, OneOff{
+		Name:     n.Container + "-" + what,
+		Image:    x.c.Image,
+		Network:  x.c.Network,
+		Labels:   map[string]string{LabelCluster: x.c.Name, LabelNode: n.Name, LabelRole: what, LabelOneOff: what},
+		Mount:    m,
+		Cmd:      append([]string{"bash", "-c", script, "bash"}, args...),
+		Files:    files,
+		Progress: progress,
+	})
 }
 
 // clearOneOffs removes the one-off containers of node that a killed pacsd

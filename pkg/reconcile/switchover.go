@@ -18,67 +18,73 @@ func SwitchoverTo(ctx context.Context, c *spec.Cluster, node string, d Deps, log
 	if c.Node(node) == nil {
 		return Result{}, fmt.Errorf("cluster %q has no node %q; name one of its nodes", c.Name, node)
 	}
-	if err := switchNow(ctx, c, node, d, log); err != nil {
+	if _, err := switchNow(ctx, c, node, d, "asked for on the command line", log); err != nil {
 		return Result{}, err
 	}
 	return Apply(ctx, c, d, log)
 }
 
 // switchNow is SwitchoverTo's switch, under the cluster's lock from the
-// observation on, so that no pass or failover acts in between.
-func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, log *slog.Logger) error {
+// observation on, so that no pass or failover acts in between; why is the
+// reason the event history keeps. It returns how long the switchover took
+// (writes stop for about that long), zero when node was the acting primary
+// already.
+func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, why string, log *slog.Logger) (time.Duration, error) {
 	unlock, err := d.lock(ctx, c.Name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unlock()
 	obs, err := Observe(ctx, c, d)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// The switch starts from a record: one rebuilt from the nodes when none
 	// is kept (see CurrentState), so that the file's primary is never taken
 	// for the acting one.
 	if err := recordActing(c, obs, d, log); err != nil {
-		return err
+		return 0, err
 	}
-	if acting := obs.State.Acting; acting != node {
-		want := *c
-		want.Primary = node
-		obs.State.Keep = ""
-		actions, problems := Plan(&want, obs, d.Matches)
-		if err := problemsError(problems, log, d.Events); err != nil {
-			return err
+	acting := obs.State.Acting
+	if acting == node {
+		return 0, nil
+	}
+	want := *c
+	want.Primary = node
+	obs.State.Keep = ""
+	actions, problems := Plan(&want, obs, d.Matches)
+	if err := problemsError(problems, log, d.Events); err != nil {
+		return 0, err
+	}
+	var sw *Action
+	for i := range actions {
+		if actions[i].Kind == Switchover {
+			sw = &actions[i]
 		}
-		var sw *Action
-		for i := range actions {
-			if actions[i].Kind == Switchover {
-				sw = &actions[i]
-			}
-		}
-		if sw == nil {
-			return fmt.Errorf("cluster %q: no switchover to %q could be planned; run 'pacsd plan' to see why", c.Name, node)
-		}
-		x := newExecutor(c, d, obs, log)
-		if c.Primary != node {
-			x.keep = c.Primary
-		}
-		start := time.Now()
-		err := x.do(ctx, *sw)
-		if d.Events != nil {
-			e := Event{At: start, Cluster: c.Name, Node: node, Kind: string(Switchover), Target: sw.Target, Reason: "asked for on the command line",
-				Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String()}
-			if err != nil {
-				e.Result = "failed: " + err.Error()
-			}
-			d.Events(e)
-		}
+	}
+	if sw == nil {
+		return 0, fmt.Errorf("cluster %q: no switchover to %q could be planned; run 'pacsd plan' to see why", c.Name, node)
+	}
+	x := newExecutor(c, d, obs, log)
+	if c.Primary != node {
+		x.keep = c.Primary
+	}
+	start := time.Now()
+	err = x.do(ctx, *sw)
+	took := time.Since(start)
+	if d.Events != nil {
+		e := Event{At: start, Cluster: c.Name, Node: node, Kind: string(Switchover), Target: sw.Target, Reason: why,
+			Result: "ok", Duration: took.Round(time.Millisecond).String()}
 		if err != nil {
-			return fmt.Errorf("%s: while switching over to %q: %w", where(*sw), node, err)
+			e.Result = "failed: " + err.Error()
 		}
-		log.Info("action done", "cluster", c.Name, "node", node, "action", string(Switchover), "target", sw.Target, "reason", "asked for on the command line")
+		d.Events(e)
 	}
-	return nil
+	if err != nil {
+		return took, fmt.Errorf("%s: while switching over to %q: %w", where(*sw), node, err)
+	}
+	log.Info("action done", "cluster", c.Name, "node", node, "action", string(Switchover), "target", sw.Target, "reason", why)
+	return took, nil
 }
 
 // switchover hands the primary role from a.From to a.Node without losing an
