@@ -293,6 +293,10 @@ func TestComplete(t *testing.T) {
 		{env, []string{"failover", "db2", "--from", ""}, nodes},
 		{env, []string{"failover", "db2", "--cluster", "pacs", "--from", ""}, []string{"db1", "db2"}},
 		{env, []string{"failover", "db2", "--cluster", "w"}, []string{"west"}},
+		{env, []string{"restart", ""}, append(append([]string(nil), nodes...), clusters...)},
+		{env, []string{"restart", "w"}, []string{"w3", "west"}},
+		{env, []string{"restart", "db2", ""}, nil},
+		{env, []string{"reinit", ""}, nodes},
 		{env, []string{"conninfo", ""}, clusters},
 		{env, []string{"events", "w"}, []string{"west"}},
 		{env, []string{"pause", ""}, clusters},
@@ -308,7 +312,7 @@ func TestComplete(t *testing.T) {
 		{env, []string{"help", "sw"}, []string{"switchover"}},
 		{env, []string{"validate", ""}, nil},
 		{env, []string{"fmt", ""}, nil},
-		{env, []string{""}, []string{"validate", "plan", "apply", "switchover", "failover", "run", "conninfo", "status", "events", "pause", "resume", "fmt", "systemd-dropin", "version", "completion", "help"}},
+		{env, []string{""}, []string{"validate", "plan", "apply", "switchover", "failover", "restart", "reinit", "run", "conninfo", "status", "events", "pause", "resume", "fmt", "systemd-dropin", "version", "completion", "help"}},
 	} {
 		names, directive, stderr := complete(t, tc.env, tc.args...)
 		if !cmp.Equal(names, tc.want) || directive != ":4" {

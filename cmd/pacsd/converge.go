@@ -27,7 +27,8 @@ import (
 
 // actingCommands are the commands that act on clusters, or observe them
 // through every engine: with pacsd on every host, each host's service does.
-var actingCommands = []string{"plan", "apply", "switchover", "failover"}
+// (restart, reinit and failover ask the service of the right host.)
+var actingCommands = []string{"plan", "apply", "switchover"}
 
 // Exit code of plan when changes are pending.
 const exitPending = 2
@@ -386,11 +387,17 @@ func (c *cli) switchover(nf nodeFlags, node string) int {
 	return exitOK
 }
 
-// nodeTarget is the node a command such as switchover or failover acts on.
+// nodeTarget is the node a command such as switchover or failover acts on,
+// or, for restart, a whole cluster.
 type nodeTarget struct {
-	node    string
+	node string
+	// whole is set when the argument names a cluster (node is "").
+	whole   bool
 	cluster *spec.Cluster
-	deps    reconcile.Deps
+	file    *spec.File
+	// deps are the adapters, with one controller; with pacsd on every host
+	// (file.EveryHost()) none are wired: the host's pacsd acts.
+	deps reconcile.Deps
 }
 
 // fileDiffers tells the operator to edit the file when it names another primary.
@@ -420,12 +427,20 @@ func (c *cli) nodeFlags(cmd *cobra.Command) nodeFlags {
 // of node and wires the adapters, with a cluster lock that says when it
 // waits for another pacsd process.
 func (c *cli) nodeTarget(name string, nf nodeFlags, node string) (nodeTarget, int, bool) {
+	return c.target(name, nf, node, false)
+}
+
+// target is nodeTarget; with clusterOK, arg may name a cluster instead of a
+// node (the whole cluster). With pacsd on every host no adapters are
+// wired: the pacsd of the right host acts.
+func (c *cli) target(name string, nf nodeFlags, arg string, clusterOK bool) (nodeTarget, int, bool) {
 	path, clusterName := nf.file, nf.cluster
-	t := nodeTarget{node: node}
+	t := nodeTarget{node: arg}
 	f := c.loadSpec(name, *path)
 	if f == nil {
 		return t, exitProblem, false
 	}
+	t.file = f
 	for _, x := range f.Clusters {
 		if (*clusterName == "" || x.Name == *clusterName) && x.Node(t.node) != nil {
 			if t.cluster != nil {
@@ -435,9 +450,28 @@ func (c *cli) nodeTarget(name string, nf nodeFlags, node string) (nodeTarget, in
 			t.cluster = x
 		}
 	}
+	if clusterOK && *clusterName == "" {
+		for _, x := range f.Clusters {
+			if x.Name != arg {
+				continue
+			}
+			if t.cluster != nil {
+				fmt.Fprintf(c.stderr, "pacsd %s: %q names a cluster and a node of cluster %q; for the node, add --cluster %s\n", name, arg, t.cluster.Name, t.cluster.Name)
+				return t, exitUsage, false
+			}
+			t.cluster, t.whole, t.node = x, true, ""
+		}
+	}
 	if t.cluster == nil {
-		fmt.Fprintf(c.stderr, "pacsd %s: no cluster in %s has a node %q\n", name, *path, t.node)
+		if clusterOK {
+			fmt.Fprintf(c.stderr, "pacsd %s: %s has no cluster and no node %q\n", name, *path, arg)
+		} else {
+			fmt.Fprintf(c.stderr, "pacsd %s: no cluster in %s has a node %q\n", name, *path, arg)
+		}
 		return t, exitProblem, false
+	}
+	if f.EveryHost() {
+		return t, exitOK, true
 	}
 	d, err := deps(f, newProgress(c.stderr).line)
 	if err != nil {

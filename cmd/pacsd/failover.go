@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -42,13 +41,13 @@ NODE is the primary, 1 when it is not.`,
 	confirmFenced := cmd.Flags().Bool("confirm-fenced", false, "go on when the old primary's engine cannot confirm that it is stopped: you made sure it cannot accept writes (its host is powered off)")
 	_ = cmd.RegisterFlagCompletionFunc("from", completeNodeFlag)
 	cmd.RunE = action(func(args []string) int {
-		return c.failover(nf, args[0], reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced, From: *from})
+		return c.failover(nf, args[0], reconcile.ManualOptions{AcceptLoss: *acceptLoss, ConfirmFenced: *confirmFenced, From: *from}, asker(cmd, args))
 	})
 	return cmd
 }
 
 // failover fences the lost primary of node's cluster and promotes node.
-func (c *cli) failover(nf nodeFlags, node string, opts reconcile.ManualOptions) int {
+func (c *cli) failover(nf nodeFlags, node string, opts reconcile.ManualOptions, by string) int {
 	t, code, ok := c.nodeTarget("failover", nf, node)
 	if !ok {
 		return code
@@ -57,31 +56,10 @@ func (c *cli) failover(nf nodeFlags, node string, opts reconcile.ManualOptions) 
 	defer cancel()
 	log := newLogger(c.stderr)
 	cl := t.cluster
-	unlock, err := t.deps.Store.Lock(ctx, cl.Name)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)
-		return exitProblem
+	if t.file.EveryHost() {
+		return c.failoverHosted(ctx, t, opts, by)
 	}
-	var last reconcile.LastSeen
-	switch ls, err := t.deps.Store.LoadSeen(cl.Name); {
-	case err != nil:
-		fmt.Fprintf(c.stderr, "pacsd failover: cannot read the last sight of the primary (%v); its last position counts as unknown\n", err)
-	case time.Since(ls.At) < reconcile.SeenFresh:
-		last = ls
-	}
-	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
-	before, _ := t.deps.Store.Load(cl.Name)
-	began := time.Now()
-	to, err := reconcile.ManualFailover(ctx, cl, t.deps, t.node, opts, last, log)
-	unlock()
-	if t.deps.Events != nil {
-		e := reconcile.Event{At: began, Cluster: cl.Name, Node: cmp.Or(opts.From, before.Acting), Kind: "failover", Target: t.node,
-			Reason: "asked for on the command line ('pacsd failover')", Result: "ok: " + to + " promoted", Duration: time.Since(began).Round(time.Millisecond).String()}
-		if err != nil {
-			e.Result = "refused: " + err.Error()
-		}
-		t.deps.Events(e)
-	}
+	to, old, err := reconcile.FailoverByHand(ctx, cl, t.deps, t.node, opts, by, log)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd failover: %v\n", err)
 		if errors.Is(err, reconcile.ErrNotFenced) {
@@ -91,7 +69,7 @@ func (c *cli) failover(nf nodeFlags, node string, opts reconcile.ManualOptions) 
 	}
 	res, err := applyWaiting(ctx, c.stderr, "failover", cl, t.deps, log, nil)
 	var left *reconcile.NodesLeftError
-	if errors.As(err, &left) && opts.ConfirmFenced && onlyHostOf(cl, cmp.Or(opts.From, before.Acting), left) {
+	if errors.As(err, &left) && opts.ConfirmFenced && onlyHostOf(cl, old, left) {
 		// The old primary's host is the one expected to be cut off: the
 		// promotion stands, and the daemon (or the next apply) fences it
 		// first and makes it follow once its engine answers.

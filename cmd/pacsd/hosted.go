@@ -262,3 +262,30 @@ func (l lease) Renew(ctx context.Context) error {
 }
 
 func (l lease) Release(ctx context.Context) error { return l.l.Release(ctx) }
+
+var _ daemon.Requests = coordination{}
+
+func (c coordination) WatchRequests(ctx context.Context, cluster string, asked func(reconcile.Request)) {
+	e, err := c.etcd()
+	if err != nil {
+		<-ctx.Done()
+		return
+	}
+	e.WatchRequests(ctx, cluster, asked)
+}
+
+func (c coordination) TakeRequest(ctx context.Context, cluster, id string) (reconcile.Request, bool, error) {
+	e, err := c.etcd()
+	if err != nil {
+		return reconcile.Request{}, false, err
+	}
+	return e.TakeRequest(ctx, cluster, id)
+}
+
+func (c coordination) UpdateRequest(ctx context.Context, r reconcile.Request) error {
+	e, err := c.etcd()
+	if err != nil {
+		return err
+	}
+	return e.UpdateRequest(ctx, r)
+}

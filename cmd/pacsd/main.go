@@ -69,6 +69,8 @@ func commands(c *cli) []*cobra.Command {
 		newApplyCmd(c),
 		newSwitchoverCmd(c),
 		newFailoverCmd(c),
+		newRestartCmd(c),
+		newReinitCmd(c),
 		newRunCmd(c),
 		newConninfoCmd(c),
 		newStatusCmd(c),

@@ -175,6 +175,14 @@ func (h *hosted) mayRunPrimary(cluster, node string) bool {
 	return l != nil && l.node == node && time.Since(l.renewed) < fenceAt(l.ttl)
 }
 
+// leaseOf returns the primary's lease of cluster this pacsd holds, nil
+// when none.
+func (h *hosted) leaseOf(cluster string) *heldLease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.leases[cluster]
+}
+
 func (h *hosted) leading(cluster string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -195,7 +203,8 @@ func (d *Daemon) hostedDeps(deps reconcile.Deps) reconcile.Deps {
 			}
 			return h.mayRunPrimary(cluster, node)
 		},
-		Fenced: d.leaseFenced,
+		Fenced:   d.leaseFenced,
+		FenceOwn: d.fenceOwnPrimary,
 		Seen: func(c *spec.Cluster, obs *reconcile.Observed) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -296,9 +305,12 @@ func (d *Daemon) runHosted(ctx context.Context) {
 				if running[c.Name] == nil {
 					cctx, stop := context.WithCancel(ctx)
 					running[c.Name] = stop
-					wg.Add(3)
+					wg.Add(4)
 					go func() { defer wg.Done(); d.campaign(cctx, c.Name) }()
 					go func() { defer wg.Done(); d.keepLease(cctx, c.Name) }()
+					// Commands asked for on the command line ('pacsd
+					// restart', 'reinit', 'failover') for this host.
+					go func() { defer wg.Done(); d.serveRequests(cctx, c.Name) }()
 					// Another host's failover or lease: a pass follows it
 					// at once (repointing this host's standbys).
 					go func() {
@@ -636,22 +648,12 @@ func (d *Daemon) giveUpPrimary(ctx context.Context, c *spec.Cluster, node string
 	if l == nil || l.node != node {
 		return
 	}
-	if err := d.fenceOwn(ctx, c, node, l.ttl); err != nil {
-		// The lease is kept: no standby is promoted beside a primary that
-		// may still take writes; the next check tries again.
-		return
-	}
-	h.mu.Lock()
-	h.gaveUp[c.Name] = gaveUp{node: l.node, epoch: l.epoch}
-	h.mu.Unlock()
-	if !d.dropLease(c.Name, l) {
-		return
-	}
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := l.lease.Release(rctx)
-	cancel()
-	if err != nil {
-		d.log.Warn("cannot give up the primary's lease; the leader fails over once it expires", "cluster", c.Name, "node", node, "error", err.Error())
+	// A fence that fails keeps the lease: no standby is promoted beside a
+	// primary that may still take writes; the next check tries again.
+	if err := d.fenceOwnPrimary(ctx, c, node); err != nil {
+		if d.hosted.leaseOf(c.Name) == nil {
+			d.log.Warn("cannot give up the primary's lease; the leader fails over once it expires", "cluster", c.Name, "node", node, "error", err.Error())
+		}
 		return
 	}
 	d.log.Warn("the lost primary is fenced and its lease given up; the leader fails over", "cluster", c.Name, "node", node)

@@ -109,9 +109,12 @@ type lockedStore struct {
 	d *Daemon
 }
 
-// Lock takes the lock named cluster (a cluster's, or a node's work lock).
+// Lock takes the lock named cluster (a cluster's, or a node's work lock);
+// a context done already makes it one try, of the in-process mutex too (a
+// node's work lock, which a command carried out in this process may hold
+// while the daemon's pass asks for it under the cluster's lock).
 func (s *lockedStore) Lock(ctx context.Context, cluster string) (func(), error) {
-	return s.d.take(ctx, s.ClusterStore, cluster, false)
+	return s.d.take(ctx, s.ClusterStore, cluster, ctx.Err() != nil)
 }
 
 // lock takes the cluster's lock, which a pass holds while it acts (not while

@@ -181,11 +181,16 @@ func failover(ctx context.Context, c *spec.Cluster, d Deps, last LastSeen, to st
 	}
 	// 1. Fence: standby.signal, then stopped (a frozen one killed), confirmed by the engine.
 	fctx, cancel := context.WithTimeout(ctx, 4*FailoverTimeout+FenceTimeout)
-	if d.Hosted != nil {
+	switch {
+	case d.Hosted != nil && manual && on.Host == d.Hosted.Host && d.Hosted.FenceOwn != nil:
+		// A failover by hand that the old primary's own host carries
+		// out: fenced through its engine, its lease (if any) given up.
+		err = d.Hosted.FenceOwn(fctx, c, old)
+	case d.Hosted != nil:
 		// Only the old primary's host could stop it: its lease says
 		// whether it did, or can no longer take writes.
 		err = d.Hosted.Fenced(fctx, c, old)
-	} else {
+	default:
 		err = fenceNode(fctx, rt, c, on, time.Second)
 	}
 	cancel()
@@ -365,4 +370,45 @@ func writableElsewhere(c *spec.Cluster, old string, hs []StandbyHealth) error {
 		}
 	}
 	return nil
+}
+
+// FailoverByHand is 'pacsd failover NODE' as one command: under the
+// cluster's lock, with the last sight of the primary when it is fresh
+// (SeenFresh; its position counts only as of now, see LastSeen.LostAt),
+// ManualFailover, then the failover's event in the history (who asked: by).
+// It returns the node promoted and the old primary. The rest (repointing
+// the standbys, the old primary's rejoin) is the next Apply's.
+func FailoverByHand(ctx context.Context, c *spec.Cluster, d Deps, node string, o ManualOptions, by string, log *slog.Logger) (to, old string, err error) {
+	if d.Store == nil {
+		return "", "", fmt.Errorf("cluster %q: no cluster store is configured", c.Name)
+	}
+	unlock, err := d.lock(ctx, c.Name)
+	if err != nil {
+		return "", "", err
+	}
+	var last LastSeen
+	switch ls, err := d.Store.LoadSeen(c.Name); {
+	case err != nil:
+		log.Warn("cannot read the last sight of the primary; its last position counts as unknown", "cluster", c.Name, "error", err.Error())
+	case time.Since(ls.At) < SeenFresh:
+		last = ls
+	}
+	last.LostAt = time.Now() // when it was lost is not known here: only a sight of just now counts
+	before, _ := d.Store.Load(c.Name)
+	old = before.Acting
+	if o.From != "" {
+		old = o.From
+	}
+	began := time.Now()
+	to, err = ManualFailover(ctx, c, d, node, o, last, log)
+	unlock()
+	if d.Events != nil {
+		e := Event{At: began, Cluster: c.Name, Node: old, Kind: "failover", Target: node,
+			Reason: "asked for on the command line (" + by + ")", Result: "ok: " + to + " promoted", Duration: time.Since(began).Round(time.Millisecond).String()}
+		if err != nil {
+			e.Result = "refused: " + err.Error()
+		}
+		d.Events(e)
+	}
+	return to, old, err
 }

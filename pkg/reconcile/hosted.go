@@ -28,6 +28,13 @@ type Hosted struct {
 	// engine, which only the old primary's own host could carry out. The
 	// error wraps ErrNotFenced when it cannot be confirmed.
 	Fenced func(ctx context.Context, c *spec.Cluster, node string) error
+	// FenceOwn fences node, of this host, through this host's engine (as
+	// fenceNode does), then gives up the primary's lease this pacsd holds
+	// for it, if any, so that the record may name another primary: the
+	// fence of a failover by hand ('pacsd failover') that the old
+	// primary's own host carries out. The error wraps ErrNotFenced when
+	// the fence or the lease's release cannot be confirmed.
+	FenceOwn func(ctx context.Context, c *spec.Cluster, node string) error
 	// Seen receives each observation of a cluster (its host's nodes are
 	// reported to the other hosts' pacsd).
 	Seen func(c *spec.Cluster, obs *Observed)
