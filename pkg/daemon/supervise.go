@@ -97,6 +97,9 @@ func (d *Daemon) supervise(ctx context.Context) {
 	type slot struct {
 		ws   watchState
 		busy atomic.Bool
+		// next is when a cluster without automatic failover is looked at
+		// again (sightEvery).
+		next time.Time
 	}
 	seen := map[string]*slot{}
 	var running sync.WaitGroup
@@ -118,10 +121,6 @@ func (d *Daemon) supervise(ctx context.Context) {
 			// its state records an acting primary: a pacsd started in the
 			// middle of a long base backup, or with one engine unreachable,
 			// still fails over a lost primary.
-			if !c.Failover.Automatic {
-				delete(seen, c.Name)
-				continue
-			}
 			if _, ok := d.ready.Load(c.Name); !ok && !recorded(snap.deps, c) {
 				continue // its slot, if any, stays: its timer goes on
 			}
@@ -130,16 +129,60 @@ func (d *Daemon) supervise(ctx context.Context) {
 				sl = &slot{}
 				seen[c.Name] = sl
 			}
+			manual := !c.Failover.Automatic
+			if manual && time.Now().Before(sl.next) {
+				continue
+			}
 			if !sl.busy.CompareAndSwap(false, true) {
 				continue // its last check still runs
 			}
+			sl.next = time.Now().Add(sightEvery)
 			running.Add(1)
 			go func() {
 				defer running.Done()
 				defer sl.busy.Store(false)
+				if manual {
+					d.sight(ctx, c, snap.deps, &sl.ws)
+					return
+				}
 				d.check(ctx, c, snap.deps, &sl.ws)
 			}()
 		}
+	}
+}
+
+// sightEvery is how often the supervisor looks at the primary of a
+// cluster without automatic failover.
+var sightEvery = time.Second
+
+// sight looks at the acting primary of a cluster without automatic
+// failover and keeps what it sees of it healthy (its WAL position, its
+// synchronous standbys), as the automatic failover's checks do: 'pacsd
+// failover NODE' by hand then judges a standby by the same rules (with
+// synchronous replication, only a standby the primary waited for is
+// promoted without --accept-loss). It never fails over. With pacsd on
+// every host the primary's own host keeps the sight.
+func (d *Daemon) sight(ctx context.Context, c *spec.Cluster, deps reconcile.Deps, ws *watchState) {
+	st, err := deps.Store.Load(c.Name)
+	if err != nil {
+		return
+	}
+	acting, err := reconcile.ActingPrimary(c, st, nil)
+	n := c.Node(acting)
+	if err != nil || n == nil || d.hosted != nil && n.Host != d.hosted.co.Host() {
+		return
+	}
+	if ws.w.Node != acting {
+		*ws = watchState{w: reconcile.PrimaryWatch{Node: acting}}
+	}
+	began := time.Now()
+	h, err := reconcile.Health(ctx, c, n, deps)
+	prev := ws.w.Last
+	w, v, _ := ws.w.Observe(acting, reconcile.HealthCheck{At: time.Now(), Began: began, Health: h, Err: err}, c.Failover.After.Duration)
+	ws.w = w
+	if v == reconcile.Healthy || v == reconcile.Recovered {
+		d.keepSeen(c.Name, deps, ws, prev)
+		d.primaryHealthy(c.Name, ws.w.Last)
 	}
 }
 
