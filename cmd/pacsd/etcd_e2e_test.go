@@ -403,7 +403,8 @@ func (b *everyHostBed) marks() []int {
 // lease up once the target has replayed everything, records the target and
 // promotes it; the target's host takes the lease. No acknowledged commit is
 // lost, never two nodes accept writes, no failover runs (the epoch moves by
-// one), and the old primary streams from the new one.
+// one), and the old primary streams from the new one. Then the maintenance
+// commands from the command line on the same bed (see maintenance).
 func TestE2EEveryHostSwitchover(t *testing.T) {
 	b := newEveryHostBed(t)
 	acting, epoch := b.record(t)
@@ -441,7 +442,8 @@ func TestE2EEveryHostSwitchover(t *testing.T) {
 			t.Errorf("the pacsd of %s failed over during the switchover", b.names[i])
 		}
 	}
-	b.finish(t, "db2")
+	now := b.maintenance(t, "db2")
+	b.finish(t, now)
 }
 
 // TestE2EEveryHostPartition: the primary's host partitioned with its pacsd

@@ -13,8 +13,19 @@ import (
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
-// converge runs one cluster's pass and records its outcome.
+// converge runs one cluster's pass and records its outcome. A cluster on
+// which this process carries out a command asked for on the command line
+// (a request, with pacsd on every host) has no pass meanwhile: the
+// command's own rounds converge it, and a pass from an observation made
+// before them could act on what they changed (the pass that follows the
+// command looks again).
 func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
+	gate := d.requestGate(c.Name)
+	if !gate.TryLock() {
+		d.log.Debug("a command asked for on the command line is carried out on the cluster; its pass waits", "cluster", c.Name)
+		return
+	}
+	defer gate.Unlock()
 	if d.paused(c.Name) {
 		d.convergePaused(ctx, c)
 		return

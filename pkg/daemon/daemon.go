@@ -105,6 +105,9 @@ type Daemon struct {
 	snap atomic.Pointer[snapshot]
 	// locks serializes a cluster's passes and failovers (cluster -> *sync.Mutex).
 	locks sync.Map
+	// gates keeps a cluster's passes and the commands this process carries
+	// out for the command line (requests) apart (cluster -> *sync.Mutex).
+	gates sync.Map
 	// ready holds the clusters whose first pass succeeded; only those are supervised.
 	ready sync.Map
 	// hosted is the mode "every host"; nil with one controller.

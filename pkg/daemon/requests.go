@@ -107,7 +107,10 @@ func (d *Daemon) carryOut(ctx context.Context, rq Requests, r reconcile.Request)
 		}
 	}()
 	say(fmt.Sprintf("the pacsd of host %q took it", d.hosted.co.Host()))
+	gate := d.requestGate(r.Cluster) // this host's pass of the cluster ends first, and waits
+	gate.Lock()
 	res, err := d.request(ctx, r, say, log)
+	gate.Unlock()
 	close(beating)
 	<-stopped
 	mu.Lock()
@@ -162,6 +165,13 @@ func (d *Daemon) request(ctx context.Context, r reconcile.Request, say func(stri
 		return res, err
 	}
 	return res, &reconcile.RefusedError{Why: fmt.Sprintf("this pacsd does not know the command %q (an older pacsd: upgrade it)", r.Command)}
+}
+
+// requestGate is the mutex that keeps cluster's passes and the requests
+// this process carries out on it apart.
+func (d *Daemon) requestGate(cluster string) *sync.Mutex {
+	m, _ := d.gates.LoadOrStore(cluster, &sync.Mutex{})
+	return m.(*sync.Mutex)
 }
 
 // fenceOwnPrimary is reconcile.Hosted.FenceOwn: node, of this host, is

@@ -131,14 +131,8 @@ func RestartNode(ctx context.Context, c *spec.Cluster, d Deps, node string, q Re
 			return fail(fmt.Errorf("cluster %q, node %q: %w", c.Name, node, err))
 		}
 		// The old primary rejoins as a standby: Apply rewinds and starts it.
-		if _, err := ApplyWaiting(ctx, c, d, log, nil, d.Store, nil); err != nil {
-			var left *NodesLeftError
-			if !errors.As(err, &left) {
-				return fail(fmt.Errorf("cluster %q: %q took the primary's role, but the old primary %q did not rejoin: %w; run 'pacsd apply' (or let the daemon's next pass go on)", c.Name, step.SwitchTo, node, err))
-			}
-		}
-		if err := x.waitStreaming(ctx, rt, node); err != nil {
-			return fail(fmt.Errorf("cluster %q: %q took the primary's role, but the old primary %q does not stream from it: %w", c.Name, step.SwitchTo, node, err))
+		if err := x.convergeUntilStreaming(ctx, rt, node); err != nil {
+			return fail(fmt.Errorf("cluster %q: %q took the primary's role, but the old primary %q does not stream from it: %w; run 'pacsd apply' (or let the daemon's next pass go on)", c.Name, step.SwitchTo, node, err))
 		}
 		done.Took = time.Since(m.began)
 		m.record(fmt.Sprintf("ok: its role handed to %s by a switchover (writes stopped for %s), then restarted and streaming as a standby", step.SwitchTo, done.WriteGap.Round(time.Millisecond)))
@@ -244,6 +238,37 @@ func containerOf(c *spec.Cluster, node string) string {
 // answers as a standby whose WAL receiver streams.
 func (x *executor) waitStreaming(ctx context.Context, rt Runtime, node string) error {
 	return x.waitNode(ctx, node, RestartStreamTimeout, "stream", func() error { return x.probe(ctx, rt, node, true) })
+}
+
+// convergeUntilStreaming converges the cluster (ApplyWaiting) until node
+// streams as a standby, RestartStreamTimeout at most after the last round
+// that acted: with pacsd on every host, a node may wait for another host's
+// primary to take writes, or a pass of another process may have the node's
+// work. Nodes whose engine does not answer are left to the next pass.
+func (x *executor) convergeUntilStreaming(ctx context.Context, rt Runtime, node string) error {
+	deadline := time.Now().Add(RestartStreamTimeout)
+	for {
+		res, err := ApplyWaiting(ctx, x.c, x.d, x.log, nil, x.d.Store, nil)
+		var left *NodesLeftError
+		if err != nil && !errors.As(err, &left) {
+			return err
+		}
+		if len(res.Done) > 0 {
+			deadline = time.Now().Add(RestartStreamTimeout)
+		}
+		err = x.probe(ctx, rt, node, true)
+		switch {
+		case err == nil:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("it does not stream within %s (%w); see 'pacsd status' and the node's log ('docker logs %s')", RestartStreamTimeout, err, containerOf(x.c, node))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // waitWritable waits, ReadyTimeout at most, until node's server takes
@@ -362,14 +387,8 @@ func Reinit(ctx context.Context, c *spec.Cluster, d Deps, node, by string, log *
 		return fail(err)
 	}
 	done.Kept, done.Remove = AsideWords(c, n, done.Aside)
-	if _, err := ApplyWaiting(ctx, c, d, log, nil, d.Store, nil); err != nil {
-		var left *NodesLeftError
-		if !errors.As(err, &left) {
-			return fail(fmt.Errorf("cluster %q, node %q: its old data is kept (%s), but the rebuild failed: %w; 'pacsd apply' (or the daemon's next pass) builds it again", c.Name, node, keptOr(done), err))
-		}
-	}
-	if err := x.waitStreaming(ctx, rt, node); err != nil {
-		return fail(fmt.Errorf("cluster %q, node %q: rebuilt (old data kept: %s), but %w", c.Name, node, keptOr(done), err))
+	if err := x.convergeUntilStreaming(ctx, rt, node); err != nil {
+		return fail(fmt.Errorf("cluster %q, node %q: its old data is kept (%s), but the rebuild did not end streaming: %w; 'pacsd apply' (or the daemon's next pass) goes on", c.Name, node, keptOr(done), err))
 	}
 	done.Took = time.Since(m.began)
 	m.record("ok: rebuilt from a fresh base backup of " + acting + ", streaming; old data: " + keptOr(done))
@@ -401,6 +420,10 @@ func AsideWords(c *spec.Cluster, n *spec.Node, aside string) (kept, remove strin
 		p := path.Join(n.Data, name)
 		return fmt.Sprintf("host directory %s%s", p, on), fmt.Sprintf("rm -rf %s%s", p, on)
 	}
+	engine := "the local Docker engine"
+	if n.Host != "" {
+		engine = fmt.Sprintf("the Docker engine of host %q", n.Host)
+	}
 	return fmt.Sprintf("directory %s in volume %s%s", name, n.Volume, on),
-		fmt.Sprintf("docker run --rm -v %s:%s --entrypoint rm %s -rf %s (on the Docker engine of the node%s)", n.Volume, DataMount, c.Image, aside, on)
+		fmt.Sprintf("docker run --rm -v %s:%s --entrypoint rm %s -rf %s (on %s)", n.Volume, DataMount, c.Image, aside, engine)
 }
