@@ -78,7 +78,9 @@ func topology(workMem, volume string) string {
 `, workMem, volume)
 }
 
-func newFixture(t *testing.T, content string) (*fixture, error) {
+// fileFixture writes content as the topology file, with the password
+// files it names, into a directory of its own.
+func fileFixture(t *testing.T, content string) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), log: &syncBuffer{}}
 	f.path = filepath.Join(f.dir, "pacs.hcl")
@@ -88,6 +90,12 @@ func newFixture(t *testing.T, content string) (*fixture, error) {
 		}
 	}
 	f.write(content)
+	return f
+}
+
+func newFixture(t *testing.T, content string) (*fixture, error) {
+	t.Helper()
+	f := fileFixture(t, content)
 	d, err := New(Options{
 		Path:   f.path,
 		Logger: slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -237,14 +235,7 @@ type hostedEnv struct {
 // (nil: the world's servers).
 func newHostedEnv(t *testing.T, host string, db reconcile.Database) *hostedEnv {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), log: &syncBuffer{}}
-	f.path = filepath.Join(f.dir, "pacs.hcl")
-	for _, name := range []string{"pacs.password", "replicator.password"} {
-		if err := os.WriteFile(filepath.Join(f.dir, name), []byte("secret\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.write(hostedTopology)
+	f := fileFixture(t, hostedTopology)
 	store := &reconcile.MemoryStore{}
 	if err := store.Save("pacs", reconcile.ClusterState{Acting: "db1", Epoch: 1}); err != nil {
 		t.Fatal(err)

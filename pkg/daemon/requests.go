@@ -301,7 +301,7 @@ func Ask(ctx context.Context, s AskStore, c *spec.Cluster, r reconcile.Request, 
 		switch {
 		case r.State == reconcile.RequestAsked && time.Since(asked) > AskTakeTimeout:
 			if ok, err := s.CancelRequest(ctx, c.Name, r.ID); err == nil && ok {
-				return r, &reconcile.RefusedError{Why: fmt.Sprintf("%s did not take the request within %s, so it was withdrawn and nothing was done: check that pacsd runs there and reaches etcd (its log, and 'pacsd status --host HOST')", who, AskTakeTimeout)}
+				return r, &reconcile.RefusedError{Why: fmt.Sprintf("%s did not take the request within %s, so it was withdrawn and nothing was done: check that pacsd runs there, reaches etcd and is as new as this command (its log, and 'pacsd status --host HOST')", who, AskTakeTimeout)}
 			}
 		case r.State == reconcile.RequestRunning:
 			if !r.Beat.Equal(beat) {

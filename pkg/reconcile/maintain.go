@@ -144,14 +144,18 @@ func RestartNode(ctx context.Context, c *spec.Cluster, d Deps, node string, q Re
 	if err := rt.ContainerStop(ctx, id, StopTimeout); err != nil {
 		return fail(fmt.Errorf("cluster %q, node %q: while stopping it: %w", c.Name, node, err))
 	}
-	if err := rt.ContainerStart(ctx, id); err != nil {
+	// Once stopped, the node is started again and waited for even when
+	// the command is interrupted: a primary left stopped would be failed
+	// over once the lock is let go.
+	bg := context.WithoutCancel(ctx)
+	if err := rt.ContainerStart(bg, id); err != nil {
 		return fail(fmt.Errorf("cluster %q, node %q: stopped, but starting it again failed: %w; 'pacsd apply' (or the daemon's next pass) starts it", c.Name, node, err))
 	}
 	if step.Primary {
-		err = x.waitWritable(ctx, rt, node)
+		err = x.waitWritable(bg, rt, node)
 		done.WriteGap = time.Since(stopped)
 	} else {
-		err = x.waitStarted(ctx, rt, node)
+		err = x.waitStarted(bg, rt, node)
 	}
 	if cerr := countRound(c, d); err == nil {
 		err = cerr
