@@ -44,5 +44,8 @@
 // page.go and web/ (the status page), http.go, metrics.go, notify.go, what
 // the daemon reports; auth.go, the endpoints' HTTPS and authentication
 // (daemon.tls, daemon.token_file) and the Client other pacsd and pacsd
-// status ask them with.
+// status ask them with; requests.go, with pacsd on every host, the
+// maintenance commands asked for on the command line ('pacsd restart',
+// 'reinit', 'failover') that this host's pacsd carries out, and Ask, which
+// the command line asks with.
 package daemon

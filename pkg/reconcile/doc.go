@@ -34,6 +34,11 @@
 //   - failover_choice.go: ChooseFailoverTarget, whom to promote or why none;
 //     watch.go: PrimaryWatch, when the supervisor fails over; failover.go:
 //     Failover and ManualFailover, which carry the decision out.
+//   - maintenance.go: the operator's maintenance commands, decided
+//     (RestartOrder, RestartCheck, SwitchoverTarget, ReinitCheck, and
+//     RequestHost, which host's pacsd carries a command out with pacsd on
+//     every host); maintain.go: RestartNode, RestartAll and Reinit, which
+//     carry them out; request.go: a command kept in etcd for a host's pacsd.
 //   - oneoff.go: one-off jobs (base backup, rewind, moving data aside);
 //     roles.go: the superuser's reset; progress.go: idle timeouts of long
 //     work.
