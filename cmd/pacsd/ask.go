@@ -82,8 +82,8 @@ func (h *hostedAsk) restart(ctx context.Context, cl *spec.Cluster, node string, 
 	return reconcile.RestartDone{Node: node}, err
 }
 
-func (h *hostedAsk) reinit(ctx context.Context, cl *spec.Cluster, node, by string) (reconcile.ReinitDone, error) {
-	r, err := h.ask(ctx, cl, reconcile.Request{Command: reconcile.CommandReinit, Node: node, By: by})
+func (h *hostedAsk) reinit(ctx context.Context, cl *spec.Cluster, node string, q reconcile.ReinitQuery) (reconcile.ReinitDone, error) {
+	r, err := h.ask(ctx, cl, reconcile.Request{Command: reconcile.CommandReinit, Node: node, Rebuild: q, By: q.By})
 	if r.Reinit != nil {
 		return *r.Reinit, err
 	}

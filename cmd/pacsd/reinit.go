@@ -15,7 +15,7 @@ import (
 // it streams. The acting primary is refused, with what to do instead.
 func newReinitCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "reinit NODE [-f FILE] [--cluster NAME]",
+		Use:   "reinit NODE [-f FILE] [--cluster NAME] [--accept-commit-wait]",
 		Short: "rebuild a standby from a fresh base backup (its old data kept aside)",
 		Long: `Rebuilds NODE, a standby: stops and removes its container, moves its data
 aside beside it (data.aside-TIME in its volume or directory: kept, never
@@ -26,7 +26,10 @@ the daemon's next pass, 'pacsd apply' or a second reinit: data half built
 is never started, and a copy moved aside is never moved over. The count of
 base backups that did not finish is reset: a rebuild asked for is a fresh
 try. The acting primary is refused (switch over first), and so is any node
-while the acting primary does not take writes. With pacsd on every host,
+while the acting primary does not take writes. With synchronous
+replication, the only standby that streams is rebuilt only with
+--accept-commit-wait: every commit waits (none is lost) until it streams
+again, for as long as its base backup takes. With pacsd on every host,
 the pacsd of NODE's host carries it out. Exit 0 when NODE streams again, 1
 otherwise.`,
 		Example: `  pacsd reinit db2 -f /etc/pacsd/pacs.hcl
@@ -34,12 +37,15 @@ otherwise.`,
 		Args: oneNode,
 	}
 	nf := c.nodeFlags(cmd)
-	cmd.RunE = action(func(args []string) int { return c.reinit(nf, args[0], asker(cmd, args)) })
+	acceptWait := cmd.Flags().Bool("accept-commit-wait", false, "rebuild a standby although every commit waits until it streams again (synchronous replication, and it is the only standby that streams)")
+	cmd.RunE = action(func(args []string) int {
+		return c.reinit(nf, args[0], reconcile.ReinitQuery{AcceptCommitWait: *acceptWait, By: asker(cmd, args)})
+	})
 	return cmd
 }
 
-// reinit rebuilds node, asked for by by.
-func (c *cli) reinit(nf nodeFlags, node, by string) int {
+// reinit rebuilds node as q asks.
+func (c *cli) reinit(nf nodeFlags, node string, q reconcile.ReinitQuery) int {
 	t, code, ok := c.nodeTarget("reinit", nf, node)
 	if !ok {
 		return code
@@ -55,9 +61,9 @@ func (c *cli) reinit(nf nodeFlags, node, by string) int {
 			return exitProblem
 		}
 		defer h.close()
-		done, err = h.reinit(ctx, t.cluster, t.node, by)
+		done, err = h.reinit(ctx, t.cluster, t.node, q)
 	} else {
-		done, err = reconcile.Reinit(ctx, t.cluster, t.deps, t.node, by, newLogger(c.stderr))
+		done, err = reconcile.Reinit(ctx, t.cluster, t.deps, t.node, q, newLogger(c.stderr))
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pacsd reinit: %v\n", err)

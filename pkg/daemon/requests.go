@@ -148,7 +148,7 @@ func (d *Daemon) request(ctx context.Context, r reconcile.Request, say func(stri
 		res.Restarted = &done
 		return res, err
 	case reconcile.CommandReinit:
-		done, err := reconcile.Reinit(ctx, c, deps, r.Node, r.By, log)
+		done, err := reconcile.Reinit(ctx, c, deps, r.Node, r.Rebuild, log)
 		res.Reinit = &done
 		return res, err
 	case reconcile.CommandFailover:

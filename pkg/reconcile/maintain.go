@@ -286,11 +286,17 @@ func (x *executor) waitWritable(ctx context.Context, rt Runtime, node string) er
 		defer cancel()
 		st, err := x.state(sctx, rt, node)
 		if err == nil && st.InRecovery {
-			err = errors.New("it is in recovery")
+			// It will not take writes by itself: standby.signal was placed
+			// meanwhile (a fence). The lock is let go at once.
+			err = errBackInRecovery
 		}
 		return err
 	})
 }
+
+// errBackInRecovery says that a primary started again came back in
+// recovery.
+var errBackInRecovery = errors.New("it came back in recovery (fenced meanwhile?); see 'pacsd status' and 'pacsd events'")
 
 // waitNode checks node's server every 100 ms until check returns nil, its
 // container exited, or timeout passed; what is what it waits for the node
@@ -302,7 +308,7 @@ func (x *executor) waitNode(ctx context.Context, node string, timeout time.Durat
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, errExited):
+		case errors.Is(err, errExited), errors.Is(err, errBackInRecovery):
 			return err
 		case time.Now().After(deadline):
 			return fmt.Errorf("it does not %s within %s (%w); see 'pacsd status' and the node's log ('docker logs %s')", what, timeout, err, containerOf(x.c, node))
@@ -313,6 +319,16 @@ func (x *executor) waitNode(ctx context.Context, node string, timeout time.Durat
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ReinitQuery is what an operator asked of a rebuild.
+type ReinitQuery struct {
+	// AcceptCommitWait rebuilds a standby whose absence makes every commit
+	// wait (synchronous replication, and it is the only standby that
+	// streams).
+	AcceptCommitWait bool
+	// By says who asked, for the event history.
+	By string
 }
 
 // ReinitDone is what a rebuild of a standby did.
@@ -338,11 +354,11 @@ type ReinitDone struct {
 // daemon's pass, or a second Reinit) finishes: no container and no data is
 // built from scratch; a partial copy is moved aside in turn, never over the
 // first. The count of unfinished builds (BuildAttemptsPath) is reset: a
-// rebuild asked for by an operator is a fresh try. by says who asked.
-func Reinit(ctx context.Context, c *spec.Cluster, d Deps, node, by string, log *slog.Logger) (ReinitDone, error) {
+// rebuild asked for by an operator is a fresh try.
+func Reinit(ctx context.Context, c *spec.Cluster, d Deps, node string, q ReinitQuery, log *slog.Logger) (ReinitDone, error) {
 	done := ReinitDone{Node: node}
 	n := c.Node(node)
-	why := "asked for on the command line (" + by + ")"
+	why := "asked for on the command line (" + q.By + ")"
 	m := &command{c: c, d: d, node: node, kind: "reinit", why: why, began: time.Now(), log: log}
 	fail := func(err error) (ReinitDone, error) {
 		done.Took = time.Since(m.began)
@@ -354,7 +370,7 @@ func Reinit(ctx context.Context, c *spec.Cluster, d Deps, node, by string, log *
 	}
 	defer held.release()
 	acting := obs.State.Acting
-	if err := ReinitCheck(c, obs, acting, node, d.here(c, acting)); err != nil {
+	if err := ReinitCheck(c, obs, acting, node, q.AcceptCommitWait, d.here(c, acting)); err != nil {
 		return fail(err)
 	}
 	x := newExecutor(c, d, obs, log)

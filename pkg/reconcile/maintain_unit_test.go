@@ -111,6 +111,24 @@ func TestRestartNodeOverLoudWorld(t *testing.T) {
 		}
 		checkConverged(t, w.loudWorld, w.d)
 	})
+	t.Run("the primary comes back in recovery: the lock is let go at once", func(t *testing.T) {
+		w := newMaintWorld(t, "")
+		w.allow("ContainerStop", "ContainerStart")
+		w.mu.Lock()
+		w.data["db1"].files[SignalPath] = []byte{} // a fence placed it while it ran
+		w.mu.Unlock()
+		start := time.Now()
+		_, err := RestartNode(context.Background(), w.c, w.d, "db1", RestartQuery{By: "test"}, w.logger())
+		if err == nil || !strings.Contains(err.Error(), "it came back in recovery") {
+			t.Fatalf("RestartNode: %v; want it to say the primary came back in recovery", err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("RestartNode held the lock %s waiting for a primary in recovery", took)
+		}
+		if e := w.event("restart", "db1"); !strings.HasPrefix(e.Result, "failed: ") {
+			t.Errorf("the restart's event: %+v", e)
+		}
+	})
 	t.Run("refused: changes nothing, says so in the history", func(t *testing.T) {
 		w := newMaintWorld(t, "")
 		w.mu.Lock()
@@ -195,7 +213,7 @@ func TestReinitOverLoudWorld(t *testing.T) {
 		w.mu.Lock()
 		w.data["db3"].files[BuildAttemptsPath] = []byte("2\n")
 		w.mu.Unlock()
-		done, err := Reinit(context.Background(), w.c, w.d, "db3", "test", w.logger())
+		done, err := Reinit(context.Background(), w.c, w.d, "db3", ReinitQuery{By: "test"}, w.logger())
 		if err != nil {
 			t.Fatalf("Reinit: %v", err)
 		}
@@ -227,7 +245,7 @@ func TestReinitOverLoudWorld(t *testing.T) {
 			w := newMaintWorld(t, "")
 			w.allow(rebuild...)
 			w.failOn("RunOnce pacs-db3-basebackup", errors.New("the engine went away"))
-			_, err := Reinit(context.Background(), w.c, w.d, "db3", "test", w.logger())
+			_, err := Reinit(context.Background(), w.c, w.d, "db3", ReinitQuery{By: "test"}, w.logger())
 			if err == nil || !strings.Contains(err.Error(), "its old data is kept") {
 				t.Fatalf("Reinit with a failing base backup: %v", err)
 			}
@@ -245,7 +263,7 @@ func TestReinitOverLoudWorld(t *testing.T) {
 			if finish == "apply" {
 				_, err = Apply(context.Background(), w.c, w.d, w.logger())
 			} else {
-				_, err = Reinit(context.Background(), w.c, w.d, "db3", "test", w.logger())
+				_, err = Reinit(context.Background(), w.c, w.d, "db3", ReinitQuery{By: "test"}, w.logger())
 			}
 			if err != nil {
 				t.Fatalf("%s after the failure: %v", finish, err)
@@ -261,7 +279,7 @@ func TestReinitOverLoudWorld(t *testing.T) {
 	}
 	t.Run("the acting primary is refused", func(t *testing.T) {
 		w := newMaintWorld(t, "")
-		_, err := Reinit(context.Background(), w.c, w.d, "db1", "test", w.logger())
+		_, err := Reinit(context.Background(), w.c, w.d, "db1", ReinitQuery{By: "test"}, w.logger())
 		if err == nil || !strings.Contains(err.Error(), "it is the acting primary") || !strings.Contains(err.Error(), "'pacsd switchover db2'") {
 			t.Fatalf("Reinit of the acting primary: %v", err)
 		}

@@ -149,12 +149,24 @@ func RestartCheck(c *spec.Cluster, obs *Observed, acting, node string, q Restart
 	case ns.DB != nil && !ns.DB.InRecovery:
 		return RestartStep{}, refused("cluster %q, node %q: it takes writes although %q is the acting primary; a pass fences it ('pacsd apply', or the daemon), a restart does not", c.Name, node, acting)
 	}
-	if c.Replication.Synchronous && !q.AcceptCommitWait && slices.Contains(p.DB.Streaming, node) {
-		if others := slices.DeleteFunc(slices.Clone(p.DB.Streaming), func(s string) bool { return s == node || c.Node(s) == nil }); len(others) == 0 {
-			return RestartStep{}, refused("cluster %q, node %q: replication is synchronous, so a commit waits until a standby has it, and %q is the only standby streaming from %q: while it restarts every commit waits (none is lost, none is acknowledged); nothing was restarted: bring another standby back first, or run 'pacsd restart %s --accept-commit-wait' to restart it anyway", c.Name, node, node, acting, node)
-		}
+	if why := commitsWait(c, p, acting, node); why != "" && !q.AcceptCommitWait {
+		return RestartStep{}, refused("cluster %q, node %q: %s while it restarts; nothing was restarted: bring another standby back first, or run 'pacsd restart %s --accept-commit-wait' to restart it anyway", c.Name, node, why, node)
 	}
 	return RestartStep{Node: node}, nil
+}
+
+// commitsWait says why every commit waits while node, a standby, is down,
+// "" when none does: replication is synchronous, and node is the only
+// standby streaming from the acting primary p (a commit is acknowledged
+// once one standby has it).
+func commitsWait(c *spec.Cluster, p *NodeState, acting, node string) string {
+	if !c.Replication.Synchronous || p.DB == nil || !slices.Contains(p.DB.Streaming, node) {
+		return ""
+	}
+	if others := slices.DeleteFunc(slices.Clone(p.DB.Streaming), func(s string) bool { return s == node || c.Node(s) == nil }); len(others) > 0 {
+		return ""
+	}
+	return fmt.Sprintf("replication is synchronous, so a commit waits until a standby has it, and %q is the only standby streaming from %q: every commit waits (none is lost, none is acknowledged)", node, acting)
 }
 
 // SwitchoverTarget chooses the standby that takes the acting primary's role
@@ -209,10 +221,12 @@ func nodeOf(obs *Observed, node string) *NodeState {
 // primary), or why not (a *RefusedError): never the acting primary (its
 // data is the cluster's), never a node that takes writes, and only while
 // the acting primary takes writes (it is the source) and what the node's
-// data location holds is known, on the location the file names. With
-// pacsd on every host (here), only the pacsd of the node's host rebuilds
-// it. It has no side effects.
-func ReinitCheck(c *spec.Cluster, obs *Observed, acting, node string, here *Here) error {
+// data location holds is known, on the location the file names; with
+// synchronous replication, the only standby streaming only with
+// acceptCommitWait (every commit waits until it is rebuilt). With pacsd on
+// every host (here), only the pacsd of the node's host rebuilds it. It has
+// no side effects.
+func ReinitCheck(c *spec.Cluster, obs *Observed, acting, node string, acceptCommitWait bool, here *Here) error {
 	n := c.Node(node)
 	if n == nil {
 		return refused("cluster %q has no node %q; name one of its standbys", c.Name, node)
@@ -234,8 +248,12 @@ func ReinitCheck(c *spec.Cluster, obs *Observed, acting, node string, here *Here
 	if ns.Unreachable != "" {
 		return refused("cluster %q, node %q: its Docker engine does not answer (%s); nothing was changed", c.Name, node, ns.Unreachable)
 	}
-	if p := nodeOf(obs, acting); p.DB == nil || p.DB.InRecovery {
+	p := nodeOf(obs, acting)
+	if p.DB == nil || p.DB.InRecovery {
 		return refused("cluster %q, node %q: the fresh base backup is taken from the acting primary %q, which does not take writes now (%s); nothing was changed: bring the primary back, or fail over, first", c.Name, node, acting, dbWhy(p))
+	}
+	if why := commitsWait(c, p, acting, node); why != "" && !acceptCommitWait {
+		return refused("cluster %q, node %q: %s until it is rebuilt and streams again (for as long as its base backup takes); nothing was changed: bring another standby back first, or run 'pacsd reinit %s --accept-commit-wait' to rebuild it anyway", c.Name, node, why, node)
 	}
 	if ns.DB != nil && !ns.DB.InRecovery {
 		return refused("cluster %q, node %q: it takes writes although %q is the acting primary, so its data may hold writes no other node has; nothing was changed: a pass fences it ('pacsd apply', or the daemon), then look at its data before you rebuild it", c.Name, node, acting)

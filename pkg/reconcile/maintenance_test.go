@@ -144,11 +144,16 @@ func TestSwitchoverTargetPrefersTheFilesPrimary(t *testing.T) {
 func TestReinitCheck(t *testing.T) {
 	tests := []struct {
 		name   string
+		sync   bool
+		accept bool
 		obs    *Observed
 		node   string
 		here   *Here
 		refuse string
 	}{
+		{name: "synchronous: the only streaming standby", sync: true, obs: mObs([]string{"db2"}, nil), node: "db2", refuse: "'pacsd reinit db2 --accept-commit-wait'"},
+		{name: "synchronous: the only streaming standby, accepted", sync: true, accept: true, obs: mObs([]string{"db2"}, nil), node: "db2"},
+		{name: "synchronous: another one streams", sync: true, obs: mObs([]string{"db2", "db3"}, nil), node: "db2"},
 		{name: "a streaming standby", obs: mObs([]string{"db2", "db3"}, nil), node: "db2"},
 		{name: "a standby that does not stream", obs: mObs([]string{"db2"}, nil), node: "db3"},
 		{name: "a standby without container or data", obs: mObs([]string{"db2"}, func(o *Observed) { o.Nodes["db3"] = &NodeState{} }), node: "db3"},
@@ -169,7 +174,8 @@ func TestReinitCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testCluster(t, "")
-			err := ReinitCheck(c, tt.obs, "db1", tt.node, tt.here)
+			c.Replication.Synchronous = tt.sync
+			err := ReinitCheck(c, tt.obs, "db1", tt.node, tt.accept, tt.here)
 			if tt.refuse == "" {
 				if err != nil {
 					t.Fatalf("ReinitCheck refused: %v", err)

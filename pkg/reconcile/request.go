@@ -19,8 +19,9 @@ type Request struct {
 	// that leads the cluster does, wherever it runs.
 	Host   string `json:"host,omitempty"`
 	Leader bool   `json:"leader,omitempty"`
-	// Restart and Failover are the command's options.
+	// Restart, Rebuild and Failover are the command's options.
 	Restart  RestartQuery  `json:"restart"`
+	Rebuild  ReinitQuery   `json:"rebuild"`
 	Failover ManualOptions `json:"failover"`
 	// By says who asked; At is when.
 	By string    `json:"by"`
