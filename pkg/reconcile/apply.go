@@ -72,8 +72,13 @@ func Apply(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (Resu
 	for i, a := range last {
 		left[i] = a.String()
 	}
-	return res, fmt.Errorf("cluster %q: still not converged after %d rounds; the last round planned:\n%s\nrun 'pacsd plan' to see what is left", c.Name, maxRounds, strings.Join(left, "\n"))
+	return res, fmt.Errorf("cluster %q: %w after %d rounds; the last round planned:\n%s\nrun 'pacsd plan' to see what is left", c.Name, ErrNotConverged, maxRounds, strings.Join(left, "\n"))
 }
+
+// ErrNotConverged is matched by Apply's error when its rounds kept finding
+// work (another process acting on the cluster meanwhile, say): the next
+// Apply goes on from what it observes.
+var ErrNotConverged = errors.New("still not converged")
 
 // errStale says that the cluster's state changed between a round's
 // observation and its actions: the round is observed again.
@@ -141,9 +146,18 @@ func applyRound(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger, 
 		return nil, left
 	}
 	res.Rounds++
+	done := len(res.Done)
 	err = execute(ctx, c, d, obs, actions, log, res, held)
 	if held.unlock == nil {
 		return actions, err // the lock was lost (not taken back after long work): nothing more is written
+	}
+	var busy *NodeBusyError
+	if len(res.Done) == done && errors.As(err, &busy) {
+		// Nothing was changed: the first action found another process's
+		// work on the node before it touched anything. Counting a round
+		// would send that process's round, which does the work, to observe
+		// and do it again.
+		return actions, err
 	}
 	if cerr := countRound(c, d); err == nil {
 		err = cerr

@@ -254,7 +254,12 @@ func (x *executor) convergeUntilStreaming(ctx context.Context, rt Runtime, node 
 	for {
 		res, err := ApplyWaiting(ctx, x.c, x.d, x.log, nil, x.d.Store, nil)
 		var left *NodesLeftError
-		if err != nil && !errors.As(err, &left) {
+		switch {
+		case err == nil, errors.As(err, &left):
+		case errors.Is(err, ErrNotConverged) && time.Now().Before(deadline):
+			// Another process acted meanwhile (the daemon's pass): again.
+			x.log.Info("converging again", "cluster", x.c.Name, "node", node, "reason", err.Error())
+		default:
 			return err
 		}
 		if len(res.Done) > 0 {

@@ -291,3 +291,32 @@ func TestReinitOverLoudWorld(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyBusyCountsNoRound: a round whose first action finds another
+// process's work on the node (its base backup) changed nothing and counts
+// no round, so that the process doing the work does not observe and do
+// it again.
+func TestApplyBusyCountsNoRound(t *testing.T) {
+	w := newMaintWorld(t, "")
+	w.mu.Lock()
+	delete(w.cts, "pacs-db3")
+	w.data["db3"].files = map[string][]byte{}
+	w.data["db3"].up = false
+	w.mu.Unlock()
+	unlock, err := w.store.Lock(context.Background(), workLockKey(w.c.Name, "db3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	before, _ := w.store.Load(w.c.Name)
+	_, err = Apply(context.Background(), w.c, w.d, w.logger())
+	if !errors.Is(err, ErrNodeBusy) {
+		t.Fatalf("Apply beside another process's base backup: %v; want ErrNodeBusy", err)
+	}
+	if after, _ := w.store.Load(w.c.Name); after.Rounds != before.Rounds {
+		t.Errorf("rounds %d -> %d: a round that changed nothing was counted", before.Rounds, after.Rounds)
+	}
+	if a := acts(w.take()); len(a) > 0 {
+		t.Errorf("calls that change something: %q", a)
+	}
+}
