@@ -141,13 +141,16 @@ func RestartNode(ctx context.Context, c *spec.Cluster, d Deps, node string, q Re
 	}
 	id := x.ids[node]
 	stopped := time.Now()
-	if err := rt.ContainerStop(ctx, id, StopTimeout); err != nil {
-		return fail(fmt.Errorf("cluster %q, node %q: while stopping it: %w", c.Name, node, err))
-	}
-	// Once stopped, the node is started again and waited for even when
-	// the command is interrupted: a primary left stopped would be failed
-	// over once the lock is let go.
+	// Once asked to stop, the node is started again and waited for even
+	// when the command is interrupted or the stop failed half-way: a
+	// primary left stopped would be failed over once the lock is let go.
 	bg := context.WithoutCancel(ctx)
+	if err := rt.ContainerStop(ctx, id, StopTimeout); err != nil {
+		if serr := rt.ContainerStart(bg, id); serr != nil {
+			return fail(fmt.Errorf("cluster %q, node %q: while stopping it: %w; starting it again failed too (%v): 'pacsd apply' (or the daemon's next pass) starts it", c.Name, node, err, serr))
+		}
+		return fail(fmt.Errorf("cluster %q, node %q: while stopping it: %w; it was started again", c.Name, node, err))
+	}
 	if err := rt.ContainerStart(bg, id); err != nil {
 		return fail(fmt.Errorf("cluster %q, node %q: stopped, but starting it again failed: %w; 'pacsd apply' (or the daemon's next pass) starts it", c.Name, node, err))
 	}

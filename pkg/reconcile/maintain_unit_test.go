@@ -129,6 +129,18 @@ func TestRestartNodeOverLoudWorld(t *testing.T) {
 			t.Errorf("the restart's event: %+v", e)
 		}
 	})
+	t.Run("the stop fails: started again", func(t *testing.T) {
+		w := newMaintWorld(t, "")
+		w.allow("ContainerStop", "ContainerStart")
+		w.failOn("ContainerStop id-pacs-db1", errors.New("the engine timed out"))
+		_, err := RestartNode(context.Background(), w.c, w.d, "db1", RestartQuery{By: "test"}, w.logger())
+		if err == nil || !strings.Contains(err.Error(), "the engine timed out; it was started again") {
+			t.Fatalf("RestartNode with a failing stop: %v", err)
+		}
+		if diff := cmp.Diff([]string{"ContainerStop id-pacs-db1", "ContainerStart id-pacs-db1"}, stopsAndStarts(w.take())); diff != "" {
+			t.Errorf("stops and starts (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("refused: changes nothing, says so in the history", func(t *testing.T) {
 		w := newMaintWorld(t, "")
 		w.mu.Lock()
