@@ -27,8 +27,12 @@ promoted, when it may lack commits the primary acknowledged (beyond max_lag,
 its position unknown, not synchronous, another standby ahead); what it may
 lack is said, and --accept-loss promotes it anyway. When the old primary's
 engine does not answer, its stop cannot be confirmed: make sure it cannot
-take writes (power its host off), then give --confirm-fenced. Exit 0 when
-NODE is the primary, 1 when it is not.`,
+take writes (power its host off), then give --confirm-fenced. With pacsd on
+every host, the pacsd that can fence the old primary carries it out: the
+holder of the primary's lease, else the pacsd of the old primary's host,
+else, with automatic failover, the leader once the lease has expired; the
+others follow the record in etcd. Exit 0 when NODE is the primary, 1 when
+it is not.`,
 		Example: `  pacsd failover db2 -f /etc/pacsd/pacs.hcl
   pacsd failover db2 --confirm-fenced   # the old primary's host is powered off
   pacsd failover db3 --accept-loss      # promote db3 though it may lack acknowledged commits
