@@ -7,7 +7,7 @@ IMAGE ?= pacsd-postgres:15
 PACSD_E2E ?= 1
 export PACSD_E2E PACSD_IMAGE := $(IMAGE)
 
-.PHONY: all build dist test unit e2e engine image fmt vet fuzz bench clean demo demo-clean
+.PHONY: all build dist test unit e2e engine image fmt vet fuzz bench faults faults-long clean demo demo-clean
 
 all: build
 
@@ -92,6 +92,32 @@ bench: engine
 	results=; if [ $$status = 0 ] && [ '$(BENCH_RUN)' = '^TestBench' ]; then results='-results bench/results'; fi; \
 	$(GO) run ./internal/bench/benchtable -rows "$$rows" $$results || status=1; \
 	exit $$status
+
+# The fault matrix (design section 8, internal/faults): every test that
+# proves a row, each run with a writer recording every acknowledged commit
+# and the 100 ms probe on every node, then one table: fault, runs, passed,
+# acknowledged commits, lost, longest time with two writable nodes, time
+# until converged again. PACSD_FAULTS=1 adds the long runs (seeded crash
+# points, PACSD_FAULTS_RUNS of them, a few by default); PACSD_FAULT_SEED=N
+# replays one seed. The whole output of go test goes to FAULTS_LOG; the
+# terminal shows each test as it ends and the table.
+FAULTS_LOG ?= faults.log
+FAULTS_RUNS ?= 30
+export PACSD_FAULTS_RUNS PACSD_FAULT_SEED
+faults: engine
+	bash scripts/etcd.sh
+	$(MAKE) --no-print-directory image
+	@rec=$$(mktemp); trap 'rm -f "$$rec"' EXIT; set -o pipefail; \
+	pattern=$$($(GO) run ./internal/faults/faulttable -pattern) || exit 1; \
+	PACSD_FAULTS=1 PACSD_E2E=1 PACSD_FAULTS_REPORT="$$rec" $(GO) test -count=1 -timeout 120m -p 1 -v -run "$$pattern" ./cmd/pacsd 2>&1 \
+		| tee $(FAULTS_LOG) | grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|FAIL|ok|panic)|PACSD_FAULT_SEED='; status=$$?; \
+	$(GO) run ./internal/faults/faulttable -records "$$rec" || status=1; \
+	[ $$status = 0 ] || echo "make faults failed; the whole output of the tests is in $(FAULTS_LOG)"; \
+	exit $$status
+
+# The same with FAULTS_RUNS (30 by default) seeded crash points of each kind.
+faults-long:
+	$(MAKE) --no-print-directory faults PACSD_FAULTS_RUNS=$(FAULTS_RUNS)
 
 FUZZTIME ?= 30s
 fuzz:

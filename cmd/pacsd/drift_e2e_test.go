@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/internal/faults"
 	"github.com/pacsd/pacsd/pkg/pgconf"
 )
 
@@ -175,20 +176,26 @@ func TestE2EDrift(t *testing.T) {
 	tp.checkStreaming(t)
 	tp.writeAndRead(t, "D0")
 	slot := pgconf.SlotName(tp.name, "db2")
+	w := e.StartWriter(tp.nodesOf(), "drift_writes")
+	probe := e.StartProbe(tp.nodesOf())
 
 	t.Run("pg_hba.conf edited", func(t *testing.T) {
+		run := e2e.Fault(t, "pg_hba.conf edited", faults.ConfigEdited)
 		before, load := b.started(t), b.mustConfLoad(t, "db1")
 		want := tp.node("db1").ReadFile("pg_hba.conf")
 		tp.node("db1").AppendPGDATA("pg_hba.conf", "host all all 0.0.0.0/0 trust\n")
 		repaired(t, "pg_hba.conf restored and reloaded", b.fileAndReload("db1", "pg_hba.conf", want, load))
+		run.Converged()
 		b.notRestarted(t, before)
 	})
 
 	t.Run("pacsd.conf edited", func(t *testing.T) {
+		run := e2e.Fault(t, "pacsd.conf edited", faults.ConfigEdited)
 		before, load := b.started(t), b.mustConfLoad(t, "db2")
 		want := tp.node("db2").ReadFile("pacsd.conf")
 		tp.node("db2").AppendPGDATA("pacsd.conf", "work_mem = '1GB'\n")
 		repaired(t, "pacsd.conf restored and reloaded", b.fileAndReload("db2", "pacsd.conf", want, load))
+		run.Converged()
 		if got := tp.node("db2").QueryString("SHOW work_mem"); got != "8MB" {
 			t.Errorf("db2: work_mem %s, want 8MB", got)
 		}
@@ -196,6 +203,7 @@ func TestE2EDrift(t *testing.T) {
 	})
 
 	t.Run("ALTER SYSTEM of a managed parameter", func(t *testing.T) {
+		run := e2e.Fault(t, "ALTER SYSTEM of a managed parameter", faults.ConfigEdited)
 		before := b.started(t)
 		b.psql(t, "db1", "ALTER SYSTEM SET work_mem = '1GB'", "SELECT pg_reload_conf()")
 		repaired(t, "ALTER SYSTEM override reset", func() error {
@@ -208,6 +216,7 @@ func TestE2EDrift(t *testing.T) {
 			}
 			return nil
 		})
+		run.Converged()
 		if auto := tp.node("db1").ReadFile("postgresql.auto.conf"); strings.Contains(auto, "work_mem") {
 			t.Errorf("postgresql.auto.conf still sets work_mem:\n%s", auto)
 		}
@@ -215,21 +224,26 @@ func TestE2EDrift(t *testing.T) {
 	})
 
 	t.Run("declared role dropped", func(t *testing.T) {
+		run := e2e.Fault(t, "declared role dropped", faults.RoleChanged)
 		before := b.started(t)
 		b.psql(t, "db1", "DROP ROLE viewer")
 		repaired(t, "viewer re-created, logs in with the file's password", func() error { return b.viewerLogin(b.viewerPW) })
+		run.Converged()
 		b.notRestarted(t, before)
 	})
 
 	t.Run("declared role's password changed", func(t *testing.T) {
+		run := e2e.Fault(t, "declared role's password changed", faults.RoleChanged)
 		b.psql(t, "db1", "ALTER ROLE viewer PASSWORD 'changed-by-hand'")
 		repaired(t, "viewer's password reset", func() error { return b.viewerLogin(b.viewerPW) })
+		run.Converged()
 		if err := b.viewerLogin("changed-by-hand"); err == nil {
 			t.Error("viewer still logs in with the password set by hand")
 		}
 	})
 
 	t.Run("declared role's attributes changed", func(t *testing.T) {
+		run := e2e.Fault(t, "declared role's attributes changed", faults.RoleChanged)
 		b.psql(t, "db1", "ALTER ROLE viewer NOLOGIN")
 		repaired(t, "viewer may log in again", func() error {
 			if got := tp.node("db1").QueryString("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = 'viewer'"); got != "true" {
@@ -237,21 +251,26 @@ func TestE2EDrift(t *testing.T) {
 			}
 			return b.viewerLogin(b.viewerPW)
 		})
+		run.Converged()
 	})
 
 	t.Run("superuser's password changed", func(t *testing.T) {
+		run := e2e.Fault(t, "superuser's password changed", faults.RoleChanged)
 		before := b.started(t)
 		b.psql(t, "db1", "ALTER ROLE pacs PASSWORD 'changed-by-hand'")
 		repaired(t, "the superuser logs in with the file's password", func() error { return tp.node("db1").TryExecSQL("SELECT 1") })
+		run.Converged()
 		b.notRestarted(t, before)
 	})
 
 	t.Run("replication password changed; standby reconnects", func(t *testing.T) {
+		run := e2e.Fault(t, "replication password changed; standby reconnects", faults.RoleChanged)
 		before := b.started(t)
 		// The standby stops streaming: its reconnection is refused until the
 		// password is put back.
 		b.psql(t, "db1", "ALTER ROLE replicator PASSWORD 'changed-by-hand'", "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
 		repaired(t, "db2 streaming again", func() error { return b.streamingAgain("db2") })
+		run.Converged()
 		tp.checkStreaming(t)
 		b.notRestarted(t, before)
 	})
@@ -265,6 +284,7 @@ func TestE2EDrift(t *testing.T) {
 	})
 
 	t.Run("ALTER SYSTEM on the standby stops it streaming", func(t *testing.T) {
+		run := e2e.Fault(t, "ALTER SYSTEM on the standby stops it streaming", faults.ConfigEdited)
 		before := b.started(t)
 		// A slot name that does not exist: the WAL receiver restarts with it
 		// and the primary refuses it, so the standby no longer streams.
@@ -275,11 +295,13 @@ func TestE2EDrift(t *testing.T) {
 			}
 			return b.streamingAgain("db2")
 		})
+		run.Converged()
 		b.notRestarted(t, before)
 		tp.checkStreaming(t)
 	})
 
 	t.Run("standby.signal removed", func(t *testing.T) {
+		run := e2e.Fault(t, "standby.signal removed", faults.ConfigEdited)
 		before := b.started(t)
 		tp.node("db2").Exec("postgres", "rm", "-f", e2e.PGDATA+"/standby.signal")
 		repaired(t, "standby.signal back and db2 streaming", func() error {
@@ -288,6 +310,7 @@ func TestE2EDrift(t *testing.T) {
 			}
 			return b.streamingAgain("db2")
 		})
+		run.Converged()
 		if got := tp.node("db2").QueryString("SELECT pg_is_in_recovery()::text"); got != "true" {
 			t.Fatalf("db2 is not in recovery after standby.signal was removed")
 		}
@@ -296,6 +319,7 @@ func TestE2EDrift(t *testing.T) {
 	})
 
 	t.Run("include line removed", func(t *testing.T) {
+		run := e2e.Fault(t, "include line removed", faults.ConfigEdited)
 		before := b.started(t)
 		tp.node("db2").Exec("postgres", "sed", "-i", "/^include_if_exists = 'pacsd.conf'/d", e2e.PGDATA+"/postgresql.conf")
 		repaired(t, "include line back and db2 streaming", func() error {
@@ -309,6 +333,7 @@ func TestE2EDrift(t *testing.T) {
 			}
 			return b.streamingAgain("db2")
 		})
+		run.Converged()
 		if got := tp.node("db2").QueryString("SELECT coalesce(sourcefile, '') FROM pg_settings WHERE name = 'work_mem'"); !strings.HasSuffix(got, "pacsd.conf") {
 			t.Errorf("db2: work_mem comes from %q, want pacsd.conf", got)
 		}
@@ -344,6 +369,7 @@ func TestE2EDrift(t *testing.T) {
 
 	standbyFault := func(name string, fault func() error, recreated bool) {
 		t.Run("standby "+name, func(t *testing.T) {
+			run := e2e.Fault(t, "standby "+name, faults.StandbyGone)
 			before := b.started(t)
 			c, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), tp.container("db2"))
 			if err != nil {
@@ -353,6 +379,7 @@ func TestE2EDrift(t *testing.T) {
 				t.Fatal(err)
 			}
 			repaired(t, "db2 streaming again after "+name, func() error { return b.streamingAgain("db2") })
+			run.Converged()
 			after, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), tp.container("db2"))
 			if err != nil {
 				t.Fatal(err)
@@ -425,6 +452,11 @@ func TestE2EDrift(t *testing.T) {
 		tp.checkStreaming(t)
 		tp.writeAndRead(t, "D2")
 	})
+
+	report := w.Stop()
+	t.Logf("writer: %s", report)
+	report.CheckNoLoss(t, tp.node("db1"))
+	probe.Check(t)
 
 	// Whatever was repaired, the daemon ends converged: plan is empty.
 	b.r.settled(t)

@@ -22,6 +22,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/internal/faults"
 	"github.com/pacsd/pacsd/pkg/daemon"
 	"github.com/pacsd/pacsd/pkg/reconcile"
 	"github.com/pacsd/pacsd/pkg/state"
@@ -258,6 +259,7 @@ func TestE2EEveryHostPowerOff(t *testing.T) {
 	}
 	t.Logf("leader: %s", b.leader(t))
 	pi := b.hostIndex(acting)
+	run := e2e.Fault(t, "the primary's host powered off", faults.HostPoweredOff)
 	start := time.Now()
 	b.hosts[pi].PowerOff()
 	now := b.promoted(t, acting, start)
@@ -268,6 +270,7 @@ func TestE2EEveryHostPowerOff(t *testing.T) {
 	b.etcd.Member(pi).Start()
 	b.pacsd[pi].Restart()
 	b.streamingFrom(t, now)
+	run.Converged()
 	b.finish(t, now)
 }
 
@@ -413,6 +416,7 @@ func TestE2EEveryHostSwitchover(t *testing.T) {
 	}
 	b.hostRoutes(t, "db1")
 	marks := b.marks()
+	run := e2e.Fault(t, "primary edited in the file on every host", faults.Switchover)
 	start := time.Now()
 	b.tp.primary = "db2"
 	b.tp.write(t)
@@ -435,6 +439,7 @@ func TestE2EEveryHostSwitchover(t *testing.T) {
 	}
 	b.waitLog(t, 1, marks[1], "this pacsd holds the primary's lease", "the lease taken by db2's host")
 	b.streamingFrom(t, "db2")
+	run.Converged()
 	b.hostRoutes(t, "db2")
 	b.noFailover(t, 2*b.ttl, "db2", epoch+1, "after the switchover")
 	for i := range b.pacsd {
@@ -460,6 +465,7 @@ func TestE2EEveryHostPartition(t *testing.T) {
 	acting, _ := b.record(t)
 	pi := b.hostIndex(acting)
 	marks := b.marks()
+	run := e2e.Fault(t, "the primary's host partitioned", faults.HostPartitioned)
 	start := time.Now()
 	b.hosts[pi].Partition()
 	now := b.promoted(t, acting, start)
@@ -479,10 +485,12 @@ func TestE2EEveryHostPartition(t *testing.T) {
 	t.Logf("partition: old primary fenced %s after the cut, new one promoted %s after the fence (gap)", fenced.Sub(start).Round(time.Millisecond), promoted.Sub(fenced).Round(time.Millisecond))
 	b.hosts[pi].Heal()
 	b.streamingFrom(t, now)
+	run.Converged()
 
 	t.Log("the new primary's pacsd frozen and its host partitioned")
 	acting = now
 	pi = b.hostIndex(acting)
+	run = e2e.Fault(t, "the primary's pacsd frozen, its host partitioned", faults.PacsdFrozen)
 	b.pacsd[pi].Freeze()
 	start = time.Now()
 	b.hosts[pi].Partition()
@@ -490,6 +498,7 @@ func TestE2EEveryHostPartition(t *testing.T) {
 	b.pacsd[pi].Thaw()
 	b.hosts[pi].Heal()
 	b.streamingFrom(t, now)
+	run.Converged()
 	b.finish(t, now)
 }
 
@@ -602,6 +611,7 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 	t.Log("etcd without quorum")
 	pi := b.hostIndex(acting)
 	marks := b.marks()
+	run := e2e.Fault(t, "two etcd members of three stopped", faults.EtcdQuorumLost)
 	stopped := b.stopEtcdBut(pi)
 	b.waitLog(t, pi, marks[pi], "this host's primary is fenced", "the primary fenced by its own pacsd")
 	end := time.Now().Add(3 * b.ttl)
@@ -619,6 +629,7 @@ func TestE2EEveryHostNoFailover(t *testing.T) {
 	now := b.quorumBack(t, stopped)
 	t.Logf("after the etcd outage %s is the primary", now)
 	b.streamingFrom(t, now)
+	run.Converged()
 	b.finish(t, now)
 }
 
@@ -654,6 +665,7 @@ func TestE2EEveryHostFailsafe(t *testing.T) {
 	acting, _ := b.record(t)
 	pi := b.hostIndex(acting)
 	marks := b.marks()
+	run := e2e.Fault(t, "two etcd members of three stopped (failsafe), then a host cut off", faults.EtcdQuorumLost)
 	stopped := b.stopEtcdBut(pi)
 	b.waitLog(t, pi, marks[pi], "etcd cannot be renewed from this host; the primary keeps running", "failsafe confirmed by the other hosts")
 	end := time.Now().Add(3 * b.ttl)
@@ -678,6 +690,7 @@ func TestE2EEveryHostFailsafe(t *testing.T) {
 	b.hosts[si].Heal()
 	now := b.quorumBack(t, stopped)
 	b.streamingFrom(t, now)
+	run.Converged()
 	b.finish(t, now)
 }
 

@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/internal/faults"
 )
 
 // failoverBed is a running daemon on a three-node cluster with automatic
@@ -165,6 +168,7 @@ func TestE2EFailover(t *testing.T) {
 	b.routes(t, "db1", "db1", "db2", "db3")
 
 	// Killed.
+	run := e2e.Fault(t, "docker kill of the primary", faults.PrimaryKilled)
 	start := time.Now()
 	t.Logf("kill at %s", start.UTC().Format(time.RFC3339Nano))
 	if err := e.Docker.ContainerKill(ctx, b.tp.container("db1"), "KILL"); err != nil {
@@ -172,9 +176,11 @@ func TestE2EFailover(t *testing.T) {
 	}
 	p1 := b.failedOver(t, "db1", start)
 	b.rejoined(t, p1)
+	run.Converged()
 	b.routes(t, p1, b.tp.nodes...)
 
 	// Frozen.
+	run = e2e.Fault(t, "docker pause of the primary", faults.PrimaryFrozen)
 	start = time.Now()
 	if err := e.Docker.ContainerPause(ctx, b.tp.container(p1)); err != nil {
 		t.Fatal(err)
@@ -184,14 +190,17 @@ func TestE2EFailover(t *testing.T) {
 		t.Logf("unpause %s: %v", p1, err)
 	}
 	b.rejoined(t, p2)
+	run.Converged()
 
 	// Cut off from the network.
+	run = e2e.Fault(t, "docker network disconnect of the primary", faults.PrimaryCutOff)
 	start = time.Now()
 	if err := e.Docker.NetworkDisconnect(ctx, b.tp.name, b.tp.container(p2), true); err != nil {
 		t.Fatal(err)
 	}
 	p3 := b.failedOver(t, p2, start)
 	b.rejoined(t, p3)
+	run.Converged()
 	b.finish(t, p3)
 
 	// pacsd never switches back by itself: plan says the file differs.
@@ -212,7 +221,7 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 	b := newFailoverBed(t, false)
 	e := b.tp.e
 	ctx := e.Ctx(10 * time.Minute)
-	b.w.Stop()
+	report := b.w.Stop()
 	// db2 and db3 fall behind: their WAL receivers cannot run while frozen.
 	for _, n := range []string{"db2", "db3"} {
 		if err := e.Docker.ContainerPause(ctx, b.tp.container(n)); err != nil {
@@ -241,6 +250,7 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 	})
 	// Kill the primary while the standbys are frozen, then thaw them: they
 	// answer again, but can never receive what the primary wrote.
+	run := e2e.Fault(t, "standbys beyond max_lag, primary killed", faults.StandbyBehind)
 	if err := e.Docker.ContainerKill(ctx, b.tp.container("db1"), "KILL"); err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +262,7 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 	waitFor(t, time.Minute, "the failover to be refused", func() error {
 		return b.r.metric(t, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="refused"} 1`, `pacsd_failovers_total{cluster="`+b.tp.name+`",result="refused"} 2`)
 	})
+	run.Converged()
 	if !strings.Contains(b.r.log.String(), "no standby qualifies for promotion") || !strings.Contains(b.r.log.String(), "max_lag") {
 		t.Errorf("the refusal does not say why:\n%s", b.r.log.String())
 	}
@@ -264,6 +275,13 @@ func TestE2EFailoverRefusesLaggingStandby(t *testing.T) {
 	if err != nil || c.State.Running {
 		t.Errorf("the old primary was started again by pacsd (running %v, err %v)", c.State.Running, err)
 	}
+	// The old primary was left as it was: started by hand, it is the one
+	// primary again with every acknowledged commit.
+	if err := e.Docker.ContainerStart(ctx, b.tp.container("db1"), container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b.tp.node("db1").WaitWritable(time.Minute)
+	report.CheckNoLoss(t, b.tp.node("db1"))
 	b.probe.Check(t)
 }
 
@@ -306,10 +324,13 @@ func restartEngine(t *testing.T) {
 // primary: no failover, never two nodes accepting writes.
 func TestE2EEngineRestart(t *testing.T) {
 	b := newFailoverBed(t, false)
-	b.w.Stop()
+	report := b.w.Stop()
+	run := e2e.Fault(t, "dockerd restarted", faults.EngineRestarted)
 	restartEngine(t)
 	waitFor(t, 3*time.Minute, "db1 to accept writes again", func() error { return b.tp.node("db1").Writable() })
 	b.rejoined(t, "db1")
+	run.Converged()
+	report.CheckNoLoss(t, b.tp.node("db1"))
 	b.probe.Check(t)
 	st, err := os.ReadFile(filepath.Join(b.r.stateDir, "cluster-"+b.tp.name+".json"))
 	if err != nil || !strings.Contains(string(st), `"acting": "db1"`) || !strings.Contains(string(st), `"epoch": 0`) {
@@ -328,6 +349,7 @@ func TestE2EEngineRestart(t *testing.T) {
 func TestE2EEngineRestartMidFailover(t *testing.T) {
 	b := newFailoverBed(t, true)
 	e := b.tp.e
+	run := e2e.Fault(t, "dockerd restarted mid-failover", faults.EngineRestarted)
 	if err := e.Docker.ContainerKill(e.Ctx(time.Minute), b.tp.container("db1"), "KILL"); err != nil {
 		t.Fatal(err)
 	}
@@ -344,6 +366,7 @@ func TestE2EEngineRestartMidFailover(t *testing.T) {
 		now, err = onePrimary(b.tp)
 		return err
 	})
+	run.Converged()
 	t.Logf("after the engine restart: %s is the primary, the others stream (%.1fs)", now, took.Seconds())
 	b.finish(t, now)
 }
@@ -356,7 +379,9 @@ func TestE2EEngineRestartMidFailover(t *testing.T) {
 // primary without switching back.
 func TestE2ESwitchoverBesideDaemon(t *testing.T) {
 	b := newFailoverBed(t, true)
+	run := e2e.Fault(t, "pacsd switchover beside pacsd run", faults.Switchover)
 	b.switchoverBesideDaemon(t, "db2")
+	run.Converged()
 	time.Sleep(2 * time.Second) // time enough for a wrong failover (after = 1s)
 	if n, err := b.writable(); err != nil || n != "db2" {
 		t.Errorf("after the switchover: writable %q, %v; want db2 alone", n, err)
@@ -429,6 +454,7 @@ func TestE2EFailoverPacsdKilled(t *testing.T) {
 
 	primary := "db1"
 	for _, at := range []string{"old primary fenced", "failover: standby promoted"} {
+		run := e2e.Fault(t, "pacsd killed at "+at, faults.PacsdKilledMidWork)
 		since := p.mark()
 		if err := e.Docker.ContainerKill(e.Ctx(time.Minute), tp.container(primary), "KILL"); err != nil {
 			t.Fatal(err)
@@ -443,6 +469,7 @@ func TestE2EFailoverPacsdKilled(t *testing.T) {
 			now, err = onePrimary(tp)
 			return err
 		})
+		run.Converged()
 		t.Logf("after the new pacsd started: %s is the primary, the others stream (%.1fs)", now, took.Seconds())
 		r.watching(t, tp, now)
 		primary = now
@@ -474,6 +501,7 @@ func TestE2EFailoverEngineUnreachable(t *testing.T) {
 	probe := e.StartProbe(tp.nodesOf())
 	time.Sleep(time.Second)
 
+	run := e2e.Fault(t, "the primary's host partitioned", faults.EngineUnreachable)
 	hosts[0].Partition()
 	var refused string
 	took := waitFor(t, time.Minute, "a refused failover", func() error {
@@ -522,6 +550,7 @@ func TestE2EFailoverEngineUnreachable(t *testing.T) {
 		}
 		return err
 	})
+	run.Converged()
 	report := w.Stop()
 	t.Logf("writer: acknowledged %d, longest gap %s", len(report.Acked), report.LongestGap)
 	report.CheckNoLoss(t, tp.node("db1"))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/internal/faults"
 	"github.com/pacsd/pacsd/pkg/daemon"
 )
 
@@ -140,17 +141,21 @@ func TestE2EThreeHosts(t *testing.T) {
 	waitFor(t, 2*time.Minute, "db3 streaming again after the heal", func() error { return db3.Streaming() })
 
 	t.Log("switchover across hosts")
+	run := e2e.Fault(t, "pacsd switchover across hosts", faults.Switchover)
 	b.switchoverBesideDaemon(t, "db2")
 	b.rejoined(t, "db2")
+	run.Converged()
 	if got := senderHost(tp.node("db3")); got != b.hosts[1].Address {
 		t.Errorf("after the switchover db3 streams from %q, want db2's host address %s", got, b.hosts[1].Address)
 	}
 
 	t.Log("the primary's container killed on its host")
+	run = e2e.Fault(t, "docker kill of the primary on another host", faults.PrimaryKilled)
 	start := time.Now()
 	tp.node("db2").Kill()
 	now := b.failedOver(t, "db2", start)
 	b.rejoined(t, now)
+	run.Converged()
 
 	t.Log("the primary's host partitioned")
 	var pi int
@@ -160,6 +165,7 @@ func TestE2EThreeHosts(t *testing.T) {
 		}
 	}
 	mark := len(b.r.log.String())
+	run = e2e.Fault(t, "the primary's host partitioned, failover --confirm-fenced", faults.EngineUnreachable)
 	b.hosts[pi].Partition()
 	waitFor(t, 2*time.Minute, "a refused failover", func() error {
 		if !strings.Contains(b.r.log.String()[mark:], `"msg":"failover refused"`) {
@@ -200,6 +206,7 @@ func TestE2EThreeHosts(t *testing.T) {
 	tp.node(target).WaitWritable(time.Minute)
 	b.hosts[pi].Heal()
 	b.rejoined(t, target)
+	run.Converged()
 	log := b.r.log.String()[mark:]
 	fence, rewind := strings.Index(log, `"node":"`+now+`"`), strings.Index(log, "rewind")
 	if rewind < 0 {

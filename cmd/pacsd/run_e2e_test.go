@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/internal/faults"
 	"github.com/pacsd/pacsd/pkg/daemon"
 )
 
@@ -190,6 +191,8 @@ func TestE2ERun(t *testing.T) {
 	t.Logf("from nothing to /readyz 200: %.1fs", took.Seconds())
 	tp.checkStreaming(t)
 	tp.writeAndRead(t, "R1")
+	w := e.StartWriter(tp.nodesOf(), "run_writes")
+	probe := e.StartProbe(tp.nodesOf())
 
 	t.Run("saved reloadable setting", func(t *testing.T) {
 		before := startedAt(t, e, tp.container("db1"))
@@ -229,8 +232,10 @@ func TestE2ERun(t *testing.T) {
 			before[n] = startedAt(t, e, tp.container(n))
 		}
 		tp.extra = `  settings = { work_mem = "32MB" }`
+		run := e2e.Fault(t, "a file with a syntax error saved", faults.InvalidFile)
 		r.save(t, "bogus {\n")
 		waitFor(t, 30*time.Second, "the reload gauge at 0", func() error { return r.metric(t, "pacsd_config_last_reload_successful 0") })
+		run.Converged()
 		if !strings.Contains(r.log.String(), "topology file refused") || !strings.Contains(r.log.String(), `"line":`) {
 			t.Errorf("the refusal and its diagnostics were not logged")
 		}
@@ -254,6 +259,7 @@ func TestE2ERun(t *testing.T) {
 
 	t.Run("removed standby is put back on the engine's event", func(t *testing.T) {
 		r.waitReady(t, time.Minute)
+		run := e2e.Fault(t, "standby removed, put back on the engine's event", faults.StandbyGone)
 		start := time.Now()
 		if err := e.Docker.ContainerRemove(e.Ctx(time.Minute), tp.container("db2"), container.RemoveOptions{Force: true}); err != nil {
 			t.Fatal(err)
@@ -268,6 +274,7 @@ func TestE2ERun(t *testing.T) {
 			}
 			return tp.node("db2").Streaming()
 		})
+		run.Converged()
 		t.Logf("from docker rm -f of the standby to streaming again: %.2fs", time.Since(start).Seconds())
 		if !strings.Contains(r.log.String(), `"msg":"engine event; observing again"`) {
 			t.Error("no engine event was logged: the repair did not come from the event")
@@ -285,7 +292,9 @@ func TestE2ERun(t *testing.T) {
 
 	t.Run("second pacsd on the state directory", func(t *testing.T) {
 		log := &syncBuffer{}
+		run := e2e.Fault(t, "a second pacsd run on the file", faults.TwoPacsd)
 		code := serve(context.Background(), r.path, "", slog.New(slog.NewJSONHandler(log, nil)), nil)
+		run.Converged()
 		want := "another pacsd (pid " + fmt.Sprint(os.Getpid()) + ") holds " + filepath.Join(r.stateDir, "pacsd.lock") + "; stop it first"
 		if code != exitProblem || !strings.Contains(log.String(), want) {
 			t.Errorf("second pacsd: exit %d, log:\n%s\nwant %q", code, log, want)
@@ -302,4 +311,9 @@ func TestE2ERun(t *testing.T) {
 		}
 		tp.node("db1").WaitWritable(10 * time.Second)
 	})
+
+	report := w.Stop()
+	t.Logf("writer: %s", report)
+	report.CheckNoLoss(t, tp.node("db1"))
+	probe.Check(t)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pacsd/pacsd/internal/e2e"
+	"github.com/pacsd/pacsd/internal/faults"
 )
 
 // nodesOf returns handles on every node of tp, for the writer and the probe.
@@ -72,6 +73,7 @@ func TestE2ESwitchover(t *testing.T) {
 	time.Sleep(time.Second)
 
 	// 1. By editing the file.
+	run := e2e.Fault(t, "primary edited, pacsd apply", faults.Switchover)
 	tp.primary = "db2"
 	tp.write(t)
 	tp.wantPlan(t, "switchover/switchover")
@@ -84,6 +86,7 @@ func TestE2ESwitchover(t *testing.T) {
 	}
 	tp.node("db2").WaitWritable(30 * time.Second)
 	tp.checkStreaming(t)
+	run.Converged()
 	if got := aliasesOf(t, tp, "db2"); !slices.Contains(got, "db") {
 		t.Errorf("the new primary's aliases are %v; want the primary alias db", got)
 	}
@@ -93,11 +96,13 @@ func TestE2ESwitchover(t *testing.T) {
 	time.Sleep(time.Second)
 
 	// 2. By command, back to db1, while the file still names db2.
+	run = e2e.Fault(t, "pacsd switchover", faults.Switchover)
 	out = tp.applyOutput(t, "switchover", "db1")
 	if !strings.Contains(out, `"db1" is the primary`) || !strings.Contains(out, `still names "db2"`) {
 		t.Errorf("pacsd switchover db1 said:\n%s", out)
 	}
 	tp.node("db1").WaitWritable(30 * time.Second)
+	run.Converged()
 	time.Sleep(time.Second)
 	report := w.Stop()
 	t.Logf("writer: %s", report)

@@ -7,7 +7,6 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pacsd/pacsd/internal/jsonl"
 )
 
 // RowsEnv names the file each recorded row is appended to as one line of
@@ -211,17 +212,8 @@ func Record(t *testing.T, r Row) {
 	if path == "" {
 		return
 	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		t.Fatalf("while encoding row %s: %v", r.ID, err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatalf("while opening %s (%s) to record row %s: %v", path, RowsEnv, r.ID, err)
-	}
-	defer f.Close()
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		t.Fatalf("while recording row %s in %s: %v", r.ID, path, err)
+	if err := jsonl.Append(path, r); err != nil {
+		t.Fatalf("while recording row %s in %s (%s): %v", r.ID, path, RowsEnv, err)
 	}
 }
 

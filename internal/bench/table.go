@@ -1,12 +1,13 @@
 package bench
 
 import (
-	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/pacsd/pacsd/internal/jsonl"
 )
 
 // Results is the file `make bench` writes to bench/results/<date>.json: the
@@ -33,27 +34,12 @@ type Machine struct {
 // that is not a row is an error naming its number: the file is written by
 // Record alone.
 func ReadRows(r io.Reader) ([]Row, error) {
-	var rows []Row
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		var row Row
-		if err := json.Unmarshal([]byte(line), &row); err != nil {
-			return nil, fmt.Errorf("line %d is not a row Record wrote: %w", n, err)
-		}
+	return jsonl.Read(r, "row", func(row Row) error {
 		if row.ID == "" {
-			return nil, fmt.Errorf("line %d is a row without an id", n)
+			return errors.New("a row without an id")
 		}
-		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("while reading rows: %w", err)
-	}
-	return rows, nil
+		return nil
+	})
 }
 
 // Table renders the rows as the one table printed at the end of `make

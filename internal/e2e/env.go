@@ -74,6 +74,7 @@ func Require(t testing.TB) *Env {
 	}
 	e := &Env{T: t, Docker: cli, Image: img, RunID: newRunID()}
 	t.Cleanup(e.cleanup)
+	openFaultBook(t)
 	e.Network = e.Name("net")
 	if _, err := cli.NetworkCreate(ctx, e.Network, network.CreateOptions{Driver: "bridge", Labels: e.Labels()}); err != nil {
 		t.Fatalf("while creating network %s: %v", e.Network, err)

@@ -332,9 +332,11 @@ func (p *Probe) Check(t testing.TB) ProbeReport {
 }
 
 // Check fails the test if two or more nodes were ever writable at the same
-// tick, naming the first ticks and the nodes.
+// tick, naming the first ticks and the nodes. What it found counts for the
+// test's fault runs (Fault).
 func (r ProbeReport) Check(t testing.TB) {
 	t.Helper()
+	noteProbe(t, r)
 	if len(r.Overlaps) == 0 {
 		return
 	}

@@ -272,13 +272,27 @@ func (r WriterReport) String() string {
 // CheckNoLoss fails the test unless every acknowledged commit is present on
 // node (the primary after a failover or switchover), naming the missing
 // sequence numbers. It also fails when nothing was acknowledged, since then
-// nothing was proven.
+// nothing was proven. What it found counts for the test's fault runs (Fault).
 func (r WriterReport) CheckNoLoss(t testing.TB, node *Node) {
 	t.Helper()
 	if len(r.Acked) == 0 {
 		t.Errorf("writer %s: no commit was acknowledged; errors:\n  %s", r.Table, strings.Join(r.ErrorSamples, "\n  "))
 		return
 	}
+	missing, err := r.Missing(node)
+	if err != nil {
+		t.Errorf("node %s: while reading table %s: %v", node.Name, r.Table, err)
+		return
+	}
+	noteWriter(t, len(r.Acked), len(missing), node.Name)
+	if len(missing) > 0 {
+		t.Errorf("node %s: %d of %d acknowledged commits of writer %s are missing: %s",
+			node.Name, len(missing), len(r.Acked), r.Table, ranges(missing))
+	}
+}
+
+// Missing returns the acknowledged commits that node lacks, ascending.
+func (r WriterReport) Missing(node *Node) ([]int64, error) {
 	present := map[int64]bool{}
 	err := node.withConn(func(ctx context.Context, conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, "SELECT seq FROM "+pgx.Identifier{r.Table}.Sanitize())
@@ -295,8 +309,7 @@ func (r WriterReport) CheckNoLoss(t testing.TB, node *Node) {
 		return rows.Err()
 	})
 	if err != nil {
-		t.Errorf("node %s: while reading table %s: %v", node.Name, r.Table, err)
-		return
+		return nil, err
 	}
 	var missing []int64
 	for _, s := range r.Acked {
@@ -304,10 +317,7 @@ func (r WriterReport) CheckNoLoss(t testing.TB, node *Node) {
 			missing = append(missing, s)
 		}
 	}
-	if len(missing) > 0 {
-		t.Errorf("node %s: %d of %d acknowledged commits of writer %s are missing: %s",
-			node.Name, len(missing), len(r.Acked), r.Table, ranges(missing))
-	}
+	return missing, nil
 }
 
 // ranges formats ascending numbers as "1-4, 7, 9-10".

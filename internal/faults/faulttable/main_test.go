@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pacsd/pacsd/internal/faults"
+	"github.com/pacsd/pacsd/internal/jsonl"
+)
+
+func writeRecords(t *testing.T, recs []faults.Record) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "runs.jsonl")
+	if err := jsonl.Append(path, recs...); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// every returns one passing run of every row that is built.
+func every() []faults.Record {
+	var recs []faults.Record
+	for _, r := range faults.Matrix {
+		if r.NotBuilt == "" {
+			recs = append(recs, faults.Record{Row: r.ID, Test: r.Tests[0], Passed: true, Writer: true, Probe: true, Acked: 10, ConvergedMS: 1200})
+		}
+	}
+	return recs
+}
+
+func TestRunEveryRowProven(t *testing.T) {
+	var out bytes.Buffer
+	code, err := run([]string{"-records", writeRecords(t, every()), "-markdown"}, &out)
+	if code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s", code, err, out.String())
+	}
+	built := 0
+	for _, r := range faults.Matrix {
+		if r.NotBuilt == "" {
+			built++
+		}
+	}
+	for _, want := range []string{"rows proven, 0 failed", "| fault | expected | runs |", "not built"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "== make faults: "+strconv.Itoa(built)+" of "+strconv.Itoa(len(faults.Matrix))+" rows proven") {
+		t.Errorf("output does not count %d proven rows:\n%s", built, out.String())
+	}
+}
+
+func TestRunFailsOnAFailedOrMissingRow(t *testing.T) {
+	recs := every()
+	recs[0].Lost = 1
+	recs = recs[:len(recs)-1] // the last built row has no run
+	var out bytes.Buffer
+	code, err := run([]string{"-records", writeRecords(t, recs)}, &out)
+	if code != 1 || err == nil || !strings.Contains(err.Error(), "2 rows of the fault matrix failed") {
+		t.Fatalf("exit %d, %v; want 1 and two failed rows\n%s", code, err, out.String())
+	}
+	if !strings.Contains(out.String(), "FAILED") || !strings.Contains(out.String(), "NOT RUN") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+func TestRunPatternAndErrors(t *testing.T) {
+	var out bytes.Buffer
+	if code, err := run([]string{"-pattern"}, &out); code != 0 || err != nil || strings.TrimSpace(out.String()) != faults.TestPattern() {
+		t.Errorf("-pattern: exit %d, %v, %q", code, err, out.String())
+	}
+	if code, err := run(nil, &out); code != 2 || err == nil || !strings.Contains(err.Error(), faults.ReportEnv) {
+		t.Errorf("no -records: exit %d, %v", code, err)
+	}
+	if code, err := run([]string{"-records", filepath.Join(t.TempDir(), "none")}, &out); code != 1 || err == nil || !strings.Contains(err.Error(), faults.ReportEnv) {
+		t.Errorf("missing file: exit %d, %v", code, err)
+	}
+}
