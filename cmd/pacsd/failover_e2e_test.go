@@ -33,7 +33,13 @@ type failoverBed struct {
 func newFailoverBed(t *testing.T, synchronous bool) *failoverBed {
 	t.Helper()
 	e := e2e.Require(t)
-	tp := newTopology(t, e, "db1", "db2", "db3")
+	return failoverBedOn(t, newTopology(t, e, "db1", "db2", "db3"), synchronous)
+}
+
+// failoverBedOn is newFailoverBed on the nodes of tp.
+func failoverBedOn(t *testing.T, tp *topology, synchronous bool) *failoverBed {
+	t.Helper()
+	e := tp.e
 	if synchronous {
 		tp.replication = "    synchronous = true"
 	}

@@ -30,6 +30,10 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 		d.convergePaused(ctx, c)
 		return
 	}
+	if why := d.recordHeld(c.Name); why != nil {
+		d.convergeHeld(ctx, c, why)
+		return
+	}
 	pctx, cancel := reconcile.WithIdleTimeout(ctx, d.o.PassTimeout)
 	defer cancel()
 	start := time.Now()
@@ -77,6 +81,10 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 		// repair of the others.
 		st.Error = err.Error()
 		d.log.Warn("cluster converged but for nodes whose Docker engine does not answer", append(attrs, "error", st.Error)...)
+	} else if d.holdRecord(c.Name, err) {
+		// Said once, by holdRecord; the next passes observe only.
+		st.Result, st.Error = "held", d.recordHeld(c.Name).Error()
+		d.log.Error("pass failed", append(attrs, "error", err.Error())...)
 	} else {
 		st.Error = err.Error()
 		st.Failures = d.failures(c.Name) + 1

@@ -121,6 +121,9 @@ type Daemon struct {
 	lost sync.Map
 	// pauses holds the last read of each cluster's maintenance mode.
 	pauses sync.Map
+	// holds are the clusters whose record could not be written
+	// (recordhold.go).
+	holds recordHolds
 	// security is the HTTP endpoints' TLS and authentication of the spec
 	// in force (auth.go).
 	security atomic.Pointer[httpSecurity]

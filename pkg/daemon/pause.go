@@ -80,10 +80,29 @@ func (d *Daemon) paused(cluster string) bool {
 // convergePaused is a paused cluster's pass: it observes and plans, shows
 // what it holds back, and carries out nothing.
 func (d *Daemon) convergePaused(ctx context.Context, c *spec.Cluster) {
+	n := d.observeOnly(ctx, c, "paused", "")
+	d.record(reconcile.Event{Cluster: c.Name, Kind: "paused", Reason: "the cluster is paused ('pacsd resume " + c.Name + "' ends it)",
+		Result: "not acted on: paused"})
+	d.log.Warn("cluster paused: observed, nothing done", "cluster", c.Name, "held_back", n)
+}
+
+// convergeHeld is the pass of a cluster held because its record cannot be
+// written (recordhold.go): as a paused cluster's, said once when the hold
+// began.
+func (d *Daemon) convergeHeld(ctx context.Context, c *spec.Cluster, why error) {
+	n := d.observeOnly(ctx, c, "held", why.Error())
+	d.record(reconcile.Event{Cluster: c.Name, Kind: "held", Reason: why.Error(), Result: "not acted on: held"})
+	d.log.Debug("cluster held: observed, nothing done", "cluster", c.Name, "held_back", n)
+}
+
+// observeOnly observes and plans cluster c, shows the actions it holds back
+// in its status with result and why, carries out nothing, and returns how
+// many actions it held back.
+func (d *Daemon) observeOnly(ctx context.Context, c *spec.Cluster, result, why string) int {
 	start := time.Now()
 	obs, err := reconcile.Observe(ctx, c, d.deps)
 	d.observed(c, obs, err)
-	st := &ClusterStatus{LastPass: start, Result: "paused", Actions: []string{}}
+	st := &ClusterStatus{LastPass: start, Result: result, Error: why, Actions: []string{}}
 	n := 0
 	if err != nil {
 		st.Error = err.Error()
@@ -95,11 +114,9 @@ func (d *Daemon) convergePaused(ctx context.Context, c *spec.Cluster) {
 		}
 	}
 	st.Duration = time.Since(start).Round(time.Millisecond).String()
-	d.m.passes.WithLabelValues(c.Name, "paused").Inc()
-	d.record(reconcile.Event{Cluster: c.Name, Kind: "paused", Reason: "the cluster is paused ('pacsd resume " + c.Name + "' ends it)",
-		Result: "not acted on: paused"})
-	d.log.Warn("cluster paused: observed, nothing done", "cluster", c.Name, "held_back", n)
+	d.m.passes.WithLabelValues(c.Name, result).Inc()
 	d.setClusterStatus(c.Name, st)
+	return n
 }
 
 // pausedFailover is the error of a failover held back by maintenance mode.

@@ -35,7 +35,8 @@ type ClusterStatus struct {
 	LastPass time.Time `json:"last_pass"`
 	Duration string    `json:"duration"`
 	// Result is ok, partial (converged but for the nodes of an engine that
-	// does not answer: reconcile.NodesLeftError) or error.
+	// does not answer: reconcile.NodesLeftError), error, paused (pacsd
+	// pause) or held (its record cannot be written; Error says why).
 	Result  string   `json:"result"`
 	Error   string   `json:"error,omitempty"`
 	Actions []string `json:"actions"`
@@ -216,6 +217,8 @@ func (d *Daemon) notReady() []string {
 	for name, cs := range st.Clusters {
 		switch cs.Result {
 		case "ok", "paused":
+		case "held":
+			reasons = append(reasons, fmt.Sprintf("cluster %q: %s", name, cs.Error))
 		case "partial":
 			reasons = append(reasons, fmt.Sprintf("cluster %q: converged but for nodes whose Docker engine does not answer: %s", name, cs.Error))
 		default:

@@ -57,10 +57,16 @@ func (d *Daemon) keepSeen(cluster string, deps reconcile.Deps, ws *watchState, p
 		return
 	}
 	if err := deps.Store.SaveSeen(cluster, seen); err != nil {
-		d.log.Warn("cannot keep what was seen of the primary; a pacsd started during an outage may refuse to fail over", "cluster", cluster, "error", err.Error())
+		if !ws.seenFailing { // said once, not at every check
+			d.log.Warn("cannot keep what was seen of the primary; a pacsd started during an outage may refuse to fail over", "cluster", cluster, "error", err.Error())
+		}
+		ws.seenFailing = true
 		return
 	}
-	ws.saved, ws.savedWAL = seen.At, seen.WAL
+	if ws.seenFailing {
+		d.log.Info("what is seen of the primary is kept again", "cluster", cluster)
+	}
+	ws.saved, ws.savedWAL, ws.seenFailing = seen.At, seen.WAL, false
 }
 
 // watchState is what the supervisor remembers of one cluster: the watch
@@ -69,7 +75,9 @@ type watchState struct {
 	w        reconcile.PrimaryWatch
 	saved    time.Time // when the last sight was last saved
 	savedWAL uint64    // and the WAL position saved then
-	loadErr  string    // the last error telling the acting primary, logged once
+	// seenFailing is set while the sight cannot be saved (said once).
+	seenFailing bool
+	loadErr     string // the last error telling the acting primary, logged once
 	// unleased is since when the leader has seen no lease for the acting
 	// primary in its epoch, unleasedSaid set once it said so (pacsd on
 	// every host).
@@ -311,7 +319,7 @@ func (d *Daemon) check(ctx context.Context, c *spec.Cluster, deps reconcile.Deps
 	var ferr error
 	if d.paused(c.Name) {
 		ferr = pausedFailover(c.Name)
-	} else {
+	} else if ferr = d.recordHeld(c.Name); ferr == nil {
 		d.log.Info("failing over", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
 		to, ferr = reconcile.Failover(ctx, c, deps, ws.w.Last, d.log)
 	}
@@ -331,7 +339,7 @@ func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, 
 		d.history.forget(c.Name, "failover-refused")
 	case errors.Is(ferr, reconcile.ErrActingChanged):
 		e.Result = "not needed: " + ferr.Error()
-	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate) || errors.Is(ferr, errPaused):
+	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate) || errors.Is(ferr, errPaused) || errors.Is(ferr, errRecordHeld):
 		e.Kind, e.Result = "failover-refused", "refused: "+ferr.Error()
 	default:
 		e.Result, e.Duration = "failed: "+ferr.Error(), took.Round(time.Millisecond).String()
@@ -347,7 +355,7 @@ func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, 
 		d.log.Warn("failover done", "cluster", c.Name, "from", acting, "to", to, "lost_for", lostFor)
 		d.resetBackoff()
 		d.trigger.Poke()
-	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate) || errors.Is(ferr, errPaused):
+	case errors.Is(ferr, reconcile.ErrNotFenced) || errors.Is(ferr, reconcile.ErrNoCandidate) || errors.Is(ferr, errPaused) || errors.Is(ferr, errRecordHeld):
 		d.m.failovers.WithLabelValues(c.Name, "refused").Inc()
 		// Said at Error once, and again when the reason changes; /status
 		// (failover_refused) and pacsd_failover_refused say it meanwhile.
@@ -363,7 +371,9 @@ func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, 
 	default:
 		d.m.failovers.WithLabelValues(c.Name, "error").Inc()
 		d.log.Error("failover failed", "cluster", c.Name, "node", acting, "error", ferr.Error())
-		d.trigger.Poke()
+		if !d.holdRecord(c.Name, ferr) {
+			d.trigger.Poke()
+		}
 	}
 	d.mu.Lock()
 	if st := d.st.Clusters[c.Name]; st != nil && ferr != nil {
@@ -435,7 +445,7 @@ func (d *Daemon) leadFailover(ctx context.Context, c *spec.Cluster, deps reconci
 	var ferr error
 	if d.paused(c.Name) {
 		ferr = pausedFailover(c.Name)
-	} else {
+	} else if ferr = d.recordHeld(c.Name); ferr == nil {
 		d.log.Info("failing over: the primary's lease is gone", "cluster", c.Name, "node", acting, "lost_for", time.Since(ws.w.DownSince).Round(time.Millisecond).String())
 		to, ferr = reconcile.Failover(ctx, c, deps, last, d.log)
 	}

@@ -141,7 +141,9 @@ type ClusterStore interface {
 	// stored record that cannot be read as one Save wrote is an error that
 	// matches ErrRecordDamaged.
 	Load(cluster string) (ClusterState, error)
-	// Save stores the state atomically and durably before returning.
+	// Save stores the state atomically and durably before returning. When
+	// the store cannot be written (a full or read-only disk), the error
+	// matches ErrRecordNotWritten and the stored record is the one before.
 	Save(cluster string, s ClusterState) error
 	// LoadSeen returns the last sight of a healthy primary; the zero
 	// LastSeen when none is kept.
@@ -166,6 +168,11 @@ var ErrLocked = errors.New("the cluster is locked")
 // ErrRecordDamaged is matched by ClusterStore.Load's error when the stored
 // record exists but is not one Save wrote (empty, cut short, unparsable).
 var ErrRecordDamaged = errors.New("the cluster's state record is damaged")
+
+// ErrRecordNotWritten is matched by ClusterStore.Save's error when the
+// store could not write the record (a full or read-only file system under
+// the state directory): nothing that must follow the record may go on.
+var ErrRecordNotWritten = errors.New("the cluster's record cannot be written")
 
 // Database connects to PostgreSQL servers.
 type Database interface {

@@ -107,10 +107,38 @@ func (s *Store) Save(cluster string, st reconcile.ClusterState) error {
 	// A damaged record is kept beside the new one, for the operator.
 	if _, err := s.Load(cluster); errors.Is(err, reconcile.ErrRecordDamaged) {
 		if err := os.Rename(p, fmt.Sprintf("%s.damaged-%d", p, time.Now().Unix())); err != nil {
-			return fmt.Errorf("while setting the damaged state record %s aside: %w; make the state directory %s writable, then try again", p, err, s.Dir)
+			return fmt.Errorf("%w: while setting the damaged state record %s aside: %w; make the state directory %s writable, then try again", reconcile.ErrRecordNotWritten, p, err, s.Dir)
 		}
 	}
-	return s.write(cluster, "state", p, st)
+	if err := s.write(cluster, "state", p, st); err != nil {
+		return fmt.Errorf("%w: %w", reconcile.ErrRecordNotWritten, err)
+	}
+	return nil
+}
+
+// CheckWrite returns nil when a record of cluster could be saved now: a
+// copy of its record (or, without one, as many bytes as a small record)
+// is written in full to a temporary file of the state directory, synced
+// and removed. The record itself is not touched, so no lock is needed.
+func (s *Store) CheckWrite(cluster string) error {
+	p, err := s.path(cluster)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(p)
+	if len(b) == 0 {
+		b, err = []byte(strings.Repeat(" ", 512)), nil
+	}
+	if err == nil {
+		var tmp string
+		if tmp, err = writeTemp(s.Dir, ".cluster-*.tmp", b); err == nil {
+			err = os.Remove(tmp)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: while trying whether the state directory %s can hold the record of cluster %q: %w", reconcile.ErrRecordNotWritten, s.Dir, cluster, err)
+	}
+	return nil
 }
 
 // seenPath is where the failover supervisor's last sight of a healthy
@@ -182,9 +210,22 @@ func (s *Store) write(cluster, what, p string, v any) error {
 // When it fails, p is unchanged and the temporary file is gone. The
 // directory is not synced (syncDir).
 func replaceFile(dir, pattern, p string, b []byte) error {
+	tmp, err := writeTemp(dir, pattern, b)
+	if err == nil {
+		if err = os.Rename(tmp, p); err != nil {
+			os.Remove(tmp)
+		}
+	}
+	return err
+}
+
+// writeTemp writes b in full to a new file of dir named by pattern (mode
+// 0600, owned like dir), syncs it and returns its path. When it fails, the
+// file is gone.
+func writeTemp(dir, pattern string, b []byte) (string, error) {
 	tmp, err := os.CreateTemp(dir, pattern)
 	if err != nil {
-		return err
+		return "", err
 	}
 	n, err := tmp.Write(b)
 	if err == nil && n != len(b) {
@@ -202,13 +243,11 @@ func replaceFile(dir, pattern, p string, b []byte) error {
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		return "", err
 	}
-	return err
+	return tmp.Name(), nil
 }
 
 // ownLikeDir gives f, run as root, the owner and group of dir: a command

@@ -125,8 +125,8 @@ func TestSaveFullDisk(t *testing.T) {
 	// A record larger than what is left: the write is cut short.
 	big := reconcile.ClusterState{Acting: strings.Repeat("n", 16<<10), Epoch: 8, Rounds: 4}
 	err := s.Save("pacs", big)
-	if err == nil {
-		t.Fatal("Save on a full file system returned nil")
+	if !errors.Is(err, reconcile.ErrRecordNotWritten) {
+		t.Fatalf("Save on a full file system returned %v, want an error matching ErrRecordNotWritten", err)
 	}
 	for _, want := range []string{filepath.Join(s.Dir, "cluster-pacs.json"), "unchanged", "free space"} {
 		if !strings.Contains(err.Error(), want) {
@@ -152,6 +152,42 @@ func TestSaveFullDisk(t *testing.T) {
 	}
 	left, _ := filepath.Glob(filepath.Join(s.Dir, ".cluster-*"))
 	if len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestCheckWrite: on a full file system CheckWrite fails (matching
+// ErrRecordNotWritten) although a record stored before loads; once there is
+// space it succeeds; it never touches the record nor leaves a file.
+func TestCheckWrite(t *testing.T) {
+	s := &Store{Dir: smallDir(t, 64<<10)}
+	if err := s.CheckWrite("pacs"); err != nil {
+		t.Fatalf("CheckWrite without a record, with space: %v", err)
+	}
+	old := reconcile.ClusterState{Acting: "db1", Epoch: 7, Rounds: 3, Keep: strings.Repeat("k", 6000)}
+	if err := s.Save("pacs", old); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(s.Dir, "cluster-pacs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s.Dir)
+	err = s.CheckWrite("pacs")
+	if !errors.Is(err, reconcile.ErrRecordNotWritten) || !strings.Contains(err.Error(), s.Dir) {
+		t.Errorf("CheckWrite on a full file system: %v, want an error matching ErrRecordNotWritten naming %s", err, s.Dir)
+	}
+	if err := os.Remove(filepath.Join(s.Dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckWrite("pacs"); err != nil {
+		t.Errorf("CheckWrite once there is space again: %v", err)
+	}
+	after, err := os.ReadFile(filepath.Join(s.Dir, "cluster-pacs.json"))
+	if err != nil || string(after) != string(before) {
+		t.Errorf("CheckWrite changed the record (%v)", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.Dir, ".cluster-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
