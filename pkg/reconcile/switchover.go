@@ -123,6 +123,14 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 		if err := frt.ContainerStart(rctx, fromID); err != nil {
 			return fmt.Errorf("%w; starting the old primary %q again also failed: %v: start it by hand", why, from.Name, err)
 		}
+		// Its server answers before the cluster's lock is let go: a
+		// failover supervisor that saw it stopped takes it for lost once
+		// the lock is free, and would fence it.
+		wctx, wcancel := context.WithTimeout(done, ReadyTimeout)
+		defer wcancel()
+		if err := x.waitStarted(wctx, frt, from.Name); err != nil {
+			return fmt.Errorf("%w; the old primary %q was started again and is still the primary, but does not answer yet (%v)", why, from.Name, err)
+		}
 		return fmt.Errorf("%w; the old primary %q was started again and is still the primary", why, from.Name)
 	}
 	files, err := frt.ReadFiles(ctx, fromID, []string{ControlPath})

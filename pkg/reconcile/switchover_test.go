@@ -25,6 +25,8 @@ type switchRuntime struct {
 	calls   []string
 	starts  []error // ctx.Err() of each ContainerStart
 	stopped map[string]bool
+	// seenUp counts inspections of a running container after a start.
+	seenUp int
 }
 
 func (f *switchRuntime) record(call string) {
@@ -38,6 +40,9 @@ func (f *switchRuntime) ContainerInspect(_ context.Context, name, _, _ string) (
 	defer f.mu.Unlock()
 	if f.stopped["id-"+name] {
 		return &ContainerState{ID: "id-" + name, Name: name, Status: "exited"}, nil
+	}
+	if len(f.starts) > 0 {
+		f.seenUp++
 	}
 	return &ContainerState{ID: "id-" + name, Name: name, Running: true, Addr: name + ":5432"}, nil
 }
@@ -175,6 +180,11 @@ func TestSwitchoverRecordFails(t *testing.T) {
 	}
 	if len(rt.starts) != 1 {
 		t.Errorf("the old primary was started %d times, want once", len(rt.starts))
+	}
+	// It answers before the switchover lets the cluster's lock go: the
+	// failover supervisor, which saw it stopped, would take it for lost.
+	if rt.seenUp == 0 {
+		t.Error("the switchover returned before it saw the old primary answer again")
 	}
 }
 
