@@ -13,6 +13,7 @@ import (
 
 	"github.com/pacsd/pacsd/internal/e2e"
 	"github.com/pacsd/pacsd/internal/faults"
+	"github.com/pacsd/pacsd/pkg/reconcile"
 )
 
 // smallDisk is a small file system (tmpfs) mounted for a test, that the
@@ -104,15 +105,6 @@ func TestE2EStateDirFull(t *testing.T) {
 			t.Errorf("%s: temporary files left in the state directory: %v", when, tmp)
 		}
 	}
-	primaryIs := func(want string) func() error {
-		return func() error {
-			n, err := onePrimary(tp)
-			if err == nil && n != want {
-				err = fmt.Errorf("%s is the primary", n)
-			}
-			return err
-		}
-	}
 	held := func() error {
 		st, err := b.r.status()
 		if err != nil {
@@ -135,7 +127,7 @@ func TestE2EStateDirFull(t *testing.T) {
 		t.Errorf("pacsd switchover db2 with the state directory full: exit %d, want a refusal that says the disk is full and the record unchanged\n%s%s", code, stdout, stderr)
 	}
 	unchanged("after the refused switchover")
-	waitFor(t, time.Minute, "db1 the one primary again, db2 streaming from it", primaryIs("db1"))
+	waitFor(t, time.Minute, "db1 the one primary again, db2 streaming from it", primaryOf(tp, "db1"))
 	run.Converged()
 	disk.free(t)
 	waitFor(t, time.Minute, "a pass that converged", func() error {
@@ -160,12 +152,12 @@ func TestE2EStateDirFull(t *testing.T) {
 	if err := held(); err != nil {
 		t.Error(err)
 	}
-	if err := primaryIs("db1")(); err != nil {
+	if err := primaryOf(tp, "db1")(); err != nil {
 		t.Errorf("with the switchover undone: %v", err)
 	}
 	unchanged("after the switchover the daemon could not record")
 	disk.free(t)
-	waitFor(t, 2*time.Minute, "db2 the one primary once there is space, db1 streaming from it", primaryIs("db2"))
+	waitFor(t, 2*time.Minute, "db2 the one primary once there is space, db1 streaming from it", primaryOf(tp, "db2"))
 	run.Converged()
 	b.r.watching(t, tp, "db2")
 
@@ -214,4 +206,111 @@ func grepLog(log, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestE2EDiskFull fills the volume of a standby, then the primary's, under
+// writes with synchronous replication (ANY 1 of the two standbys, so that
+// the other acknowledges while one is full).
+//
+// A full standby cannot replay what it receives: its server stops. pacsd
+// reports it (the node's server does not run, its container exits), starts
+// it again with a backoff, and fails nothing over; once there is space it
+// streams again.
+//
+// A full primary refuses what needs space (writes that extend a file, new
+// sessions while its relation cache file must be written anew) and keeps
+// answering. pacsd treats it as any primary: while its server answers,
+// nothing fails over (a failover makes no space; were the server to stop,
+// it would be a lost primary, fenced before a standby with every
+// acknowledged commit is promoted, as TestE2EFailover shows), and nothing
+// on the full volume is moved, rebuilt or removed. Once there is space the
+// cluster converges again: one primary, the others streaming from it, no
+// acknowledged commit lost, never two nodes accepting writes.
+func TestE2EDiskFull(t *testing.T) {
+	e := e2e.Require(t)
+	tp := newTopology(t, e, "db1", "db2", "db3")
+	disks := map[string]*smallDisk{}
+	tp.nodeBody = map[string]string{}
+	for _, n := range []string{"db1", "db2"} {
+		disks[n] = mountSmallDisk(t, filepath.Join(tp.dir, n+"-disk"), "256m", 0o755)
+		tp.nodeBody[n] = fmt.Sprintf(" data = %q ", disks[n].dir)
+	}
+	b := failoverBedOn(t, tp, true)
+
+	t.Log("the volume of standby db2 full")
+	run := e2e.Fault(t, "a standby's volume full", faults.StandbyDiskFull)
+	mark := len(b.r.log.String())
+	disks["db2"].fill(t)
+	tp.node("db1").ExecSQL("CREATE TABLE bulk_standby AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 20000) g")
+	waitFor(t, time.Minute, "pacsd to report that db2's server does not run", func() error {
+		st, err := b.r.status()
+		if err != nil {
+			return err
+		}
+		if l := grepLog(b.r.log.String()[mark:], `"node":"db2"`); !strings.Contains(l, "the container exited") {
+			return fmt.Errorf("the log does not say that db2's container exited:\n%s", l)
+		}
+		for _, n := range st.Clusters[tp.name].Nodes {
+			if n.Node == "db2" && n.Replication != reconcile.ReplStreaming && strings.Contains(n.Why, "does not run") {
+				return nil
+			}
+		}
+		return fmt.Errorf("/status: %+v", st.Clusters[tp.name].Nodes)
+	})
+	if l := b.r.log.String()[mark:]; strings.Contains(l, `"msg":"primary lost"`) || strings.Contains(l, `"msg":"failing over"`) {
+		t.Errorf("a full standby was taken for a lost primary:\n%s", grepLog(l, "primary lost"))
+	}
+	if err := primaryOf(tp, "db1")(); err == nil {
+		t.Error("db2 streams with its volume full")
+	} else if err := tp.node("db1").Writable(); err != nil {
+		t.Errorf("db1 does not accept writes while a standby is full: %v", err)
+	}
+	disks["db2"].free(t)
+	waitFor(t, 3*time.Minute, "db2 streaming again once there is space", primaryOf(tp, "db1"))
+	run.Converged()
+
+	t.Log("the primary's volume full")
+	run = e2e.Fault(t, "the primary's volume full", faults.PrimaryDiskFull)
+	mark = len(b.r.log.String())
+	session, err := tp.node("db1").Conn(e.Ctx(time.Minute)) // a new one is refused once the volume is full
+	if err != nil {
+		t.Fatal(err)
+	}
+	disks["db1"].fill(t)
+	_, err = session.Exec(e.Ctx(time.Minute), "CREATE TABLE bulk_primary AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 20000) g")
+	if err == nil {
+		t.Fatal("a write that needs space succeeded on a full primary")
+	}
+	t.Logf("a write that needs space on the full primary: %v", err)
+	time.Sleep(8 * time.Second) // what pacsd does while the full primary answers (failover.after = 1s)
+	if l := b.r.log.String()[mark:]; strings.Contains(l, `"msg":"failing over"`) || strings.Contains(l, `"msg":"old primary fenced"`) {
+		t.Errorf("pacsd failed over a full primary that still answers:\n%s", grepLog(l, `"level":"`))
+	}
+	for _, msg := range []string{`"action":"move-aside"`, `"action":"base-backup"`, `"action":"rewind"`} {
+		if strings.Contains(b.r.log.String()[mark:], msg) {
+			t.Errorf("pacsd acted on a full volume (%s):\n%s", msg, grepLog(b.r.log.String()[mark:], msg))
+		}
+	}
+	disks["db1"].free(t)
+	var now string
+	waitFor(t, 3*time.Minute, "one primary once there is space, the others streaming from it", func() error {
+		var err error
+		now, err = onePrimary(tp)
+		return err
+	})
+	run.Converged()
+	t.Logf("%s is the primary once there is space", now)
+	b.finish(t, now)
+}
+
+// primaryOf returns a condition: primary is the one node of tp that accepts
+// writes and every other node streams from it.
+func primaryOf(tp *topology, primary string) func() error {
+	return func() error {
+		n, err := onePrimary(tp)
+		if err == nil && n != primary {
+			err = fmt.Errorf("%s is the primary", n)
+		}
+		return err
+	}
 }

@@ -106,7 +106,7 @@ var Matrix = []Row{
 	{ID: StandbyDiskFull, Fault: "disk full on a standby", Injection: "small tmpfs volume",
 		Expected: "reported; no failover; recovers when space returns", Tests: []string{"TestE2EDiskFull"}},
 	{ID: PrimaryDiskFull, Fault: "disk full on the primary", Injection: "small tmpfs volume",
-		Expected: "the server stops writing; no failover, no data moved; reported; writes again when space returns", Tests: []string{"TestE2EDiskFull"}},
+		Expected: "writes refused while it answers: no failover, nothing moved; once stopped, a lost primary (fenced first); writes again when space returns", Tests: []string{"TestE2EDiskFull"}},
 	{ID: InvalidFile, Fault: "invalid file saved", Injection: "any bad input of section 2",
 		Expected: "last good spec kept, diagnostics logged, nothing touched", Tests: []string{"TestE2ERun"}},
 	{ID: StateWriteFails, Fault: "state store write fails", Injection: "full tmpfs under state_dir during switchover/failover",
