@@ -416,9 +416,15 @@ func (b *failoverBed) switchoverBesideDaemon(t *testing.T, node string) {
 // onePrimary returns the one node of tp that accepts writes when every
 // other node streams (from it); otherwise an error says what is not so yet.
 func onePrimary(tp *topology) (string, error) {
+	nodes := map[string]*e2e.Node{}
 	var writable []string
 	for _, n := range tp.nodes {
-		if tp.node(n).Writable() == nil {
+		h, err := tp.tryNode(n)
+		if err != nil {
+			return "", err
+		}
+		nodes[n] = h
+		if h.Writable() == nil {
 			writable = append(writable, n)
 		}
 	}
@@ -427,12 +433,21 @@ func onePrimary(tp *topology) (string, error) {
 	}
 	for _, n := range tp.nodes {
 		if n != writable[0] {
-			if err := tp.node(n).Streaming(); err != nil {
+			if err := nodes[n].Streaming(); err != nil {
 				return "", fmt.Errorf("%s: %w", n, err)
 			}
 		}
 	}
 	return writable[0], nil
+}
+
+// tryNode is node, but a node of the machine's engine without a container
+// (being built anew) is an error, not a failed test.
+func (tp *topology) tryNode(node string) (*e2e.Node, error) {
+	if tp.hostOf[node] != nil {
+		return tp.node(node), nil
+	}
+	return tp.e.TryContainer(tp.container(node), tp.name, "pacs", tp.pacsPW, "pacsdb")
 }
 
 // TestE2EFailoverPacsdKilled kills pacsd (SIGKILL, its own process) in the

@@ -127,11 +127,23 @@ func (e *Env) StartNode(o NodeOptions) *Node {
 // reached on network with the given superuser credentials.
 func (e *Env) Container(name, network, user, password, database string) *Node {
 	e.T.Helper()
-	c, err := e.Docker.ContainerInspect(e.Ctx(apiTimeout), name)
+	n, err := e.TryContainer(name, network, user, password, database)
 	if err != nil {
-		e.T.Fatalf("while inspecting container %s: %v", name, err)
+		e.T.Fatal(err)
 	}
-	return &Node{env: e, Network: network, Name: name, ID: c.ID, User: user, Password: password, Database: database}
+	return n
+}
+
+// TryContainer is Container for any goroutine: it returns the error
+// instead of failing the test (no such container, say).
+func (e *Env) TryContainer(name, network, user, password, database string) (*Node, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	c, err := e.Docker.ContainerInspect(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("while inspecting container %s: %w", name, err)
+	}
+	return &Node{env: e, Network: network, Name: name, ID: c.ID, User: user, Password: password, Database: database}, nil
 }
 
 // Container returns a Node for a container someone else made on the host
