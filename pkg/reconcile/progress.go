@@ -15,8 +15,7 @@ import (
 // context.Cause of the cancelled context says how long nothing moved.
 func WithIdleTimeout(parent context.Context, idle time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
-	w := &watchdog{}
-	w.last.Store(time.Now().UnixNano())
+	w := &watchdog{start: time.Now()}
 	ctx = context.WithValue(ctx, watchdogKey{}, w)
 	go func() {
 		tick := time.NewTicker(min(idle/10, time.Second))
@@ -26,7 +25,7 @@ func WithIdleTimeout(parent context.Context, idle time.Duration) (context.Contex
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if since := time.Since(time.Unix(0, w.last.Load())); since > idle {
+				if since := time.Since(w.at()); since > idle {
 					cancel(fmt.Errorf("no progress for %s: %w", since.Round(time.Second), context.DeadlineExceeded))
 					return
 				}
@@ -38,23 +37,33 @@ func WithIdleTimeout(parent context.Context, idle time.Duration) (context.Contex
 
 type watchdogKey struct{}
 
-type watchdog struct{ last atomic.Int64 }
+// watchdog keeps when work last moved as an offset from start on the
+// monotonic clock, so that a step of the machine's clock neither cancels
+// work that moves nor keeps work that hangs.
+type watchdog struct {
+	start time.Time
+	last  atomic.Int64 // time.Since(start) at the last progress, in ns
+}
+
+// at returns when work last moved, with its monotonic clock reading.
+func (w *watchdog) at() time.Time { return w.start.Add(time.Duration(w.last.Load())) }
 
 // Progressed tells ctx's idle timeout (see WithIdleTimeout), if any, that
 // work moved. Apply calls it; long work outside Apply may too.
 func Progressed(ctx context.Context) {
 	if w, ok := ctx.Value(watchdogKey{}).(*watchdog); ok {
-		w.last.Store(time.Now().UnixNano())
+		w.last.Store(int64(time.Since(w.start)))
 	}
 }
 
 // LastProgress returns when work under ctx last reported progress, or when
 // its idle timeout began (see WithIdleTimeout); the zero time when ctx has
-// none. A service watchdog reads it: a pass that makes progress is alive
-// however long it runs.
+// none. The time carries its monotonic clock reading: time.Since of it is
+// not moved by a step of the machine's clock. A service watchdog reads it:
+// a pass that makes progress is alive however long it runs.
 func LastProgress(ctx context.Context) time.Time {
 	if w, ok := ctx.Value(watchdogKey{}).(*watchdog); ok {
-		return time.Unix(0, w.last.Load())
+		return w.at()
 	}
 	return time.Time{}
 }

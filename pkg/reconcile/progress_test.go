@@ -31,3 +31,23 @@ func TestWithIdleTimeout(t *testing.T) {
 		t.Errorf("cause %v, want no progress and a deadline", cause)
 	}
 }
+
+// TestProgressIsMonotonic: the idle timeout and LastProgress measure time on
+// the monotonic clock, so that a step of the machine's clock (forward: work
+// that moves would be cancelled and the service watchdog would stop being
+// fed; back: work that hangs would be kept) changes nothing. A time with a
+// monotonic reading prints it as "m=".
+func TestProgressIsMonotonic(t *testing.T) {
+	ctx, cancel := WithIdleTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, when := range []string{"before any progress", "after progress"} {
+		last := LastProgress(ctx)
+		if !strings.Contains(last.String(), " m=") {
+			t.Errorf("LastProgress %s is %s: a wall clock time, moved by a step of the clock", when, last)
+		}
+		if d := time.Since(last); d < 0 || d > time.Second {
+			t.Errorf("LastProgress %s was %s ago", when, d)
+		}
+		Progressed(ctx)
+	}
+}
