@@ -145,7 +145,7 @@ func TestE2EStateDirFull(t *testing.T) {
 	tp.primary = "db2"
 	b.r.save(t, "")
 	waitFor(t, time.Minute, "the cluster held", held)
-	time.Sleep(10 * time.Second) // passes every 2 s: time for more tries
+	time.Sleep(6 * time.Second) // passes every 2 s: time for more tries
 	if n := strings.Count(b.r.log.String()[mark:], `"action":"switchover"`); n != 1 {
 		t.Errorf("the daemon tried the switchover %d times with the state directory full; want once, then the cluster held", n)
 	}
@@ -169,7 +169,7 @@ func TestE2EStateDirFull(t *testing.T) {
 	killed := time.Now()
 	tp.node("db2").Kill()
 	waitFor(t, time.Minute, "the cluster held", held)
-	time.Sleep(5 * time.Second) // time for a wrong promotion, or more tries
+	time.Sleep(4 * time.Second) // time for a wrong promotion, or more tries
 	if err := tp.node("db1").Writable(); err == nil {
 		t.Fatal("db1 was promoted although its record could not be written")
 	}
@@ -282,7 +282,7 @@ func TestE2EDiskFull(t *testing.T) {
 		t.Fatal("a write that needs space succeeded on a full primary")
 	}
 	t.Logf("a write that needs space on the full primary: %v", err)
-	time.Sleep(8 * time.Second) // what pacsd does while the full primary answers (failover.after = 1s)
+	time.Sleep(5 * time.Second) // what pacsd does while the full primary answers (failover.after = 1s)
 	if l := b.r.log.String()[mark:]; strings.Contains(l, `"msg":"failing over"`) || strings.Contains(l, `"msg":"old primary fenced"`) {
 		t.Errorf("pacsd failed over a full primary that still answers:\n%s", grepLog(l, `"level":"`))
 	}
