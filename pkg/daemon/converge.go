@@ -81,9 +81,9 @@ func (d *Daemon) converge(ctx context.Context, c *spec.Cluster, fromFile bool) {
 		// repair of the others.
 		st.Error = err.Error()
 		d.log.Warn("cluster converged but for nodes whose Docker engine does not answer", append(attrs, "error", st.Error)...)
-	} else if d.holdRecord(c.Name, err) {
+	} else if why := d.holdRecord(c.Name, err); why != nil {
 		// Said once, by holdRecord; the next passes observe only.
-		st.Result, st.Error = "held", d.recordHeld(c.Name).Error()
+		st.Result, st.Error = "held", why.Error()
 		d.log.Error("pass failed", append(attrs, "error", err.Error())...)
 	} else {
 		st.Error = err.Error()

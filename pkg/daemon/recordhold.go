@@ -43,24 +43,25 @@ type recordHolds struct {
 }
 
 // holdRecord holds cluster when err says its record could not be written,
-// and reports whether it is held.
-func (d *Daemon) holdRecord(cluster string, err error) bool {
+// and returns why it is held; nil when err says nothing of the kind.
+func (d *Daemon) holdRecord(cluster string, err error) error {
 	if !errors.Is(err, reconcile.ErrRecordNotWritten) {
-		return false
+		return nil
 	}
 	d.holds.mu.Lock()
 	defer d.holds.mu.Unlock()
-	if d.holds.m[cluster] != nil {
-		return true
+	if h := d.holds.m[cluster]; h != nil {
+		return h.why(cluster)
 	}
 	if d.holds.m == nil {
 		d.holds.m = map[string]*recordHold{}
 	}
 	now := time.Now()
-	d.holds.m[cluster] = &recordHold{err: err.Error(), since: now, tried: now}
+	h := &recordHold{err: err.Error(), since: now, tried: now}
+	d.holds.m[cluster] = h
 	d.log.Error("the cluster's record cannot be written; pacsd holds the cluster: it observes and reports it, and does nothing on it (no repair, no switchover, no failover) until the record can be written: free space in the state directory's file system, or make it writable",
 		"cluster", cluster, "error", err.Error())
-	return true
+	return h.why(cluster)
 }
 
 // recordHeld returns why cluster is held, or nil when it is not: a held
@@ -89,5 +90,10 @@ func (d *Daemon) recordHeld(cluster string) error {
 			return nil
 		}
 	}
+	return h.why(cluster)
+}
+
+// why says why cluster is held, as an error matching errRecordHeld.
+func (h *recordHold) why(cluster string) error {
 	return fmt.Errorf("cluster %q: %w since %s: %s; pacsd acts on it again once the record can be written", cluster, errRecordHeld, h.since.Format(time.RFC3339), h.err)
 }

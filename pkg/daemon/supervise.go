@@ -371,7 +371,7 @@ func (d *Daemon) failedOver(ctx context.Context, c *spec.Cluster, n *spec.Node, 
 	default:
 		d.m.failovers.WithLabelValues(c.Name, "error").Inc()
 		d.log.Error("failover failed", "cluster", c.Name, "node", acting, "error", ferr.Error())
-		if !d.holdRecord(c.Name, ferr) {
+		if d.holdRecord(c.Name, ferr) == nil {
 			d.trigger.Poke()
 		}
 	}
