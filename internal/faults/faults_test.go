@@ -77,11 +77,13 @@ func TestReadRecords(t *testing.T) {
 
 func TestSummarizeAndTable(t *testing.T) {
 	ok := Record{Test: "T", Passed: true, Writer: true, Probe: true, Acked: 100}
+	other := Record{Test: "U/sub", Passed: true, Writer: true, Probe: true, Acked: 50}
 	with := func(r Record, f func(*Record)) Record { f(&r); return r }
 	recs := []Record{
 		with(ok, func(r *Record) { r.Row, r.ConvergedMS = PrimaryKilled, 1000 }),
 		with(ok, func(r *Record) { r.Row, r.ConvergedMS = PrimaryKilled, 3000 }),
 		with(ok, func(r *Record) { r.Row, r.ConvergedMS = PrimaryKilled, 2000 }),
+		with(other, func(r *Record) { r.Row, r.ConvergedMS = PrimaryKilled, 4000 }),
 		// Lost a commit, in a passing test: fails the row.
 		with(ok, func(r *Record) { r.Row, r.Lost, r.ConvergedMS = PrimaryFrozen, 2, 500 }),
 		// Two writable nodes: fails the row.
@@ -98,7 +100,8 @@ func TestSummarizeAndTable(t *testing.T) {
 	for _, s := range sums {
 		by[s.Row.ID] = s
 	}
-	if s := by[PrimaryKilled]; !s.OK() || s.Runs != 3 || s.Acked != 300 || converged(s.Converged) != "2.00 s / 3.00 s" {
+	// Three runs of test T, one of U: each test's writer counts once.
+	if s := by[PrimaryKilled]; !s.OK() || s.Runs != 4 || s.Acked != 150 || converged(s.Converged) != "2.50 s / 4.00 s" {
 		t.Errorf("primary killed: %+v", s)
 	}
 	for _, id := range []string{PrimaryFrozen, PrimaryCutOff, Switchover, PacsdKilledAtRandom, StandbyGone} {
@@ -110,7 +113,7 @@ func TestSummarizeAndTable(t *testing.T) {
 		t.Errorf("a row not built is neither proven nor failed: %+v", s)
 	}
 	table := Table(sums)
-	if !regexp.MustCompile(`primary killed \(automatic failover\)\s+3\s+3\s+300\s+0\s+0 s\s+2.00 s / 3.00 s\s+ok\n`).MatchString(table) {
+	if !regexp.MustCompile(`primary killed \(automatic failover\)\s+4\s+4\s+150\s+0\s+0 s\s+2.50 s / 4.00 s\s+ok\n`).MatchString(table) {
 		t.Errorf("table lacks the row of primary killed:\n%s", table)
 	}
 	for _, want := range []string{
@@ -123,7 +126,7 @@ func TestSummarizeAndTable(t *testing.T) {
 		}
 	}
 	md := Markdown(sums)
-	if !strings.Contains(md, "| primary killed (automatic failover) | fence, promote") || !strings.Contains(md, "| 3 | 3 | 300 | 0 | 0 s | 2.00 s / 3.00 s |") {
+	if !strings.Contains(md, "| primary killed (automatic failover) | fence, promote") || !strings.Contains(md, "| 4 | 4 | 150 | 0 | 0 s | 2.50 s / 4.00 s |") {
 		t.Errorf("markdown:\n%s", md)
 	}
 }

@@ -15,8 +15,10 @@ type Summary struct {
 	Passed int
 	// Unproven counts runs without a checked writer or probe.
 	Unproven int
-	Acked    int
-	Lost     int
+	// Acked and Lost add up the writers of the row's tests, each test's
+	// once however many runs it made.
+	Acked int
+	Lost  int
 	// TwoWritableMS is the longest of the runs' (ms).
 	TwoWritableMS float64
 	// Converged are the runs' times until converged again (ms), of the runs
@@ -44,6 +46,7 @@ func Summarize(recs []Record) []Summary {
 	for i, r := range Matrix {
 		out[i].Row = r
 	}
+	counted := map[[2]string]bool{} // row and top-level test whose writer is counted
 	for _, rec := range recs {
 		i := slices.IndexFunc(Matrix, func(r Row) bool { return r.ID == rec.Row })
 		if i < 0 {
@@ -64,8 +67,12 @@ func Summarize(recs []Record) []Summary {
 		if !rec.Writer || !rec.Probe {
 			s.Unproven++
 		}
-		s.Acked += rec.Acked
-		s.Lost += rec.Lost
+		test, _, _ := strings.Cut(rec.Test, "/")
+		if k := [2]string{rec.Row, test}; !counted[k] {
+			counted[k] = true
+			s.Acked += rec.Acked
+			s.Lost += rec.Lost
+		}
 		s.TwoWritableMS = max(s.TwoWritableMS, rec.TwoWritableMS)
 		if rec.ConvergedMS >= 0 {
 			s.Converged = append(s.Converged, rec.ConvergedMS)
