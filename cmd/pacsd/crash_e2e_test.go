@@ -29,9 +29,9 @@ type crashBed struct {
 	seed  int64
 	rnd   *rand.Rand
 	// extra is the cluster's HCL but for the setting crashApply changes.
-	extra string
+	extra   string
 	buffers int // shared_buffers in the file, in MB
-	runs  int
+	runs    int
 }
 
 // crashKind is one kind of work pacsd is killed in: inject starts it and
