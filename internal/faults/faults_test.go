@@ -109,7 +109,7 @@ func TestSummarizeAndTable(t *testing.T) {
 			t.Errorf("%s: OK %v, Failed %v; want a failed row: %+v", id, s.OK(), s.Failed(), s)
 		}
 	}
-	if s := by[SlotPastMax]; s.OK() || s.Failed() {
+	if s := by[ClockStepped]; s.OK() || s.Failed() {
 		t.Errorf("a row not built is neither proven nor failed: %+v", s)
 	}
 	table := Table(sums)

@@ -18,13 +18,23 @@ const duplicateObject = "42710"
 // CreateSlot creates the physical replication slot name unless it exists. The
 // slot reserves WAL from the moment it is created, so a standby built or
 // re-attached later finds the WAL it needs (max_slot_wal_keep_size bounds
-// what it may hold). A logical slot of that name is an error.
+// what it may hold). One that PostgreSQL invalidated (wal_status lost: it
+// went past max_slot_wal_keep_size) can never be used again: it is dropped
+// and created anew, unless a walsender still uses it (an error). A logical
+// slot of that name is an error.
 func (c *Conn) CreateSlot(ctx context.Context, name string) error {
 	doing := "creating replication slot " + name
 	return c.wrap(doing, c.run(ctx, false, func(ctx context.Context) error {
-		var kind string
-		err := c.conn.QueryRow(ctx, "SELECT slot_type FROM pg_replication_slots WHERE slot_name = $1", name).Scan(&kind)
+		var kind, status string
+		var active bool
+		err := c.conn.QueryRow(ctx, "SELECT slot_type, active, coalesce(to_jsonb(s) ->> 'wal_status', '') FROM pg_replication_slots s WHERE slot_name = $1", name).Scan(&kind, &active, &status)
 		switch {
+		case err == nil && kind == "physical" && status == "lost" && active:
+			return errors.New("it was invalidated (wal_status lost) and a walsender still uses it; it is made anew once that one ends")
+		case err == nil && kind == "physical" && status == "lost":
+			if _, err := c.conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", name); err != nil {
+				return fmt.Errorf("while dropping it, invalidated (wal_status lost): %w", err)
+			}
 		case err == nil && kind == "physical":
 			return nil
 		case err == nil:

@@ -189,7 +189,8 @@ type DBConn interface {
 	SetRole(ctx context.Context, r RoleSpec) error
 	// DropRole drops the role if it exists.
 	DropRole(ctx context.Context, name string) error
-	// CreateSlot creates a physical replication slot if it does not exist.
+	// CreateSlot creates a physical replication slot if it does not exist,
+	// and anew when PostgreSQL invalidated it (wal_status lost).
 	CreateSlot(ctx context.Context, name string) error
 	// ResetSetting removes an ALTER SYSTEM override of a parameter.
 	ResetSetting(ctx context.Context, name string) error

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pacsd/pacsd/pkg/pgconf"
 	"github.com/pacsd/pacsd/pkg/spec"
 )
 
@@ -66,18 +67,46 @@ func (p *planner) planAliases(n *spec.Node, ct *ContainerState, want []string, p
 		Reason: fmt.Sprintf("its aliases on network %q are %v, its role calls for %v", p.c.Network, ct.Aliases, w)})
 }
 
-// planMoveAside moves partial data (an interrupted base backup) aside, never
-// deleting it, and returns the state the rest of the plan must assume.
+// planMoveAside moves node n's data aside, never deleting it, when it must
+// not be started or cannot serve any more (moveAsideWhy), and returns the
+// state the rest of the plan must assume: no container, no data, so that
+// the node is built anew from a base backup.
 func (p *planner) planMoveAside(n *spec.Node, ns *NodeState, m Mount) *NodeState {
-	if !ns.Data.Partial {
+	why, what := p.moveAsideWhy(n, ns)
+	if why == "" {
 		return ns
 	}
 	if ns.Container != nil {
-		p.add(Action{Kind: RemoveContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: "its data is a partial base backup", phase: phaseSwitch})
+		p.add(Action{Kind: RemoveContainer, Class: ClassRebuild, Node: n.Name, Target: ns.Container.Name, Reason: what, phase: phaseSwitch})
 	}
-	p.add(Action{Kind: MoveAside, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: m,
-		Reason: "the data is a partial base backup; it is kept aside, never started"})
+	p.add(Action{Kind: MoveAside, Class: ClassRebuild, Node: n.Name, Target: n.Location(), Mount: m, Reason: why})
 	return &NodeState{}
+}
+
+// moveAsideWhy says why node n's data is moved aside, and in a few words
+// what it is; "" when it stays: a partial base backup (never started), or a
+// standby whose replication slot on the acting primary PostgreSQL
+// invalidated (wal_status lost: the primary removed WAL the standby had not
+// received, past max_slot_wal), which can never stream again. No side
+// effects.
+func (p *planner) moveAsideWhy(n *spec.Node, ns *NodeState) (why, what string) {
+	if ns.Data.Partial {
+		return "the data is a partial base backup; it is kept aside, never started", "its data is a partial base backup"
+	}
+	if n.Name == p.acting || ns.Data.Major == 0 {
+		return "", ""
+	}
+	primary := p.node(p.acting)
+	if primary == nil || primary.DB == nil {
+		return "", ""
+	}
+	slot := pgconf.SlotName(p.c.Name, n.Name)
+	if sl, ok := primary.DB.SlotInfo[slot]; !ok || sl.WALStatus != "lost" {
+		return "", ""
+	}
+	what = fmt.Sprintf("its replication slot %s on %q was invalidated", slot, p.acting)
+	return fmt.Sprintf("%s (wal_status lost): the primary removed WAL the standby had not received, past max_slot_wal (%s), so it can never stream again; "+
+		"its data is kept aside, never deleted, and it is built anew from a base backup", what, p.c.Replication.MaxSlotWAL), what
 }
 
 // ContainerSpecFor returns the container node n of c must run in. Its

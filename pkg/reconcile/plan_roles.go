@@ -61,6 +61,8 @@ func (p *planner) planDatabase(primary *spec.Node, ns *NodeState, standbys []*sp
 		}
 		if _, ok := db.Slots[slot]; !ok {
 			p.add(Action{Kind: CreateSlot, Node: primary.Name, Target: slot, Reason: "standby " + n.Name + " has no replication slot"})
+		} else if db.SlotInfo[slot].WALStatus == "lost" {
+			p.add(Action{Kind: CreateSlot, Node: primary.Name, Target: slot, Reason: "the replication slot of standby " + n.Name + " was invalidated (wal_status lost): it is made anew"})
 		}
 	}
 }

@@ -192,6 +192,15 @@ func TestPlanGolden(t *testing.T) {
 		{name: "pending-restart", edit: func(o *Observed) {
 			o.Nodes["db2"].DB.Settings["shared_buffers"] = Setting{Value: "128MB", Context: "postmaster", PendingRestart: true}
 		}},
+		// A standby whose slot PostgreSQL invalidated (past max_slot_wal):
+		// its data moved aside, its slot made anew, and it is built anew from
+		// a base backup.
+		{name: "slot-lost", edit: func(o *Observed) {
+			db := o.Nodes["db1"].DB
+			db.Slots[pgconf.SlotName("pacs", "db2")] = false
+			db.SlotInfo = map[string]SlotState{pgconf.SlotName("pacs", "db2"): {WALStatus: "lost"}, pgconf.SlotName("pacs", "db3"): {Active: true, WALStatus: "reserved"}}
+			o.Nodes["db2"].DB.Receiver = "waiting"
+		}},
 		{name: "roles-drifted", edit: func(o *Observed) {
 			delete(o.Nodes["db1"].DB.Roles, "replicator")
 			o.Nodes["db1"].DB.Roles["viewer"] = RoleState{Login: false, Verifier: "v:other"}
