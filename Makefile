@@ -99,15 +99,19 @@ bench: engine
 # acknowledged commits, lost, longest time with two writable nodes, time
 # until converged again. PACSD_FAULTS=1 adds the long runs (seeded crash
 # points, PACSD_FAULTS_RUNS of them, a few by default); PACSD_FAULT_SEED=N
-# replays one seed. The whole output of go test goes to FAULTS_LOG; the
-# terminal shows each test as it ends and the table.
+# replays one seed. The whole output of go test goes to FAULTS_LOG, the
+# runs to FAULTS_RECORDS (one JSON line each: 'go run
+# ./internal/faults/faulttable -records faults.jsonl -markdown' prints the
+# table again, as the README's); the terminal shows each test as it ends
+# and the table.
 FAULTS_LOG ?= faults.log
+FAULTS_RECORDS ?= faults.jsonl
 FAULTS_RUNS ?= 30
 export PACSD_FAULTS_RUNS PACSD_FAULT_SEED
 faults: engine
 	bash scripts/etcd.sh
 	$(MAKE) --no-print-directory image
-	@rec=$$(mktemp); trap 'rm -f "$$rec"' EXIT; set -o pipefail; \
+	@rec=$(abspath $(FAULTS_RECORDS)); rm -f "$$rec"; set -o pipefail; \
 	pattern=$$($(GO) run ./internal/faults/faulttable -pattern) || exit 1; \
 	PACSD_FAULTS=1 PACSD_E2E=1 PACSD_FAULTS_REPORT="$$rec" $(GO) test -count=1 -timeout 120m -p 1 -v -run "$$pattern" ./cmd/pacsd 2>&1 \
 		| tee $(FAULTS_LOG) | grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|FAIL|ok|panic)|PACSD_FAULT_SEED='; status=$$?; \
