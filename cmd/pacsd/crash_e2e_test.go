@@ -184,13 +184,17 @@ func (b *crashBed) converged(t *testing.T, since time.Time) string {
 	return now
 }
 
-// primary returns the node that accepts writes now.
+// primary returns the node that accepts writes while every other streams
+// from it, waiting a minute at most: a standby repointed by a reload may
+// reconnect a moment after the pass that repointed it.
 func (b *crashBed) primary(t *testing.T) string {
 	t.Helper()
-	n, err := onePrimary(b.tp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var n string
+	waitFor(t, time.Minute, "one primary, the others streaming", func() error {
+		var err error
+		n, err = onePrimary(b.tp)
+		return err
+	})
 	return n
 }
 
