@@ -113,7 +113,7 @@ func (b *everyHostBed) maintenance(t *testing.T, acting string) string {
 
 	r := standbys[1]
 	out, _ = b.cli(t, exitOK, "reinit", r)
-	m := regexp.MustCompile(`kept in directory (data\.aside-[0-9TZ]+) in volume (\S+) on host`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`kept in directory (data\.aside-[0-9TZ]+) in volume (\S+) on the Docker engine of host`).FindStringSubmatch(out)
 	if m == nil {
 		t.Errorf("pacsd reinit %s said:\n%s", r, out)
 	}

@@ -131,8 +131,8 @@ func TestE2EMaintenance(t *testing.T) {
 			t.Errorf("pacsd reinit of the acting primary: exit %d\n%s", code, stderr)
 		}
 		out, _ := b.maint(t, "reinit", target)
-		m := regexp.MustCompile(`kept in directory (data\.aside-[0-9TZ]+) in volume (\S+);`).FindStringSubmatch(out)
-		if m == nil || !strings.Contains(out, "docker run --rm -v "+m[2]+":/var/lib/postgresql --entrypoint rm") {
+		m := regexp.MustCompile(`kept in directory (data\.aside-[0-9TZ]+) in volume (\S+) on the local Docker engine;`).FindStringSubmatch(out)
+		if m == nil || !strings.Contains(out, "docker run --rm -v '"+m[2]+":/var/lib/postgresql' --entrypoint rm") {
 			t.Fatalf("pacsd reinit %s said:\n%s", target, out)
 		}
 		n := b.tp.node(target)

@@ -74,6 +74,6 @@ func (c *cli) reinit(nf nodeFlags, node string, q reconcile.ReinitQuery) int {
 		fmt.Fprintf(c.stdout, "it had no data to keep\n")
 		return exitOK
 	}
-	fmt.Fprintf(c.stdout, "its old data is kept in %s; pacsd never deletes it: once you no longer need it, remove it with\n  %s\n", done.Kept, done.Remove)
+	fmt.Fprintf(c.stdout, "its old data is kept in %s; pacsd never deletes it: once you no longer need it, remove it there with\n  %s\n", done.Kept, done.Remove)
 	return exitOK
 }

@@ -96,6 +96,17 @@ func fenceContainer(ctx context.Context, rt Runtime, c *spec.Cluster, n *spec.No
 		if err := rt.WriteFiles(ctx, ct.ID, []FileWrite{signalFile}); err != nil {
 			return fmt.Errorf("%w: container %q is stopped, but standby.signal could not be placed in its data (%v), so a start would bring it back as a primary: remove the container ('docker rm %s'; its data stays and pacsd re-creates it as a standby)", ErrNotFenced, name, err, name)
 		}
+		// PostgreSQL reads standby.signal when it starts: one started
+		// between the look above and the write (a restart's start) runs
+		// as a primary all the same. Then it is fenced again, running,
+		// the signal now in place.
+		now, err := rt.ContainerInspect(ctx, name, c.Name, n.Name)
+		if err != nil {
+			return fmt.Errorf("%w: while confirming that container %q stayed stopped: %v", ErrNotFenced, name, err)
+		}
+		if now != nil && (now.Running || now.Paused) {
+			return fenceContainer(ctx, rt, c, n, name, timeout)
+		}
 	}
 	return nil
 }

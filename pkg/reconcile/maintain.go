@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/pacsd/pacsd/pkg/spec"
@@ -125,7 +126,7 @@ func RestartNode(ctx context.Context, c *spec.Cluster, d Deps, node string, q Re
 	if step.SwitchTo != "" {
 		held.release() // the switchover takes it itself
 		log.Info("restart: the primary's role is handed over first", "cluster", c.Name, "node", node, "to", step.SwitchTo)
-		gap, err := switchNow(ctx, c, step.SwitchTo, d, why+": the primary's role is handed over so that it restarts as a standby", log)
+		gap, err := switchNow(ctx, c, acting, step.SwitchTo, d, why+": the primary's role is handed over so that it restarts as a standby", log)
 		done.WriteGap, done.SwitchedTo = gap, step.SwitchTo
 		if err != nil {
 			return fail(fmt.Errorf("cluster %q, node %q: %w", c.Name, node, err))
@@ -145,7 +146,10 @@ func RestartNode(ctx context.Context, c *spec.Cluster, d Deps, node string, q Re
 	// when the command is interrupted or the stop failed half-way: a
 	// primary left stopped would be failed over once the lock is let go.
 	bg := context.WithoutCancel(ctx)
-	if err := rt.ContainerStop(ctx, id, StopTimeout); err != nil {
+	if err := rt.ContainerStop(bg, id, StopTimeout); err != nil {
+		// A stop call given up on is not a stop called off: the engine
+		// may stop it still. Started now, it would be stopped after.
+		x.waitNotRunning(bg, rt, node, stopSettle)
 		if serr := rt.ContainerStart(bg, id); serr != nil {
 			return fail(fmt.Errorf("cluster %q, node %q: while stopping it: %w; starting it again failed too (%v): 'pacsd apply' (or the daemon's next pass) starts it", c.Name, node, err, serr))
 		}
@@ -446,12 +450,34 @@ func AsideWords(c *spec.Cluster, n *spec.Node, aside string) (kept, remove strin
 	name := path.Base(aside)
 	if n.Data != "" {
 		p := path.Join(n.Data, name)
-		return fmt.Sprintf("host directory %s%s", p, on), fmt.Sprintf("rm -rf %s%s", p, on)
+		return fmt.Sprintf("host directory %s%s", p, on), "rm -rf -- " + shellQuote(p)
 	}
-	engine := "the local Docker engine"
+	engine := " on the local Docker engine"
 	if n.Host != "" {
-		engine = fmt.Sprintf("the Docker engine of host %q", n.Host)
+		engine = fmt.Sprintf(" on the Docker engine of host %q", n.Host)
 	}
-	return fmt.Sprintf("directory %s in volume %s%s", name, n.Volume, on),
-		fmt.Sprintf("docker run --rm -v %s:%s --entrypoint rm %s -rf %s (on %s)", n.Volume, DataMount, c.Image, aside, engine)
+	return fmt.Sprintf("directory %s in volume %s%s", name, n.Volume, engine),
+		fmt.Sprintf("docker run --rm -v %s --entrypoint rm %s -rf -- %s", shellQuote(n.Volume+":"+DataMount), shellQuote(c.Image), shellQuote(aside))
+}
+
+// shellQuote is s in single quotes for a POSIX shell: a command printed for
+// an operator to paste means what it says whatever a path holds.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// stopSettle is how long a restart waits, after a failed stop, for the
+// engine to finish stopping the container before it starts it again.
+var stopSettle = StopTimeout + 10*time.Second
+
+// waitNotRunning waits, at most for timeout, until the engine reports
+// node's container stopped or gone (or cannot tell).
+func (x *executor) waitNotRunning(ctx context.Context, rt Runtime, node string, timeout time.Duration) {
+	n := x.c.Node(node)
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		ct, err := rt.ContainerInspect(ctx, n.Container, x.c.Name, n.Name)
+		if err != nil || ct == nil || !ct.Running {
+			return
+		}
+	}
 }

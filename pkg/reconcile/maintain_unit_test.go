@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os/exec"
+	"path"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pacsd/pacsd/pkg/spec"
 )
 
 // maintWorld is a converged cluster of testCluster (db1 the acting
@@ -129,6 +133,30 @@ func TestRestartNodeOverLoudWorld(t *testing.T) {
 			t.Errorf("the restart's event: %+v", e)
 		}
 	})
+	defer func(d time.Duration) { stopSettle = d }(stopSettle)
+	stopSettle = 2 * time.Second
+	t.Run("the stop call fails, the engine stops it after: started again once stopped", func(t *testing.T) {
+		w := newMaintWorld(t, "")
+		w.allow("ContainerStop", "ContainerStart")
+		w.failOn("ContainerStop id-pacs-db1", errors.New("the engine timed out"))
+		go func() { // the engine goes on with the stop the call gave up on
+			time.Sleep(300 * time.Millisecond)
+			w.mu.Lock()
+			w.stop(w.cts["pacs-db1"])
+			w.mu.Unlock()
+		}()
+		_, err := RestartNode(context.Background(), w.c, w.d, "db1", RestartQuery{By: "test"}, w.logger())
+		if err == nil || !strings.Contains(err.Error(), "the engine timed out; it was started again") {
+			t.Fatalf("RestartNode with a failing stop: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond) // past the engine's late stop
+		w.mu.Lock()
+		running := w.cts["pacs-db1"].running
+		w.mu.Unlock()
+		if !running {
+			t.Error("the node was left stopped: it was started before the engine finished the stop")
+		}
+	})
 	t.Run("the stop fails: started again", func(t *testing.T) {
 		w := newMaintWorld(t, "")
 		w.allow("ContainerStop", "ContainerStart")
@@ -233,7 +261,7 @@ func TestReinitOverLoudWorld(t *testing.T) {
 		if len(kept) != 1 || done.Aside != kept[0] {
 			t.Fatalf("old data aside: %v, Reinit says %q", kept, done.Aside)
 		}
-		if !strings.Contains(done.Kept, "volume pacs-db3") || !strings.Contains(done.Remove, "rm pacsd-postgres:15 -rf "+done.Aside) {
+		if !strings.Contains(done.Kept, "volume pacs-db3") || !strings.Contains(done.Remove, "rm 'pacsd-postgres:15' -rf -- '"+done.Aside+"'") {
 			t.Errorf("where it is kept and how to remove it: %q, %q", done.Kept, done.Remove)
 		}
 		if _, ok := w.data["db3"].files[BuildAttemptsPath]; ok {
@@ -327,6 +355,41 @@ func TestApplyBusyCountsNoRound(t *testing.T) {
 	}
 	if after, _ := w.store.Load(w.c.Name); after.Rounds != before.Rounds {
 		t.Errorf("rounds %d -> %d: a round that changed nothing was counted", before.Rounds, after.Rounds)
+	}
+	if a := acts(w.take()); len(a) > 0 {
+		t.Errorf("calls that change something: %q", a)
+	}
+}
+
+// TestAsideWordsQuotes: the removal command printed after a reinit means
+// what it says whatever the data path holds: a space or a ";" in it
+// (valid in a host directory) never turns "rm -rf" onto another path.
+func TestAsideWordsQuotes(t *testing.T) {
+	c := &spec.Cluster{Name: "pacs", Image: "pacsd-postgres:15"}
+	for _, data := range []string{"/srv/pacs data/db2", "/srv/x;touch /tmp/pwned", "/srv/it's"} {
+		n := &spec.Node{Name: "db2", Data: data, Host: "h1"}
+		kept, remove := AsideWords(c, n, DataMount+"/data.aside-20261203T000000Z")
+		want := path.Join(data, "data.aside-20261203T000000Z")
+		out, err := exec.Command("sh", "-c", "set -- "+strings.TrimPrefix(remove, "rm -rf -- ")+`; printf '%s|%d' "$1" $#`).Output()
+		if !strings.HasPrefix(remove, "rm -rf -- ") || err != nil || string(out) != want+"|1" {
+			t.Errorf("data %q: %q names %q to the shell (%v); want %q alone", data, remove, out, err, want)
+		}
+		if !strings.Contains(kept, `on host "h1"`) || strings.Contains(remove, "h1") {
+			t.Errorf("data %q: kept %q, remove %q: the host belongs to where it is kept, not to the command", data, kept, remove)
+		}
+	}
+}
+
+// TestSwitchNowRefusesAnotherPrimary: a restart --switchover looked at the
+// cluster with db2 acting, let the lock go, and takes it again for the
+// switchover: when another node acts by then (a failover in between), the
+// switchover is refused and nothing is switched.
+func TestSwitchNowRefusesAnotherPrimary(t *testing.T) {
+	w := newMaintWorld(t, "")
+	_, err := switchNow(context.Background(), w.c, "db2", "db3", w.d, "test", w.logger())
+	var r *RefusedError
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), `"db1" acts as the primary now`) {
+		t.Fatalf("switchNow from db2 while db1 acts: %v; want a refusal", err)
 	}
 	if a := acts(w.take()); len(a) > 0 {
 		t.Errorf("calls that change something: %q", a)

@@ -18,7 +18,7 @@ func SwitchoverTo(ctx context.Context, c *spec.Cluster, node string, d Deps, log
 	if c.Node(node) == nil {
 		return Result{}, fmt.Errorf("cluster %q has no node %q; name one of its nodes", c.Name, node)
 	}
-	if _, err := switchNow(ctx, c, node, d, "asked for on the command line", log); err != nil {
+	if _, err := switchNow(ctx, c, "", node, d, "asked for on the command line", log); err != nil {
 		return Result{}, err
 	}
 	return Apply(ctx, c, d, log)
@@ -29,7 +29,7 @@ func SwitchoverTo(ctx context.Context, c *spec.Cluster, node string, d Deps, log
 // reason the event history keeps. It returns how long the switchover took
 // (writes stop for about that long), zero when node was the acting primary
 // already.
-func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, why string, log *slog.Logger) (time.Duration, error) {
+func switchNow(ctx context.Context, c *spec.Cluster, from, node string, d Deps, why string, log *slog.Logger) (time.Duration, error) {
 	unlock, err := d.lock(ctx, c.Name)
 	if err != nil {
 		return 0, err
@@ -46,6 +46,11 @@ func switchNow(ctx context.Context, c *spec.Cluster, node string, d Deps, why st
 		return 0, err
 	}
 	acting := obs.State.Acting
+	if from != "" && acting != from {
+		// Between the caller's look and this lock another took the
+		// role (a failover): the switchover asked for is gone.
+		return 0, refused("cluster %q: the switchover from %q was asked for, but %q acts as the primary now (a failover in between); nothing was switched: look at 'pacsd status' and ask again", c.Name, from, acting)
+	}
 	if acting == node {
 		return 0, nil
 	}

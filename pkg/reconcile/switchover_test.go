@@ -566,3 +566,36 @@ func TestSwitchoverEveryHostHandOverFails(t *testing.T) {
 		})
 	}
 }
+
+// startedDuringFence is a stopped primary that a restart starts right
+// after the fence looked at it and before the fence placed standby.signal.
+type startedDuringFence struct {
+	switchRuntime
+	started bool
+}
+
+func (f *startedDuringFence) WriteFiles(ctx context.Context, id string, files []FileWrite) error {
+	f.mu.Lock()
+	if !f.started && f.stopped[id] {
+		f.started, f.stopped[id] = true, false // the restart's ContainerStart
+	}
+	f.mu.Unlock()
+	return f.switchRuntime.WriteFiles(ctx, id, files)
+}
+
+// TestFenceCatchesStartDuringFence: a fence that finds the primary stopped
+// and places standby.signal looks again; the primary started meanwhile
+// (without the signal, so as a primary) is stopped, the signal in place.
+func TestFenceCatchesStartDuringFence(t *testing.T) {
+	c := testCluster(t, "")
+	rt := &startedDuringFence{switchRuntime: switchRuntime{stopped: map[string]bool{"id-pacs-db1": true}}}
+	if err := fenceNode(context.Background(), rt, c, c.Node("db1"), time.Second); err != nil {
+		t.Fatalf("fence: %v", err)
+	}
+	if st, _ := rt.ContainerInspect(context.Background(), "pacs-db1", "pacs", "db1"); st.Running {
+		t.Errorf("the primary started during the fence still runs; engine calls %q", rt.calls)
+	}
+	if n := len(rt.calls); n == 0 || rt.calls[n-1] != "stop id-pacs-db1" {
+		t.Errorf("engine calls %q; want the primary stopped last", rt.calls)
+	}
+}
