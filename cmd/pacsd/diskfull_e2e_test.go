@@ -121,10 +121,14 @@ func TestE2EStateDirFull(t *testing.T) {
 	t.Log("pacsd switchover with the state directory full")
 	run := e2e.Fault(t, "state directory full during pacsd switchover", faults.StateWriteFails)
 	keep()
+	started := startedAt(t, e, tp.container("db1"))
 	disk.fill(t)
 	code, stdout, stderr := runCLI(t, nil, "switchover", "db2", "-f", b.r.path)
-	if code == exitOK || !strings.Contains(stderr, "no space left on device") || !strings.Contains(stderr, "unchanged") {
-		t.Errorf("pacsd switchover db2 with the state directory full: exit %d, want a refusal that says the disk is full and the record unchanged\n%s%s", code, stdout, stderr)
+	if code == exitOK || !strings.Contains(stderr, "no space left on device") || !strings.Contains(stderr, "unchanged") || !strings.Contains(stderr, "was not stopped") {
+		t.Errorf("pacsd switchover db2 with the state directory full: exit %d, want a refusal that says the disk is full, the primary not stopped and the record unchanged\n%s%s", code, stdout, stderr)
+	}
+	if now := startedAt(t, e, tp.container("db1")); now != started {
+		t.Errorf("pacsd switchover stopped the primary although the record could not be written (started %s, now %s)", started, now)
 	}
 	unchanged("after the refused switchover")
 	waitFor(t, time.Minute, "db1 the one primary again, db2 streaming from it", primaryOf(tp, "db1"))

@@ -77,7 +77,7 @@ func TestE2ESlotPastMaxSlotWAL(t *testing.T) {
 	run.Converged()
 
 	log := r.log.String()[mark:]
-	for _, want := range []string{`"action":"move-aside"`, `"action":"base-backup"`, "was invalidated (wal_status lost)", "past max_slot_wal (32MB)"} {
+	for _, want := range []string{`"action":"move-aside"`, `"action":"base-backup"`, "so it can never stream again", "past max_slot_wal, 32MB"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the daemon's log does not say %q:\n%s", want, grepLog(log, `"level":"INFO"`))
 		}

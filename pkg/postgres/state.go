@@ -31,8 +31,16 @@ const (
 		ELSE 0 END,
 		coalesce((SELECT status FROM pg_stat_wal_receiver), ''),
 		` + positionsColumns + `,
-		ARRAY(SELECT application_name::text FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1)
+		ARRAY(SELECT application_name::text FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1),
+		` + oldestWALColumn + `
 		FROM (SELECT pg_is_in_recovery() AS rec) r`
+	// oldestWALColumn is where the oldest WAL segment in pg_wal begins
+	// (0 when there is none), whatever its timeline: a segment file's name
+	// is its timeline, then the high and low halves of its number.
+	oldestWALColumn = `coalesce((SELECT ('x' || substr(w.seg, 1, 8))::bit(32)::bigint * 4294967296
+			+ ('x' || substr(w.seg, 9, 8))::bit(32)::bigint * (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')
+		FROM (SELECT min(substr(name, 9, 16)) AS seg FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$') w
+		WHERE w.seg IS NOT NULL), 0)`
 	// healthQuery reads recovery, the columns of positionsColumns and the
 	// WAL receiver's status ('' without one).
 	healthQuery = `SELECT r.rec, ` + positionsColumns + `, coalesce((SELECT status FROM pg_stat_wal_receiver), '') FROM (SELECT pg_is_in_recovery() AS rec) r`
@@ -86,10 +94,10 @@ func (c *Conn) State(ctx context.Context) (*reconcile.DBState, error) {
 func (c *Conn) state(ctx context.Context) (*reconcile.DBState, error) {
 	s := &reconcile.DBState{Settings: map[string]reconcile.Setting{}, Roles: map[string]reconcile.RoleState{}, Slots: map[string]bool{}}
 	var version, walfile string
-	var standbyTLI, wal, received int64
+	var standbyTLI, wal, received, oldest int64
 	b := &pgx.Batch{}
 	b.Queue(headQuery).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&version, &s.InRecovery, &walfile, &standbyTLI, &s.Receiver, &wal, &received, &s.SyncStandbys, &s.Streaming)
+		return r.Scan(&version, &s.InRecovery, &walfile, &standbyTLI, &s.Receiver, &wal, &received, &s.SyncStandbys, &s.Streaming, &oldest)
 	})
 	b.Queue(settingsQuery).Query(func(rows pgx.Rows) error {
 		return into(rows, s.Settings, scanSetting)
@@ -126,7 +134,7 @@ func (c *Conn) state(ctx context.Context) (*reconcile.DBState, error) {
 			return nil, fmt.Errorf("the timeline: %w", err)
 		}
 	}
-	s.WAL, s.ReceivedWAL = uint64(wal), uint64(received)
+	s.WAL, s.ReceivedWAL, s.OldestWAL = uint64(wal), uint64(received), uint64(oldest)
 	for name, sl := range s.SlotInfo {
 		s.Slots[name] = sl.Active
 	}

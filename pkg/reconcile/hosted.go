@@ -277,7 +277,7 @@ func Report(c *spec.Cluster, host string, obs *Observed, at time.Time) HostRepor
 		nr.Containers = append(nr.Containers, ns.Strays...)
 		if db := ns.DB; db != nil {
 			nr.Health = &DBState{Version: db.Version, InRecovery: db.InRecovery, Timeline: db.Timeline, Streaming: db.Streaming,
-				Receiver: db.Receiver, WAL: db.WAL, ReceivedWAL: db.ReceivedWAL, SyncStandbys: db.SyncStandbys}
+				Receiver: db.Receiver, WAL: db.WAL, ReceivedWAL: db.ReceivedWAL, OldestWAL: db.OldestWAL, SyncStandbys: db.SyncStandbys}
 		}
 		r.Nodes[n.Name] = nr
 	}

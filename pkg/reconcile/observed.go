@@ -174,7 +174,14 @@ type DBState struct {
 	// (pg_current_wal_lsn), replayed on a standby (pg_last_wal_replay_lsn).
 	WAL uint64
 	// ReceivedWAL is how far a standby has received WAL (0 on a primary).
+	// Once its startup process has asked for streaming it is at least the
+	// start of the segment it asked for (PostgreSQL sets it there), before
+	// that 0.
 	ReceivedWAL uint64
+	// OldestWAL is where the oldest WAL segment in a server's pg_wal
+	// begins, whatever its timeline: WAL before it is gone from this
+	// server (0 when it could not be read).
+	OldestWAL uint64
 	// SyncStandbys lists the application names of standbys that a primary
 	// waits for (sync_state sync or quorum).
 	SyncStandbys []string

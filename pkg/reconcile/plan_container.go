@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -85,28 +86,51 @@ func (p *planner) planMoveAside(n *spec.Node, ns *NodeState, m Mount) *NodeState
 
 // moveAsideWhy says why node n's data is moved aside, and in a few words
 // what it is; "" when it stays: a partial base backup (never started), or a
-// standby whose replication slot on the acting primary PostgreSQL
-// invalidated (wal_status lost: the primary removed WAL the standby had not
-// received, past max_slot_wal), which can never stream again. No side
-// effects.
+// standby that can never stream again because the acting primary no longer
+// has the WAL it asks for. No side effects.
+//
+// The second is decided from positions, not from the slot's wal_status: a
+// slot can read lost when the standby can still stream (a slot left from
+// when the node was a standby itself, or one made anew since), and read
+// reserved when it cannot (made anew after the WAL was gone). A running
+// standby that does not stream asks for WAL from ReceivedWAL once it has
+// replayed what it has (before that ReceivedWAL is 0 and nothing is
+// decided); the primary keeps WAL from OldestWAL. Only when the standby has
+// no restore_command (no archive to read from) is what it asks for lost
+// for good.
 func (p *planner) moveAsideWhy(n *spec.Node, ns *NodeState) (why, what string) {
 	if ns.Data.Partial {
 		return "the data is a partial base backup; it is kept aside, never started", "its data is a partial base backup"
 	}
-	if n.Name == p.acting || ns.Data.Major == 0 {
-		return "", ""
-	}
 	primary := p.node(p.acting)
-	if primary == nil || primary.DB == nil {
+	if n.Name == p.acting || ns.Data.Major == 0 || primary == nil || !WALGone(primary.DB, ns.DB, n.Name) {
 		return "", ""
 	}
 	slot := pgconf.SlotName(p.c.Name, n.Name)
-	if sl, ok := primary.DB.SlotInfo[slot]; !ok || sl.WALStatus != "lost" {
-		return "", ""
+	state := "missing"
+	if sl, ok := primary.DB.SlotInfo[slot]; ok {
+		state = "wal_status " + cmp.Or(sl.WALStatus, "unknown")
 	}
-	what = fmt.Sprintf("its replication slot %s on %q was invalidated", slot, p.acting)
-	return fmt.Sprintf("%s (wal_status lost): the primary removed WAL the standby had not received, past max_slot_wal (%s), so it can never stream again; "+
-		"its data is kept aside, never deleted, and it is built anew from a base backup", what, p.c.Replication.MaxSlotWAL), what
+	what = fmt.Sprintf("%q no longer has the WAL it needs", p.acting)
+	return fmt.Sprintf("it asks for WAL from %s, but the oldest WAL %q keeps begins at %s (its replication slot %s: %s; past max_slot_wal, %s, PostgreSQL invalidates a slot and removes the WAL), so it can never stream again; "+
+		"its data is kept aside, never deleted, and it is built anew from a base backup",
+		FormatLSN(ns.DB.ReceivedWAL), p.acting, FormatLSN(primary.DB.OldestWAL), slot, state, p.c.Replication.MaxSlotWAL), what
+}
+
+// WALGone reports that standby (named name) can never stream from primary:
+// it runs, does not stream, has asked for WAL the primary no longer has,
+// and has no archive to read it from. False when anything is unknown.
+func WALGone(primary, standby *DBState, name string) bool {
+	if primary == nil || standby == nil || primary.InRecovery || !standby.InRecovery {
+		return false
+	}
+	if slices.Contains(primary.Streaming, name) || standby.Receiver == "streaming" {
+		return false
+	}
+	if rc, ok := standby.Settings["restore_command"]; !ok || rc.Value != "" {
+		return false
+	}
+	return standby.ReceivedWAL != 0 && primary.OldestWAL != 0 && standby.ReceivedWAL < primary.OldestWAL
 }
 
 // ContainerSpecFor returns the container node n of c must run in. Its

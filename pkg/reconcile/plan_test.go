@@ -192,14 +192,30 @@ func TestPlanGolden(t *testing.T) {
 		{name: "pending-restart", edit: func(o *Observed) {
 			o.Nodes["db2"].DB.Settings["shared_buffers"] = Setting{Value: "128MB", Context: "postmaster", PendingRestart: true}
 		}},
-		// A standby whose slot PostgreSQL invalidated (past max_slot_wal):
-		// its data moved aside, its slot made anew, and it is built anew from
-		// a base backup.
+		// A slot PostgreSQL invalidated while the standby can still stream
+		// (the primary still has the WAL it asks for): the slot is made
+		// anew, the standby's data is left alone.
 		{name: "slot-lost", edit: func(o *Observed) {
 			db := o.Nodes["db1"].DB
 			db.Slots[pgconf.SlotName("pacs", "db2")] = false
 			db.SlotInfo = map[string]SlotState{pgconf.SlotName("pacs", "db2"): {WALStatus: "lost"}, pgconf.SlotName("pacs", "db3"): {Active: true, WALStatus: "reserved"}}
+			db.OldestWAL = 0x5000000
 			o.Nodes["db2"].DB.Receiver = "waiting"
+			o.Nodes["db2"].DB.ReceivedWAL = 0x5000000
+			o.Nodes["db2"].DB.Settings["restore_command"] = Setting{Value: "", Context: "sighup"}
+		}},
+		// A standby that asks for WAL the primary no longer has (its slot
+		// invalidated past max_slot_wal, then made anew, so it reads
+		// reserved): its data moved aside and it is built anew from a base
+		// backup.
+		{name: "wal-gone", edit: func(o *Observed) {
+			db := o.Nodes["db1"].DB
+			db.Slots[pgconf.SlotName("pacs", "db2")] = false
+			db.SlotInfo = map[string]SlotState{pgconf.SlotName("pacs", "db2"): {WALStatus: "reserved"}, pgconf.SlotName("pacs", "db3"): {Active: true, WALStatus: "reserved"}}
+			db.OldestWAL = 0x7000000
+			o.Nodes["db2"].DB.Receiver = "waiting"
+			o.Nodes["db2"].DB.ReceivedWAL = 0x5000000
+			o.Nodes["db2"].DB.Settings["restore_command"] = Setting{Value: "", Context: "sighup"}
 		}},
 		{name: "roles-drifted", edit: func(o *Observed) {
 			delete(o.Nodes["db1"].DB.Roles, "replicator")
