@@ -76,8 +76,8 @@ func TestReadRecords(t *testing.T) {
 }
 
 func TestSummarizeAndTable(t *testing.T) {
-	ok := Record{Test: "T", Passed: true, Writer: true, Probe: true, Acked: 100}
-	other := Record{Test: "U/sub", Passed: true, Writer: true, Probe: true, Acked: 50}
+	ok := Record{Test: "TestE2EFailover", Passed: true, Writer: true, Probe: true, Acked: 100}
+	other := Record{Test: "TestE2EThreeHosts/sub", Passed: true, Writer: true, Probe: true, Acked: 50}
 	with := func(r Record, f func(*Record)) Record { f(&r); return r }
 	recs := []Record{
 		with(ok, func(r *Record) { r.Row, r.ConvergedMS = PrimaryKilled, 1000 }),
@@ -90,6 +90,8 @@ func TestSummarizeAndTable(t *testing.T) {
 		with(ok, func(r *Record) { r.Row, r.TwoWritableMS, r.ConvergedMS = PrimaryCutOff, 100, 500 }),
 		// No probe: not proven.
 		with(ok, func(r *Record) { r.Row, r.Probe, r.ConvergedMS = Switchover, false, 700 }),
+		// One of the row's two tests recorded no run: not proven.
+		with(ok, func(r *Record) { r.Row, r.Test, r.ConvergedMS = EngineRestarted, "TestE2EEngineRestart", 700 }),
 		// A failed seeded run.
 		with(ok, func(r *Record) {
 			r.Row, r.Passed, r.Seed, r.ConvergedMS, r.Error = PacsdKilledAtRandom, false, 77, -1, "the test failed\nmore"
@@ -104,7 +106,7 @@ func TestSummarizeAndTable(t *testing.T) {
 	if s := by[PrimaryKilled]; !s.OK() || s.Runs != 4 || s.Acked != 150 || converged(s.Converged) != "2.50 s / 4.00 s" {
 		t.Errorf("primary killed: %+v", s)
 	}
-	for _, id := range []string{PrimaryFrozen, PrimaryCutOff, Switchover, PacsdKilledAtRandom, StandbyGone} {
+	for _, id := range []string{PrimaryFrozen, PrimaryCutOff, Switchover, PacsdKilledAtRandom, StandbyGone, EngineRestarted} {
 		if s := by[id]; s.OK() || !s.Failed() {
 			t.Errorf("%s: OK %v, Failed %v; want a failed row: %+v", id, s.OK(), s.Failed(), s)
 		}
@@ -118,7 +120,8 @@ func TestSummarizeAndTable(t *testing.T) {
 	}
 	for _, want := range []string{
 		"FAILED", "NOT PROVEN", "NOT RUN", "not built",
-		"replay with PACSD_FAULT_SEED=SEED, seeds: 77", "T: the test failed\n",
+		"replay with PACSD_FAULT_SEED=SEED, seeds: 77", "TestE2EFailover: the test failed\n",
+		"NOT PROVEN: Docker engine restarted; no run recorded by TestE2EEngineRestartMidFailover",
 		"no run recorded; its tests: TestE2EDrift, TestE2ERun",
 	} {
 		if !strings.Contains(table, want) {

@@ -28,13 +28,15 @@ type Summary struct {
 	FailedSeeds []int64
 	// Errors are the first failures of failed runs, one per test.
 	Errors []string
+	// Missing are the row's tests that recorded no run of it.
+	Missing []string
 }
 
 // OK reports whether the row is proven: at least one run, every run passed
 // with a writer and a probe, nothing lost, never two writable nodes. A row
 // not built yet is not OK, but is no failure of the suite (see Failed).
 func (s Summary) OK() bool {
-	return s.Row.NotBuilt == "" && s.Runs > 0 && s.Passed == s.Runs && s.Unproven == 0 && s.Lost == 0 && s.TwoWritableMS == 0
+	return s.Row.NotBuilt == "" && s.Runs > 0 && len(s.Missing) == 0 && s.Passed == s.Runs && s.Unproven == 0 && s.Lost == 0 && s.TwoWritableMS == 0
 }
 
 // Failed reports whether the row fails the suite: it is built and not OK.
@@ -80,6 +82,11 @@ func Summarize(recs []Record) []Summary {
 	}
 	for i := range out {
 		slices.Sort(out[i].Converged)
+		for _, test := range out[i].Row.Tests {
+			if !counted[[2]string{out[i].Row.ID, test}] {
+				out[i].Missing = append(out[i].Missing, test)
+			}
+		}
 	}
 	return out
 }
@@ -117,6 +124,8 @@ func Table(sums []Summary) string {
 			fmt.Fprintf(&b, "\n%s: %s", verdict(s), s.Row.Fault)
 			if s.Runs == 0 {
 				fmt.Fprintf(&b, ": no run recorded; its tests: %s", strings.Join(s.Row.Tests, ", "))
+			} else if len(s.Missing) > 0 {
+				fmt.Fprintf(&b, "; no run recorded by %s", strings.Join(s.Missing, ", "))
 			}
 			if s.Unproven > 0 {
 				fmt.Fprintf(&b, "; %d runs without a checked writer and probe", s.Unproven)
@@ -179,15 +188,15 @@ func Seconds(ms float64) string {
 // as Table, with the row's expectation.
 func Markdown(sums []Summary) string {
 	var b strings.Builder
-	b.WriteString("| fault | expected | runs | passed | acknowledged commits | lost | longest two writable | converged again (median / max) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| fault | expected | runs | passed | acknowledged commits | lost | longest two writable | converged again (median / max) | result |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range sums {
 		if s.Row.NotBuilt != "" && s.Runs == 0 {
-			fmt.Fprintf(&b, "| %s | %s | not built: %s | | | | | |\n", s.Row.Fault, s.Row.Expected, s.Row.NotBuilt)
+			fmt.Fprintf(&b, "| %s | %s | not built: %s | | | | | | |\n", s.Row.Fault, s.Row.Expected, s.Row.NotBuilt)
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s |\n", s.Row.Fault, s.Row.Expected, s.Runs, s.Passed, s.Acked, s.Lost,
-			Seconds(s.TwoWritableMS), converged(s.Converged))
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s | %s |\n", s.Row.Fault, s.Row.Expected, s.Runs, s.Passed, s.Acked, s.Lost,
+			Seconds(s.TwoWritableMS), converged(s.Converged), verdict(s))
 	}
 	return b.String()
 }
