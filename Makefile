@@ -115,7 +115,7 @@ faults: engine
 	pattern=$$($(GO) run ./internal/faults/faulttable -pattern) || exit 1; \
 	PACSD_FAULTS=1 PACSD_E2E=1 PACSD_FAULTS_REPORT="$$rec" $(GO) test -count=1 -timeout 120m -p 1 -v -run "$$pattern" ./cmd/pacsd 2>&1 \
 		| tee $(FAULTS_LOG) | grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|FAIL|ok|panic)|PACSD_FAULT_SEED='; status=$$?; \
-	$(GO) run ./internal/faults/faulttable -records "$$rec" || status=1; \
+	$(GO) run ./internal/faults/faulttable -records "$$rec" -log $(FAULTS_LOG) || status=1; \
 	[ $$status = 0 ] || echo "make faults failed; the whole output of the tests is in $(FAULTS_LOG)"; \
 	exit $$status
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -82,5 +83,25 @@ func TestRunPatternAndErrors(t *testing.T) {
 	}
 	if code, err := run([]string{"-records", filepath.Join(t.TempDir(), "none")}, &out); code != 1 || err == nil || !strings.Contains(err.Error(), faults.ReportEnv) {
 		t.Errorf("missing file: exit %d, %v", code, err)
+	}
+}
+
+// TestRunLogFailsRunsOfAFailedTest: a test that failed after recording
+// passing runs (a check at its end) fails its rows.
+func TestRunLogFailsRunsOfAFailedTest(t *testing.T) {
+	recs := every()
+	failed := recs[0].Test
+	log := filepath.Join(t.TempDir(), "faults.log")
+	text := "=== RUN   " + failed + "\n    --- FAIL: " + failed + "/sub (1.0s)\n--- FAIL: " + failed + " (12.3s)\n--- PASS: TestOther (1.0s)\n"
+	if err := os.WriteFile(log, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	code, err := run([]string{"-records", writeRecords(t, recs), "-log", log}, &out)
+	if code != 1 || err == nil || !strings.Contains(out.String(), "the test failed after this run was recorded") {
+		t.Fatalf("exit %d, %v; want 1 and the failed test's rows failed\n%s", code, err, out.String())
+	}
+	if code, err := run([]string{"-records", writeRecords(t, recs), "-log", filepath.Join(t.TempDir(), "none")}, &out); code != 1 || err == nil {
+		t.Errorf("a missing log: exit %d, %v; want 1", code, err)
 	}
 }
