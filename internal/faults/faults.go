@@ -126,9 +126,7 @@ var Matrix = []Row{
 	{ID: SlotPastMax, Fault: "slot past max_slot_wal", Injection: "standby down, primary writes",
 		Expected: "primary keeps running; standby rebuilt, data moved aside", Tests: []string{"TestE2ESlotPastMaxSlotWAL"}},
 	{ID: ClockStepped, Fault: "clock stepped during a failover", Injection: "the machine's clock stepped forward and back",
-		Expected: "nothing changes: timers use the monotonic clock",
-		NotBuilt: "not run end to end: stepping the clock of a shared machine disturbs every other test and etcd lease on it; " +
-			"instead TestMonotonicTimers (internal/faults) proves that pkg/ measures time with the monotonic clock only, and TestProgressIsMonotonic the pass's idle timeout"},
+		Expected: "nothing changes: timers use the monotonic clock", Tests: []string{"TestFaultClockStep"}},
 }
 
 // RowOf returns the row with id, or false.
