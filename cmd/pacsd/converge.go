@@ -98,6 +98,11 @@ type announcedStore struct {
 	cmd string
 }
 
+// CheckWrite is the store's (reconcile.CheckWrite).
+func (s announcedStore) CheckWrite(cluster string) error {
+	return reconcile.CheckWrite(s.ClusterStore, cluster)
+}
+
 // Lock takes the lock named cluster, saying so when it has to wait.
 func (s announcedStore) Lock(ctx context.Context, cluster string) (func(), error) {
 	if ctx.Err() != nil { // one try asked for: nothing to wait for, nothing to say

@@ -109,6 +109,11 @@ type lockedStore struct {
 	d *Daemon
 }
 
+// CheckWrite is the store's (reconcile.CheckWrite).
+func (s *lockedStore) CheckWrite(cluster string) error {
+	return reconcile.CheckWrite(s.ClusterStore, cluster)
+}
+
 // Lock takes the lock named cluster (a cluster's, or a node's work lock);
 // a context done already makes it one try, of the in-process mutex too (a
 // node's work lock, which a command carried out in this process may hold

@@ -161,6 +161,16 @@ type ClusterStore interface {
 	Lock(ctx context.Context, cluster string) (unlock func(), err error)
 }
 
+// CheckWrite asks s whether a record of cluster could be written now,
+// without writing one, when s can tell (a state directory can: a copy of
+// the record written to a temporary file); nil when it cannot.
+func CheckWrite(s ClusterStore, cluster string) error {
+	if wc, ok := s.(interface{ CheckWrite(cluster string) error }); ok {
+		return wc.CheckWrite(cluster)
+	}
+	return nil
+}
+
 // ErrLocked is matched by ClusterStore.Lock's error when another holder
 // kept the lock until the context was done.
 var ErrLocked = errors.New("the cluster is locked")

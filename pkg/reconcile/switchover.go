@@ -116,10 +116,8 @@ func (x *executor) switchover(ctx context.Context, a Action) error {
 	cancel()
 	// A record that cannot be written would have the old primary stopped
 	// only to be started again: refused before anything stops.
-	if wc, ok := x.d.Store.(interface{ CheckWrite(cluster string) error }); ok {
-		if err := wc.CheckWrite(x.c.Name); err != nil {
-			return fmt.Errorf("the old primary %q was not stopped and the record is unchanged: %w", from.Name, err)
-		}
+	if err := CheckWrite(x.d.Store, x.c.Name); err != nil {
+		return fmt.Errorf("the old primary %q was not stopped and the record is unchanged: %w", from.Name, err)
 	}
 	fromID := x.ids[from.Name]
 	if err := frt.ContainerStop(ctx, fromID, StopTimeout); err != nil {

@@ -188,6 +188,33 @@ func TestSwitchoverRecordFails(t *testing.T) {
 	}
 }
 
+// fullStore is a store whose state directory is full: CheckWrite fails.
+type fullStore struct{ *MemoryStore }
+
+func (fullStore) CheckWrite(string) error { return errDiskFull }
+
+// TestSwitchoverRecordNotWritableStopsNothing: when a copy of the record
+// does not fit, the switchover refuses before it stops the old primary.
+func TestSwitchoverRecordNotWritableStopsNothing(t *testing.T) {
+	c := testCluster(t, "")
+	rt := &switchRuntime{}
+	promoted := 0
+	x := &executor{c: c, d: Deps{Runtimes: map[string]Runtime{"": rt}, DB: caughtUpDB{&promoted}, Store: fullStore{&MemoryStore{SaveErr: errDiskFull}}},
+		obs: &Observed{}, log: slog.New(slog.DiscardHandler), ids: map[string]string{"db1": "id-pacs-db1"}, acting: "db1"}
+	err := x.switchover(context.Background(), Action{Kind: Switchover, Node: "db2", From: "db1"})
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "was not stopped") {
+		t.Fatalf("switchover with a full state directory: %v; want the write's error and the old primary not stopped", err)
+	}
+	for _, call := range rt.calls {
+		if strings.Contains(call, "stop") {
+			t.Errorf("the runtime was asked to %s although the record could not be written", call)
+		}
+	}
+	if promoted != 0 || len(rt.starts) != 0 {
+		t.Errorf("promoted %d, started %d; want nothing done", promoted, len(rt.starts))
+	}
+}
+
 // TestFailoverRecordFails: when the new acting primary cannot be recorded,
 // the failover promotes nothing and says why.
 func TestFailoverRecordFails(t *testing.T) {
