@@ -98,7 +98,7 @@ bench: engine
 # and the 100 ms probe on every node, then one table: fault, runs, passed,
 # acknowledged commits, lost, longest time with two writable nodes, time
 # until converged again. PACSD_FAULTS=1 adds the long runs (seeded crash
-# points, PACSD_FAULTS_RUNS of them, a few by default); PACSD_FAULT_SEED=N
+# points, PACSD_FAULTS_RUNS of them, 30 by default); PACSD_FAULT_SEED=N
 # replays one seed. The whole output of go test goes to FAULTS_LOG, the
 # runs to FAULTS_RECORDS (one JSON line each: 'go run
 # ./internal/faults/faulttable -records faults.jsonl -markdown' prints the
@@ -106,7 +106,7 @@ bench: engine
 # and the table.
 FAULTS_LOG ?= faults.log
 FAULTS_RECORDS ?= faults.jsonl
-FAULTS_RUNS ?= 30
+FAULTS_RUNS ?= 100
 export PACSD_FAULTS_RUNS PACSD_FAULT_SEED
 faults: engine
 	bash scripts/etcd.sh
@@ -119,7 +119,7 @@ faults: engine
 	[ $$status = 0 ] || echo "make faults failed; the whole output of the tests is in $(FAULTS_LOG)"; \
 	exit $$status
 
-# The same with FAULTS_RUNS (30 by default) seeded crash points of each kind.
+# The same with FAULTS_RUNS (100 by default) seeded crash points, the kinds in turn.
 faults-long:
 	$(MAKE) --no-print-directory faults PACSD_FAULTS_RUNS=$(FAULTS_RUNS)
 

@@ -304,13 +304,13 @@ func TestE2ECrashPoints(t *testing.T) {
 }
 
 // TestFaultCrashPoints is TestE2ECrashPoints with PACSD_FAULTS_RUNS runs
-// (10 by default), the kinds in turn: `make faults` and `make faults-long`
-// (30) run it.
+// (30 by default), the kinds in turn: `make faults` and `make faults-long`
+// (100) run it.
 func TestFaultCrashPoints(t *testing.T) {
 	if os.Getenv(faults.LongEnv) != "1" {
 		t.Skipf("the long fault runs: 'make faults' or 'make faults-long' (%s=1) run them", faults.LongEnv)
 	}
-	runs := 10
+	runs := 30
 	if n, err := strconv.Atoi(os.Getenv(faults.RunsEnv)); err == nil && n > 0 {
 		runs = n
 	}
