@@ -130,6 +130,9 @@ func (s *Store) CheckWrite(cluster string) error {
 		b, err = []byte(strings.Repeat(" ", 512)), nil
 	}
 	if err == nil {
+		err = os.MkdirAll(s.Dir, 0o700) // as Save makes it: a removed state directory is not a full one
+	}
+	if err == nil {
 		var tmp string
 		if tmp, err = writeTemp(s.Dir, ".cluster-*.tmp", b); err == nil {
 			err = os.Remove(tmp)

@@ -190,6 +190,12 @@ func TestCheckWrite(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(s.Dir, ".cluster-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
+	// A state directory removed is made again, as Save makes it: not a
+	// full one that holds the cluster for good.
+	gone := &Store{Dir: filepath.Join(t.TempDir(), "removed", "state")}
+	if err := gone.CheckWrite("pacs"); err != nil {
+		t.Errorf("CheckWrite of a removed state directory: %v, want nil (Save makes it)", err)
+	}
 }
 
 // TestSaveRenameFails saves where the record's path cannot be replaced: the
