@@ -158,15 +158,26 @@ func (h *TestHost) Container(name, user, password, database string) *Node {
 	if h.base == nil {
 		h.base = &Env{T: h.t, Docker: h.Docker, Image: h.Image, RunID: newRunID(), host: h}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-	defer cancel()
-	c, err := h.Docker.ContainerInspect(ctx, name)
-	if err != nil {
-		h.t.Fatalf("test host %s: while inspecting container %s: %v", h.Name, name, err)
-	}
-	nw := networkOf(c)
-	if nw == "" {
-		h.t.Fatalf("test host %s: container %s is on no network", h.Name, name)
+	// pacsd sets a container's aliases by disconnecting it from its
+	// network and connecting it again: for that moment it is on none.
+	var c container.InspectResponse
+	var nw string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		var err error
+		c, err = h.Docker.ContainerInspect(ctx, name)
+		cancel()
+		if err != nil {
+			h.t.Fatalf("test host %s: while inspecting container %s: %v", h.Name, name, err)
+		}
+		if nw = networkOf(c); nw != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("test host %s: container %s is on no network (for 15 s)", h.Name, name)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return &Node{env: h.base, Network: nw, Name: name, ID: c.ID, User: user, Password: password, Database: database}
 }
