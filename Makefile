@@ -3,11 +3,17 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/pacsd
 IMAGE ?= pacsd-postgres:15
+# The PostgreSQL 17 image (Debian trixie's packages) and the end-to-end tests
+# that run on it as well, after every test ran on $(IMAGE): the core of
+# converging from nothing, edits, the daemon, drift, switchover and failover
+# (README "Tests").
+IMAGE17 ?= pacsd-postgres:17
+E2E17 ?= ^(TestE2EApplyOneStandby|TestE2EApplyTwoStandbysAndChanges|TestE2ERun|TestE2EDrift|TestE2ESwitchover|TestE2EFailover)$$
 # End-to-end tests run by default under `make test`; `go test ./...` alone skips them.
 PACSD_E2E ?= 1
 export PACSD_E2E PACSD_IMAGE := $(IMAGE)
 
-.PHONY: all build dist test unit e2e engine image fmt vet fuzz bench faults faults-long clean demo demo-clean
+.PHONY: all build dist test unit e2e e2e17 engine image fmt vet fuzz bench faults faults-long clean demo demo-clean
 
 all: build
 
@@ -47,9 +53,17 @@ ifeq ($(PACSD_E2E),1)
 	$(MAKE) --no-print-directory image
 	bash image/test.sh
 	$(GO) test -count=1 -timeout 40m -p 1 -run 'E2E' ./...
+	$(MAKE) --no-print-directory e2e17
 else
 	@echo "e2e: skipped (PACSD_E2E=$(PACSD_E2E)); run 'make test' or set PACSD_E2E=1"
 endif
+
+# The core end-to-end tests again on PostgreSQL 17, with its image built
+# (when missing or out of date) and checked against the contract first.
+e2e17:
+	$(MAKE) --no-print-directory image IMAGE=$(IMAGE17)
+	bash image/test.sh $(IMAGE17)
+	PACSD_IMAGE=$(IMAGE17) $(GO) test -count=1 -timeout 20m -p 1 -run '$(E2E17)' ./cmd/pacsd
 
 engine:
 	bash scripts/engine.sh
@@ -64,7 +78,8 @@ demo-clean:
 	-docker network rm demo
 	rm -rf examples/.demo-state
 
-# Builds $(IMAGE) from Debian's packages only when missing or when image/ changed.
+# Builds $(IMAGE) from Debian's packages only when missing or when image/ changed;
+# `make image IMAGE=pacsd-postgres:17` builds PostgreSQL 17 (Debian trixie).
 image: engine
 	bash image/build.sh $(IMAGE)
 

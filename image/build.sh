@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Build the local PostgreSQL image (default tag pacsd-postgres:15) from Debian's
-# packages, without any container registry:
+# packages, without any container registry. The tag names the PostgreSQL major
+# version, and that the Debian release: 15 from bookworm, 17 from trixie.
 #
-#   1. mmdebstrap --variant=minbase of this machine's Debian release, with the
-#      release's `postgresql` package and its dependencies (no recommends), from
-#      the mirror named in this machine's apt sources, slimmed, as a tar stream;
-#   2. `docker import` of that stream as the base image pacsd-postgres-base:<major>;
+#   1. mmdebstrap --variant=minbase of that Debian release, with the release's
+#      `postgresql` package and its dependencies (no recommends), from the
+#      mirror named in this machine's apt sources, slimmed, as a tar stream;
+#   2. `docker import` of that stream as the base image pacsd-postgres-base:<tag>;
 #   3. a thin `docker build` (image/Dockerfile) adding our entrypoint and init scripts.
 #
-# The image carries the label io.pacsd.recipe=<sha256 of the recipe>; when the
-# image already exists with the same hash nothing is built. Downloaded .debs are
-# kept under image/.cache/debs to speed up rebuilds.
+# The image carries the label io.pacsd.recipe=<sha256 of the recipe and the
+# release>; when the image already exists with the same hash nothing is built.
+# Downloaded .debs are kept under image/.cache/debs-<major> to speed up rebuilds.
 #
-# Usage: bash image/build.sh [TAG]          (default: pacsd-postgres:15)
+# Usage: bash image/build.sh [TAG]          (default: pacsd-postgres:15; or pacsd-postgres:17)
 # Environment:
 #   PACSD_IMAGE_FORCE=1        rebuild even when the image is up to date
 #   PACSD_DEBIAN_MIRROR=URI    use this mirror instead of the apt sources' one
@@ -21,17 +22,21 @@ set -Eeuo pipefail
 
 TAG=${1:-pacsd-postgres:15}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CACHE=$HERE/.cache/debs
 START=$SECONDS
 STEP_START=$SECONDS
 # shellcheck source=image/debian.sh
 . "$HERE/debian.sh"
 
+MAJOR=$(major_of "$TAG")
+[ -n "$MAJOR" ] || die "the tag of $TAG does not name a PostgreSQL major version; build pacsd-postgres:15 or pacsd-postgres:17"
+CACHE=$HERE/.cache/debs-$MAJOR
 debian_release
+postgres_suite "$MAJOR"
 
 # --- the recipe hash ---------------------------------------------------------
 # Everything that shapes the image: this script and debian.sh, the Dockerfile,
-# the entrypoint, the hooks, the init scripts, and the release. Not the
+# the entrypoint, the hooks, the init scripts, and the release (so the images
+# of 15 and 17 never share a hash). Not the
 # README, the test, systemd.sh (the package's test image) or the cache.
 HASH=$(recipe_hash build.sh debian.sh Dockerfile docker-entrypoint.sh hooks initdb.d)
 if up_to_date "$TAG"; then
@@ -70,11 +75,8 @@ PG_MAJOR=$(printf '%s\n' "$versions" | head -n -1 | sort -n | tail -1)
 PG_VERSION=$(printf '%s\n' "$versions" | tail -1)
 [[ "$PG_MAJOR" =~ ^[0-9]+$ ]] || die "could not find the PostgreSQL major version in the base image (got '$PG_MAJOR')"
 log "  PostgreSQL $PG_MAJOR ($PG_VERSION)"
-case ${TAG##*:} in
-  *[!0-9]*) ;;
-  "$PG_MAJOR") ;;
-  *) log "warning: tag $TAG names PostgreSQL ${TAG##*:} but Debian $SUITE ships PostgreSQL $PG_MAJOR" ;;
-esac
+[ "$PG_MAJOR" = "$MAJOR" ] ||
+  die "the tag $TAG names PostgreSQL $MAJOR but Debian $SUITE's postgresql package brought PostgreSQL $PG_MAJOR; the release map in image/debian.sh (postgres_suite) is out of date"
 
 step "docker build of $TAG"
 mkdir -p "$WORK/context"

@@ -3,8 +3,9 @@
 # release takes, without any container registry. Not run by itself.
 #
 # The caller sets HERE (this directory) and START (=$SECONDS), then calls, in
-# order: debian_release, recipe_hash FILES..., up_to_date TAG (exit 0 when
-# true), debian_sources, need_mmdebstrap, debian_import, remove_replaced.
+# order: debian_release, [postgres_suite MAJOR], recipe_hash FILES...,
+# up_to_date TAG (exit 0 when true), debian_sources, need_mmdebstrap,
+# debian_import, remove_replaced.
 # Environment: PACSD_IMAGE_FORCE=1 (rebuild even when up to date),
 # PACSD_DEBIAN_MIRROR=URI (instead of the apt sources' mirror).
 
@@ -24,8 +25,9 @@ step() { # step "description": prints the time the previous step took
   log "[$(printf '%3ss' $((now - START)))] $1"
 }
 
-# debian_release checks for a Docker engine and sets SUITE, this machine's
-# Debian release.
+# debian_release checks for a Docker engine and sets HOST_SUITE, this
+# machine's Debian release, and SUITE, the release to build (the same unless
+# postgres_suite changes it).
 debian_release() {
   command -v docker >/dev/null 2>&1 || die "docker not found; run 'bash scripts/engine.sh' first"
   docker info >/dev/null 2>&1 || die "no Docker engine answers; run 'bash scripts/engine.sh' first"
@@ -36,6 +38,26 @@ debian_release() {
   [ "${ID:-}" = debian ] || die "this machine runs '${ID:-unknown}', not Debian; the recipe builds from Debian's packages"
   SUITE=${VERSION_CODENAME:-}
   [ -n "$SUITE" ] || die "/etc/os-release has no VERSION_CODENAME"
+  HOST_SUITE=$SUITE
+}
+
+# postgres_suite MAJOR sets SUITE to the Debian release whose main archive
+# ships PostgreSQL MAJOR (each release carries one major).
+postgres_suite() {
+  case $1 in
+    15) SUITE=bookworm ;;
+    17) SUITE=trixie ;;
+    *) die "PostgreSQL $1: the recipe builds PostgreSQL 15 (Debian bookworm) and 17 (Debian trixie) only; name one of them in the tag, e.g. pacsd-postgres:17" ;;
+  esac
+}
+
+# major_of TAG prints the PostgreSQL major version an image reference's tag
+# starts with (pacsd-postgres:17 gives 17; nothing when the tag names none).
+major_of() {
+  local name=${1##*/} tag=""
+  case $name in *:*) tag=${name#*:} ;; esac
+  tag=${tag%%@*}
+  printf '%s' "${tag%%[!0-9]*}"
 }
 
 # recipe_hash FILE|DIR...: the hash of the release and of the named files
@@ -123,26 +145,35 @@ apt_sources() {
   done
 }
 
-# debian_sources sets SOURCES: the first deb source of this machine serving
-# SUITE, plus its -updates and -security suites when the machine uses them
-# too; PACSD_DEBIAN_MIRROR overrides them.
+# debian_sources sets SOURCES: SUITE, SUITE-updates and SUITE-security from
+# the mirrors of this machine's apt sources. Each comes from the first deb
+# source serving it, else from the one serving the machine's own release in
+# its place (HOST_SUITE, HOST_SUITE-updates, HOST_SUITE-security: a mirror
+# serves every release), else it is left out; SUITE itself is required.
+# PACSD_DEBIAN_MIRROR overrides them with SUITE from that mirror.
 debian_sources() {
   SOURCES=()
   if [ -n "${PACSD_DEBIAN_MIRROR:-}" ]; then
     SOURCES=("deb ${PACSD_DEBIAN_MIRROR%/} $SUITE main")
     return
   fi
-  local entries e main_uri="" extra
+  local entries e uri suffix
   mapfile -t entries < <(apt_sources)
-  for e in "${entries[@]}"; do
-    if [ "${e#* }" = "$SUITE" ]; then main_uri=${e%% *}; break; fi
-  done
-  [ -n "$main_uri" ] || die "no 'deb' source for $SUITE in /etc/apt/sources.list{,.d}; set PACSD_DEBIAN_MIRROR"
-  SOURCES=("deb ${main_uri%/} $SUITE main")
-  for extra in "$SUITE-updates" "$SUITE-security"; do
+  for suffix in "" -updates -security; do
+    uri=""
     for e in "${entries[@]}"; do
-      if [ "${e#* }" = "$extra" ]; then SOURCES+=("deb ${e%% *} $extra main"); break; fi
+      if [ "${e#* }" = "$SUITE$suffix" ]; then uri=${e%% *}; break; fi
     done
+    if [ -z "$uri" ]; then
+      for e in "${entries[@]}"; do
+        if [ "${e#* }" = "$HOST_SUITE$suffix" ]; then uri=${e%% *}; break; fi
+      done
+    fi
+    if [ -n "$uri" ]; then
+      SOURCES+=("deb ${uri%/} $SUITE$suffix main")
+    elif [ -z "$suffix" ]; then
+      die "no 'deb' source for $SUITE or $HOST_SUITE in /etc/apt/sources.list{,.d}; set PACSD_DEBIAN_MIRROR"
+    fi
   done
 }
 

@@ -10,6 +10,10 @@
 set -Eeuo pipefail
 
 IMAGE=${1:-${PACSD_IMAGE:-pacsd-postgres:15}}
+# The PostgreSQL major version the image must run: the number its tag starts with.
+MAJOR=${IMAGE##*/}
+case $MAJOR in *:*) MAJOR=${MAJOR#*:} ;; *) MAJOR="" ;; esac
+MAJOR=${MAJOR%%[!0-9]*}
 RUN=$(date +%s)-$$
 PREFIX=pacsd-imgtest-$$
 LABELS=(--label io.pacsd.test=image --label "io.pacsd.test.run=$RUN")
@@ -40,6 +44,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 command -v psql >/dev/null 2>&1 || { log "psql is not installed on this machine (Debian: postgresql-client)"; exit 1; }
+[ -n "$MAJOR" ] || { log "the tag of $IMAGE does not name a PostgreSQL major version (such as pacsd-postgres:17)"; exit 1; }
 docker info >/dev/null 2>&1 || { log "no Docker engine answers"; exit 1; }
 docker network create "${LABELS[@]}" "$NET" >/dev/null
 docker image inspect "$IMAGE" >/dev/null 2>&1 || { log "image $IMAGE is missing; build it with 'make image'"; exit 1; }
@@ -85,20 +90,20 @@ run_once() {
   docker inspect -f '{{.State.ExitCode}}' "$name"
 }
 
-log "testing $IMAGE (run $RUN)"
+log "testing $IMAGE, PostgreSQL $MAJOR (run $RUN)"
 
 # --- image configuration -----------------------------------------------------------
 cfg() { docker image inspect -f "$1" "$IMAGE"; }
-check "label io.pacsd.pg-major is 15" test "$(cfg '{{index .Config.Labels "io.pacsd.pg-major"}}')" = 15
+check "label io.pacsd.pg-major is $MAJOR" test "$(cfg '{{index .Config.Labels "io.pacsd.pg-major"}}')" = "$MAJOR"
 check "label io.pacsd.recipe is set" test -n "$(cfg '{{index .Config.Labels "io.pacsd.recipe"}}')"
-check "env PG_MAJOR=15 and PG_VERSION set" bash -c "cfg=\$(docker image inspect -f '{{json .Config.Env}}' '$IMAGE'); grep -q '\"PG_MAJOR=15\"' <<<\"\$cfg\" && grep -q '\"PG_VERSION=15\.' <<<\"\$cfg\""
+check "env PG_MAJOR=$MAJOR and PG_VERSION set" bash -c "cfg=\$(docker image inspect -f '{{json .Config.Env}}' '$IMAGE'); grep -q '\"PG_MAJOR=$MAJOR\"' <<<\"\$cfg\" && grep -q '\"PG_VERSION=$MAJOR\.' <<<\"\$cfg\""
 check "stop signal is SIGINT" test "$(cfg '{{.Config.StopSignal}}')" = SIGINT
 check "port 5432 exposed, no VOLUME" test "$(cfg '{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}')" = '{"5432/tcp":{}}|null'
 check "tools on PATH (postgres pg_ctl pg_basebackup pg_rewind initdb pg_controldata)" \
   docker run --rm "${LABELS[@]}" --network none "$IMAGE" bash -c \
   'for t in postgres pg_ctl pg_basebackup pg_rewind initdb pg_controldata psql; do command -v $t >/dev/null || { echo "missing $t"; exit 1; }; done'
 check "a non-postgres command runs as given (pg_basebackup --version)" \
-  bash -c "docker run --rm ${LABELS[*]} --network none '$IMAGE' pg_basebackup --version | grep -q 'pg_basebackup (PostgreSQL) 15'"
+  bash -c "docker run --rm ${LABELS[*]} --network none '$IMAGE' pg_basebackup --version | grep -q 'pg_basebackup (PostgreSQL) $MAJOR\.'"
 
 # --- first start: initialisation from POSTGRES_PASSWORD_FILE ---------------------------
 DATA=$(volume data)
@@ -135,6 +140,8 @@ check "pg_hba.conf: local trust, no trust on host lines" bash -c \
 check "the socket inside the container is trusted" test "$(docker exec "$C1" psql -X -U pacs -d pacsdb -tAc 'SELECT 1')" = 1
 check "postgres runs as the postgres user (uid 999), PID 1" \
   test "$(docker exec "$C1" sh -c 'stat -c %U /proc/1; tr "\0" " " </proc/1/cmdline')" = "$(printf 'postgres\npostgres -c max_connections=42 ')"
+check "the postgres account is uid 999, gid 999 (as in the official image)" \
+  test "$(docker exec "$C1" sh -c 'echo "$(id -u postgres):$(id -g postgres)"')" = 999:999
 check "PGDATA owned by postgres, mode 0700" test "$(docker exec "$C1" stat -c '%U %a' /var/lib/postgresql/data)" = 'postgres 700'
 check "the password is not in docker inspect" bash -c \
   "out=\$(docker inspect '$C1') && grep -q POSTGRES_PASSWORD_FILE <<<\"\$out\" && ! grep -qF -- \"\$1\" <<<\"\$out\"" _ "$PASSWORD"

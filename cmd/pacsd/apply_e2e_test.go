@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -283,6 +284,14 @@ func TestE2EApplyTwoStandbysAndChanges(t *testing.T) {
 	tp.checkStreaming(t)
 	tp.writeAndRead(t, "P1")
 	tp.converged(t)
+	// Every node runs the image under test (PACSD_IMAGE: make test runs
+	// this test on PostgreSQL 15 and 17).
+	want := strconv.Itoa(e.ImageMajor())
+	for _, n := range tp.nodes {
+		if got := tp.node(n).QueryString("SELECT (current_setting('server_version_num')::int / 10000)::text"); got != want {
+			t.Errorf("node %s runs PostgreSQL %s; the image %s declares %s", n, got, e.Image, want)
+		}
+	}
 
 	t.Run("reloadable setting reloads", func(t *testing.T) {
 		before := startedAt(t, e, tp.container("db1"))

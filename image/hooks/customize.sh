@@ -23,7 +23,7 @@ rm -rf usr/share/i18n/locales usr/share/i18n/charmaps usr/share/postgresql/*/man
 # No JIT: LLVM and z3 are half the size of the tree, and the archive's queries
 # have no use for them. With llvmjit gone PostgreSQL reports JIT unavailable
 # (pg_jit_available() is false) and plans without it, whatever `jit` says.
-find usr/lib \( -name 'libLLVM-*.so*' -o -name 'libz3.so*' \) -delete
+find usr/lib \( -name 'libLLVM*.so*' -o -name 'libz3.so*' \) -delete
 rm -rf usr/lib/postgresql/*/lib/llvmjit* usr/lib/postgresql/*/lib/bitcode
 
 # ssl-cert made a key pair during the build; one key shared by every container

@@ -162,6 +162,27 @@ func (e *Env) Volume(suffix string) string {
 	return name
 }
 
+// ImageMajor returns the PostgreSQL major version the image under test
+// declares in its label io.pacsd.pg-major (image/build.sh sets it), so a test
+// can check that its servers really run that image. The test fails when the
+// image declares none.
+func (e *Env) ImageMajor() int {
+	e.T.Helper()
+	img, err := e.Docker.ImageInspect(e.Ctx(apiTimeout), e.Image)
+	if err != nil {
+		e.T.Fatalf("while inspecting image %s: %v", e.Image, err)
+	}
+	var label string
+	if img.Config != nil {
+		label = img.Config.Labels["io.pacsd.pg-major"]
+	}
+	n, err := strconv.Atoi(label)
+	if err != nil || n <= 0 {
+		e.T.Fatalf("image %s declares no PostgreSQL major version (label io.pacsd.pg-major is %q); build it with image/build.sh", e.Image, label)
+	}
+	return n
+}
+
 // PostgresIDs returns the uid and gid of the postgres user inside the image,
 // so files copied into containers can be owned by it.
 func (e *Env) PostgresIDs() (uid, gid int) {

@@ -211,7 +211,7 @@ func TestE2EContainerLifecycle(t *testing.T) {
 	ds, err := r.DataInspect(ctx, e.Image, reconcile.Mount{Volume: vol})
 	ctl := ds.Control
 	ds.Control = nil
-	if err != nil || ds != (reconcile.DataState{Exists: true, Major: 15}) {
+	if err != nil || ds != (reconcile.DataState{Exists: true, Major: e.ImageMajor()}) {
 		t.Errorf("data after removal: got %+v, %v; want an initialised cluster", ds, err)
 	}
 	// Its control file tells a stopped node's timeline (the acting primary
@@ -350,8 +350,8 @@ func TestE2EImage(t *testing.T) {
 	r := newRuntime(t, e)
 	ctx := e.Ctx(3 * time.Minute)
 	img, err := r.ImageInspect(ctx, e.Image)
-	if err != nil || img == nil || img.Major != 15 || img.ID == "" {
-		t.Fatalf("ImageInspect(%s): got %+v, %v; want major 15", e.Image, img, err)
+	if want := e.ImageMajor(); err != nil || img == nil || img.Major != want || img.ID == "" {
+		t.Fatalf("ImageInspect(%s): got %+v, %v; want major %d", e.Image, img, err, want)
 	}
 	if img, err := r.ImageInspect(ctx, "pacsd-postgres:absent-"+e.RunID); err != nil || img != nil {
 		t.Errorf("absent image: got %+v, %v", img, err)

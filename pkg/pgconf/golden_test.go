@@ -85,6 +85,10 @@ var goldenCases = []goldenCase{
 		name: "pg12-standby", file: "pg12.hcl", node: "db2",
 		upstream: Upstream{Host: "old-db1", Port: 5432, SlotName: SlotName("old", "db2"), Passfile: "/var/lib/postgresql/data/pacsd.pgpass"},
 	},
+	{
+		name: "pg17-standby", file: "pg17.hcl", node: "db2",
+		upstream: Upstream{Host: "new-db1", Port: 5432, SlotName: SlotName("new", "db2"), Passfile: "/var/lib/postgresql/data/pacsd.pgpass"},
+	},
 }
 
 // TestGolden renders pg_hba.conf, pacsd.conf and the passfile of each case
