@@ -379,14 +379,13 @@ func (a *adopter) planNode(n *spec.Node, primary bool, p *spec.Node) {
 		return
 	}
 	s := AdoptStep{Node: n.Name, Primary: primary, Location: n.Location(), Create: true}
-	l := an.Current
-	if l != nil && !an.Owned {
+	if pc := a.node(p.Name).Current; !primary && pc != nil && pc.Running {
+		// Also for a standby stopped already (an adopt interrupted): the
+		// slot then keeps at least what the primary still has.
+		s.Slot, s.SlotOn = pgconf.SlotName(a.c.Name, n.Name), pc.Name
+	}
+	if l := an.Current; l != nil && !an.Owned {
 		s.Replace = l.Name
-		if !primary && l.Running {
-			if pc := a.node(p.Name).Current; pc != nil && pc.Running {
-				s.Slot, s.SlotOn = pgconf.SlotName(a.c.Name, n.Name), pc.Name
-			}
-		}
 		s.Move = l.MountAt == PGDATA
 	} else {
 		s.Move = an.Data.Unadopted

@@ -135,12 +135,51 @@ func Adopt(ctx context.Context, c *spec.Cluster, d Deps, plan AdoptPlan, log *sl
 		return done, err
 	}
 	x := newExecutor(c, d, &Observed{CA: a.CertPEM(), State: ClusterState{Acting: c.Primary}}, log)
+	if err := x.adoptEngines(ctx, &done); err != nil {
+		return done, err
+	}
 	for _, s := range plan.Steps {
 		if err := x.adoptStep(ctx, s, &done); err != nil {
 			return done, fmt.Errorf("cluster %q, node %q: %w; what was done before stays done: run 'pacsd adopt' again to go on from there", c.Name, s.Node, err)
 		}
 	}
 	return done, nil
+}
+
+// adoptEngines makes the cluster network and the image there on each host
+// of the cluster, as Apply's first phases do: the data moves and pacsd's
+// containers need both.
+func (x *executor) adoptEngines(ctx context.Context, done *AdoptDone) error {
+	c := x.c
+	for _, host := range c.Hosts() {
+		rt, err := x.d.runtime(c, host)
+		if err != nil {
+			return err
+		}
+		nw, err := rt.NetworkInspect(ctx, c.Network, c.Name)
+		switch {
+		case err != nil:
+			return fmt.Errorf("cluster %q: while inspecting network %q on %s: %w", c.Name, c.Network, engineName(host), err)
+		case nw != nil && !nw.Owned:
+			return fmt.Errorf("cluster %q: a network named %q exists on %s but pacsd did not create it; remove or rename it, or set network in the cluster block; nothing was changed", c.Name, c.Network, engineName(host))
+		case nw == nil:
+			if err := x.do(ctx, Action{Kind: CreateNetwork, Host: host, Target: c.Network}); err != nil {
+				return fmt.Errorf("cluster %q: while creating network %q on %s: %w", c.Name, c.Network, engineName(host), err)
+			}
+			done.Changes = append(done.Changes, fmt.Sprintf("network %s created on %s", c.Network, engineName(host)))
+		}
+		img, err := rt.ImageInspect(ctx, c.Image)
+		if err != nil {
+			return fmt.Errorf("cluster %q: while inspecting image %s on %s: %w", c.Name, c.Image, engineName(host), err)
+		}
+		if img == nil {
+			if err := x.do(ctx, Action{Kind: PullImage, Host: host, Target: c.Image}); err != nil {
+				return fmt.Errorf("cluster %q: image %s on %s: %w; nothing was changed", c.Name, c.Image, engineName(host), err)
+			}
+			done.Changes = append(done.Changes, fmt.Sprintf("image %s pulled on %s", c.Image, engineName(host)))
+		}
+	}
+	return nil
 }
 
 // adoptStep carries out one node's step (see AdoptStep).

@@ -70,11 +70,11 @@ func TestPlanAdopt(t *testing.T) {
 		}},
 		{name: "interrupted after the standby's stop, before its rename", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Current.Running, o.Nodes["db2"].Server = false, nil
-		}, steps: []string{"db2 replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
 		{name: "interrupted during the standby's move", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
 			o.Nodes["db2"].Kept.Running = false
-		}, steps: []string{"db2 move create", "db1 primary replace=mypostgres-master move create"}},
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master move create", "db1 primary replace=mypostgres-master move create"}},
 		{name: "interrupted after the primary's move", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Current.Labels = map[string]string{LabelCluster: "pacs", LabelNode: "db2"}
 			o.Nodes["db2"].Owned, o.Nodes["db2"].Data = true, DataState{}
