@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -184,7 +185,11 @@ func printAdopted(w io.Writer, cl *spec.Cluster, done reconcile.AdoptDone) {
 		fmt.Fprintf(w, "cluster %q: the primary took no writes for %s (from its stop until pacsd's container took writes)\n", cl.Name, done.WriteGap.Round(time.Millisecond))
 	}
 	for _, k := range done.Kept {
-		fmt.Fprintf(w, "cluster %q: container %s is kept, stopped; pacsd never removes it: once you no longer need it, remove it with\n  docker rm %s\n", cl.Name, k, k)
+		secret := ""
+		if len(k.SecretEnv) > 0 {
+			secret = fmt.Sprintf(" (its environment still holds %s, which 'docker inspect' shows until it is removed)", strings.Join(k.SecretEnv, ", "))
+		}
+		fmt.Fprintf(w, "cluster %q: container %s is kept, stopped%s; pacsd never removes it: once you no longer need it, remove it with\n  docker rm %s\n", cl.Name, k.Name, secret, k.Name)
 	}
 }
 

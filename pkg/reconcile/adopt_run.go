@@ -107,13 +107,21 @@ type AdoptDone struct {
 	// Changes says, one line each, what was changed.
 	Changes []string
 	// Kept are the containers replaced and kept (stopped, renamed).
-	Kept []string
+	Kept []KeptContainer
 	// WriteGap is how long the primary took no writes: from the moment it
 	// was asked to stop until pacsd's container took writes. Zero when
 	// the primary was not replaced by this run.
 	WriteGap time.Duration
 	// Stopped is when the primary was asked to stop.
 	Stopped time.Time
+}
+
+// KeptContainer is a container adopt replaced and kept.
+type KeptContainer struct {
+	Name string
+	// SecretEnv names its environment variables that hold a password
+	// (docker inspect shows them until it is removed).
+	SecretEnv []string
 }
 
 // Adopt carries out plan on cluster c, node by node, under the cluster's
@@ -242,7 +250,7 @@ func (x *executor) adoptStep(ctx context.Context, s AdoptStep, done *AdoptDone) 
 		if err := art.ContainerRename(ctx, l.ID, KeptName(n)); err != nil {
 			return err
 		}
-		done.Kept = append(done.Kept, KeptName(n))
+		done.Kept = append(done.Kept, KeptContainer{Name: KeptName(n), SecretEnv: l.SecretEnv})
 		change("container %s stopped and renamed %s (kept; restart policy no)", s.Replace, KeptName(n))
 	}
 	m := Mount{Volume: n.Volume, HostDir: n.Data}
