@@ -419,10 +419,10 @@ const adoptMoveScript = `set -eu
 shopt -s dotglob nullglob
 mount=$1 marker=$2 staging=$3 pgdata=$4
 if [ -e "$mount/PG_VERSION" ] || [ -d "$staging" ]; then
-  touch -- "$marker"
+  runuser -u postgres -- touch -- "$marker" 2>/dev/null || { touch -- "$marker"; chown postgres:postgres -- "$marker"; }
   if [ ! -d "$staging" ]; then
     if [ -e "$pgdata" ]; then echo "$pgdata exists beside PG_VERSION in the data location; refusing to move the data over it" >&2; exit 3; fi
-    install -d -m 0700 -- "$staging"
+    install -d -o postgres -g postgres -m 0700 -- "$staging"
   fi
   n=0
   for e in "$mount"/*; do
@@ -439,7 +439,7 @@ fi
 if [ ! -s "$pgdata/PG_VERSION" ]; then echo "$pgdata holds no PG_VERSION after the move; nothing more was changed" >&2; exit 3; fi
 others=$(find "$mount" -xdev \! -user postgres | wc -l)
 if [ "$others" -gt 0 ]; then
-  from=$(stat -c %u:%g -- "$pgdata/PG_VERSION")
+  from=$(find "$mount" -xdev \! -user postgres -printf '%U:%G\n' | sort -u | head -5 | paste -sd, -)
   find "$mount" -xdev \! -user postgres -exec chown -h postgres:postgres {} +
   echo "gave $others files owned by $from to postgres ($(id -u postgres):$(id -g postgres))"
 fi

@@ -197,10 +197,12 @@ func (x *executor) adoptStep(ctx context.Context, s AdoptStep, done *AdoptDone) 
 	if err != nil {
 		return err
 	}
+	since := time.Now()
 	change := func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
 		done.Changes = append(done.Changes, fmt.Sprintf("node %s: %s", s.Node, line))
-		x.log.Info("adopt", "cluster", c.Name, "node", s.Node, "change", line)
+		x.log.Info("adopt", "cluster", c.Name, "node", s.Node, "change", line, "took", time.Since(since).Round(time.Millisecond).String())
+		since = time.Now()
 	}
 	if s.Slot != "" {
 		pc, err := art.LegacyInspect(ctx, s.SlotOn)
