@@ -217,6 +217,19 @@ func (x *executor) adoptStep(ctx context.Context, s AdoptStep, done *AdoptDone) 
 		}
 		change("replication slot %s created on %s", s.Slot, s.SlotOn)
 	}
+	// pacsd's container and its files are made ready before the old
+	// container stops, so that the primary's write gap holds only the
+	// stop, the move and the start: the certificate issued, and
+	// postgresql.conf with the line that includes pacsd.conf (read from
+	// the old container while it runs).
+	want := ContainerSpecFor(c, n, s.Primary)
+	files := NodeFiles(c, n.Name, c.Primary)
+	want.Files = append(want.Files, pacsdFiles(files, !s.Primary)...)
+	want.Files = append(want.Files, certFiles(c, n, x.obs.CA, PGDATA)...)
+	if want.Files, err = x.d.issueFiles(ctx, c, want.Files); err != nil {
+		return err
+	}
+	confRead := false
 	if s.Replace != "" {
 		l, err := art.LegacyInspect(ctx, s.Replace)
 		if err != nil {
@@ -224,6 +237,17 @@ func (x *executor) adoptStep(ctx context.Context, s AdoptStep, done *AdoptDone) 
 		}
 		if l == nil || l.pacsdOwned(c.Name, n.Name) {
 			return fmt.Errorf("container %q is no longer the one adopt saw; nothing of it was changed", s.Replace)
+		}
+		if l.Running && s.Create {
+			have, err := rt.ReadFiles(ctx, l.ID, []string{ConfPath})
+			if err != nil {
+				return err
+			}
+			if conf, ok := have[ConfPath]; ok {
+				conf, _ = pgconf.EnsureInclude(conf)
+				want.Files = append(want.Files, FileWrite{Path: ConfPath, Content: conf, Mode: 0o600})
+				confRead = true
+			}
 		}
 		if s.Primary && l.Running {
 			// A checkpoint now leaves little for the shutdown checkpoint
@@ -278,23 +302,21 @@ func (x *executor) adoptStep(ctx context.Context, s AdoptStep, done *AdoptDone) 
 	if !s.Create {
 		return nil
 	}
-	want := ContainerSpecFor(c, n, s.Primary)
-	files := NodeFiles(c, n.Name, c.Primary)
-	want.Files = append(want.Files, pacsdFiles(files, !s.Primary)...)
-	want.Files = append(want.Files, certFiles(c, n, x.obs.CA, PGDATA)...)
 	if err := x.do(ctx, Action{Kind: CreateContainer, Node: n.Name, Target: want.Name, Container: &want}); err != nil {
 		return err
 	}
 	id := x.ids[n.Name]
 	// pacsd.conf is included from postgresql.conf before the first start,
 	// so that no restart follows.
-	have, err := rt.ReadFiles(ctx, id, []string{ConfPath})
-	if err != nil {
-		return err
-	}
-	if conf, changed := pgconf.EnsureInclude(have[ConfPath]); changed {
-		if err := rt.WriteFiles(ctx, id, []FileWrite{{Path: ConfPath, Content: conf, Mode: 0o600}}); err != nil {
+	if !confRead {
+		have, err := rt.ReadFiles(ctx, id, []string{ConfPath})
+		if err != nil {
 			return err
+		}
+		if conf, changed := pgconf.EnsureInclude(have[ConfPath]); changed {
+			if err := rt.WriteFiles(ctx, id, []FileWrite{{Path: ConfPath, Content: conf, Mode: 0o600}}); err != nil {
+				return err
+			}
 		}
 	}
 	if err := rt.ContainerStart(ctx, id); err != nil {
