@@ -131,7 +131,7 @@ func (c *cli) adoptCluster(ctx context.Context, cl *spec.Cluster, d reconcile.De
 		fmt.Fprintf(c.stdout, "cluster %q: --dry-run: nothing was changed\n", cl.Name)
 		return true
 	}
-	done, err := reconcile.Adopt(ctx, cl, d, plan, log)
+	done, err := reconcile.Adopt(ctx, cl, d, log)
 	bar.done()
 	printAdopted(c.stdout, cl, done)
 	if err != nil {

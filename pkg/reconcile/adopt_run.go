@@ -114,6 +114,8 @@ type AdoptDone struct {
 	WriteGap time.Duration
 	// Stopped is when the primary was asked to stop.
 	Stopped time.Time
+	// Plan is what Adopt decided under the cluster's lock.
+	Plan AdoptPlan
 }
 
 // KeptContainer is a container adopt replaced and kept.
@@ -124,20 +126,44 @@ type KeptContainer struct {
 	SecretEnv []string
 }
 
-// Adopt carries out plan on cluster c, node by node, under the cluster's
-// lock; the caller converges the rest with Apply afterwards. It stops at
-// the first failure: what was done stays done, and a second adopt plans
-// from what it then observes (see PlanAdopt).
-func Adopt(ctx context.Context, c *spec.Cluster, d Deps, plan AdoptPlan, log *slog.Logger) (AdoptDone, error) {
+// Adopt adopts cluster c: under the cluster's lock it observes
+// (ObserveAdopt), decides (PlanAdopt) and carries the plan out node by
+// node; the caller converges the rest with Apply afterwards. A refusal
+// changes nothing and is returned as an error joining the problems. It
+// stops at the first failure: what was done stays done, and a second
+// adopt plans from what it then observes.
+func Adopt(ctx context.Context, c *spec.Cluster, d Deps, log *slog.Logger) (AdoptDone, error) {
 	var done AdoptDone
-	if len(plan.Steps) == 0 {
-		return done, nil
-	}
 	unlock, err := d.lock(ctx, c.Name)
 	if err != nil {
 		return done, err
 	}
 	defer unlock()
+	o, err := ObserveAdopt(ctx, c, d)
+	if err != nil {
+		return done, err
+	}
+	plan, problems := PlanAdopt(c, o, d.Matches)
+	var refused []error
+	for _, p := range problems {
+		if !p.Warning {
+			refused = append(refused, p)
+		}
+	}
+	if len(refused) > 0 {
+		return done, fmt.Errorf("%w; nothing was changed", errors.Join(refused...))
+	}
+	done.Plan = plan
+	if len(plan.Steps) == 0 {
+		return done, nil
+	}
+	// A pass of another pacsd process that observed before this adopt
+	// observes again before it acts.
+	defer func() {
+		if err := countRound(c, d); err != nil {
+			log.Warn("adopt: the round could not be recorded", "cluster", c.Name, "error", err.Error())
+		}
+	}()
 	a, err := d.Authority(ctx, c)
 	if err != nil {
 		return done, err

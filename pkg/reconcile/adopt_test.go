@@ -230,3 +230,29 @@ func TestParseLegacyServer(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanRefusesUnadoptedData: a node whose data is in the layout of a
+// container set up by hand, or half moved by an interrupted adopt, is never
+// started or built on by Plan (an empty primary would start beside it, a
+// base backup would go over it): a problem names 'pacsd adopt', and no
+// action touches the node.
+func TestPlanRefusesUnadoptedData(t *testing.T) {
+	c := testCluster(t, "")
+	for _, node := range []string{"db1", "db2"} {
+		obs := converged(c)
+		obs.Nodes[node] = &NodeState{Data: DataState{Exists: true, Unadopted: true}}
+		actions, problems := Plan(c, obs, fakeMatches)
+		found := false
+		for _, p := range problems {
+			found = found || p.Summary == "Data Not Adopted" && p.Node == node && strings.Contains(p.Detail, "pacsd adopt")
+		}
+		if !found {
+			t.Errorf("%s: no Data Not Adopted problem naming pacsd adopt: %v", node, problems)
+		}
+		for _, a := range actions {
+			if a.Node == node {
+				t.Errorf("%s: an action on the node: %v", node, a)
+			}
+		}
+	}
+}
