@@ -323,6 +323,16 @@ func TestE2EAdopt(t *testing.T) {
 	if code != exitPending || !strings.Contains(stdout, "adopt db2: stop container "+s.slave) || !strings.Contains(stdout, "adopt db1: checkpoint, then stop container "+s.master) {
 		t.Errorf("pacsd plan before adopt: exit %d, want %d with adopt's steps\n%s%s", code, exitPending, stdout, stderr)
 	}
+	// A file that does not match what runs: refused, nothing changed.
+	right := tp.nodeBody["db2"]
+	tp.nodeBody["db2"] = strings.Replace(right, s.slaveDir, s.slaveDir+"-elsewhere", 1)
+	tp.write(t)
+	_, refused := adoptCLI(t, tp, exitProblem)
+	if !strings.Contains(refused, "Data Location Differs") || !strings.Contains(refused, `data = "`+s.slaveDir+`"`) || !strings.Contains(refused, "nothing was changed") {
+		t.Errorf("adopt with another data location for db2 said:\n%s", refused)
+	}
+	tp.nodeBody["db2"] = right
+	tp.write(t)
 	dry, _ := adoptCLI(t, tp, exitOK, "--dry-run")
 	if !strings.Contains(dry, "nothing was changed") || !strings.Contains(dry, "stop container "+s.slave) {
 		t.Errorf("adopt --dry-run said:\n%s", dry)
