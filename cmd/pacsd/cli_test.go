@@ -312,7 +312,7 @@ func TestComplete(t *testing.T) {
 		{env, []string{"help", "sw"}, []string{"switchover"}},
 		{env, []string{"validate", ""}, nil},
 		{env, []string{"fmt", ""}, nil},
-		{env, []string{""}, []string{"validate", "plan", "apply", "switchover", "failover", "restart", "reinit", "run", "conninfo", "status", "events", "pause", "resume", "fmt", "systemd-dropin", "version", "completion", "help"}},
+		{env, []string{""}, []string{"validate", "plan", "apply", "switchover", "failover", "restart", "reinit", "adopt", "run", "conninfo", "status", "events", "pause", "resume", "fmt", "systemd-dropin", "version", "completion", "help"}},
 	} {
 		names, directive, stderr := complete(t, tc.env, tc.args...)
 		if !cmp.Equal(names, tc.want) || directive != ":4" {

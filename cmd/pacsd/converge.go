@@ -188,12 +188,11 @@ func (c *cli) plan(path string, asJSON bool) int {
 			continue
 		}
 		actions, problems := reconcile.Plan(cl, obs, d.Matches)
-		for _, p := range problems {
-			if p.Warning {
-				fmt.Fprintf(c.stderr, "pacsd plan: warning: %v\n", p)
-				continue
-			}
-			fmt.Fprintf(c.stderr, "pacsd plan: %v\n", p)
+		if steps, ok := c.planAdoption(ctx, cl, d, obs, asJSON); ok {
+			all = append(all, steps...)
+			continue
+		}
+		if printProblems(c.stderr, "plan", problems) {
 			failed = true
 		}
 		for _, a := range actions {

@@ -71,6 +71,7 @@ func commands(c *cli) []*cobra.Command {
 		newFailoverCmd(c),
 		newRestartCmd(c),
 		newReinitCmd(c),
+		newAdoptCmd(c),
 		newRunCmd(c),
 		newConninfoCmd(c),
 		newStatusCmd(c),

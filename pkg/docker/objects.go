@@ -203,16 +203,9 @@ func pullLine(m jsonmessage.JSONMessage) string {
 // any) with port 5432; on a remote engine the host address with the host port
 // published for 5432/tcp.
 func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node string) (*reconcile.ContainerState, error) {
-	c, err := r.inspectSettled(ctx, name)
-	if isNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
+	c, cname, err := r.inspectNamed(ctx, name)
+	if err != nil || cname == "" {
 		return nil, err
-	}
-	cname := strings.TrimPrefix(c.Name, "/")
-	if cname != name && c.ID != name {
-		return nil, nil // name matched only a prefix of another container's ID
 	}
 	st := &reconcile.ContainerState{ID: c.ID, Name: cname}
 	if c.Config != nil {
@@ -234,6 +227,23 @@ func (r *Runtime) ContainerInspect(ctx context.Context, name, cluster, node stri
 			func(id string) bool { return r.networkLabels(ctx, id)[reconcile.LabelCluster] != "" })
 	}
 	return st, nil
+}
+
+// inspectNamed inspects the container named name (or with ID name) and
+// returns it with its name; "" when there is none.
+func (r *Runtime) inspectNamed(ctx context.Context, name string) (container.InspectResponse, string, error) {
+	c, err := r.inspectSettled(ctx, name)
+	if isNotFound(err) {
+		return c, "", nil
+	}
+	if err != nil {
+		return c, "", err
+	}
+	cname := strings.TrimPrefix(c.Name, "/")
+	if cname != name && c.ID != name {
+		return c, "", nil // name matched only a prefix of another container's ID
+	}
+	return c, cname, nil
 }
 
 // clusterAliases returns the sorted network aliases of a container on the

@@ -298,13 +298,16 @@ func (r *Runtime) DataInspect(ctx context.Context, image string, m reconcile.Mou
 		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
 	}
 	defer r.removeQuietly(id)
-	files, err := r.ReadFiles(ctx, id, []string{reconcile.VersionPath, reconcile.BuildingMarker, reconcile.BuildAttemptsPath, reconcile.ControlPath})
+	files, err := r.ReadFiles(ctx, id, []string{reconcile.VersionPath, reconcile.BuildingMarker, reconcile.BuildAttemptsPath, reconcile.ControlPath, reconcile.LegacyVersionPath, reconcile.AdoptMarker})
 	if err != nil {
 		return reconcile.DataState{Exists: true, Unknown: true}, fmt.Errorf("while inspecting the data in %s: %w", what, err)
 	}
 	st := reconcile.DataState{Exists: true}
 	st.Major = leadingNumber(string(files[reconcile.VersionPath]))
 	_, st.Partial = files[reconcile.BuildingMarker]
+	_, legacy := files[reconcile.LegacyVersionPath]
+	_, adopting := files[reconcile.AdoptMarker]
+	st.Unadopted = legacy || adopting
 	if b, ok := files[reconcile.BuildAttemptsPath]; ok {
 		st.BuildAttempts = reconcile.ParseBuildAttempts(b)
 	}

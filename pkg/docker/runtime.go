@@ -74,7 +74,10 @@ type Runtime struct {
 	netTags  map[string]map[string]string // network ID -> its labels (immutable in Docker)
 }
 
-var _ reconcile.Runtime = (*Runtime)(nil)
+var (
+	_ reconcile.Runtime      = (*Runtime)(nil)
+	_ reconcile.AdoptRuntime = (*Runtime)(nil)
+)
 
 // New returns a Runtime for the engine at endpoint: "" means the environment
 // (DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY) or else the local socket;

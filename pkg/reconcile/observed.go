@@ -132,6 +132,11 @@ type DataState struct {
 	BuildAttempts int
 	// Control is the head of the control file, nil when it was not read.
 	Control *Control
+	// Unadopted reports data in the layout of a container set up by hand
+	// (PG_VERSION directly in the location: it was mounted as PGDATA
+	// itself), or a move into pacsd's layout that 'pacsd adopt' began and
+	// did not finish (AdoptMarker). Only 'pacsd adopt' acts on it.
+	Unadopted bool
 }
 
 // Files are pacsd's files in a node's PGDATA as read from the container.

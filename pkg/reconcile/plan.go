@@ -230,7 +230,12 @@ func (p *planner) plan() {
 	for _, n := range c.Nodes {
 		ns := p.node(n.Name)
 		if ns.Container != nil && !ns.Container.Owned {
-			p.problem(n.Name, "Container Not Owned", fmt.Sprintf("a container named %q exists but pacsd did not create it for this node; remove or rename it, or set container_name", n.Container))
+			p.problem(n.Name, "Container Not Owned", fmt.Sprintf("a container named %q exists but pacsd did not create it for this node; if it is the node's PostgreSQL, set up by hand (the image's README), take it over with 'pacsd adopt' (its data kept, nothing deleted); otherwise remove or rename it, or set container_name", n.Container))
+			blocked[n.Name] = true
+			continue
+		}
+		if ns.Data.Unadopted {
+			p.problem(n.Name, "Data Not Adopted", fmt.Sprintf("%s holds PostgreSQL data in the layout of a container set up by hand (PG_VERSION directly in it), or a move into pacsd's layout that 'pacsd adopt' began; pacsd neither starts nor builds a node on it: run 'pacsd adopt' to finish taking it over", n.Location()))
 			blocked[n.Name] = true
 			continue
 		}

@@ -1,0 +1,258 @@
+package reconcile
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pacsd/pacsd/pkg/spec"
+)
+
+// adoptSeed is what adopt sees of the seed's installation: mypostgres-master
+// (db1) and mypostgres-slave (db2) streaming from it, data in host
+// directories mounted as PGDATA, POSTGRES_PASSWORD in the environment.
+func adoptSeed() *AdoptObserved {
+	legacy := func(name, dir, ip string) *LegacyContainer {
+		return &LegacyContainer{ID: name + "-id", Name: name, Running: true, Status: "running", RestartPolicy: "no",
+			Env:       map[string]string{"POSTGRES_USER": "pacs", "POSTGRES_DB": "pacsdb"},
+			SecretEnv: []string{"POSTGRES_PASSWORD"}, Mount: &Mount{HostDir: dir}, MountAt: PGDATA, IPs: []string{ip}}
+	}
+	return &AdoptObserved{ImageMajor: 15, Nodes: map[string]*AdoptNode{
+		"db1": {Current: legacy("mypostgres-master", "/var/local/mypacs/db", "172.17.0.2"),
+			Server: &LegacyServer{Version: 150010, SystemID: "7", Timeline: 1, Clients: []string{"172.17.0.3"}, Superuser: true, SuperVerifier: "v:pacs-secret", Replication: "true"},
+			Data:   DataState{Exists: true, Unadopted: true}},
+		"db2": {Current: legacy("mypostgres-slave", "/var/local/mypacs/slave_db", "172.17.0.3"),
+			Server: &LegacyServer{Version: 150010, InRecovery: true, SystemID: "7", Timeline: 1, Receiver: "streaming", Superuser: true, Replication: "true"},
+			Data:   DataState{Exists: true, Unadopted: true}},
+	}}
+}
+
+// seedCluster is the seed's installation as a file declares it for adopt.
+func seedCluster(t *testing.T) *spec.Cluster {
+	t.Helper()
+	return testClusterWith(t, "", `
+  node "db1" {
+    container_name = "mypostgres-master"
+    data           = "/var/local/mypacs/db"
+    port           = 15432
+  }
+  node "db2" {
+    container_name = "mypostgres-slave"
+    data           = "/var/local/mypacs/slave_db"
+    port           = 25432
+  }
+}
+`)
+}
+
+func fakeVerifierMatches(v, pw string) bool { return v == "v:"+pw }
+
+// TestPlanAdopt decides adoption from what is seen: the seed's
+// installation, the states an interrupted adopt leaves, and each refusal
+// (what failed, on which node, what to do), with nothing planned then.
+func TestPlanAdopt(t *testing.T) {
+	c := seedCluster(t)
+	for _, tc := range []struct {
+		name  string
+		edit  func(o *AdoptObserved)
+		steps []string // per step: node and what it does (slot, replace, move, create)
+		// problem is a refusal's summary and a word of its detail; warn a warning's summary.
+		problem, detail, warn string
+	}{
+		{name: "the seed, fresh", edit: func(*AdoptObserved) {},
+			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+		{name: "already adopted", edit: func(o *AdoptObserved) {
+			for name, an := range o.Nodes {
+				an.Current.Labels = map[string]string{LabelCluster: "pacs", LabelNode: name}
+				an.Owned, an.Data = true, DataState{}
+				an.Kept = &LegacyContainer{Name: "kept", Status: "exited"}
+			}
+		}},
+		{name: "interrupted after the standby's stop, before its rename", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Current.Running, o.Nodes["db2"].Server = false, nil
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+		{name: "interrupted during the standby's move", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
+			o.Nodes["db2"].Kept.Running = false
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master move create", "db1 primary replace=mypostgres-master move create"}},
+		{name: "interrupted after the primary's move", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Current.Labels = map[string]string{LabelCluster: "pacs", LabelNode: "db2"}
+			o.Nodes["db2"].Owned, o.Nodes["db2"].Data = true, DataState{}
+			p := o.Nodes["db1"]
+			p.Kept, p.Current, p.Server = p.Current, nil, nil
+			p.Kept.Running = false
+			p.Data = DataState{Exists: true, Major: 15}
+		}, steps: []string{"db1 primary create"}},
+		{name: "the primary pacsd's, a standby still to adopt", edit: func(o *AdoptObserved) {
+			p := o.Nodes["db1"]
+			p.Current.Labels = map[string]string{LabelCluster: "pacs", LabelNode: "db1"}
+			p.Owned, p.Data = true, DataState{}
+			o.Nodes["db2"].Server.Receiver = "waiting"
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create"}},
+		{name: "a replaced container runs again", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
+		}, problem: "Replaced Container Runs", detail: "docker stop mypostgres-slave"},
+		{name: "the wrong major version", edit: func(o *AdoptObserved) { o.ImageMajor = 17 },
+			problem: "PostgreSQL Version Mismatch", detail: "pg_upgrade"},
+		{name: "two writable nodes", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.InRecovery = false },
+			problem: "Two Writable Nodes", detail: `"db1", "db2"`},
+		{name: "the file's primary is the standby", edit: func(o *AdoptObserved) {
+			o.Nodes["db1"].Server.InRecovery, o.Nodes["db2"].Server.InRecovery = true, false
+		}, problem: "Primary Differs", detail: `set primary = "db2"`},
+		{name: "the standby does not stream", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.Receiver = "" },
+			problem: "Standby Not Streaming", detail: "make it stream first"},
+		{name: "the standby streams from another server", edit: func(o *AdoptObserved) { o.Nodes["db1"].Server.Clients = []string{"10.0.0.9"} },
+			problem: "Standby Not Streaming", detail: "10.0.0.9"},
+		{name: "another timeline", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.Timeline = 2 },
+			problem: "Timeline Differs", detail: "timeline 2"},
+		{name: "another database system", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.SystemID = "8" },
+			problem: "Different Database Systems", detail: "system identifiers"},
+		{name: "the data location differs from the mount", edit: func(o *AdoptObserved) { o.Nodes["db2"].Current.Mount = &Mount{HostDir: "/srv/slave"} },
+			problem: "Data Location Differs", detail: `data = "/srv/slave"`},
+		{name: "a container not found", edit: func(o *AdoptObserved) {
+			o.Nodes["db1"].Current, o.Nodes["db1"].Server, o.Nodes["db1"].Data = nil, nil, DataState{Exists: true}
+		}, problem: "Primary Not Found", detail: "container_name"},
+		{name: "pacsd's container of another cluster", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Current.Labels = map[string]string{LabelCluster: "other", LabelNode: "db9"}
+		}, problem: "Container Of Another Node", detail: `cluster "other"`},
+		{name: "another superuser", edit: func(o *AdoptObserved) { o.Nodes["db1"].Current.Env["POSTGRES_USER"] = "postgres" },
+			problem: "Superuser Differs", detail: `"postgres"`},
+		{name: "another database", edit: func(o *AdoptObserved) { o.Nodes["db1"].Current.Env["POSTGRES_DB"] = "archive" },
+			problem: "Database Differs", detail: `database = "archive"`},
+		{name: "PGDATA a subdirectory", edit: func(o *AdoptObserved) { o.Nodes["db2"].Current.Env["PGDATA"] = PGDATA + "/pgdata" },
+			problem: "PGDATA Not Supported", detail: "/pgdata"},
+		{name: "a server that does not answer", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Server, o.Nodes["db2"].ServerError = nil, "psql exited with code 2"
+		}, problem: "Server Not Reachable", detail: "psql exited"},
+		{name: "another superuser password", edit: func(o *AdoptObserved) { o.Nodes["db1"].Server.SuperVerifier = "v:pacsword" },
+			warn:  "Superuser Password Changes",
+			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := adoptSeed()
+			tc.edit(o)
+			plan, problems := PlanAdopt(c, o, fakeVerifierMatches)
+			var steps []string
+			for _, s := range plan.Steps {
+				steps = append(steps, describeStep(s))
+			}
+			if !slices.Equal(steps, tc.steps) {
+				t.Errorf("steps:\n  %s\nwant:\n  %s", strings.Join(steps, "\n  "), strings.Join(tc.steps, "\n  "))
+			}
+			var refused, warned []string
+			for _, p := range problems {
+				if p.Warning {
+					warned = append(warned, p.Summary)
+					continue
+				}
+				refused = append(refused, p.Summary)
+				if p.Summary == tc.problem && !strings.Contains(p.Error(), tc.detail) {
+					t.Errorf("problem %q does not say %q: %v", p.Summary, tc.detail, p)
+				}
+			}
+			if want := cond(tc.problem); !slices.Equal(slices.Compact(refused), want) {
+				t.Errorf("refusals %v, want %v: %v", refused, want, problems)
+			}
+			if want := cond(tc.warn); !slices.Equal(warned, want) {
+				t.Errorf("warnings %v, want %v", warned, want)
+			}
+		})
+	}
+}
+
+// TestAdoptStepLines: what plan and adopt print of a step says what changes
+// and that nothing is deleted.
+func TestAdoptStepLines(t *testing.T) {
+	c := seedCluster(t)
+	plan, _ := PlanAdopt(c, adoptSeed(), fakeVerifierMatches)
+	var lines []string
+	for _, s := range plan.Steps {
+		lines = append(lines, s.Lines(c)...)
+	}
+	all := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"+ adopt db2: replication slot pacsd_pacs_db2 on mypostgres-master",
+		"~ adopt db2: stop container mypostgres-slave and rename it mypostgres-slave-pre-pacsd (kept, never removed",
+		"~ adopt db2: move the data in directory \"/var/local/mypacs/slave_db\" on the local Docker engine into data below it",
+		"~ adopt db1: checkpoint, then stop container mypostgres-master",
+		"+ adopt db1: pacsd's container mypostgres-master on that data, as the primary",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the lines do not say %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "secret") {
+		t.Errorf("a line shows a password:\n%s", all)
+	}
+}
+
+func cond(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// describeStep is a step in a line the table compares.
+func describeStep(s AdoptStep) string {
+	parts := []string{s.Node}
+	if s.Primary {
+		parts = append(parts, "primary")
+	}
+	if s.Slot != "" {
+		parts = append(parts, "slot="+s.Slot+"@"+s.SlotOn)
+	}
+	if s.Replace != "" {
+		parts = append(parts, "replace="+s.Replace)
+	}
+	if s.Move {
+		parts = append(parts, "move")
+	}
+	if s.Create {
+		parts = append(parts, "create")
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestParseLegacyServer reads the row legacyServerSQL returns.
+func TestParseLegacyServer(t *testing.T) {
+	s, err := parseLegacyServer("150010|false|7312|3||172.17.0.3,172.17.0.4|true|absent|SCRAM-SHA-256$4096:x\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := LegacyServer{Version: 150010, SystemID: "7312", Timeline: 3, Clients: []string{"172.17.0.3", "172.17.0.4"}, Superuser: true, Replication: "absent", SuperVerifier: "SCRAM-SHA-256$4096:x"}
+	if s.Version != want.Version || s.InRecovery || s.SystemID != want.SystemID || s.Timeline != 3 || !slices.Equal(s.Clients, want.Clients) || !s.Superuser || s.Replication != "absent" || s.SuperVerifier != want.SuperVerifier {
+		t.Errorf("got %+v, want %+v", *s, want)
+	}
+	for _, bad := range []string{"", "x|false|1|1||||absent|", "150010|true|1|one|streaming||true|true|"} {
+		if _, err := parseLegacyServer(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// TestPlanRefusesUnadoptedData: a node whose data is in the layout of a
+// container set up by hand, or half moved by an interrupted adopt, is never
+// started or built on by Plan (an empty primary would start beside it, a
+// base backup would go over it): a problem names 'pacsd adopt', and no
+// action touches the node.
+func TestPlanRefusesUnadoptedData(t *testing.T) {
+	c := testCluster(t, "")
+	for _, node := range []string{"db1", "db2"} {
+		obs := converged(c)
+		obs.Nodes[node] = &NodeState{Data: DataState{Exists: true, Unadopted: true}}
+		actions, problems := Plan(c, obs, fakeMatches)
+		found := false
+		for _, p := range problems {
+			found = found || p.Summary == "Data Not Adopted" && p.Node == node && strings.Contains(p.Detail, "pacsd adopt")
+		}
+		if !found {
+			t.Errorf("%s: no Data Not Adopted problem naming pacsd adopt: %v", node, problems)
+		}
+		for _, a := range actions {
+			if a.Node == node {
+				t.Errorf("%s: an action on the node: %v", node, a)
+			}
+		}
+	}
+}
