@@ -36,6 +36,9 @@ func (r *Runtime) LegacyInspect(ctx context.Context, name string) (*reconcile.Le
 		l.RestartPolicy = cmp.Or(string(c.HostConfig.RestartPolicy.Name), "no")
 	}
 	for _, m := range c.Mounts {
+		if strings.HasPrefix(m.Destination, reconcile.PGDATA+"/") {
+			l.Nested = append(l.Nested, m.Destination) // pg_wal or a tablespace on a disk of its own
+		}
 		if m.Destination != reconcile.PGDATA && m.Destination != reconcile.DataMount {
 			continue
 		}

@@ -52,6 +52,9 @@ type LegacyContainer struct {
 	MountAt string
 	// IPs are its addresses on every network it is on.
 	IPs []string
+	// Nested are its mounts inside PGDATA (pg_wal or a tablespace on a
+	// disk of its own), which adopt does not take over.
+	Nested []string
 }
 
 // pacsdOwned reports whether the container carries pacsd's labels of
@@ -287,6 +290,10 @@ func (a *adopter) checkNode(n *spec.Node, major int) {
 		a.problem(n.Name, "Database Differs", fmt.Sprintf("container %q was made with POSTGRES_DB=%s, but the file's database is %q; set database = %q in the cluster block", l.Name, db, c.Database, db))
 		return
 	}
+	if len(l.Nested) > 0 && !an.Owned {
+		a.problem(n.Name, "Mounts Inside PGDATA", fmt.Sprintf("container %q mounts %s inside its PGDATA (WAL or a tablespace on a disk of its own); adopt takes over one data location only and would start the server without them: move them into the data directory by hand (the server stopped), then adopt again", l.Name, strings.Join(l.Nested, ", ")))
+		return
+	}
 	if l.Paused {
 		a.problem(n.Name, "Container Paused", fmt.Sprintf("container %q is paused; unpause it ('docker unpause %s'), then adopt again", l.Name, l.Name))
 		return
@@ -296,7 +303,13 @@ func (a *adopter) checkNode(n *spec.Node, major int) {
 		return
 	}
 	if !l.Running {
-		return // stopped (by an adopt that was interrupted, or by hand): nothing to ask
+		// Which node is writable, its timeline, that the standby streams
+		// from the primary: only a running server says. A stopped one may
+		// be a standby promoted by hand, or a primary left behind; moving
+		// and starting it as the file says could lose what the other
+		// acknowledged.
+		a.problem(n.Name, "Container Not Running", fmt.Sprintf("container %q is %s; adopt checks each node's running server (which one accepts writes, its timeline, that the standby streams from the primary) before it changes anything: start it ('docker start %s'), then adopt again", l.Name, cmpOr(l.Status, "not running"), l.Name))
+		return
 	}
 	s := an.Server
 	if s == nil {

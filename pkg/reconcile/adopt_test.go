@@ -68,9 +68,20 @@ func TestPlanAdopt(t *testing.T) {
 				an.Kept = &LegacyContainer{Name: "kept", Status: "exited"}
 			}
 		}},
+		// Stopped before its rename (an interrupted adopt, or by hand): a
+		// stopped server cannot say whether it is the standby the file
+		// says (it may have been promoted by hand): refused until started.
 		{name: "interrupted after the standby's stop, before its rename", edit: func(o *AdoptObserved) {
-			o.Nodes["db2"].Current.Running, o.Nodes["db2"].Server = false, nil
-		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+			o.Nodes["db2"].Current.Running, o.Nodes["db2"].Current.Status, o.Nodes["db2"].Server = false, "exited", nil
+		}, problem: "Container Not Running", detail: "docker start mypostgres-slave"},
+		{name: "pg_wal on a disk of its own", edit: func(o *AdoptObserved) {
+			o.Nodes["db1"].Current.Nested = []string{PGDATA + "/pg_wal"}
+		}, problem: "Mounts Inside PGDATA", detail: PGDATA + "/pg_wal"},
+		{name: "both stopped (a host rebooted)", edit: func(o *AdoptObserved) {
+			for _, an := range o.Nodes {
+				an.Current.Running, an.Current.Status, an.Server = false, "exited", nil
+			}
+		}, problem: "Container Not Running", detail: "then adopt again"},
 		{name: "interrupted during the standby's move", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
 			o.Nodes["db2"].Kept.Running = false
