@@ -33,8 +33,9 @@ func (b *failoverBed) noFailoverSince(t *testing.T, mark int, what string) {
 	}
 }
 
-// TestE2ERecordLostAfterSwitchover removes the state directory after a
-// switchover, while a writer runs and the daemon supervises with automatic
+// TestE2ERecordLostAfterSwitchover removes everything in the state
+// directory but the cluster's certificate authority after a switchover (the
+// record, the last sight of the primary, the lock), while a writer runs and the daemon supervises with automatic
 // failover: the file still names db1, now a standby. pacsd must not take
 // db1 for the primary (before: the supervisor found "db1" in recovery and
 // failed over; a pass would have switched back to it). The record is
@@ -53,8 +54,20 @@ func TestE2ERecordLostAfterSwitchover(t *testing.T) {
 	}
 
 	mark := len(b.r.log.String())
-	if err := os.RemoveAll(b.r.stateDir); err != nil {
+	// The CA is kept: without it pacsd makes a new one and can verify no
+	// node's certificate until it has issued them anew, which it does not
+	// while the acting primary is unknown (an open defect; with the CA
+	// gone this test passed only while pooled connections lasted).
+	entries, err := os.ReadDir(b.r.stateDir)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if !strings.HasPrefix(en.Name(), "ca-") {
+			if err := os.RemoveAll(filepath.Join(b.r.stateDir, en.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	waitFor(t, time.Minute, "the record rebuilt", func() error {
 		st, err := b.recordOf(t)
