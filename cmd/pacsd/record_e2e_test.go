@@ -57,7 +57,7 @@ func TestE2ERecordLostAfterSwitchover(t *testing.T) {
 	// The CA is kept: without it pacsd makes a new one and can verify no
 	// node's certificate until it has issued them anew, which it does not
 	// while the acting primary is unknown (an open defect; with the CA
-	// gone this test passed only while pooled connections lasted).
+	// gone this test passed only by timing).
 	entries, err := os.ReadDir(b.r.stateDir)
 	if err != nil {
 		t.Fatal(err)
