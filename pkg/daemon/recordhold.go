@@ -15,13 +15,7 @@ import (
 // since every round, switchover and failover must record before it acts, and
 // a switchover tried again and again would stop the primary each time. It is
 // said once; the hold ends by itself once the store can hold the record
-// again (RecordChecker), tried at most once every recordRetry.
-
-// RecordChecker is a cluster store that tells whether a record of a cluster
-// could be written now, without writing one (state.Store.CheckWrite).
-type RecordChecker interface {
-	CheckWrite(cluster string) error
-}
+// again (reconcile.CheckWrite), tried at most once every recordRetry.
 
 // recordRetry is how often a held cluster's store is tried again.
 const recordRetry = time.Second
@@ -78,9 +72,7 @@ func (d *Daemon) recordHeld(cluster string) error {
 		h.tried = time.Now()
 		var err error
 		if snap := d.snap.Load(); snap != nil {
-			if rc, ok := snap.shared.(RecordChecker); ok {
-				err = rc.CheckWrite(cluster)
-			}
+			err = reconcile.CheckWrite(snap.shared, cluster)
 		}
 		if err == nil {
 			delete(d.holds.m, cluster)
