@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/pacsd/pacsd/internal/e2e"
@@ -40,6 +41,12 @@ const seedPassword = "pacsword"
 // with the run's labels (the harness removes the containers, renamed or not).
 func buildSeed(t *testing.T, e *e2e.Env) *seedInstall {
 	t.Helper()
+	return buildSeedOf(t, e, true)
+}
+
+// buildSeedOf is buildSeed, with the master only unless withStandby.
+func buildSeedOf(t *testing.T, e *e2e.Env, withStandby bool) *seedInstall {
+	t.Helper()
 	dir := t.TempDir()
 	// The containers go before their directories (cleanups run last
 	// registered first): a running server would write into a directory
@@ -51,9 +58,12 @@ func buildSeed(t *testing.T, e *e2e.Env) *seedInstall {
 	began := time.Now()
 	// 1. docker run --name mypostgres-master -p 15432:5432 -e POSTGRES_DB=pacsdb -e POSTGRES_USER=pacs
 	//    -e POSTGRES_PASSWORD=pacsword -v /var/local/mypacs/db:/var/lib/postgresql/data -d dcm4che/postgres-dcm4chee
-	s.run(t, e, s.master, s.masterDir, s.masterPort, nil, nil)
+	s.run(t, e, s.master, s.masterDir, s.masterPort, nil, container.RestartPolicyUnlessStopped)
 	master := s.node(t, e, s.master)
 	master.WaitWritable(2 * time.Minute)
+	if !withStandby {
+		return s
+	}
 	// 2. Replication opened, with the modern equivalents of the removed settings.
 	appendFile(t, filepath.Join(s.masterDir, "pg_hba.conf"), "host replication replicator 0.0.0.0/0 trust\n")
 	appendFile(t, filepath.Join(s.masterDir, "postgresql.conf"), "wal_level = replica\nmax_wal_senders = 3\nhot_standby = on\n")
@@ -81,7 +91,8 @@ func buildSeed(t *testing.T, e *e2e.Env) *seedInstall {
 		t.Fatal(err)
 	}
 	// 8. docker run --name mypostgres-slave -p 25432:5432 ... --add-host=db:<master ip>
-	s.run(t, e, s.slave, s.slaveDir, s.slavePort, []string{"db:" + ip}, nil)
+	//    (--restart always here, unless-stopped for the master: what sites add)
+	s.run(t, e, s.slave, s.slaveDir, s.slavePort, []string{"db:" + ip}, container.RestartPolicyAlways)
 	s.node(t, e, s.slave).WaitStreaming(2 * time.Minute)
 	t.Logf("the seed's installation built by hand in %.1fs", time.Since(began).Seconds())
 	return s
@@ -106,17 +117,20 @@ func removeContainers(e *e2e.Env, cluster string) {
 }
 
 // run is 'docker run -d' of the README for one node.
-func (s *seedInstall) run(t *testing.T, e *e2e.Env, name, dir string, port int, hosts []string, cmd []string) {
+func (s *seedInstall) run(t *testing.T, e *e2e.Env, name, dir string, port int, hosts []string, restart container.RestartPolicyMode) {
 	t.Helper()
 	ctx := e.Ctx(2 * time.Minute)
 	p := nat.Port("5432/tcp")
 	c, err := e.Docker.ContainerCreate(ctx, &container.Config{
-		Image: e.Image, Labels: e.Labels(), Cmd: cmd, ExposedPorts: nat.PortSet{p: {}},
+		Image: e.Image, Labels: e.Labels(), ExposedPorts: nat.PortSet{p: {}},
 		Env: []string{"POSTGRES_DB=pacsdb", "POSTGRES_USER=pacs", "POSTGRES_PASSWORD=" + seedPassword},
 	}, &container.HostConfig{
 		Binds:        []string{dir + ":" + reconcile.PGDATA},
 		PortBindings: nat.PortMap{p: {{HostPort: strconv.Itoa(port)}}},
 		ExtraHosts:   hosts,
+		// Left to itself, the engine would start the replaced container
+		// again beside pacsd's at its next start: adopt sets it to no.
+		RestartPolicy: container.RestartPolicy{Name: restart},
 	}, nil, nil, name)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +206,14 @@ func (s *seedInstall) nodes(t *testing.T, e *e2e.Env) func() []*e2e.Node {
 // topology declares the seed's installation as the file for adopt names it.
 func (s *seedInstall) topology(t *testing.T, e *e2e.Env) *topology {
 	t.Helper()
-	tp := newTopology(t, e, "db1", "db2")
+	return s.topologyOf(t, e, "db1", "db2")
+}
+
+// topologyOf declares nodes of the seed's installation (db1 the master,
+// db2 the slave).
+func (s *seedInstall) topologyOf(t *testing.T, e *e2e.Env, nodes ...string) *topology {
+	t.Helper()
+	tp := newTopology(t, e, nodes...)
 	tp.pacsPW = seedPassword // the archive keeps logging in with it
 	tp.secret(t, "pacs.password", tp.pacsPW)
 	tp.nodeBody = map[string]string{
@@ -363,7 +384,7 @@ func TestE2EAdopt(t *testing.T) {
 	if m == nil {
 		t.Errorf("adopt did not print the write gap:\n%s", out)
 	}
-	for _, want := range []string{"docker rm " + s.master + reconcile.KeptSuffix, "docker rm " + s.slave + reconcile.KeptSuffix, "moved ", "adopted and converged"} {
+	for _, want := range []string{"docker rm " + s.master + reconcile.KeptSuffix, "docker rm " + s.slave + reconcile.KeptSuffix, "moved ", "adopted and converged", "max_slot_wal_keep_size = 4GB set on " + s.master} {
 		if !strings.Contains(out, want) {
 			t.Errorf("adopt's report does not say %q:\n%s", want, out)
 		}
@@ -379,6 +400,11 @@ func TestE2EAdopt(t *testing.T) {
 	t.Log(r.String())
 	probe.Check(t)
 	r.CheckNoLoss(t, s.node(t, e, s.master))
+	// The standby, adopted first and repointed at pacsd's primary, holds
+	// them too once it replayed the last.
+	standby := s.node(t, e, s.slave)
+	standby.WaitRow(time.Minute, "SELECT EXISTS (SELECT 1 FROM adopt_writes WHERE seq = $1)", r.Acked[len(r.Acked)-1])
+	r.CheckNoLoss(t, standby)
 	if len(m) == 2 {
 		t.Logf("write gap: %s by pacsd (stop until pacsd's container took writes), %s by the writer (longest time between two acknowledged commits)", m[1], r.LongestGap.Round(time.Millisecond))
 	}
@@ -441,6 +467,11 @@ func TestE2EAdoptFinishesInterrupted(t *testing.T) {
 	if want := fmt.Sprintf("owned by %d:%d to postgres (%d:", other, other, uid); !strings.Contains(out, want) {
 		t.Errorf("adopt does not report the files it gave to postgres (%q):\n%s", want, out)
 	}
+	// Renamed before its restart policy was set (the seed's slave restarts
+	// always): the engine would start it again beside pacsd's.
+	if want := "restart policy of the kept container " + s.slave + reconcile.KeptSuffix + " set to no (was always)"; !strings.Contains(out, want) {
+		t.Errorf("adopt does not say %q:\n%s", want, out)
+	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(s.slaveDir, "data", "PG_VERSION"), &st); err != nil || int(st.Uid) != uid {
 		t.Errorf("the standby's PG_VERSION after adopt: %v, owner %d, want %d", err, st.Uid, uid)
@@ -451,4 +482,115 @@ func TestE2EAdoptFinishesInterrupted(t *testing.T) {
 		}
 	}
 	s.adopted(t, e, tp)
+}
+
+// TestE2EAdoptRefusesBeforeStop: what would start the adopted data without
+// a part of it (WAL or a file behind a symbolic link, a tablespace), stop
+// the move half-way (an entry named data in the old PGDATA), keep pacsd
+// from removing pg_basebackup -R's overrides (allow_alter_system = off,
+// PostgreSQL 17), or hide the data (an image declaring VOLUME at PGDATA,
+// as the official ones do) is refused before anything stops: the master
+// still runs under its name, its data where it was, and apply refuses an
+// image that hides the data before it creates anything.
+func TestE2EAdoptRefusesBeforeStop(t *testing.T) {
+	e := e2e.Require(t)
+	s := buildSeedOf(t, e, false)
+	tp := s.topologyOf(t, e, "db1")
+	master := s.node(t, e, s.master)
+	untouched := func(what string) {
+		t.Helper()
+		c, err := e.Docker.ContainerInspect(e.Ctx(time.Minute), s.master)
+		if err != nil || !c.State.Running || c.Config.Labels[reconcile.LabelCluster] != "" {
+			t.Fatalf("%s: the master's container is not the one set up by hand, running: %v", what, err)
+		}
+		if _, err := os.Stat(filepath.Join(s.masterDir, "PG_VERSION")); err != nil {
+			t.Fatalf("%s: the master's data was moved: %v", what, err)
+		}
+		master.WaitWritable(time.Minute)
+	}
+	refused := func(what string, says ...string) {
+		t.Helper()
+		_, stderr := adoptCLI(t, tp, exitProblem)
+		for _, want := range append(says, "nothing was changed") {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%s: adopt does not say %q:\n%s", what, want, stderr)
+			}
+		}
+		untouched(what)
+	}
+	root := func(cmd ...string) {
+		t.Helper()
+		if out, code := master.Exec("root", cmd...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", cmd, code, out)
+		}
+	}
+
+	// An entry named data in the old PGDATA: the move would stop half-way.
+	taken := filepath.Join(s.masterDir, "data")
+	if err := os.Mkdir(taken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	refused("an entry named data", "Name Taken In PGDATA", "rename or move data out of the data directory")
+	if err := os.Remove(taken); err != nil {
+		t.Fatal(err)
+	}
+
+	// A symbolic link in PGDATA (as pg_wal is after initdb --waldir).
+	root("ln", "-s", "/etc/postgresql-common", reconcile.PGDATA+"/conf.d")
+	refused("a symbolic link", "Symbolic Links In PGDATA", "conf.d in PGDATA is a symbolic link")
+	root("rm", reconcile.PGDATA+"/conf.d")
+
+	// A tablespace outside PGDATA.
+	root("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", "/srv/fast disk")
+	master.ExecSQL(`CREATE TABLESPACE "fast disk" LOCATION '/srv/fast disk'`)
+	refused("a tablespace", "Tablespaces Outside PGDATA", `"fast disk"`)
+	master.ExecSQL(`DROP TABLESPACE "fast disk"`)
+
+	if e.ImageMajor() >= 17 {
+		appendFile(t, filepath.Join(s.masterDir, "postgresql.conf"), "allow_alter_system = off\n")
+		master.ExecSQL("SELECT pg_reload_conf()")
+		e.Eventually(30*time.Second, "allow_alter_system off", func() error {
+			if got := master.QueryString("SHOW allow_alter_system"); got != "off" {
+				return fmt.Errorf("allow_alter_system is %s", got)
+			}
+			return nil
+		})
+		refused("allow_alter_system off", "ALTER SYSTEM Disabled", "set allow_alter_system = on in the cluster's settings")
+		tp.extra = "  settings = {\n    allow_alter_system = \"on\"\n  }\n"
+		tp.write(t)
+		if code, stdout, stderr := runCLI(t, nil, "adopt", "--dry-run", "-f", tp.path); code != exitOK || strings.Contains(stdout+stderr, "ALTER SYSTEM Disabled") {
+			t.Errorf("adopt --dry-run with allow_alter_system on in the file: exit %d\n%s%s", code, stdout, stderr)
+		}
+		tp.extra = ""
+	}
+
+	// An image declaring VOLUME at PGDATA, as the official ones do.
+	ctx := e.Ctx(2 * time.Minute)
+	base, err := e.Docker.ContainerCreate(ctx, &container.Config{Image: e.Image, Labels: e.Labels(), Entrypoint: []string{"true"}}, nil, nil, nil, e.Name("volume-base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hiding := fmt.Sprintf("pacsd-e2e-volume-%s:%d", e.RunID, e.ImageMajor()) // the tag says the major version
+	_, err = e.Docker.ContainerCommit(ctx, base.ID, container.CommitOptions{Reference: hiding, Changes: []string{"VOLUME " + reconcile.PGDATA}})
+	_ = e.Docker.ContainerRemove(ctx, base.ID, container.RemoveOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.Docker.ImageRemove(context.Background(), hiding, image.RemoveOptions{Force: true})
+	})
+	tp.image = hiding
+	tp.write(t)
+	refused("an image with VOLUME at PGDATA", "Image Hides The Data", "declares VOLUME "+reconcile.PGDATA)
+	fresh := newTopology(t, e, "db1", "db2")
+	fresh.image = hiding
+	fresh.write(t)
+	code, stdout, stderr := runCLI(t, nil, "apply", "-f", fresh.path)
+	if code != exitProblem || !strings.Contains(stderr, "Image Hides The Data") {
+		t.Errorf("apply with an image declaring VOLUME at PGDATA: exit %d, want %d naming Image Hides The Data\n%s%s", code, exitProblem, stdout, stderr)
+	}
+	cs, err := e.Docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", reconcile.LabelCluster+"="+fresh.name))})
+	if err != nil || len(cs) != 0 {
+		t.Errorf("apply with an image that hides the data made %d containers (%v)", len(cs), err)
+	}
 }

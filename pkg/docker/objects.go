@@ -95,11 +95,15 @@ func (r *Runtime) ImageInspect(ctx context.Context, ref string) (*reconcile.Imag
 		return nil, fmt.Errorf("while inspecting image %s: %w", ref, err)
 	}
 	var labels map[string]string
-	var env []string
+	var env, volumes []string
 	if img.Config != nil {
 		labels, env = img.Config.Labels, img.Config.Env
+		for v := range img.Config.Volumes {
+			volumes = append(volumes, v)
+		}
+		sort.Strings(volumes)
 	}
-	return &reconcile.ImageState{ID: img.ID, Major: imageMajor(ref, labels, env)}, nil
+	return &reconcile.ImageState{ID: img.ID, Major: imageMajor(ref, labels, env), Volumes: volumes}, nil
 }
 
 // imageMajor is the PostgreSQL major version an image declares (see ImageInspect).

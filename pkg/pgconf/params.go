@@ -114,7 +114,7 @@ func Params(c *spec.Cluster, node string, upstream Upstream) []byte {
 			continue
 		}
 		open = append(open, m.name)
-		if v, ok := lookupSetting(c.Settings, m.name); ok {
+		if v, ok := LookupSetting(c.Settings, m.name); ok {
 			m.value, m.note = v, "from settings"
 		}
 	}
@@ -189,9 +189,9 @@ func formatValue(name, value string) string {
 	return Quote(value)
 }
 
-// lookupSetting returns the value settings give for name, compared
+// LookupSetting returns the value settings give for name, compared
 // case-insensitively as PostgreSQL compares parameter names.
-func lookupSetting(settings map[string]string, name string) (string, bool) {
+func LookupSetting(settings map[string]string, name string) (string, bool) {
 	for k, v := range settings {
 		if strings.EqualFold(k, name) {
 			return v, true

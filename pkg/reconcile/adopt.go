@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,7 +87,25 @@ type LegacyServer struct {
 	// Replication is the replication user's state: "absent", "true" (it
 	// has REPLICATION) or "false".
 	Replication string
+	// AlterSystem is allow_alter_system (PostgreSQL 17; "on" before).
+	AlterSystem string
+	// SlotWALKeep is max_slot_wal_keep_size ("-1": slots keep WAL without
+	// bound; "" before PostgreSQL 13, which has no bound).
+	SlotWALKeep string
+	// Taken are the entries of PGDATA whose names adopt's move needs
+	// (PGDATA's own name, its staging directory's, its marker's).
+	Taken []string
+	// Links are PGDATA's entries that are symbolic links (pg_wal made
+	// with initdb --waldir, a configuration file kept elsewhere).
+	Links []string
+	// Tablespaces names the tablespaces other than pg_default and
+	// pg_global, "" when none.
+	Tablespaces string
 }
+
+// adoptNames are the names adopt's move creates in a data location: an
+// old PGDATA that holds one of them cannot be moved.
+var adoptNames = []string{path.Base(PGDATA), path.Base(adoptStaging), path.Base(AdoptMarker)}
 
 // AdoptNode is what adopt saw of one node.
 type AdoptNode struct {
@@ -108,9 +127,9 @@ type AdoptNode struct {
 // AdoptObserved is what adopt saw of a cluster.
 type AdoptObserved struct {
 	Nodes map[string]*AdoptNode
-	// ImageMajor is the PostgreSQL major version of the cluster's image
-	// (the engine's, else the tag's; 0 when neither says).
-	ImageMajor int
+	// Image is the cluster's image on the primary's engine, nil when it is
+	// not there yet.
+	Image *ImageState
 }
 
 // AdoptStep is what adopt does to one node, in this order: a slot on the
@@ -123,6 +142,15 @@ type AdoptStep struct {
 	Primary bool
 	// Slot is created on the container named SlotOn ("" none).
 	Slot, SlotOn string
+	// BoundWAL, when set, is given to max_slot_wal_keep_size on SlotOn
+	// (ALTER SYSTEM, then a reload) before the slot is made: a primary set
+	// up by hand keeps a slot's WAL without bound, and should adopt stop
+	// before the standby streams again, the slot would fill its disk.
+	// After adoption pacsd.conf sets it and the override is reset.
+	BoundWAL string
+	// Disarm is a container that an earlier adopt replaced whose restart
+	// policy is set to no (the engine would start it again beside pacsd's).
+	Disarm string
 	// Replace is the container stopped and renamed to KeptName ("" none).
 	Replace string
 	// Move moves the data into pacsd's layout: the entries of the location
@@ -139,8 +167,14 @@ func (s AdoptStep) Lines(c *spec.Cluster) []string {
 	n := c.Node(s.Node)
 	var out []string
 	add := func(sign, text string) { out = append(out, fmt.Sprintf("%s adopt %s: %s", sign, s.Node, text)) }
+	if s.BoundWAL != "" {
+		add("~", fmt.Sprintf("max_slot_wal_keep_size = %s on %s (ALTER SYSTEM and a reload: the slot below keeps no more WAL than that should adoption stop half-way)", s.BoundWAL, s.SlotOn))
+	}
 	if s.Slot != "" {
 		add("+", fmt.Sprintf("replication slot %s on %s (keeps the WAL the standby needs while it is replaced)", s.Slot, s.SlotOn))
+	}
+	if s.Disarm != "" {
+		add("~", fmt.Sprintf("restart policy of the kept container %s set to no", s.Disarm))
 	}
 	if s.Replace != "" {
 		what := "stop"
@@ -219,9 +253,13 @@ func (a *adopter) plan(matches PasswordChecker) {
 	if !slices.ContainsFunc(c.Nodes, func(n *spec.Node) bool { return pending(a.node(n.Name)) }) {
 		return
 	}
-	major := a.o.ImageMajor
-	if major == 0 {
-		major = c.ImageMajor
+	if v := a.o.Image.HidingVolume(); v != "" {
+		a.problem("", "Image Hides The Data", hidingVolumeProblem(c, "", v))
+		return
+	}
+	major := c.ImageMajor
+	if a.o.Image != nil && a.o.Image.Major != 0 {
+		major = a.o.Image.Major
 	}
 	for _, n := range c.Nodes {
 		a.checkNode(n, major)
@@ -323,6 +361,37 @@ func (a *adopter) checkNode(n *spec.Node, major int) {
 	if !s.Superuser {
 		a.problem(n.Name, "Not A Superuser", fmt.Sprintf("role %q in container %q is not a superuser; pacsd needs the file's superuser to be one", c.Superuser.Name, l.Name))
 	}
+	// What would make the data, once moved, start without a part of it,
+	// or the move stop half-way, is refused before anything stops.
+	if len(s.Links) > 0 {
+		a.problem(n.Name, "Symbolic Links In PGDATA", fmt.Sprintf("in container %q, %s in PGDATA %s symbolic links (WAL made with initdb --waldir, or a file kept elsewhere); adopt takes over one data location only and would start the server without what they point to: with the server stopped, move what they point to into the data directory in their place, start it, then adopt again", l.Name, strings.Join(s.Links, ", "), isAre(len(s.Links))))
+	}
+	if s.Tablespaces != "" {
+		a.problem(n.Name, "Tablespaces Outside PGDATA", fmt.Sprintf("the server in container %q has tablespaces (%s), kept outside its data directory; adopt takes over one data location only and would start the server without them: move their tables and indexes to pg_default ('ALTER TABLE ... SET TABLESPACE pg_default'), drop the tablespaces, then adopt again", l.Name, s.Tablespaces))
+	}
+	if len(s.Taken) > 0 && l.MountAt == PGDATA {
+		a.problem(n.Name, "Name Taken In PGDATA", fmt.Sprintf("%s holds %s beside PostgreSQL's files; adopt moves them into %s below it and never overwrites: rename or move %s out of the data directory, then adopt again", n.Location(), strings.Join(s.Taken, ", "), strings.TrimPrefix(PGDATA, DataMount+"/"), strings.Join(s.Taken, ", ")))
+	}
+	if alterSystemOff(c, s) {
+		a.problem(n.Name, "ALTER SYSTEM Disabled", fmt.Sprintf("the server in container %q runs with allow_alter_system = off; after adopting, pacsd removes ALTER SYSTEM overrides of the parameters it manages (pg_basebackup -R's primary_conninfo among them) with ALTER SYSTEM RESET, which that refuses: set allow_alter_system = on in the cluster's settings (pacsd.conf then sets it), then adopt again", l.Name))
+	}
+}
+
+// alterSystemOff reports whether ALTER SYSTEM stays refused on server s
+// once adopted: the file's setting of allow_alter_system, else the
+// server's own.
+func alterSystemOff(c *spec.Cluster, s *LegacyServer) bool {
+	if v, ok := pgconf.LookupSetting(c.Settings, "allow_alter_system"); ok {
+		return v == "off"
+	}
+	return s.AlterSystem == "off"
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is a"
+	}
+	return "are"
 }
 
 // checkTopology checks the nodes against each other: one writable node, the
@@ -392,10 +461,16 @@ func (a *adopter) planNode(n *spec.Node, primary bool, p *spec.Node) {
 		return
 	}
 	s := AdoptStep{Node: n.Name, Primary: primary, Location: n.Location(), Create: true}
-	if pc := a.node(p.Name).Current; !primary && pc != nil && pc.Running {
+	if pn := a.node(p.Name); !primary && pn.Current != nil && pn.Current.Running {
 		// Also for a standby stopped already (an adopt interrupted): the
 		// slot then keeps at least what the primary still has.
-		s.Slot, s.SlotOn = pgconf.SlotName(a.c.Name, n.Name), pc.Name
+		s.Slot, s.SlotOn = pgconf.SlotName(a.c.Name, n.Name), pn.Current.Name
+		if !pn.Owned && pn.Server != nil && pn.Server.SlotWALKeep == "-1" {
+			s.BoundWAL = a.c.Replication.MaxSlotWAL.String()
+		}
+	}
+	if k := an.Kept; k != nil && k.RestartPolicy != "no" {
+		s.Disarm = k.Name
 	}
 	if l := an.Current; l != nil && !an.Owned {
 		s.Replace = l.Name
@@ -486,13 +561,30 @@ func legacyServerSQL(replUser string) string {
 		"coalesce((SELECT string_agg(host(client_addr), ',' ORDER BY 1) FROM pg_stat_replication WHERE state = 'streaming' AND client_addr IS NOT NULL), ''), " +
 		"(SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user), " +
 		"coalesce((SELECT rolreplication::text FROM pg_roles WHERE rolname = " + replUser + "), 'absent'), " +
-		"coalesce((SELECT rolpassword FROM pg_authid WHERE rolname = current_user), ''))"
+		"coalesce((SELECT rolpassword FROM pg_authid WHERE rolname = current_user), ''), " +
+		"coalesce(current_setting('allow_alter_system', true), 'on'), " +
+		"coalesce(current_setting('max_slot_wal_keep_size', true), ''), " +
+		"coalesce((SELECT string_agg(e, ',' ORDER BY 1) FROM pg_ls_dir('.') e WHERE e IN (" + namesSQL(adoptNames) + ")), ''), " +
+		// Last: tablespace names may hold the separator.
+		"coalesce((SELECT string_agg(quote_ident(spcname::text), ', ' ORDER BY 1) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')), ''))"
+}
+
+// legacyFields is how many fields legacyServerSQL's row has.
+const legacyFields = 13
+
+// namesSQL lists names (letters, digits, '.', '-', '_' only) as SQL literals.
+func namesSQL(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "'" + n + "'"
+	}
+	return strings.Join(q, ", ")
 }
 
 // parseLegacyServer reads legacyServerSQL's row.
 func parseLegacyServer(out string) (*LegacyServer, error) {
-	f := strings.Split(strings.TrimSpace(out), "|")
-	if len(f) != 9 {
+	f := strings.SplitN(strings.TrimSpace(out), "|", legacyFields)
+	if len(f) != legacyFields {
 		return nil, fmt.Errorf("unexpected answer (%d fields)", len(f))
 	}
 	v, err := strconv.Atoi(f[0])
@@ -504,9 +596,12 @@ func parseLegacyServer(out string) (*LegacyServer, error) {
 		return nil, fmt.Errorf("unexpected timeline %q", f[3])
 	}
 	s := &LegacyServer{Version: v, InRecovery: f[1] == "true", SystemID: f[2], Timeline: tl, Receiver: f[4],
-		Superuser: f[6] == "true", Replication: f[7], SuperVerifier: f[8]}
+		Superuser: f[6] == "true", Replication: f[7], SuperVerifier: f[8], AlterSystem: f[9], SlotWALKeep: f[10], Tablespaces: f[12]}
 	if f[5] != "" {
 		s.Clients = strings.Split(f[5], ",")
+	}
+	if f[11] != "" {
+		s.Taken = strings.Split(f[11], ",")
 	}
 	return s, nil
 }

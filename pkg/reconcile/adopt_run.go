@@ -69,8 +69,8 @@ func ObserveAdopt(ctx context.Context, c *spec.Cluster, d Deps) (*AdoptObserved,
 		}
 		o.Nodes[n.Name] = an
 		if n.Name == c.Primary {
-			if img, err := rt.ImageInspect(ctx, c.Image); err == nil && img != nil {
-				o.ImageMajor = img.Major
+			if o.Image, err = rt.ImageInspect(ctx, c.Image); err != nil {
+				return nil, fmt.Errorf("cluster %q: while inspecting image %s on %s: %w", c.Name, c.Image, engineName(n.Host), err)
 			}
 		}
 	}
@@ -99,8 +99,29 @@ func legacyServer(ctx context.Context, rt Runtime, id string, c *spec.Cluster) (
 	if err != nil {
 		return nil, err
 	}
-	return parseLegacyServer(out)
+	s, err := parseLegacyServer(out)
+	if err != nil {
+		return nil, err
+	}
+	// Symbolic links are seen only by the file system; the image is not
+	// pacsd's, so only POSIX sh is used.
+	out, code, err := rt.Exec(ctx, id, "postgres", []string{"sh", "-c", legacyLinksScript, "sh", PGDATA})
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exited with code %d: %s", code, strings.TrimSpace(out))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while looking for symbolic links in %s: %w", PGDATA, err)
+	}
+	s.Links = strings.Fields(out)
+	return s, nil
 }
+
+// legacyLinksScript prints the names of the entries of directory $1 that
+// are symbolic links, one a line.
+const legacyLinksScript = `cd -- "$1" || exit 1
+for e in * .[!.]*; do
+  if [ -L "$e" ]; then printf '%s\n' "$e"; fi
+done`
 
 // AdoptDone is what Adopt did.
 type AdoptDone struct {
@@ -230,16 +251,45 @@ func (x *executor) adoptStep(ctx context.Context, s AdoptStep, done *AdoptDone) 
 		x.log.Info("adopt", "cluster", c.Name, "node", s.Node, "change", line, "took", time.Since(since).Round(time.Millisecond).String())
 		since = time.Now()
 	}
+	if s.Disarm != "" {
+		k, err := art.LegacyInspect(ctx, s.Disarm)
+		if err != nil || k == nil {
+			return fmt.Errorf("while finding the kept container %q: %v", s.Disarm, err)
+		}
+		if err := art.ContainerNoRestart(ctx, k.ID); err != nil {
+			return err
+		}
+		change("restart policy of the kept container %s set to no (was %s)", s.Disarm, k.RestartPolicy)
+	}
 	if s.Slot != "" {
 		pc, err := art.LegacyInspect(ctx, s.SlotOn)
 		if err != nil || pc == nil {
 			return fmt.Errorf("while finding container %q to create slot %s on: %v", s.SlotOn, s.Slot, err)
 		}
-		sctx, cancel := context.WithTimeout(ctx, SQLTimeout)
-		_, err = psqlLocal(sctx, rt, pc.ID, c, slotSQL(s.Slot))
-		cancel()
-		if err != nil {
-			return fmt.Errorf("while creating replication slot %s on container %q: %w", s.Slot, s.SlotOn, err)
+		sql := func(doing, stmt string) error {
+			sctx, cancel := context.WithTimeout(ctx, SQLTimeout)
+			defer cancel()
+			if _, err := psqlLocal(sctx, rt, pc.ID, c, stmt); err != nil {
+				return fmt.Errorf("while %s on container %q: %w", doing, s.SlotOn, err)
+			}
+			return nil
+		}
+		if s.BoundWAL != "" {
+			v, err := sqltext.Literal(s.BoundWAL)
+			if err != nil {
+				return err
+			}
+			// ALTER SYSTEM runs outside a transaction: one statement a call.
+			if err := sql("bounding the WAL a slot keeps (ALTER SYSTEM SET max_slot_wal_keep_size; set it in postgresql.conf by hand if ALTER SYSTEM is refused)", "ALTER SYSTEM SET max_slot_wal_keep_size = "+v); err != nil {
+				return err
+			}
+			if err := sql("reloading the configuration", "SELECT pg_reload_conf()"); err != nil {
+				return err
+			}
+			change("max_slot_wal_keep_size = %s set on %s (ALTER SYSTEM; reset once adopted)", s.BoundWAL, s.SlotOn)
+		}
+		if err := sql("creating replication slot "+s.Slot, slotSQL(s.Slot)); err != nil {
+			return err
 		}
 		change("replication slot %s created on %s", s.Slot, s.SlotOn)
 	}

@@ -17,9 +17,9 @@ func adoptSeed() *AdoptObserved {
 			Env:       map[string]string{"POSTGRES_USER": "pacs", "POSTGRES_DB": "pacsdb"},
 			SecretEnv: []string{"POSTGRES_PASSWORD"}, Mount: &Mount{HostDir: dir}, MountAt: PGDATA, IPs: []string{ip}}
 	}
-	return &AdoptObserved{ImageMajor: 15, Nodes: map[string]*AdoptNode{
+	return &AdoptObserved{Image: &ImageState{ID: "img", Major: 15}, Nodes: map[string]*AdoptNode{
 		"db1": {Current: legacy("mypostgres-master", "/var/local/mypacs/db", "172.17.0.2"),
-			Server: &LegacyServer{Version: 150010, SystemID: "7", Timeline: 1, Clients: []string{"172.17.0.3"}, Superuser: true, SuperVerifier: "v:pacs-secret", Replication: "true"},
+			Server: &LegacyServer{Version: 150010, SystemID: "7", Timeline: 1, Clients: []string{"172.17.0.3"}, Superuser: true, SuperVerifier: "v:pacs-secret", Replication: "true", SlotWALKeep: "-1"},
 			Data:   DataState{Exists: true, Unadopted: true}},
 		"db2": {Current: legacy("mypostgres-slave", "/var/local/mypacs/slave_db", "172.17.0.3"),
 			Server: &LegacyServer{Version: 150010, InRecovery: true, SystemID: "7", Timeline: 1, Receiver: "streaming", Superuser: true, Replication: "true"},
@@ -58,9 +58,11 @@ func TestPlanAdopt(t *testing.T) {
 		steps []string // per step: node and what it does (slot, replace, move, create)
 		// problem is a refusal's summary and a word of its detail; warn a warning's summary.
 		problem, detail, warn string
+		// settings are the cluster's settings in the file (none when nil).
+		settings map[string]string
 	}{
 		{name: "the seed, fresh", edit: func(*AdoptObserved) {},
-			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
 		{name: "already adopted", edit: func(o *AdoptObserved) {
 			for name, an := range o.Nodes {
 				an.Current.Labels = map[string]string{LabelCluster: "pacs", LabelNode: name}
@@ -85,7 +87,7 @@ func TestPlanAdopt(t *testing.T) {
 		{name: "interrupted during the standby's move", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
 			o.Nodes["db2"].Kept.Running = false
-		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master move create", "db1 primary replace=mypostgres-master move create"}},
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB move create", "db1 primary replace=mypostgres-master move create"}},
 		{name: "interrupted after the primary's move", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Current.Labels = map[string]string{LabelCluster: "pacs", LabelNode: "db2"}
 			o.Nodes["db2"].Owned, o.Nodes["db2"].Data = true, DataState{}
@@ -100,10 +102,23 @@ func TestPlanAdopt(t *testing.T) {
 			p.Owned, p.Data = true, DataState{}
 			o.Nodes["db2"].Server.Receiver = "waiting"
 		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create"}},
+		// The WAL a slot keeps is bounded only where the primary set up by
+		// hand keeps it without bound (PostgreSQL 12 has no bound).
+		{name: "the primary bounds slots already", edit: func(o *AdoptObserved) { o.Nodes["db1"].Server.SlotWALKeep = "10GB" },
+			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+		{name: "PostgreSQL 12, no bound", edit: func(o *AdoptObserved) { o.Nodes["db1"].Server.SlotWALKeep = "" },
+			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+		// A kept container the engine would start again at its next start
+		// (renamed by an interrupted adopt before its policy was set, or by
+		// hand) is set to no.
+		{name: "interrupted, the kept standby restarts always", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
+			o.Nodes["db2"].Kept.Running, o.Nodes["db2"].Kept.RestartPolicy = false, "always"
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB disarm=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
 		{name: "a replaced container runs again", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
 		}, problem: "Replaced Container Runs", detail: "docker stop mypostgres-slave"},
-		{name: "the wrong major version", edit: func(o *AdoptObserved) { o.ImageMajor = 17 },
+		{name: "the wrong major version", edit: func(o *AdoptObserved) { o.Image.Major = 17 },
 			problem: "PostgreSQL Version Mismatch", detail: "pg_upgrade"},
 		{name: "two writable nodes", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.InRecovery = false },
 			problem: "Two Writable Nodes", detail: `"db1", "db2"`},
@@ -135,14 +150,38 @@ func TestPlanAdopt(t *testing.T) {
 		{name: "a server that does not answer", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Server, o.Nodes["db2"].ServerError = nil, "psql exited with code 2"
 		}, problem: "Server Not Reachable", detail: "psql exited"},
+		// What would start the moved data without a part of it, or stop the
+		// move half-way, is refused before anything stops.
+		{name: "pg_wal a symbolic link (initdb --waldir)", edit: func(o *AdoptObserved) { o.Nodes["db1"].Server.Links = []string{"pg_wal"} },
+			problem: "Symbolic Links In PGDATA", detail: "pg_wal in PGDATA is a symbolic link"},
+		{name: "a tablespace", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.Tablespaces = `"fast disk"` },
+			problem: "Tablespaces Outside PGDATA", detail: `"fast disk"`},
+		{name: "an entry named data in the old PGDATA", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.Taken = []string{"data"} },
+			problem: "Name Taken In PGDATA", detail: `"/var/local/mypacs/slave_db" on the local Docker engine holds data`},
+		{name: "an entry named data, PGDATA below the mount already", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Server.Taken = []string{"data"}
+			o.Nodes["db2"].Current.MountAt, o.Nodes["db2"].Data = DataMount, DataState{Exists: true, Major: 15}
+		}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave create", "db1 primary replace=mypostgres-master move create"}},
+		{name: "ALTER SYSTEM disabled", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.AlterSystem = "off" },
+			problem: "ALTER SYSTEM Disabled", detail: "set allow_alter_system = on in the cluster's settings"},
+		{name: "ALTER SYSTEM disabled, the file allows it", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.AlterSystem = "off" },
+			settings: map[string]string{"Allow_Alter_System": "on"}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+		{name: "ALTER SYSTEM allowed, the file disables it", edit: func(*AdoptObserved) {},
+			settings: map[string]string{"allow_alter_system": "off"}, problem: "ALTER SYSTEM Disabled", detail: "allow_alter_system"},
+		{name: "an image with a VOLUME at PGDATA (the official images)", edit: func(o *AdoptObserved) { o.Image.Volumes = []string{"/var/lib/postgresql/data/"} },
+			problem: "Image Hides The Data", detail: "VOLUME /var/lib/postgresql/data,"},
+		{name: "an image with a VOLUME at the mount itself", edit: func(o *AdoptObserved) { o.Image.Volumes = []string{DataMount, "/logs"} },
+			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
 		{name: "another superuser password", edit: func(o *AdoptObserved) { o.Nodes["db1"].Server.SuperVerifier = "v:pacsword" },
 			warn:  "Superuser Password Changes",
-			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := adoptSeed()
 			tc.edit(o)
-			plan, problems := PlanAdopt(c, o, fakeVerifierMatches)
+			c := *c
+			c.Settings = tc.settings
+			plan, problems := PlanAdopt(&c, o, fakeVerifierMatches)
 			var steps []string
 			for _, s := range plan.Steps {
 				steps = append(steps, describeStep(s))
@@ -213,6 +252,12 @@ func describeStep(s AdoptStep) string {
 	if s.Slot != "" {
 		parts = append(parts, "slot="+s.Slot+"@"+s.SlotOn)
 	}
+	if s.BoundWAL != "" {
+		parts = append(parts, "bound="+s.BoundWAL)
+	}
+	if s.Disarm != "" {
+		parts = append(parts, "disarm="+s.Disarm)
+	}
 	if s.Replace != "" {
 		parts = append(parts, "replace="+s.Replace)
 	}
@@ -227,9 +272,12 @@ func describeStep(s AdoptStep) string {
 
 // TestParseLegacyServer reads the row legacyServerSQL returns.
 func TestParseLegacyServer(t *testing.T) {
-	s, err := parseLegacyServer("150010|false|7312|3||172.17.0.3,172.17.0.4|true|absent|SCRAM-SHA-256$4096:x\n")
+	s, err := parseLegacyServer("150010|false|7312|3||172.17.0.3,172.17.0.4|true|absent|SCRAM-SHA-256$4096:x|off|-1|data,pacsd-adopt.tmp|\"a|b\", ts\n")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.AlterSystem != "off" || s.SlotWALKeep != "-1" || !slices.Equal(s.Taken, []string{"data", "pacsd-adopt.tmp"}) || s.Tablespaces != `"a|b", ts` {
+		t.Errorf("got %+v", *s)
 	}
 	want := LegacyServer{Version: 150010, SystemID: "7312", Timeline: 3, Clients: []string{"172.17.0.3", "172.17.0.4"}, Superuser: true, Replication: "absent", SuperVerifier: "SCRAM-SHA-256$4096:x"}
 	if s.Version != want.Version || s.InRecovery || s.SystemID != want.SystemID || s.Timeline != 3 || !slices.Equal(s.Clients, want.Clients) || !s.Superuser || s.Replication != "absent" || s.SuperVerifier != want.SuperVerifier {

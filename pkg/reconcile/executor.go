@@ -232,7 +232,19 @@ func (x *executor) do(ctx context.Context, a Action) error {
 	case CreateNetwork:
 		return rt.NetworkCreate(ctx, a.Target, map[string]string{LabelCluster: x.c.Name})
 	case PullImage:
-		return rt.ImagePull(ctx, a.Target, x.progress(""))
+		if err := rt.ImagePull(ctx, a.Target, x.progress("")); err != nil {
+			return err
+		}
+		// What the pulled image declares is seen only now: no container is
+		// made on it when it would hide the data.
+		img, err := rt.ImageInspect(ctx, a.Target)
+		if err != nil {
+			return err
+		}
+		if v := img.HidingVolume(); v != "" {
+			return errors.New(hidingVolumeProblem(x.c, " as pulled", v))
+		}
+		return nil
 	case MoveAside:
 		_, err := x.moveAside(ctx, rt, a.Node, a.Mount)
 		return err

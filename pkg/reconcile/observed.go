@@ -1,9 +1,13 @@
 package reconcile
 
 import (
+	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pacsd/pacsd/pkg/spec"
 )
 
 // Labels pacsd puts on every object it owns. An object without LabelCluster is
@@ -73,6 +77,31 @@ type ImageState struct {
 	// Major is the PostgreSQL major version the image declares (label
 	// io.pacsd.pg-major or env PG_MAJOR), 0 when it does not say.
 	Major int
+	// Volumes are the paths the image declares VOLUME at.
+	Volumes []string
+}
+
+// HidingVolume is the first of the image's volumes below DataMount ("" when
+// none): the engine mounts an anonymous volume there, inside the node's
+// data location, and the server would write its data into that volume,
+// not into the location the file names. The official postgres images
+// declare one at PGDATA.
+func (i *ImageState) HidingVolume() string {
+	if i == nil {
+		return ""
+	}
+	for _, v := range i.Volumes {
+		if v = path.Clean(v); strings.HasPrefix(v, DataMount+"/") {
+			return v
+		}
+	}
+	return ""
+}
+
+// hidingVolumeProblem says why the cluster's image cannot be used, v being
+// its HidingVolume; on says where (" on the Docker engine of ...", or "").
+func hidingVolumeProblem(c *spec.Cluster, on, v string) string {
+	return fmt.Sprintf("image %s%s declares VOLUME %s, inside %s where pacsd mounts each node's data location: the server would keep its data in an anonymous volume instead of the node's location, and lose it with the container; use an image without that VOLUME (pacsd's recipe: 'make image'), then apply again", c.Image, on, v, DataMount)
 }
 
 // NodeState is what was seen of one node.

@@ -170,6 +170,10 @@ func (p *planner) plan() {
 			p.problem("", "Network Not Owned", fmt.Sprintf("a network named %q exists%s but pacsd did not create it; remove or rename it, or set network in the cluster block", c.Network, on))
 			return
 		}
+		if v := e.Image.HidingVolume(); v != "" {
+			p.problem("", "Image Hides The Data", hidingVolumeProblem(c, on, v))
+			return
+		}
 		major[host] = c.ImageMajor
 		if e.Image == nil {
 			p.add(Action{Kind: PullImage, Host: host, Target: c.Image, Reason: "the image is not on the engine" + on})

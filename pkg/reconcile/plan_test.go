@@ -342,6 +342,9 @@ func TestPlanGolden(t *testing.T) {
 			}
 		}},
 		{name: "network-not-owned", edit: func(o *Observed) { o.Engines[""].Network.Owned = false }},
+		// An image declaring VOLUME at PGDATA (the official ones) would keep
+		// the data in an anonymous volume: nothing is done with it.
+		{name: "image-hides-data", edit: func(o *Observed) { o.Engines[""].Image.Volumes = []string{"/var/lib/postgresql/data"} }},
 		{name: "version-mismatch", edit: func(o *Observed) { o.Nodes["db3"].Data.Major = 14 }},
 		{name: "primary-volume-changed", edit: func(o *Observed) {
 			// The file's volume of db1 was edited: the container still holds the data on the old one.
