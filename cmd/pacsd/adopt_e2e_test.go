@@ -322,6 +322,35 @@ func (s *seedInstall) adopted(t *testing.T, e *e2e.Env, tp *topology) {
 	if !strings.Contains(out, "nothing to adopt") || !strings.Contains(out, "(0 actions)") {
 		t.Errorf("a second adopt did something:\n%s", out)
 	}
+	// An operator starts the kept master again: the engine refuses while
+	// pacsd's container publishes the same port; else it finds no
+	// PG_VERSION where it mounts PGDATA, the entrypoint refuses the
+	// directory and it exits. The data and pacsd's primary are untouched.
+	kept := s.master + reconcile.KeptSuffix
+	ctx := e.Ctx(2 * time.Minute)
+	if err := e.Docker.ContainerStart(ctx, kept, container.StartOptions{}); err != nil {
+		if !strings.Contains(err.Error(), "port is already allocated") {
+			t.Fatal(err)
+		}
+		t.Logf("starting the kept master: %v", err)
+	}
+	e.Eventually(time.Minute, "the kept master to exit", func() error {
+		c, err := e.Docker.ContainerInspect(ctx, kept)
+		if err != nil {
+			return err
+		}
+		if c.State.Running {
+			return fmt.Errorf("it runs")
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(s.masterDir, "PG_VERSION")); err == nil {
+		t.Errorf("the kept master wrote a PG_VERSION beside pacsd's PGDATA")
+	}
+	primary.WaitWritable(time.Minute)
+	if code, actions := tp.plan(t); code != exitOK || len(actions) != 0 {
+		t.Errorf("pacsd plan after the kept master was started: exit %d, actions %+v; want in sync", code, actions)
+	}
 }
 
 // TestE2EAdopt builds the seed's installation by hand, writes rows with the
