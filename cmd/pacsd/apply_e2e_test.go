@@ -313,13 +313,19 @@ func TestE2EApplyTwoStandbysAndChanges(t *testing.T) {
 		tp.converged(t)
 	})
 	t.Run("restart-only setting restarts", func(t *testing.T) {
-		tp.extra = `  settings = { work_mem = "16MB", shared_buffers = "48MB" }`
+		// max_connections lowered from the default of 100: a standby does
+		// not start with less than its primary, so the primary restarts
+		// first.
+		tp.extra = `  settings = { work_mem = "16MB", shared_buffers = "48MB", max_connections = 50 }`
 		tp.write(t)
 		tp.wantPlan(t, "write-file/", "restart/restart")
 		tp.apply(t)
 		for _, n := range tp.nodes {
 			if got := tp.node(n).QueryString("SHOW shared_buffers"); got != "48MB" {
 				t.Errorf("node %s: shared_buffers %s, want 48MB", n, got)
+			}
+			if got := tp.node(n).QueryString("SHOW max_connections"); got != "50" {
+				t.Errorf("node %s: max_connections %s, want 50", n, got)
 			}
 		}
 		tp.checkStreaming(t)

@@ -84,6 +84,12 @@ type Action struct {
 	// Repoint marks the Reload that gives a standby a new primary to
 	// follow: Apply waits a moment (RepointTimeout) for it to stream.
 	Repoint bool
+	// CatchUp marks the Restart of a standby that lowers one of
+	// hotStandbyParams: it is stopped only once it has replayed the
+	// primary's WAL up to where it is now, past the record of the
+	// primary's own restart with the lower value; before that, it would
+	// not start again.
+	CatchUp bool
 
 	phase runPhase
 }

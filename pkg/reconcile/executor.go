@@ -286,6 +286,11 @@ func (x *executor) do(ctx context.Context, a Action) error {
 		}
 		return rt.WriteFiles(ctx, id, files)
 	case Restart:
+		if a.CatchUp {
+			if err := x.waitReplayedPrimary(ctx, rt, a.Node); err != nil {
+				return err
+			}
+		}
 		if err := rt.ContainerStop(ctx, id, StopTimeout); err != nil {
 			return err
 		}
@@ -400,6 +405,35 @@ func (x *executor) waitFollowing(ctx context.Context, rt Runtime, node string) {
 		}
 	}
 	x.log.Info("repointed standby not streaming yet; the next round looks again", "cluster", x.c.Name, "node", node, "waited", RepointTimeout.String())
+}
+
+// waitReplayedPrimary waits, StreamTimeout at most, until standby node has
+// replayed the acting primary's WAL up to where it is when the wait
+// begins.
+func (x *executor) waitReplayedPrimary(ctx context.Context, rt Runtime, node string) error {
+	p := x.c.Node(x.acting)
+	prt, err := x.d.runtime(x.c, p.Host)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, SQLTimeout)
+	ps, err := x.state(sctx, prt, p.Name)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("while reading the primary's WAL position before restarting standby %s: %w; the next pass tries again", node, err)
+	}
+	return x.waitNode(ctx, node, StreamTimeout, "replay the primary's WAL up to "+FormatLSN(ps.WAL)+" (its restart with the lower settings; restarted before, it would not start)", func() error {
+		sctx, cancel := context.WithTimeout(ctx, SQLTimeout)
+		defer cancel()
+		st, err := x.state(sctx, rt, node)
+		switch {
+		case err != nil:
+			return err
+		case st.WAL < ps.WAL:
+			return fmt.Errorf("replayed up to %s", FormatLSN(st.WAL))
+		}
+		return nil
+	})
 }
 
 // waitStarted waits until the node's server answers (ReadyTimeout); for a

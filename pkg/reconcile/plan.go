@@ -70,7 +70,10 @@ const (
 	phaseRebuild
 	// phaseStandbys: the standbys' containers, and every node's aliases.
 	phaseStandbys
-	// Restarts: standbys before the primary.
+	// Restarts: standbys before the primary, unless the change lowers a
+	// parameter a standby must not run lower than its primary
+	// (hotStandbyParams): then the primary first.
+	phaseRestartPrimaryFirst
 	phaseRestartStandbys
 	phaseRestartPrimary
 )

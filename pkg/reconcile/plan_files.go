@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pacsd/pacsd/pkg/certs"
@@ -90,7 +91,15 @@ func (p *planner) planFiles(n *spec.Node, ns *NodeState, want map[string][]byte,
 		if len(changed) > 0 {
 			reason = "changes take effect only at start: " + strings.Join(changed, ", ")
 		}
-		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: restartPhase(primary), Reason: reason})
+		phase, low := restartPhase(primary), lowered(ns.DB, want[ParamsPath])
+		switch {
+		case len(low) > 0 && primary:
+			phase = phaseRestartPrimaryFirst
+			reason += "; before the standbys, as it lowers " + strings.Join(low, ", ") + " (a standby does not start with less than its primary)"
+		case len(low) > 0:
+			reason += "; once it has replayed the primary's restart with the lower " + strings.Join(low, ", ")
+		}
+		p.add(Action{Kind: Restart, Class: ClassRestart, Node: n.Name, Target: n.Container, phase: phase, Reason: reason, CatchUp: len(low) > 0 && !primary})
 		return
 	}
 	p.add(Action{Kind: Reload, Class: ClassReload, Node: n.Name, Target: n.Container, Reason: "changed: " + strings.Join(changed, ", "),
@@ -151,6 +160,30 @@ func servesFile(served, certPEM []byte) bool {
 }
 
 // restartPhase restarts standbys before the primary.
+// hotStandbyParams are the parameters a standby must run with at least
+// the values of its primary: with less, it does not start (PostgreSQL
+// compares them with those the primary wrote into its WAL).
+var hotStandbyParams = []string{"max_connections", "max_locks_per_transaction", "max_prepared_transactions", "max_wal_senders", "max_worker_processes"}
+
+// lowered returns the hotStandbyParams that params (a pacsd.conf) sets
+// lower than the server db runs with. A parameter pacsd.conf leaves to
+// postgresql.conf is not compared.
+func lowered(db *DBState, params []byte) []string {
+	if db == nil {
+		return nil
+	}
+	want := parseConf(params)
+	var out []string
+	for _, name := range hotStandbyParams {
+		v, err1 := strconv.Atoi(strings.Trim(want[name], "'"))
+		now, err2 := strconv.Atoi(db.Settings[name].Value)
+		if err1 == nil && err2 == nil && v < now {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 func restartPhase(primary bool) runPhase {
 	if primary {
 		return phaseRestartPrimary

@@ -431,3 +431,42 @@ func TestPlanGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRestartOrderOfHotStandbyParams: a standby does not start with a
+// max_connections (or another of hotStandbyParams) lower than its
+// primary's. Raised, the standbys restart first; lowered, the primary
+// first, so that no standby ever runs with less than its primary.
+func TestPlanRestartOrderOfHotStandbyParams(t *testing.T) {
+	before := testCluster(t, `settings = { max_connections = 100 }`)
+	for _, tc := range []struct {
+		value string
+		want  []string // the nodes restarted, in order
+	}{
+		{"200", []string{"db2", "db3", "db1"}},
+		{"50", []string{"db1", "db2", "db3"}},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			c := testCluster(t, `settings = { max_connections = `+tc.value+` }`)
+			obs := converged(before)
+			for _, ns := range obs.Nodes {
+				ns.DB.Settings["max_connections"] = Setting{Value: "100", Context: "postmaster", SourceFile: ParamsPath}
+			}
+			actions, problems := Plan(c, obs, fakeMatches)
+			if len(problems) > 0 {
+				t.Fatalf("problems: %v", problems)
+			}
+			var got []string
+			for _, a := range actions {
+				if a.Kind == Restart {
+					got = append(got, a.Node)
+					if a.Node == "db1" && tc.value == "50" && !strings.Contains(a.Reason, "before the standbys, as it lowers max_connections") {
+						t.Errorf("the primary's restart does not say why it comes first: %s", a.Reason)
+					}
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("restarts %v, want %v:\n%v", got, tc.want, actions)
+			}
+		})
+	}
+}
