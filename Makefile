@@ -8,7 +8,7 @@ IMAGE ?= pacsd-postgres:15
 # converging from nothing, edits, the daemon, drift, switchover and failover
 # (README "Tests").
 IMAGE17 ?= pacsd-postgres:17
-E2E17 ?= ^(TestE2EApplyOneStandby|TestE2EApplyTwoStandbysAndChanges|TestE2ERun|TestE2EDrift|TestE2ESwitchover|TestE2EFailover|TestE2EAdopt|TestE2EAdoptFinishesInterrupted|TestE2EAdoptRefusesBeforeStop)$$
+E2E17 ?= ^(TestE2EApplyOneStandby|TestE2EApplyTwoStandbysAndChanges|TestE2ERun|TestE2EDrift|TestE2ESwitchover|TestE2EFailover|TestE2EAdopt|TestE2EAdoptFinishesInterrupted|TestE2EAdoptRefusesBeforeStop|TestE2EAdoptParentMount)$$
 # End-to-end tests run by default under `make test`; `go test ./...` alone skips them.
 PACSD_E2E ?= 1
 export PACSD_E2E PACSD_IMAGE := $(IMAGE)

@@ -189,6 +189,9 @@ func printAdopted(w io.Writer, cl *spec.Cluster, done reconcile.AdoptDone) {
 		if len(k.SecretEnv) > 0 {
 			secret = fmt.Sprintf(" (its environment still holds %s, which 'docker inspect' shows until it is removed)", strings.Join(k.SecretEnv, ", "))
 		}
+		if k.SharesData {
+			secret += "; never start it again: it mounts the data pacsd's container runs on and would run a second server on it"
+		}
 		fmt.Fprintf(w, "cluster %q: container %s is kept, stopped%s; pacsd never removes it: once you no longer need it, remove it with\n  docker rm %s\n", cl.Name, k.Name, secret, k.Name)
 	}
 }

@@ -31,6 +31,9 @@ type seedInstall struct {
 	masterDir, slaveDir string
 	masterPort          int
 	slavePort           int
+	// mountAt is where the containers mount their directory: PGDATA (the
+	// README's way), or its parent.
+	mountAt string
 }
 
 // seedPassword is the superuser's password of the README (pacs/pacsword),
@@ -41,11 +44,12 @@ const seedPassword = "pacsword"
 // with the run's labels (the harness removes the containers, renamed or not).
 func buildSeed(t *testing.T, e *e2e.Env) *seedInstall {
 	t.Helper()
-	return buildSeedOf(t, e, true)
+	return buildSeedOf(t, e, true, reconcile.PGDATA)
 }
 
-// buildSeedOf is buildSeed, with the master only unless withStandby.
-func buildSeedOf(t *testing.T, e *e2e.Env, withStandby bool) *seedInstall {
+// buildSeedOf is buildSeed, with the master only unless withStandby, its
+// directory mounted at mountAt.
+func buildSeedOf(t *testing.T, e *e2e.Env, withStandby bool, mountAt string) *seedInstall {
 	t.Helper()
 	dir := t.TempDir()
 	// The containers go before their directories (cleanups run last
@@ -54,7 +58,7 @@ func buildSeedOf(t *testing.T, e *e2e.Env, withStandby bool) *seedInstall {
 	t.Cleanup(func() { removeContainers(e, "e2e"+e.RunID) })
 	s := &seedInstall{master: e.Name("mypostgres-master"), slave: e.Name("mypostgres-slave"),
 		masterDir: filepath.Join(dir, "db"), slaveDir: filepath.Join(dir, "slave_db"),
-		masterPort: publishPort(t), slavePort: publishPort(t)}
+		masterPort: publishPort(t), slavePort: publishPort(t), mountAt: mountAt}
 	began := time.Now()
 	// 1. docker run --name mypostgres-master -p 15432:5432 -e POSTGRES_DB=pacsdb -e POSTGRES_USER=pacs
 	//    -e POSTGRES_PASSWORD=pacsword -v /var/local/mypacs/db:/var/lib/postgresql/data -d dcm4che/postgres-dcm4chee
@@ -125,7 +129,7 @@ func (s *seedInstall) run(t *testing.T, e *e2e.Env, name, dir string, port int, 
 		Image: e.Image, Labels: e.Labels(), ExposedPorts: nat.PortSet{p: {}},
 		Env: []string{"POSTGRES_DB=pacsdb", "POSTGRES_USER=pacs", "POSTGRES_PASSWORD=" + seedPassword},
 	}, &container.HostConfig{
-		Binds:        []string{dir + ":" + reconcile.PGDATA},
+		Binds:        []string{dir + ":" + s.mountAt},
 		PortBindings: nat.PortMap{p: {{HostPort: strconv.Itoa(port)}}},
 		ExtraHosts:   hosts,
 		// Left to itself, the engine would start the replaced container
@@ -523,7 +527,7 @@ func TestE2EAdoptFinishesInterrupted(t *testing.T) {
 // image that hides the data before it creates anything.
 func TestE2EAdoptRefusesBeforeStop(t *testing.T) {
 	e := e2e.Require(t)
-	s := buildSeedOf(t, e, false)
+	s := buildSeedOf(t, e, false, reconcile.PGDATA)
 	tp := s.topologyOf(t, e, "db1")
 	master := s.node(t, e, s.master)
 	untouched := func(what string) {
@@ -621,5 +625,38 @@ func TestE2EAdoptRefusesBeforeStop(t *testing.T) {
 	cs, err := e.Docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", reconcile.LabelCluster+"="+fresh.name))})
 	if err != nil || len(cs) != 0 {
 		t.Errorf("apply with an image that hides the data made %d containers (%v)", len(cs), err)
+	}
+}
+
+// TestE2EAdoptParentMount adopts a primary whose container mounts the
+// parent of PGDATA (no move): its rows kept, pacsd's container on the
+// same data, plan in sync, and the report says never to start the kept
+// container again (it would run a second server on that data).
+func TestE2EAdoptParentMount(t *testing.T) {
+	e := e2e.Require(t)
+	s := buildSeedOf(t, e, false, reconcile.DataMount)
+	tp := s.topologyOf(t, e, "db1")
+	master := s.node(t, e, s.master)
+	master.ExecSQL("CREATE TABLE seed_rows (id int PRIMARY KEY)")
+	master.ExecSQL("INSERT INTO seed_rows SELECT generate_series(1, 1000)")
+	out, _ := adoptCLI(t, tp, exitOK)
+	for _, want := range []string{"container " + s.master + reconcile.KeptSuffix + " is kept", "never start it again", "adopted and converged"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("adopt's report does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "moved ") {
+		t.Errorf("adopt moved data that was in pacsd's layout already:\n%s", out)
+	}
+	primary := s.node(t, e, s.master)
+	if primary == nil || primary.Network != tp.name {
+		t.Fatalf("after adopt: the container is not pacsd's on network %s: %+v", tp.name, primary)
+	}
+	primary.WaitWritable(time.Minute)
+	if got := primary.QueryString("SELECT count(*)::text FROM seed_rows"); got != "1000" {
+		t.Errorf("after adopt: %s seed rows, want 1000", got)
+	}
+	if code, actions := tp.plan(t); code != exitOK || len(actions) != 0 {
+		t.Errorf("pacsd plan after adopt: exit %d, actions %+v; want in sync", code, actions)
 	}
 }

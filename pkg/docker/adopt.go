@@ -42,6 +42,11 @@ func (r *Runtime) LegacyInspect(ctx context.Context, name string) (*reconcile.Le
 		if m.Destination != reconcile.PGDATA && m.Destination != reconcile.DataMount {
 			continue
 		}
+		if l.MountAt == reconcile.PGDATA {
+			// Mounted at both: the server keeps its data in the one at
+			// PGDATA (an image's VOLUME there hides the parent's data/).
+			continue
+		}
 		l.MountAt = m.Destination
 		switch m.Type {
 		case mount.TypeVolume:

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
@@ -127,9 +128,9 @@ type AdoptNode struct {
 // AdoptObserved is what adopt saw of a cluster.
 type AdoptObserved struct {
 	Nodes map[string]*AdoptNode
-	// Image is the cluster's image on the primary's engine, nil when it is
-	// not there yet.
-	Image *ImageState
+	// Images is the cluster's image on each host's engine ("" the local
+	// one), nil where it is not.
+	Images map[string]*ImageState
 }
 
 // AdoptStep is what adopt does to one node, in this order: a slot on the
@@ -245,7 +246,9 @@ func pending(an *AdoptNode) bool {
 	case an.Data.Unadopted:
 		return true
 	}
-	return an.Current == nil && an.Kept != nil && an.Data.Major != 0
+	// A base backup that pacsd began there (its marker) is apply's, never
+	// adopt's: no container is started on it.
+	return an.Current == nil && an.Kept != nil && an.Data.Major != 0 && !an.Data.Partial
 }
 
 func (a *adopter) plan(matches PasswordChecker) {
@@ -253,16 +256,12 @@ func (a *adopter) plan(matches PasswordChecker) {
 	if !slices.ContainsFunc(c.Nodes, func(n *spec.Node) bool { return pending(a.node(n.Name)) }) {
 		return
 	}
-	if v := a.o.Image.HidingVolume(); v != "" {
-		a.problem("", "Image Hides The Data", hidingVolumeProblem(c, "", v))
+	major, ok := a.checkImages()
+	if !ok {
 		return
 	}
-	major := c.ImageMajor
-	if a.o.Image != nil && a.o.Image.Major != 0 {
-		major = a.o.Image.Major
-	}
 	for _, n := range c.Nodes {
-		a.checkNode(n, major)
+		a.checkNode(n, major[n.Host])
 	}
 	a.checkTopology()
 	if p := a.node(c.Primary); p.Server != nil && !p.Owned && matches != nil && !c.Superuser.Password.IsZero() && !matches(p.Server.SuperVerifier, c.Superuser.Password.Reveal()) {
@@ -279,6 +278,39 @@ func (a *adopter) plan(matches PasswordChecker) {
 		}
 	}
 	a.planNode(primary, true, primary)
+}
+
+// checkImages checks the cluster's image on each host: there (adopt
+// inspects the data with it and creates pacsd's containers from it), not
+// hiding the data, of one PostgreSQL major version. It returns that
+// version by host (the tag's where the image does not say).
+func (a *adopter) checkImages() (map[string]int, bool) {
+	c := a.c
+	major := map[string]int{}
+	first := ""
+	for _, host := range c.Hosts() {
+		img := a.o.Images[host]
+		on := ""
+		if c.SpansHosts() {
+			on = " on " + engineName(host)
+		}
+		switch {
+		case img == nil:
+			a.problem("", "Image Not Found", fmt.Sprintf("image %s is not on %s; adopt inspects the data with it and creates pacsd's containers from it: build it there ('make image IMAGE=%s') or load it ('docker load'), then adopt again", c.Image, engineName(host), c.Image))
+			continue
+		case img.HidingVolume() != "":
+			a.problem("", "Image Hides The Data", hidingVolumeProblem(c, on, img.HidingVolume()))
+			continue
+		}
+		major[host] = cmp.Or(img.Major, c.ImageMajor)
+		switch {
+		case first == "":
+			first = host
+		case major[host] != 0 && major[first] != 0 && major[host] != major[first]:
+			a.problem("", "Image Differs Between Hosts", fmt.Sprintf("image %s runs PostgreSQL %d on %s but PostgreSQL %d on %s; a standby replicates only from a primary of the same major version: give the image the same content on every host, then adopt again", c.Image, major[first], engineName(first), major[host], engineName(host)))
+		}
+	}
+	return major, len(a.problems) == 0
 }
 
 // checkNode checks what one node holds against the file.
@@ -338,6 +370,10 @@ func (a *adopter) checkNode(n *spec.Node, major int) {
 	}
 	if l.MountAt == PGDATA && !an.Data.Unadopted {
 		a.problem(n.Name, "No Data To Adopt", fmt.Sprintf("container %q mounts %s as its PGDATA, but no PG_VERSION is there; it holds no PostgreSQL data directory to adopt", l.Name, l.Mount.describe()))
+		return
+	}
+	if l.MountAt == DataMount && an.Data.Major == 0 {
+		a.problem(n.Name, "No Data To Adopt", fmt.Sprintf("container %q mounts %s at %s, but no PG_VERSION is in %s below it: its server keeps its data elsewhere (in the container, or in a volume its image declares at %s), which adopt would not take over; move the data into that location by hand first", l.Name, l.Mount.describe(), DataMount, path.Base(PGDATA), PGDATA))
 		return
 	}
 	if !l.Running {
@@ -412,6 +448,13 @@ func (a *adopter) checkTopology() {
 	switch {
 	case len(writable) > 1:
 		a.problem("", "Two Writable Nodes", fmt.Sprintf("nodes %s all accept writes; adopt takes over one primary only: stop the one that must not be the primary, then adopt again", strings.Join(quoteAll(writable), ", ")))
+		return
+	case len(writable) == 1 && writable[0] != c.Primary && a.node(c.Primary).Kept != nil && a.node(c.Primary).Current == nil:
+		// An adopt stopped the file's primary and did not finish; another
+		// node took writes since (promoted by hand). Each may hold
+		// acknowledged commits the other lacks.
+		p := a.node(c.Primary)
+		a.problem(writable[0], "Primary Replaced Half-Way", fmt.Sprintf("an adopt stopped node %q, the file's primary (its container kept as %q), and did not finish; since then node %q (container %q) accepts writes (promoted by hand?): each may hold acknowledged commits the other lacks, and adopt does not choose between them: compare what each holds by hand; adopt goes on once the file's primary is the node that accepts writes and the other is out of the file (its data stays where it is)", c.Primary, p.Kept.Name, writable[0], c.Node(writable[0]).Container))
 		return
 	case len(writable) == 1 && writable[0] != c.Primary:
 		a.problem(writable[0], "Primary Differs", fmt.Sprintf("the file names %q as primary, but node %q (container %q) accepts writes; set primary = %q in the cluster block", c.Primary, writable[0], c.Node(writable[0]).Container, writable[0]))

@@ -42,11 +42,16 @@ func (d Deps) adoptRuntime(c *spec.Cluster, n *spec.Node) (Runtime, AdoptRuntime
 // under its name and the one an earlier adopt kept, the server over its
 // container's own socket, and the data location.
 func ObserveAdopt(ctx context.Context, c *spec.Cluster, d Deps) (*AdoptObserved, error) {
-	o := &AdoptObserved{Nodes: map[string]*AdoptNode{}}
+	o := &AdoptObserved{Nodes: map[string]*AdoptNode{}, Images: map[string]*ImageState{}}
 	for _, n := range c.Nodes {
 		rt, art, err := d.adoptRuntime(c, n)
 		if err != nil {
 			return nil, err
+		}
+		if _, seen := o.Images[n.Host]; !seen {
+			if o.Images[n.Host], err = rt.ImageInspect(ctx, c.Image); err != nil {
+				return nil, fmt.Errorf("cluster %q: while inspecting image %s on %s: %w", c.Name, c.Image, engineName(n.Host), err)
+			}
 		}
 		an := &AdoptNode{}
 		if an.Current, err = art.LegacyInspect(ctx, n.Container); err != nil {
@@ -62,17 +67,14 @@ func ObserveAdopt(ctx context.Context, c *spec.Cluster, d Deps) (*AdoptObserved,
 				an.ServerError = err.Error()
 			}
 		}
-		if !an.Owned {
+		// The data is inspected with the image (PlanAdopt refuses where it
+		// is missing).
+		if !an.Owned && o.Images[n.Host] != nil {
 			if an.Data, err = rt.DataInspect(ctx, c.Image, Mount{Volume: n.Volume, HostDir: n.Data}); err != nil {
 				an.Data.Unknown = true
 			}
 		}
 		o.Nodes[n.Name] = an
-		if n.Name == c.Primary {
-			if o.Image, err = rt.ImageInspect(ctx, c.Image); err != nil {
-				return nil, fmt.Errorf("cluster %q: while inspecting image %s on %s: %w", c.Name, c.Image, engineName(n.Host), err)
-			}
-		}
 	}
 	return o, nil
 }
@@ -145,6 +147,10 @@ type KeptContainer struct {
 	// SecretEnv names its environment variables that hold a password
 	// (docker inspect shows them until it is removed).
 	SecretEnv []string
+	// SharesData says that it mounted the data location's parent of PGDATA
+	// (no move): started again, it would run a second server on the data
+	// pacsd's container runs on.
+	SharesData bool
 }
 
 // Adopt adopts cluster c: under the cluster's lock it observes
@@ -352,7 +358,7 @@ func (x *executor) adoptStep(ctx context.Context, s AdoptStep, done *AdoptDone) 
 		if err := art.ContainerRename(ctx, l.ID, KeptName(n)); err != nil {
 			return err
 		}
-		done.Kept = append(done.Kept, KeptContainer{Name: KeptName(n), SecretEnv: l.SecretEnv})
+		done.Kept = append(done.Kept, KeptContainer{Name: KeptName(n), SecretEnv: l.SecretEnv, SharesData: l.MountAt == DataMount})
 		change("container %s stopped and renamed %s (kept; restart policy no)", s.Replace, KeptName(n))
 	}
 	m := Mount{Volume: n.Volume, HostDir: n.Data}

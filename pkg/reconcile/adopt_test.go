@@ -17,7 +17,7 @@ func adoptSeed() *AdoptObserved {
 			Env:       map[string]string{"POSTGRES_USER": "pacs", "POSTGRES_DB": "pacsdb"},
 			SecretEnv: []string{"POSTGRES_PASSWORD"}, Mount: &Mount{HostDir: dir}, MountAt: PGDATA, IPs: []string{ip}}
 	}
-	return &AdoptObserved{Image: &ImageState{ID: "img", Major: 15}, Nodes: map[string]*AdoptNode{
+	return &AdoptObserved{Images: map[string]*ImageState{"": {ID: "img", Major: 15}}, Nodes: map[string]*AdoptNode{
 		"db1": {Current: legacy("mypostgres-master", "/var/local/mypacs/db", "172.17.0.2"),
 			Server: &LegacyServer{Version: 150010, SystemID: "7", Timeline: 1, Clients: []string{"172.17.0.3"}, Superuser: true, SuperVerifier: "v:pacs-secret", Replication: "true", SlotWALKeep: "-1"},
 			Data:   DataState{Exists: true, Unadopted: true}},
@@ -118,7 +118,7 @@ func TestPlanAdopt(t *testing.T) {
 		{name: "a replaced container runs again", edit: func(o *AdoptObserved) {
 			o.Nodes["db2"].Kept, o.Nodes["db2"].Current, o.Nodes["db2"].Server = o.Nodes["db2"].Current, nil, nil
 		}, problem: "Replaced Container Runs", detail: "docker stop mypostgres-slave"},
-		{name: "the wrong major version", edit: func(o *AdoptObserved) { o.Image.Major = 17 },
+		{name: "the wrong major version", edit: func(o *AdoptObserved) { o.Images[""].Major = 17 },
 			problem: "PostgreSQL Version Mismatch", detail: "pg_upgrade"},
 		{name: "two writable nodes", edit: func(o *AdoptObserved) { o.Nodes["db2"].Server.InRecovery = false },
 			problem: "Two Writable Nodes", detail: `"db1", "db2"`},
@@ -168,10 +168,39 @@ func TestPlanAdopt(t *testing.T) {
 			settings: map[string]string{"Allow_Alter_System": "on"}, steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
 		{name: "ALTER SYSTEM allowed, the file disables it", edit: func(*AdoptObserved) {},
 			settings: map[string]string{"allow_alter_system": "off"}, problem: "ALTER SYSTEM Disabled", detail: "allow_alter_system"},
-		{name: "an image with a VOLUME at PGDATA (the official images)", edit: func(o *AdoptObserved) { o.Image.Volumes = []string{"/var/lib/postgresql/data/"} },
+		{name: "an image with a VOLUME at PGDATA (the official images)", edit: func(o *AdoptObserved) { o.Images[""].Volumes = []string{"/var/lib/postgresql/data/"} },
 			problem: "Image Hides The Data", detail: "VOLUME /var/lib/postgresql/data,"},
-		{name: "an image with a VOLUME at the mount itself", edit: func(o *AdoptObserved) { o.Image.Volumes = []string{DataMount, "/logs"} },
+		{name: "an image with a VOLUME at the mount itself", edit: func(o *AdoptObserved) { o.Images[""].Volumes = []string{DataMount, "/logs"} },
 			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
+		// An adopt stopped the primary and failed; the standby was promoted
+		// by hand since: adopt does not choose, nor say "set primary".
+		{name: "the primary stopped by adopt, the standby promoted by hand", edit: func(o *AdoptObserved) {
+			p := o.Nodes["db1"]
+			p.Kept, p.Current, p.Server = p.Current, nil, nil
+			p.Kept.Running = false
+			o.Nodes["db2"].Server.InRecovery = false
+		}, problem: "Primary Replaced Half-Way", detail: "adopt does not choose between them"},
+		{name: "the image not on the engine", edit: func(o *AdoptObserved) { o.Images[""] = nil },
+			problem: "Image Not Found", detail: "make image IMAGE=pacsd-postgres:15"},
+		// The parent of PGDATA mounted, but the server's data is not in
+		// it (in the container, or in a volume its image declares at
+		// PGDATA): nothing would be adopted.
+		{name: "the parent mounted, no data in it", edit: func(o *AdoptObserved) {
+			o.Nodes["db2"].Current.MountAt, o.Nodes["db2"].Data = DataMount, DataState{Exists: true}
+		}, problem: "No Data To Adopt", detail: "keeps its data elsewhere"},
+		// Long after adoption, with the kept containers still there: a
+		// standby pacsd rebuilds (its container removed, a base backup
+		// under way) is not adopt's.
+		{name: "adopted, kept containers, a standby being rebuilt", edit: func(o *AdoptObserved) {
+			for name, an := range o.Nodes {
+				an.Current.Labels = map[string]string{LabelCluster: "pacs", LabelNode: name}
+				an.Owned, an.Data, an.Server = true, DataState{}, nil
+				an.Kept = &LegacyContainer{Name: "kept", Status: "exited", RestartPolicy: "no"}
+			}
+			o.Nodes["db2"].Current = nil
+			o.Nodes["db2"].Owned = false
+			o.Nodes["db2"].Data = DataState{Exists: true, Major: 15, Partial: true}
+		}},
 		{name: "another superuser password", edit: func(o *AdoptObserved) { o.Nodes["db1"].Server.SuperVerifier = "v:pacsword" },
 			warn:  "Superuser Password Changes",
 			steps: []string{"db2 slot=pacsd_pacs_db2@mypostgres-master bound=4GB replace=mypostgres-slave move create", "db1 primary replace=mypostgres-master move create"}},
