@@ -287,7 +287,6 @@ func (a *adopter) plan(matches PasswordChecker) {
 func (a *adopter) checkImages() (map[string]int, bool) {
 	c := a.c
 	major := map[string]int{}
-	first := ""
 	for _, host := range c.Hosts() {
 		img := a.o.Images[host]
 		on := ""
@@ -303,12 +302,9 @@ func (a *adopter) checkImages() (map[string]int, bool) {
 			continue
 		}
 		major[host] = cmp.Or(img.Major, c.ImageMajor)
-		switch {
-		case first == "":
-			first = host
-		case major[host] != 0 && major[first] != 0 && major[host] != major[first]:
-			a.problem("", "Image Differs Between Hosts", fmt.Sprintf("image %s runs PostgreSQL %d on %s but PostgreSQL %d on %s; a standby replicates only from a primary of the same major version: give the image the same content on every host, then adopt again", c.Image, major[first], engineName(first), major[host], engineName(host)))
-		}
+	}
+	if d := majorDiffers(c, major); d != "" {
+		a.problem("", "Image Differs Between Hosts", d)
 	}
 	return major, len(a.problems) == 0
 }

@@ -78,6 +78,23 @@ const (
 	phaseRestartPrimary
 )
 
+// majorDiffers says how the PostgreSQL major version of the cluster's
+// image differs between hosts (major: by host, 0 or absent when not
+// known), "" when it does not.
+func majorDiffers(c *spec.Cluster, major map[string]int) string {
+	first := ""
+	for _, host := range c.Hosts() {
+		switch m := major[host]; {
+		case m == 0:
+		case first == "":
+			first = host
+		case m != major[first]:
+			return fmt.Sprintf("image %s runs PostgreSQL %d on %s but PostgreSQL %d on %s; a standby replicates only from a primary of the same major version: give the image the same content on every host (remove it where it differs, and pacsd pulls or you load the right one)", c.Image, major[first], engineName(first), m, engineName(host))
+		}
+	}
+	return ""
+}
+
 // phases is the phase of each kind of action, unless Plan says otherwise.
 var phases = map[Kind]runPhase{
 	Fence: phaseFence, CreateNetwork: phaseNetwork, PullImage: phaseImage, Switchover: phaseSwitch, MoveAside: phaseSwitch, Promote: phasePrimary,
@@ -184,16 +201,9 @@ func (p *planner) plan() {
 			major[host] = e.Image.Major
 		}
 	}
-	first := ""
-	for _, host := range p.c.Hosts() {
-		switch m, ok := major[host]; {
-		case !ok || m == 0:
-		case first == "":
-			first = host
-		case m != major[first]:
-			p.problem("", "Image Differs Between Hosts", fmt.Sprintf("image %s runs PostgreSQL %d on %s but PostgreSQL %d on %s; a standby replicates only from a primary of the same major version: give the image the same content on every host (remove it where it differs, and pacsd pulls or you load the right one)", c.Image, major[first], engineName(first), m, engineName(host)))
-			return
-		}
+	if d := majorDiffers(c, major); d != "" {
+		p.problem("", "Image Differs Between Hosts", d)
+		return
 	}
 	for _, n := range c.Nodes {
 		ns := p.node(n.Name)
